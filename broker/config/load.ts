@@ -1,0 +1,169 @@
+/** Reading and checking federation.yaml and the environment into a frozen Config. */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { ErrorObject } from 'ajv/dist/2020.js';
+import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { createAjv } from '../../registry/model/ajv.js';
+import { ConstellationError, type Violation } from '../../registry/model/errors.js';
+import { isValidSchedule } from '../scheduler/cron.js';
+import schema from './federation.schema.json' with { type: 'json' };
+import type { Config, SiteConfig } from './config.js';
+
+const ajv = createAjv();
+const validateFederation = ajv.compile(schema);
+
+/** Environment variables the broker reads (documented in the README). */
+export interface BrokerEnv {
+  HOST?: string;
+  PORT?: string;
+  DATABASE_URL?: string;
+  CONSTELLATION_CONFIG?: string;
+  CONSTELLATION_DATA?: string;
+  LOG_LEVEL?: string;
+  CONSTELLATION_BODY_LIMIT?: string;
+  CONSTELLATION_CACHE_MB?: string;
+}
+
+/** Read `path` (or CONSTELLATION_CONFIG, or ./federation.yaml) and the environment into a Config. */
+export async function loadConfig(env: BrokerEnv = process.env, path?: string): Promise<Config> {
+  const file = resolve(path ?? env.CONSTELLATION_CONFIG ?? 'federation.yaml');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConstellationError('INVALID_CONFIG', `cannot read federation file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(text, env, file);
+}
+
+/** Parse federation YAML text; every problem is reported with its key path and line. */
+export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): Config {
+  const where = file ?? 'federation.yaml';
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const violations = doc.errors.map((e) => {
+      const pos = lines.linePos(e.pos[0]);
+      return { path: `line ${pos.line}, column ${pos.col}`, rule: 'yaml', message: e.message.split('\n')[0] };
+    });
+    throw new ConstellationError('INVALID_CONFIG', `${where}: invalid YAML: ${violations[0].path}: ${violations[0].message}`, { violations });
+  }
+  const raw = doc.toJS() as unknown;
+  const violations: Violation[] = [];
+  if (!validateFederation(raw)) {
+    for (const e of validateFederation.errors ?? []) violations.push(toViolation(e, doc.contents, lines));
+  }
+  if (Array.isArray((raw as RawFederation | null)?.sites)) {
+    // Cross-key rules run even when the schema failed, so one pass reports every problem.
+    violations.push(...semanticViolations(raw as RawFederation, doc.contents, lines));
+  }
+  if (violations.length > 0) {
+    throw new ConstellationError('INVALID_CONFIG', `${where}: ${violations.length} problem(s); first: ${violations[0].path}: ${violations[0].message}`, { violations });
+  }
+  const fed = raw as RawFederation;
+  const base = file ? dirname(file) : process.cwd();
+  const port = env.PORT === undefined ? 4000 : Number(env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConstellationError('INVALID_CONFIG', `PORT must be an integer 0-65535, got "${env.PORT}"`);
+  }
+  const bodyLimit = env.CONSTELLATION_BODY_LIMIT === undefined ? 16 * 1024 * 1024 : Number(env.CONSTELLATION_BODY_LIMIT);
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) {
+    throw new ConstellationError('INVALID_CONFIG', `CONSTELLATION_BODY_LIMIT must be an integer number of bytes >= 1024, got "${env.CONSTELLATION_BODY_LIMIT}"`);
+  }
+  const cacheMb = env.CONSTELLATION_CACHE_MB === undefined ? 64 : Number(env.CONSTELLATION_CACHE_MB);
+  if (!Number.isFinite(cacheMb) || cacheMb < 0) {
+    throw new ConstellationError('INVALID_CONFIG', `CONSTELLATION_CACHE_MB must be a number of megabytes >= 0, got "${env.CONSTELLATION_CACHE_MB}"`);
+  }
+  const config: Config = {
+    configPath: file,
+    federation: fed.federation,
+    identity: fed.identity,
+    registration: { open: fed.registration?.open ?? false },
+    harvest: { concurrency: fed.harvest?.concurrency ?? 4, jitterS: fed.harvest?.jitterS ?? 60, timeoutS: fed.harvest?.timeoutS ?? 60 },
+    sites: fed.sites.map((s): SiteConfig => ({
+      ...s,
+      credentials: s.credentials ?? { strategy: 'anonymous' },
+      seed: s.seed === undefined ? undefined : resolve(base, s.seed),
+      datasets: s.datasets ?? {},
+    })),
+    server: { host: env.HOST ?? '127.0.0.1', port },
+    database: { url: env.DATABASE_URL || undefined, dataDir: resolve(env.CONSTELLATION_DATA ?? '.constellation') },
+    logLevel: env.LOG_LEVEL ?? 'info',
+    bodyLimit,
+    responseCacheBytes: Math.round(cacheMb * 1024 * 1024),
+  };
+  return deepFreeze(config);
+}
+
+type RawFederation = {
+  federation: Config['federation'];
+  identity?: Config['identity'];
+  registration?: { open?: boolean };
+  harvest?: Partial<Config['harvest']>;
+  sites: (Omit<SiteConfig, 'credentials' | 'datasets'> & { credentials?: SiteConfig['credentials']; datasets?: SiteConfig['datasets'] })[];
+};
+
+function semanticViolations(fed: RawFederation, root: unknown, lines: LineCounter): Violation[] {
+  const out: Violation[] = [];
+  const seen = new Map<string, number>();
+  fed.sites.forEach((s, i) => {
+    if (typeof s !== 'object' || s === null) return;
+    const first = seen.get(s.id);
+    if (first !== undefined) out.push(located(`/sites/${i}/id`, 'unique', `duplicate site id "${s.id}" (first at sites[${first}])`, root, lines));
+    else seen.set(s.id, i);
+    if (typeof s.harvest?.schedule === 'string' && !isValidSchedule(s.harvest.schedule)) {
+      out.push(located(`/sites/${i}/harvest/schedule`, 'cron', `"${s.harvest.schedule}" is not a valid cron schedule`, root, lines));
+    }
+    const canonical = new Map<string, string>();
+    for (const [local, m] of Object.entries(typeof s.datasets === 'object' && s.datasets ? s.datasets : {})) {
+      if (typeof m?.id !== 'string') continue;
+      const other = canonical.get(m.id);
+      if (other !== undefined) {
+        out.push(located(`/sites/${i}/datasets/${local}/id`, 'unique', `tables "${other}" and "${local}" both map to "${m.id}"`, root, lines));
+      } else canonical.set(m.id, local);
+    }
+  });
+  return out;
+}
+
+function toViolation(e: ErrorObject, root: unknown, lines: LineCounter): Violation {
+  let pointer = e.instancePath;
+  let message = e.message ?? 'is invalid';
+  if (e.keyword === 'additionalProperties') {
+    const key = (e.params as { additionalProperty: string }).additionalProperty;
+    message = `unknown key "${key}"`;
+    pointer = `${pointer}/${key}`;
+  } else if (e.keyword === 'required') {
+    message = `required key "${(e.params as { missingProperty: string }).missingProperty}" is missing`;
+  } else if (e.keyword === 'enum') {
+    message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return located(pointer, e.keyword, message, root, lines);
+}
+
+/** A violation whose path reads like the YAML ("sites[2].harvest.schedule (line 14)"). */
+function located(pointer: string, rule: string, message: string, root: unknown, lines: LineCounter): Violation {
+  const tokens = pointer.split('/').slice(1);
+  let node = root as YamlNode | undefined;
+  let path = '';
+  let lastNode = node;
+  for (const t of tokens) {
+    path += /^\d+$/.test(t) ? `[${t}]` : (path ? '.' : '') + t;
+    if (node && (isMap(node) || isSeq(node))) {
+      const next = (node as { get(k: unknown, keep: true): unknown }).get(/^\d+$/.test(t) && isSeq(node) ? Number(t) : t, true) as YamlNode | undefined;
+      node = next;
+      if (next) lastNode = next;
+    } else node = undefined;
+  }
+  const range = (lastNode as { range?: [number, number, number] } | undefined)?.range;
+  const line = range ? ` (line ${lines.linePos(range[0]).line})` : '';
+  return { path: (path || '(root)') + line, rule, message };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

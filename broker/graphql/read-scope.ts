@@ -1,0 +1,63 @@
+/** One consistent read per request: a lazily opened REPEATABLE READ, READ ONLY transaction. */
+import type pg from 'pg';
+import { connect, type Queryable } from '../../registry/store/db.js';
+
+/**
+ * Every statement of one GraphQL request reads the same snapshot, so a publish committing
+ * between two loader batches can never show a mix of a site's old and new state.
+ */
+export class ReadScope implements Queryable {
+  private client: Promise<pg.PoolClient> | undefined;
+  // Loaders of one level run concurrently; one client takes one statement at a time.
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.closed) return Promise.reject(new Error('the request has ended; its read transaction is closed'));
+    const run = this.tail.then(() => this.open()).then((c) => c.query<R>(text, values));
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private open(): Promise<pg.PoolClient> {
+    this.client ??= (async () => {
+      const c = await connect(this.pool);
+      try {
+        await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      } catch (err) {
+        c.release();
+        throw err;
+      }
+      return c;
+    })();
+    return this.client;
+  }
+
+  /**
+   * End the transaction and return the connection; safe to call twice or when nothing was
+   * read. Afterwards every query fails, so a resolver still running for an aborted request
+   * cannot reopen a transaction that nobody would close.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.release();
+  }
+
+  /** End the current transaction; a later query starts a new one (used after a write). */
+  async release(): Promise<void> {
+    await this.tail;
+    const pending = this.client;
+    this.client = undefined;
+    if (!pending) return;
+    const c = await pending.catch(() => undefined);
+    if (!c) return;
+    try {
+      await c.query('COMMIT');
+      c.release();
+    } catch (err) {
+      c.release(err as Error);
+    }
+  }
+}

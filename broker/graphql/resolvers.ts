@@ -1,0 +1,100 @@
+/** Root resolvers: thin calls into the registry queries and services. */
+import type { IResolvers } from 'mercurius';
+import { ConstellationError } from '../../registry/model/errors.js';
+import { datasetsByIds, searchDatasets } from '../../registry/store/queries/catalogue.js';
+import { searchImages } from '../../registry/store/queries/resources.js';
+import { listSites, sitesByIds } from '../../registry/store/queries/sites.js';
+import { documentsBySite } from '../../registry/store/queries/history.js';
+import type { SiteRow } from '../../registry/store/queries/rows.js';
+import type { GraphQLContext } from './context.js';
+import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
+import { DateTimeScalar, JSONScalar } from './scalars.js';
+
+interface DatasetFilterArg {
+  text?: string | null;
+  ucd?: string | null;
+  site?: string | null;
+  cone?: ConeArg | null;
+  region?: RegionArg | null;
+}
+interface ImageFilterArg {
+  name?: string | null;
+  software?: string | null;
+  type?: string | null;
+  arch?: string | null;
+  digest?: string | null;
+  site?: string | null;
+}
+
+function checkLimit(name: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new ConstellationError('INVALID_ARGUMENT', `${name} must be an integer from 0 to ${max}, got ${value}`);
+  }
+}
+
+const upper = (v: string | null) => (v === null ? null : v.toUpperCase());
+
+/** Resolvers for schema.graphql. */
+// Field resolvers receive typed parents; IResolvers types them as `any`.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const resolvers: IResolvers<any, GraphQLContext> = {
+  JSON: JSONScalar,
+  DateTime: DateTimeScalar,
+  Query: {
+    sites: (_root, _args, ctx) => listSites(ctx.db),
+    site: async (_root, { id }: { id: string }, ctx) => (await sitesByIds(ctx.db, [id]))[0] ?? null,
+    datasets: async (_root, { filter, limit, offset }: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx) => {
+      checkLimit('limit', limit, 100_000);
+      checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
+      let ids: string[] | undefined;
+      if (filter?.cone || filter?.region) {
+        const matched = datasetsInRegion(ctx.services.coverage, filter.cone, filter.region)!;
+        ids = [...matched];
+        if (ids.length === 0) return [];
+      }
+      return searchDatasets(ctx.db, {
+        text: filter?.text ?? undefined,
+        ucd: filter?.ucd ?? undefined,
+        site: filter?.site ?? undefined,
+        ids,
+        limit,
+        offset,
+      });
+    },
+    dataset: async (_root, { id }: { id: string }, ctx) => (await datasetsByIds(ctx.db, [id]))[0] ?? null,
+    images: (_root, { filter, limit }: { filter?: ImageFilterArg | null; limit: number }, ctx) => {
+      checkLimit('limit', limit, 100_000);
+      return searchImages(ctx.db, {
+        name: filter?.name ?? undefined,
+        software: filter?.software ?? undefined,
+        type: filter?.type ?? undefined,
+        arch: filter?.arch ?? undefined,
+        digest: filter?.digest ?? undefined,
+        site: filter?.site ?? undefined,
+        limit,
+      });
+    },
+  },
+  Mutation: {
+    publishCapabilities: async (_root, { siteId, document }: { siteId: string; document: unknown }, ctx) => {
+      // Publishing writes through the pool; this request's read transaction must not hold it up.
+      await ctx.db.release();
+      const result = await ctx.services.publisher.publish(siteId, document, 'publish');
+      return (await sitesByIds(ctx.services.pool, [result.siteId]))[0];
+    },
+  },
+  Site: {
+    origin: (site: SiteRow) => upper(site.origin),
+    seeded: (site: SiteRow) => site.origin === 'seed',
+    documents: async (site: SiteRow, { limit }: { limit: number }, ctx) => {
+      checkLimit('limit', limit, 20);
+      return documentsBySite(ctx.db, site.id, limit);
+    },
+  },
+  ComputePool: {
+    service: (p: { serviceId: string | null }) => p.serviceId,
+  },
+  SiteDocument: {
+    origin: (d: { origin: string }) => d.origin.toUpperCase(),
+  },
+};

@@ -1,0 +1,80 @@
+/** The in-memory sky-coverage index of every replica, kept in step with the registry version. */
+import { CoverageIndex } from '../../registry/coverage/index.js';
+import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
+import type { Queryable } from '../../registry/store/db.js';
+import { coverageBySites } from '../../registry/store/queries/catalogue.js';
+import { registryVersion, sitesChangedSince } from '../../registry/store/queries/sites.js';
+
+/** Key of one replica in the index: site and canonical dataset, stable across publishes. */
+type ReplicaKey = string;
+const keyOf = (siteId: string, datasetId: string): ReplicaKey => `${siteId}\u0000${datasetId}`;
+const datasetOf = (key: ReplicaKey): string => key.slice(key.indexOf('\u0000') + 1);
+
+/** Answers "which replicas' coverage touches this region" without scanning SQL per request. */
+export class CoverageView {
+  private readonly index = new CoverageIndex<ReplicaKey>();
+  private readonly keysBySite = new Map<string, ReplicaKey[]>();
+  private version_ = -1;
+  private chain: Promise<void> = Promise.resolve();
+
+  /** The registry version this view reflects (-1 before the first refresh). */
+  get version(): number {
+    return this.version_;
+  }
+
+  /**
+   * Bring the index up to the database's registry version, reloading only sites that changed.
+   * Call it with the pool, never from inside a request's read transaction: on the embedded
+   * database a waiting transaction would block the reload it waits for.
+   */
+  async refresh(db: Queryable): Promise<void> {
+    // Loads run one after another, so a caller always sees changes committed before its call.
+    const next = this.chain.then(() => this.load(db));
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async load(db: Queryable): Promise<void> {
+    const current = await registryVersion(db);
+    if (current === this.version_) return;
+    const changed = await sitesChangedSince(db, this.version_);
+    const siteIds = changed.map((s) => s.id);
+    for (const id of siteIds) {
+      for (const key of this.keysBySite.get(id) ?? []) {
+        this.index.delete(key);
+      }
+      this.keysBySite.set(id, []);
+    }
+    if (siteIds.length > 0) {
+      for (const row of await coverageBySites(db, siteIds)) {
+        const key = keyOf(row.siteId, row.datasetId);
+        const moc = row.moc === null ? null : parseMocAscii(row.moc);
+        this.index.set(key, moc);
+        this.keysBySite.get(row.siteId)!.push(key);
+      }
+    }
+    this.version_ = Math.max(current, ...changed.map((s) => s.registryVersion));
+  }
+
+  /** Keep refreshing every `ms` so changes published by other broker processes arrive; returns a stop function. */
+  follow(db: Queryable, ms: number): () => void {
+    const timer = setInterval(() => void this.refresh(db).catch(() => {}), ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /** Canonical ids of datasets with a replica whose coverage touches the cone. */
+  datasetsInCone(ra: number, dec: number, radiusDeg: number): Set<string> {
+    return new Set(this.index.queryCone(ra, dec, radiusDeg).map(datasetOf));
+  }
+
+  /** Canonical ids of datasets with a replica whose coverage intersects `region` (unknown coverage always does). */
+  datasetsInMoc(region: SMoc): Set<string> {
+    const out = new Set<string>();
+    for (const key of this.index.keys()) {
+      const moc = this.index.get(key);
+      if (moc === null || moc?.intersects(region)) out.add(datasetOf(key));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,58 @@
+/** Accepting a capability document for a site: identity checks, mapping, validation, storage. */
+import type pg from 'pg';
+import type { CapabilityDocument } from '../../registry/model/capability.js';
+import { ConstellationError } from '../../registry/model/errors.js';
+import { applyMapping } from '../../registry/model/mapping.js';
+import { validateCapabilityDocument } from '../../registry/model/validate.js';
+import { publishDocument, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
+import { sitesByIds } from '../../registry/store/queries/sites.js';
+import type { Config, SiteConfig } from '../config/config.js';
+
+/** Publishes documents into the registry on behalf of operators, seeds and harvests. */
+export class Publisher {
+  private readonly sites: Map<string, SiteConfig>;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly config: Config,
+    private readonly onPublished: (result: PublishResult) => Promise<void> = async () => {},
+  ) {
+    this.sites = new Map(config.sites.map((s) => [s.id, s]));
+  }
+
+  /**
+   * Validate `input` as the document of `siteId` and store it. Nothing is stored unless
+   * every check passes; the error lists every violation found.
+   */
+  async publish(siteId: string, input: unknown, origin: DocumentOrigin): Promise<PublishResult> {
+    const claimed = claimedSite(input);
+    if (claimed.id !== undefined && claimed.id !== siteId) {
+      throw new ConstellationError('SITE_MISMATCH', `document is for site "${claimed.id}" but was sent for site "${siteId}"`, {
+        violations: [{ path: '/site/id', rule: 'site-match', message: `must equal "${siteId}"` }],
+      });
+    }
+    const configured = this.sites.get(siteId);
+    if (!configured && !this.config.registration.open && (await sitesByIds(this.pool, [siteId])).length === 0) {
+      throw new ConstellationError('UNKNOWN_SITE', `site "${siteId}" is not a member of federation "${this.config.federation.name}"`);
+    }
+    if (configured && claimed.platform !== undefined && claimed.platform !== configured.adapter) {
+      throw new ConstellationError('SITE_MISMATCH', `site "${siteId}" is a ${configured.adapter} site, not ${claimed.platform}`, {
+        violations: [{ path: '/site/platform', rule: 'site-match', message: `must equal "${configured.adapter}"` }],
+      });
+    }
+    let doc: CapabilityDocument = validateCapabilityDocument(input);
+    if (configured) doc = validateCapabilityDocument(applyMapping(doc, configured.datasets));
+    const result = await publishDocument(this.pool, doc, origin);
+    await this.onPublished(result);
+    return result;
+  }
+}
+
+function claimedSite(input: unknown): { id?: string; platform?: string } {
+  const site = (input as { site?: { id?: unknown; platform?: unknown } } | null)?.site;
+  if (typeof site !== 'object' || site === null) return {};
+  return {
+    id: typeof site.id === 'string' ? site.id : undefined,
+    platform: typeof site.platform === 'string' ? site.platform : undefined,
+  };
+}

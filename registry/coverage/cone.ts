@@ -1,0 +1,214 @@
+/**
+ * Cones on the sky and the hierarchical walks that relate them to HEALPix cells.
+ *
+ * "Inclusive cells of a cone at order L" means every cell at L whose centre lies within
+ * radius + MAX_PIXRAD[L] of the cone centre (the HEALPix query_disc(inclusive) rule): a superset
+ * of the cells the true disc touches. All walks start coarse and only descend where a finer
+ * cell could still pass, so their cost follows the cone's rim, not its area.
+ */
+import { MAX_ORDER, MAX_PIXRAD, POW4, SAFE_ORDER, cellCenter, chord2, radecToVec, vec3, type Vec3 } from './healpix.js';
+import { FULL, NONE, RangeBuilder, RangeLookup, cellSpan, type CellSpan, type Ranges } from './ranges.js';
+
+/** A validated cone with its squared-chord thresholds cached per order. */
+export class Cone {
+  /** Unit vector of the centre. */
+  readonly v: Vec3;
+  /** Radius in radians. */
+  readonly radius: number;
+  /** chord²(radius). */
+  readonly rT: number;
+  /** chord²(radius + MAX_PIXRAD[o]): a cell centre within this passes the inclusive test at o. */
+  readonly inclT: Float64Array;
+  /** chord²(radius − MAX_PIXRAD[o]): a cell centre within this puts the whole cell inside the disc. */
+  readonly insideT: Float64Array;
+  private readonly pairT: (Float64Array | undefined)[] = [];
+
+  constructor(
+    readonly raDeg: number,
+    readonly decDeg: number,
+    readonly radiusDeg: number,
+  ) {
+    checkCone(raDeg, decDeg, radiusDeg);
+    this.v = radecToVec(raDeg, decDeg);
+    this.radius = (radiusDeg * Math.PI) / 180;
+    this.rT = chord2(this.radius);
+    this.inclT = new Float64Array(MAX_ORDER + 1);
+    this.insideT = new Float64Array(MAX_ORDER + 1);
+    for (let o = 0; o <= MAX_ORDER; o++) {
+      this.inclT[o] = chord2(this.radius + MAX_PIXRAD[o]);
+      this.insideT[o] = chord2(this.radius - MAX_PIXRAD[o]);
+    }
+  }
+
+  /** chord²(radius + MAX_PIXRAD[o] + MAX_PIXRAD[m]): beyond it no descendant at m of a cell at o passes. */
+  pair(o: number, m: number): number {
+    let row = this.pairT[m];
+    if (row === undefined) {
+      row = new Float64Array(MAX_ORDER + 1);
+      for (let k = 0; k <= MAX_ORDER; k++) row[k] = chord2(this.radius + MAX_PIXRAD[k] + MAX_PIXRAD[m]);
+      this.pairT[m] = row;
+    }
+    return row[o];
+  }
+
+  /** Squared chord from the centre to the centre of cell (o, f, x, y). */
+  d2(o: number, f: number, x: number, y: number): number {
+    const c = cellCenter(o, f, x, y, scratch);
+    const dx = c[0] - this.v[0];
+    const dy = c[1] - this.v[1];
+    const dz = c[2] - this.v[2];
+    return dx * dx + dy * dy + dz * dz;
+  }
+
+  /** Area of the disc as a fraction of the sphere. */
+  skyFraction(): number {
+    // sin²(r/2) rather than (1 − cos r)/2, which rounds to 0 for tiny radii.
+    const s = Math.sin(this.radius / 2);
+    return s * s;
+  }
+}
+
+const scratch = vec3();
+
+/** Throw a RangeError naming the first bad cone argument. */
+export function checkCone(ra: number, dec: number, radiusDeg: number): void {
+  if (typeof ra !== 'number' || !Number.isFinite(ra)) throw new RangeError(`ra must be a finite number of degrees (got ${String(ra)})`);
+  if (typeof dec !== 'number' || !(dec >= -90 && dec <= 90)) throw new RangeError(`dec must be within [-90, 90] degrees (got ${String(dec)})`);
+  if (typeof radiusDeg !== 'number' || !(radiusDeg > 0 && radiusDeg <= 180)) {
+    throw new RangeError(`radius must be within (0, 180] degrees (got ${String(radiusDeg)})`);
+  }
+}
+
+/** Throw a RangeError unless `order` is an integer 0–29. */
+export function checkOrder(order: number, name = 'order'): void {
+  if (!Number.isInteger(order) || order < 0 || order > MAX_ORDER) throw new RangeError(`${name} must be an integer 0-29 (got ${String(order)})`);
+}
+
+/** Child k (0–3) of a cell follows the NESTED bit layout: x on the even bit, y on the odd bit. */
+function childS24(o: number, s24: number, k: number): number {
+  return o < SAFE_ORDER ? s24 + k * POW4[SAFE_ORDER - o - 1] : s24;
+}
+function childS5(o: number, s5: number, k: number): number {
+  return o < SAFE_ORDER ? 0 : s5 + k * POW4[MAX_ORDER - o - 1];
+}
+
+/** Order-29 range of the cell whose start is (s24, s5) at order o. */
+function cellBig(o: number, s24: number, s5: number): [bigint, bigint] {
+  const s = BigInt(s24) * 1024n + BigInt(s5);
+  return [s, s + (1n << BigInt(2 * (MAX_ORDER - o)))];
+}
+
+/** Rough count of cells on a cone's rim at `order`, to refuse walks that would not finish. */
+export function rimCells(cone: Cone, order: number): number {
+  const r = Math.min(cone.radius + MAX_PIXRAD[order], Math.PI / 2);
+  return (4 * Math.PI * Math.sin(r)) / MAX_PIXRAD[order] + 12;
+}
+
+/** Inclusive cells of the cone at `order`, as order-29 ranges. */
+export function coneRanges(cone: Cone, order: number): Ranges {
+  const out = new RangeBuilder();
+  const visit = (o: number, f: number, x: number, y: number, s24: number, s5: number): void => {
+    const d2 = cone.d2(o, f, x, y);
+    if (o === order) {
+      if (d2 <= cone.inclT[o]) out.push(...cellBig(o, s24, s5));
+      return;
+    }
+    if (d2 > cone.pair(o, order)) return;
+    if (d2 <= cone.insideT[o]) {
+      out.push(...cellBig(o, s24, s5));
+      return;
+    }
+    for (let k = 0; k < 4; k++) visit(o + 1, f, 2 * x + (k & 1), 2 * y + (k >> 1), childS24(o, s24, k), childS5(o, s5, k));
+  };
+  for (let f = 0; f < 12; f++) visit(0, f, 0, 0, f * POW4[SAFE_ORDER], 0);
+  return out.finish();
+}
+
+const spanScratch: CellSpan = { sh: 0, sl: 0, eh: 0, el: 0 };
+
+/**
+ * Whether some covered cell at `maxOrder` is an inclusive cell of the cone, searching only below
+ * the given cell (o, f, x, y, s24, s5) whose squared chord to the cone centre is d2 and whose
+ * cover is `cover` (1 or 2). The set must be aligned to maxOrder (every MOC is).
+ */
+export function touchesBelow(
+  lk: RangeLookup,
+  maxOrder: number,
+  cone: Cone,
+  o: number,
+  f: number,
+  x: number,
+  y: number,
+  s24: number,
+  s5: number,
+  d2: number,
+  cover: number,
+): boolean {
+  if (o >= maxOrder) return d2 <= cone.inclT[maxOrder];
+  if (d2 > cone.pair(o, maxOrder)) return false;
+  // A fully covered cell whose centre is in the disc holds that centre in some covered cell at
+  // maxOrder, and that cell's own centre is within MAX_PIXRAD[maxOrder] of it.
+  if (cover === FULL && d2 <= cone.rT) return true;
+  const c = o + 1;
+  for (let k = 0; k < 4; k++) {
+    const cs24 = childS24(o, s24, k);
+    const cs5 = childS5(o, s5, k);
+    const st = cover === FULL ? FULL : lk.status(cellSpan(c, cs24, cs5, spanScratch));
+    if (st === NONE) continue;
+    const cx = 2 * x + (k & 1);
+    const cy = 2 * y + (k >> 1);
+    if (touchesBelow(lk, maxOrder, cone, c, f, cx, cy, cs24, cs5, cone.d2(c, f, cx, cy), st)) return true;
+  }
+  return false;
+}
+
+/** Whether a range set aligned to maxOrder has a covered cell at maxOrder among the cone's inclusive cells. */
+export function touchesCone(lk: RangeLookup, maxOrder: number, cone: Cone): boolean {
+  if (lk.size === 0) return false;
+  for (let f = 0; f < 12; f++) {
+    const s24 = f * POW4[SAFE_ORDER];
+    const st = lk.status(cellSpan(0, s24, 0, spanScratch));
+    if (st === NONE) continue;
+    if (touchesBelow(lk, maxOrder, cone, 0, f, 0, 0, s24, 0, cone.d2(0, f, 0, 0), st)) return true;
+  }
+  return false;
+}
+
+/**
+ * Approximate number of covered order-29 cells inside the disc. Cells wholly inside or outside
+ * count exactly; cells on the rim are refined to about radius/16 and then weighted by how far
+ * their centre lies inside the rim.
+ */
+export function coveredInCone(lk: RangeLookup, cone: Cone): number {
+  let leaf = 3;
+  while (leaf < MAX_ORDER && MAX_PIXRAD[leaf] > cone.radius / 16) leaf++;
+  const span: CellSpan = { sh: 0, sl: 0, eh: 0, el: 0 };
+  const visit = (o: number, f: number, x: number, y: number, s24: number, s5: number, cover: number): number => {
+    const d2 = cone.d2(o, f, x, y);
+    if (d2 > cone.inclT[o]) return 0;
+    const size = POW4[MAX_ORDER - o];
+    const amount = (): number => (cover === FULL ? size : lk.covered(cellSpan(o, s24, s5, span)));
+    if (d2 <= cone.insideT[o]) return amount();
+    if (o >= leaf) {
+      const d = 2 * Math.asin(Math.min(1, Math.sqrt(d2) / 2));
+      // A cell's half-width is about 0.7 of its centre-to-corner radius.
+      const w = 0.5 + (cone.radius - d) / (1.4 * MAX_PIXRAD[o]);
+      return w <= 0 ? 0 : amount() * Math.min(1, w);
+    }
+    let n = 0;
+    for (let k = 0; k < 4; k++) {
+      const cs24 = childS24(o, s24, k);
+      const cs5 = childS5(o, s5, k);
+      const st = cover === FULL ? FULL : lk.status(cellSpan(o + 1, cs24, cs5, span));
+      if (st !== NONE) n += visit(o + 1, f, 2 * x + (k & 1), 2 * y + (k >> 1), cs24, cs5, st);
+    }
+    return n;
+  };
+  let total = 0;
+  for (let f = 0; f < 12; f++) {
+    const s24 = f * POW4[SAFE_ORDER];
+    const st = lk.status(cellSpan(0, s24, 0, span));
+    if (st !== NONE) total += visit(0, f, 0, 0, s24, 0, st);
+  }
+  return total;
+}

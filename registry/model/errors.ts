@@ -1,0 +1,61 @@
+/** One violation found in an input: where (JSON pointer or line:col) and which rule. */
+export interface Violation {
+  /** JSON pointer ("/datasets/3/coverage") or another locator ("line 4, column 7"). */
+  path: string;
+  /** The rule that failed: a JSON Schema keyword or a named semantic rule. */
+  rule: string;
+  message: string;
+}
+
+/** Stable machine-readable error codes; the HTTP status each maps to lives beside it. */
+export const ErrorCodes = {
+  INVALID_DOCUMENT: { code: 'CONSTELLATION_E_INVALID_DOCUMENT', status: 422 },
+  INVALID_JSON: { code: 'CONSTELLATION_E_INVALID_JSON', status: 400 },
+  INVALID_MOC: { code: 'CONSTELLATION_E_INVALID_MOC', status: 422 },
+  INVALID_CONFIG: { code: 'CONSTELLATION_E_INVALID_CONFIG', status: 500 },
+  INVALID_ARGUMENT: { code: 'CONSTELLATION_E_INVALID_ARGUMENT', status: 400 },
+  SITE_MISMATCH: { code: 'CONSTELLATION_E_SITE_MISMATCH', status: 409 },
+  UNKNOWN_SITE: { code: 'CONSTELLATION_E_UNKNOWN_SITE', status: 404 },
+  NOT_FOUND: { code: 'CONSTELLATION_E_NOT_FOUND', status: 404 },
+  PAYLOAD_TOO_LARGE: { code: 'CONSTELLATION_E_PAYLOAD_TOO_LARGE', status: 413 },
+  UNSUPPORTED_MEDIA_TYPE: { code: 'CONSTELLATION_E_UNSUPPORTED_MEDIA_TYPE', status: 415 },
+  DATABASE: { code: 'CONSTELLATION_E_DATABASE', status: 503 },
+  UPSTREAM: { code: 'CONSTELLATION_E_UPSTREAM', status: 502 },
+  UPSTREAM_TIMEOUT: { code: 'CONSTELLATION_E_UPSTREAM_TIMEOUT', status: 504 },
+  UPSTREAM_UNAVAILABLE: { code: 'CONSTELLATION_E_UPSTREAM_UNAVAILABLE', status: 503 },
+  UPSTREAM_RATE_LIMITED: { code: 'CONSTELLATION_E_UPSTREAM_RATE_LIMITED', status: 503 },
+  UPSTREAM_AUTH: { code: 'CONSTELLATION_E_UPSTREAM_AUTH', status: 502 },
+  UPSTREAM_MALFORMED: { code: 'CONSTELLATION_E_UPSTREAM_MALFORMED', status: 502 },
+  INTERNAL: { code: 'CONSTELLATION_E_INTERNAL', status: 500 },
+} as const;
+
+export type ErrorKind = keyof typeof ErrorCodes;
+
+/** The one error type every room throws; `code` is stable, `violations` name every problem. */
+export class ConstellationError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: string;
+  readonly statusCode: number;
+  readonly violations: Violation[];
+
+  constructor(kind: ErrorKind, message: string, options: { cause?: unknown; violations?: Violation[] } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ConstellationError';
+    this.kind = kind;
+    this.code = ErrorCodes[kind].code;
+    this.statusCode = ErrorCodes[kind].status;
+    this.violations = options.violations ?? [];
+  }
+
+  /** The JSON body the REST API and the GraphQL `extensions` carry. */
+  toJSON(): { code: string; message: string; violations?: Violation[] } {
+    return this.violations.length > 0
+      ? { code: this.code, message: this.message, violations: this.violations }
+      : { code: this.code, message: this.message };
+  }
+}
+
+/** True when `err` is a ConstellationError (also across module copies). */
+export function isConstellationError(err: unknown): err is ConstellationError {
+  return err instanceof ConstellationError || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ConstellationError');
+}

@@ -1,0 +1,68 @@
+/** The one place `pg` is configured: pools, typed queries, transactions. */
+import pg from 'pg';
+import { ConstellationError } from '../model/errors.js';
+
+/** Anything that runs a query: a pool or a checked-out client. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+// int8 counts (rows, bytes) stay below 2^53 in practice; numbers are what GraphQL and JSON want.
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20 && format !== 'binary') return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/** Open a pool on `url`; `onQuery` (tests, metrics) sees every statement text. */
+export function createPool(url: string, options: { max?: number; onQuery?: (sql: string) => void } = {}): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types, connectionTimeoutMillis: 10_000 });
+  // An idle client that loses its server must not crash the process.
+  pool.on('error', () => {});
+  if (options.onQuery) {
+    const onQuery = options.onQuery;
+    const originalQuery = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as unknown as { query: unknown }).query = (...args: unknown[]) => {
+      onQuery(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string }).text));
+      return originalQuery(...args);
+    };
+    pool.on('connect', (client) => {
+      const clientQuery = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+        onQuery(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string }).text));
+        return clientQuery(...args);
+      };
+    });
+  }
+  return pool;
+}
+
+/** Run `fn` inside one transaction on one client; rolls back on any error. */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  options: { isolation?: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE'; readOnly?: boolean } = {},
+): Promise<T> {
+  const client = await connect(pool);
+  try {
+    await client.query(`BEGIN ISOLATION LEVEL ${options.isolation ?? 'READ COMMITTED'}${options.readOnly ? ' READ ONLY' : ''}`);
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Check out a client, translating connection failures into DATABASE errors. */
+export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (err) {
+    throw new ConstellationError('DATABASE', `database unreachable: ${(err as Error).message}`, { cause: err });
+  }
+}

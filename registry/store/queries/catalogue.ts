@@ -1,0 +1,95 @@
+/** Queries over datasets, replicas, their columns and coverage. */
+import type { Queryable } from '../db.js';
+import type { ColumnRow, DatasetRow, ReplicaRow } from './rows.js';
+
+const REPLICA_COLUMNS = `r.id, r.dataset_id AS "datasetId", r.site_id AS "siteId", r.service_id AS "serviceId",
+  r.local_table AS "table", r.title, r.description, r.rows, r.row_bytes AS "rowBytes",
+  CASE WHEN r.ra_column IS NULL THEN NULL ELSE json_build_object('ra', r.ra_column, 'dec', r.dec_column) END AS position,
+  json_build_object('public', r.public, 'groups', r.groups) AS access, cv.moc AS coverage, cv.sky_fraction AS "skyFraction"`;
+
+/** What a dataset search may constrain; every given field must hold. */
+export interface DatasetSearch {
+  /** Case-insensitive substring of the canonical id, a title, or a local table name. */
+  text?: string;
+  /** A UCD atom (e.g. "pos.eq.ra") that some column's UCD must contain, or a prefix of one. */
+  ucd?: string;
+  /** Only datasets with a replica at this site. */
+  site?: string;
+  /** Only these dataset ids (from the sky-coverage index). */
+  ids?: readonly string[];
+  limit: number;
+  offset: number;
+}
+
+/** Canonical datasets matching `search`, ordered by id. */
+export async function searchDatasets(db: Queryable, search: DatasetSearch): Promise<DatasetRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const param = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (search.ids) where.push(`d.id = ANY(${param(search.ids)})`);
+  if (search.text) {
+    const p = param(`%${search.text.replace(/[\\%_]/g, (m) => '\\' + m)}%`);
+    where.push(`(d.id ILIKE ${p} OR d.title ILIKE ${p} OR d.description ILIKE ${p} OR EXISTS (
+      SELECT 1 FROM replicas r WHERE r.dataset_id = d.id AND (r.local_table ILIKE ${p} OR r.title ILIKE ${p})))`);
+  }
+  if (search.site) where.push(`EXISTS (SELECT 1 FROM replicas r WHERE r.dataset_id = d.id AND r.site_id = ${param(search.site)})`);
+  if (search.ucd) {
+    const p = param(search.ucd.toLowerCase());
+    where.push(`EXISTS (SELECT 1 FROM replicas r JOIN replica_columns c ON c.replica_id = r.id
+      CROSS JOIN LATERAL unnest(string_to_array(lower(c.ucd), ';')) AS atom
+      WHERE r.dataset_id = d.id AND (atom = ${p} OR atom LIKE ${p} || '.%'))`);
+  }
+  const sql = `SELECT d.id, d.title, d.description FROM datasets d
+    ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY d.id LIMIT ${param(search.limit)} OFFSET ${param(search.offset)}`;
+  return (await db.query<DatasetRow>(sql, params)).rows;
+}
+
+/** Datasets with these ids. */
+export async function datasetsByIds(db: Queryable, ids: readonly string[]): Promise<DatasetRow[]> {
+  return (await db.query<DatasetRow>('SELECT id, title, description FROM datasets WHERE id = ANY($1)', [ids])).rows;
+}
+
+/** Replicas of these datasets, ordered by dataset then site. */
+export async function replicasByDatasets(db: Queryable, datasetIds: readonly string[]): Promise<ReplicaRow[]> {
+  return (await db.query<ReplicaRow>(
+    `SELECT ${REPLICA_COLUMNS} FROM replicas r LEFT JOIN coverage cv ON cv.replica_id = r.id
+     WHERE r.dataset_id = ANY($1) ORDER BY r.dataset_id, r.site_id`, [datasetIds])).rows;
+}
+
+/** Replicas held by these sites, ordered by site then dataset. */
+export async function replicasBySites(db: Queryable, siteIds: readonly string[]): Promise<ReplicaRow[]> {
+  return (await db.query<ReplicaRow>(
+    `SELECT ${REPLICA_COLUMNS} FROM replicas r LEFT JOIN coverage cv ON cv.replica_id = r.id
+     WHERE r.site_id = ANY($1) ORDER BY r.site_id, r.dataset_id`, [siteIds])).rows;
+}
+
+/** Columns of these replicas in their advertised order. */
+export async function columnsByReplicas(db: Queryable, replicaIds: readonly number[]): Promise<ColumnRow[]> {
+  return (await db.query<ColumnRow>(
+    `SELECT replica_id AS "replicaId", name, canonical, datatype, arraysize, xtype, unit, ucd, description, indexed
+     FROM replica_columns WHERE replica_id = ANY($1) ORDER BY replica_id, ordinal`, [replicaIds])).rows;
+}
+
+/**
+ * The canonical columns of these datasets: one per canonical name (the mapped name, else the
+ * lower-cased local name), described by the first replica (by site id) that has it.
+ */
+export async function canonicalColumnsByDatasets(db: Queryable, datasetIds: readonly string[]): Promise<(ColumnRow & { datasetId: string })[]> {
+  return (await db.query<ColumnRow & { datasetId: string }>(
+    `SELECT DISTINCT ON (r.dataset_id, COALESCE(c.canonical, lower(c.name)))
+       r.dataset_id AS "datasetId", c.replica_id AS "replicaId", COALESCE(c.canonical, lower(c.name)) AS name, c.canonical,
+       c.datatype, c.arraysize, c.xtype, c.unit, c.ucd, c.description, c.indexed
+     FROM replicas r JOIN replica_columns c ON c.replica_id = r.id
+     WHERE r.dataset_id = ANY($1)
+     ORDER BY r.dataset_id, COALESCE(c.canonical, lower(c.name)), r.site_id`, [datasetIds])).rows;
+}
+
+/** Coverage of every replica at these sites (null MOC = unknown coverage). */
+export async function coverageBySites(db: Queryable, siteIds: readonly string[]): Promise<{ siteId: string; datasetId: string; moc: string | null }[]> {
+  return (await db.query<{ siteId: string; datasetId: string; moc: string | null }>(
+    `SELECT r.site_id AS "siteId", r.dataset_id AS "datasetId", cv.moc FROM replicas r LEFT JOIN coverage cv ON cv.replica_id = r.id
+     WHERE r.site_id = ANY($1)`, [siteIds])).rows;
+}

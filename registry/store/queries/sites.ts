@@ -1,0 +1,46 @@
+/** Queries over the sites table. */
+import type { Queryable } from '../db.js';
+import type { SiteRow } from './rows.js';
+
+const SITE_COLUMNS = `id, name, platform, url, contact, status, origin, as_of AS "asOf", published_at AS "publishedAt",
+  registry_version AS "registryVersion", consecutive_failures AS "consecutiveFailures",
+  CASE WHEN location_lat IS NULL THEN NULL ELSE json_build_object('lat', location_lat, 'lon', location_lon) END AS location`;
+
+/** Every site, ordered by id. */
+export async function listSites(db: Queryable): Promise<SiteRow[]> {
+  return (await db.query<SiteRow>(`SELECT ${SITE_COLUMNS} FROM sites ORDER BY id`)).rows;
+}
+
+/** The sites with these ids (any order; missing ids are absent). */
+export async function sitesByIds(db: Queryable, ids: readonly string[]): Promise<SiteRow[]> {
+  return (await db.query<SiteRow>(`SELECT ${SITE_COLUMNS} FROM sites WHERE id = ANY($1)`, [ids])).rows;
+}
+
+/** Register a site declared in federation.yaml, refreshing its name, platform, URL and location. */
+export async function upsertConfiguredSite(
+  db: Queryable,
+  site: { id: string; name: string; platform: string; url: string; location?: { lat: number; lon: number } },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO sites (id, name, platform, url, location_lat, location_lon) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, platform = EXCLUDED.platform, url = EXCLUDED.url,
+       location_lat = COALESCE(EXCLUDED.location_lat, sites.location_lat), location_lon = COALESCE(EXCLUDED.location_lon, sites.location_lon)`,
+    [site.id, site.name, site.platform, site.url, site.location?.lat ?? null, site.location?.lon ?? null],
+  );
+}
+
+/** Ids of sites that already hold an advertised document (so a seed must not overwrite it). */
+export async function sitesWithDocuments(db: Queryable): Promise<Set<string>> {
+  return new Set((await db.query<{ id: string }>('SELECT id FROM sites WHERE origin IS NOT NULL')).rows.map((r) => r.id));
+}
+
+/** The registry version: bumped by every publish. */
+export async function registryVersion(db: Queryable): Promise<number> {
+  return (await db.query<{ version: number }>('SELECT version FROM registry_state')).rows[0].version;
+}
+
+/** Sites whose advertised state changed after `version`, with their current version. */
+export async function sitesChangedSince(db: Queryable, version: number): Promise<{ id: string; registryVersion: number }[]> {
+  return (await db.query<{ id: string; registryVersion: number }>(
+    'SELECT id, registry_version AS "registryVersion" FROM sites WHERE registry_version > $1', [version])).rows;
+}

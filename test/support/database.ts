@@ -1,0 +1,63 @@
+/**
+ * A fresh, empty database for one test file: a new database on the PostgreSQL server named
+ * by DATABASE_URL when it is set, otherwise an embedded PGlite in a temporary directory.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openDatabase, type Database } from '../../broker/db/database.js';
+
+export interface TestDatabase extends Database {
+  /** Connection URL of this test database (to hand to a child process). */
+  url: string | undefined;
+  /** Embedded data directory, when embedded. */
+  dataDir: string;
+  /** Every SQL statement text run through the pool, for statement-count assertions. */
+  statements: string[];
+}
+
+/** Which backend the suite runs on, for test names. */
+export const backend = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
+
+/** Create a fresh database; `close()` drops it. */
+export async function freshDatabase(): Promise<TestDatabase> {
+  const statements: string[] = [];
+  const dataDir = await mkdtemp(join(tmpdir(), 'constellation-test-'));
+  const serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    const db = await openDatabase({ dataDir }, { onQuery: (s) => statements.push(s) });
+    return {
+      ...db,
+      url: undefined,
+      dataDir,
+      statements,
+      close: async () => {
+        await db.close();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+  const name = `constellation_t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const db = await openDatabase({ url: url.toString(), dataDir }, { onQuery: (s) => statements.push(s) });
+  return {
+    ...db,
+    url: url.toString(),
+    dataDir,
+    statements,
+    close: async () => {
+      await db.close();
+      const drop = new pg.Client({ connectionString: serverUrl });
+      await drop.connect();
+      await drop.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await drop.end();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
