@@ -1,0 +1,33 @@
+import { TextDecoder } from 'node:util';
+import { malformed } from './errors.js';
+
+const DECL_ENCODING = /^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;
+
+/** Bytes needed before `sniffEncoding` can decide: up to the first '>' (end of the XML declaration). */
+export function sniffReady(head: Uint8Array): boolean {
+  return head.length >= 1024 || head.indexOf(0x3e) >= 0;
+}
+
+/**
+ * Chooses the decoder for a document from its first bytes: a byte-order mark, the UTF-16
+ * pattern of "<?", or the XML declaration's encoding; UTF-8 otherwise (the XML default).
+ */
+export function decoderFor(head: Uint8Array): TextDecoder {
+  let label = 'utf-8';
+  if (head[0] === 0xfe && head[1] === 0xff) label = 'utf-16be';
+  else if (head[0] === 0xff && head[1] === 0xfe) label = 'utf-16le';
+  else if (head[0] === 0x00 && head[1] === 0x3c) label = 'utf-16be';
+  else if (head[0] === 0x3c && head[1] === 0x00) label = 'utf-16le';
+  else {
+    const start = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+    const text = Buffer.from(head.buffer, head.byteOffset + start, Math.min(head.length - start, 1024)).toString('latin1');
+    const m = DECL_ENCODING.exec(text);
+    // A declared UTF-16 without the byte pattern of UTF-16 is mislabelled ASCII-compatible text.
+    if (m !== null && !/^utf-?16/i.test(m[1])) label = m[1].toLowerCase();
+  }
+  try {
+    return new TextDecoder(label);
+  } catch (err) {
+    throw malformed(`unsupported document encoding "${label}"`, err);
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * A small namespace-aware element tree built with saxes. The IVOA documents read with it
+ * (capabilities, tablesets, availability, UWS jobs) are small, so holding them whole is fine.
+ */
+import { SaxesParser, type SaxesTagNS } from 'saxes';
+import { ConstellationError, type Violation } from '../../../registry/model/errors.js';
+import { NS, nsMatches, type NsMatch } from './namespaces.js';
+
+/** One attribute with its resolved namespace URI ('' when unprefixed). */
+export interface XmlAttribute {
+  uri: string;
+  local: string;
+  prefix: string;
+  value: string;
+}
+
+/** A resolved qualified name such as an xsi:type value. */
+export interface QName {
+  /** Namespace URI bound to the prefix; undefined when the prefix is not bound. */
+  uri: string | undefined;
+  local: string;
+  prefix: string;
+}
+
+/** One element of a parsed document. */
+export class XmlElement {
+  readonly children: XmlElement[] = [];
+  /** Direct character data (text and CDATA sections), untrimmed. */
+  text = '';
+  /** Offsets of the content between start and end tag in the parsed source. */
+  innerStart = 0;
+  innerEnd = 0;
+
+  constructor(
+    readonly uri: string,
+    readonly local: string,
+    readonly prefix: string,
+    readonly attributes: readonly XmlAttribute[],
+    /** Namespace declarations made on this element ('' is the default namespace). */
+    readonly nsDecls: Readonly<Record<string, string>>,
+    readonly parent: XmlElement | undefined,
+    readonly line: number,
+    readonly column: number,
+    private readonly source: { text: string },
+  ) {}
+
+  /** The qualified name as written, for messages. */
+  get name(): string {
+    return this.prefix === '' ? this.local : `${this.prefix}:${this.local}`;
+  }
+
+  /** The value of attribute `local` in namespace `uri` ('' = unprefixed). */
+  attr(local: string, uri = ''): string | undefined {
+    for (const a of this.attributes) if (a.local === local && a.uri === uri) return a.value;
+    return undefined;
+  }
+
+  /** The first child element named `local` whose namespace satisfies `ns`. */
+  child(local: string, ns: NsMatch): XmlElement | undefined {
+    for (const c of this.children) if (c.local === local && nsMatches(ns, c.uri)) return c;
+    return undefined;
+  }
+
+  /** Every child element named `local` whose namespace satisfies `ns`. */
+  childrenNamed(local: string, ns: NsMatch): XmlElement[] {
+    return this.children.filter((c) => c.local === local && nsMatches(ns, c.uri));
+  }
+
+  /** Direct text, trimmed. */
+  get trimmedText(): string {
+    return this.text.trim();
+  }
+
+  /** True when the element carries xsi:nil="true". */
+  get isNil(): boolean {
+    const v = this.attr('nil', NS.xsi)?.trim();
+    return v === 'true' || v === '1';
+  }
+
+  /** The URI bound to `prefix` at this element, walking up the ancestors. */
+  resolvePrefix(prefix: string): string | undefined {
+    if (prefix === 'xml') return 'http://www.w3.org/XML/1998/namespace';
+    for (let e: XmlElement | undefined = this; e !== undefined; e = e.parent) {
+      if (Object.prototype.hasOwnProperty.call(e.nsDecls, prefix)) return e.nsDecls[prefix];
+    }
+    return undefined;
+  }
+
+  /** Resolves a QName-valued attribute value (xsi:type) against the in-scope bindings. */
+  resolveQName(value: string): QName {
+    const v = value.trim();
+    const colon = v.indexOf(':');
+    const prefix = colon < 0 ? '' : v.slice(0, colon);
+    const local = colon < 0 ? v : v.slice(colon + 1);
+    // An unprefixed QName takes the default namespace (XML Schema), which may be none.
+    const uri = this.resolvePrefix(prefix) ?? (prefix === '' ? '' : undefined);
+    return { uri, local, prefix };
+  }
+
+  /** The element's xsi:type, resolved; undefined when absent. */
+  get xsiType(): QName | undefined {
+    const v = this.attr('type', NS.xsi);
+    return v === undefined || v.trim() === '' ? undefined : this.resolveQName(v);
+  }
+
+  /** The markup between start and end tag exactly as it appears in the source. */
+  innerXml(): string {
+    return this.source.text.slice(this.innerStart, this.innerEnd);
+  }
+}
+
+/** Turns bytes into text: BOM first, then the XML declaration's encoding, else UTF-8. */
+export function decodeXmlInput(input: string | Uint8Array, what: string): string {
+  if (typeof input === 'string') return input;
+  const b = input;
+  if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return new TextDecoder('utf-8').decode(b);
+  if (b.length >= 2 && b[0] === 0xff && b[1] === 0xfe) return new TextDecoder('utf-16le').decode(b);
+  if (b.length >= 2 && b[0] === 0xfe && b[1] === 0xff) return new TextDecoder('utf-16be').decode(b);
+  const head = new TextDecoder('latin1').decode(b.subarray(0, 256));
+  const m = /^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']/.exec(head);
+  const label = m?.[1]?.toLowerCase() ?? 'utf-8';
+  try {
+    return new TextDecoder(label).decode(b);
+  } catch (err) {
+    throw new ConstellationError('UPSTREAM_MALFORMED', `${what}: unsupported character encoding "${m?.[1]}"`, {
+      cause: err,
+      violations: [{ path: 'line 1', rule: 'xml-encoding', message: `unsupported encoding ${m?.[1]}` }],
+    });
+  }
+}
+
+/** A ConstellationError for a document that is not what it claims to be. */
+export function malformed(what: string, message: string, options: { cause?: unknown; path?: string; rule?: string } = {}): ConstellationError {
+  const violations: Violation[] = [{ path: options.path ?? '/', rule: options.rule ?? 'document-structure', message }];
+  return new ConstellationError('UPSTREAM_MALFORMED', `${what}: ${message}`, { cause: options.cause, violations });
+}
+
+/** Names an element with its namespace, for error messages. */
+export function describeElement(el: XmlElement): string {
+  return `<${el.name}> (${el.uri === '' ? 'no namespace' : `namespace ${el.uri}`})`;
+}
+
+/** The error for a document whose root is not one of the expected ones. */
+export function wrongRoot(what: string, expected: string, root: XmlElement, hint?: string): ConstellationError {
+  return malformed(what, `expected ${expected}, found ${describeElement(root)}${hint === undefined ? '' : `; ${hint}`}`, {
+    path: `line ${root.line}, column ${root.column}`,
+    rule: 'root-element',
+  });
+}
+
+/** A locator like "line 4, column 7" for an element. */
+export function locate(el: XmlElement): string {
+  return `line ${el.line}, column ${el.column}`;
+}
+
+/**
+ * Parses a whole XML document into an element tree and returns its root. `what` names the
+ * document in error messages ("VOSI capabilities document"). Malformed XML throws a
+ * ConstellationError of kind UPSTREAM_MALFORMED with the saxes error as `cause`.
+ */
+export function parseXml(input: string | Uint8Array, what: string): XmlElement {
+  let text = decodeXmlInput(input, what);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // Some servers emit a newline before the XML declaration, which XML forbids; forgive that.
+  const lead = /^\s+(?=<\?xml[\s?])/.exec(text);
+  if (lead !== null) text = text.slice(lead[0].length);
+  if (text.trim() === '') throw malformed(what, 'empty document', { rule: 'xml-well-formed' });
+
+  const source = { text };
+  const parser = new SaxesParser({ xmlns: true, position: true });
+  let root: XmlElement | undefined;
+  let current: XmlElement | undefined;
+  // saxes reports the position after '>' of a start tag, and we need the line where the tag began.
+  let tagLine = 1;
+  let tagColumn = 0;
+
+  parser.on('opentagstart', () => {
+    tagLine = parser.line;
+    tagColumn = parser.column;
+  });
+  parser.on('opentag', (tag: SaxesTagNS) => {
+    const attrs: XmlAttribute[] = [];
+    const decls: Record<string, string> = {};
+    for (const a of Object.values(tag.attributes)) {
+      if (a.prefix === 'xmlns') decls[a.local] = a.value;
+      else if (a.prefix === '' && a.local === 'xmlns') decls[''] = a.value;
+      else attrs.push({ uri: a.uri, local: a.local, prefix: a.prefix, value: a.value });
+    }
+    const el = new XmlElement(tag.uri, tag.local, tag.prefix, attrs, decls, current, tagLine, tagColumn, source);
+    el.innerStart = parser.position;
+    el.innerEnd = parser.position;
+    if (current === undefined) root = el;
+    else current.children.push(el);
+    current = el;
+  });
+  parser.on('closetag', (tag: SaxesTagNS) => {
+    if (current === undefined) return;
+    if (!tag.isSelfClosing) {
+      // The end tag holds no '<', so the last '<' before the parser position starts it.
+      const endTagStart = text.lastIndexOf('<', parser.position - 1);
+      current.innerEnd = Math.max(current.innerStart, endTagStart);
+    }
+    current = current.parent;
+  });
+  parser.on('text', (t: string) => {
+    if (current !== undefined) current.text += t;
+  });
+  parser.on('cdata', (t: string) => {
+    if (current !== undefined) current.text += t;
+  });
+
+  try {
+    parser.write(text).close();
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    const m = /^(?:[^:]*:)?(\d+):(\d+): (.*)$/s.exec(msg);
+    const path = m ? `line ${m[1]}, column ${m[2]}` : '/';
+    throw malformed(what, `not well-formed XML: ${m ? `${m[3]} at ${path}` : msg}`, { cause: err, path, rule: 'xml-well-formed' });
+  }
+  if (root === undefined) throw malformed(what, 'no root element', { rule: 'xml-well-formed' });
+  return root;
+}
