@@ -1,6 +1,12 @@
 /** `npm run bench`: every benchmark, each printed as ratios against a baseline from the same run. */
+import { benchHarvest, printHarvest } from './harvest.js';
 import { benchRegistry, printRegistry } from './registry-graphql.js';
+import { benchVotable, printVotable } from './votable.js';
 
 const small = process.argv.includes('--small');
 console.log(`Constellation benchmarks (${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}${small ? ', small' : ''})\n`);
 printRegistry(await benchRegistry(small ? { sites: 50, replicasPerSite: 100, datasets: 500, seconds: 3 } : { sites: 1000, replicasPerSite: 100, datasets: 20000, seconds: 10 }));
+console.log();
+printVotable(await benchVotable(small ? { rows: 100_000 } : { rows: 1_000_000 }));
+console.log();
+printHarvest(await benchHarvest(small ? 20 : 200));

@@ -4,6 +4,8 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import mercurius, { type MercuriusOptions } from 'mercurius';
 import { isConstellationError } from '../registry/model/errors.js';
 import { packagePath } from '../registry/paths.js';
+import type { HttpClient } from '../adapters/http.js';
+import { startScheduler } from './scheduler/scheduler.js';
 import { migrate } from '../registry/store/migrate.js';
 import type { Config } from './config/config.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -39,6 +41,10 @@ export interface BuildOptions {
   /** Skip migrations and seeds (the caller did them). */
   prepared?: boolean;
   logger?: boolean;
+  /** Run the harvest schedules of federation.yaml in this process (serve does). */
+  schedule?: boolean;
+  /** HTTP client for talking to sites (tests shorten its timeouts). */
+  http?: HttpClient;
 }
 
 /** Open (or take) the database, migrate, register configured sites, and build the server. */
@@ -46,7 +52,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const database = options.database ?? (await openDatabase(config.database));
   const owned = options.database === undefined;
   try {
-    const services = createServices(config, database.pool, database.kind);
+    const services = createServices(config, database.pool, database.kind, { http: options.http });
     if (!options.prepared) {
       await migrate(database.pool);
       await registerConfiguredSites(database.pool, config, services.publisher);
@@ -58,8 +64,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.decorate('services', services);
     await services.coverage.refresh(database.pool);
     const stopFollowing = services.coverage.follow(database.pool, COVERAGE_POLL_MS);
+    const scheduler = options.schedule ? startScheduler(config, services.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed')) : undefined;
     app.addHook('onClose', async () => {
+      scheduler?.stop();
       stopFollowing();
+      if (!options.http) await services.http.close();
       if (owned) await database.close();
     });
 

@@ -1,7 +1,12 @@
 /** Building the broker's services once, from a config and an open database. */
 import type pg from 'pg';
+import { createAdapters } from '../adapters/index.js';
+import { HttpClient } from '../adapters/http.js';
+import type { Adapter } from '../registry/model/adapter.js';
+import type { Platform } from '../registry/model/capability.js';
 import type { Config } from './config/config.js';
 import { CoverageView } from './services/coverage-view.js';
+import { Harvester } from './services/harvester.js';
 import { Publisher } from './services/publisher.js';
 
 /** Everything handlers need, built once per broker process. */
@@ -11,12 +16,21 @@ export interface Services {
   databaseKind: 'postgresql' | 'embedded';
   publisher: Publisher;
   coverage: CoverageView;
+  harvester: Harvester;
+  http: HttpClient;
 }
 
-/** Wire the services over `pool`. */
-export function createServices(config: Config, pool: pg.Pool, databaseKind: Services['databaseKind']): Services {
+/** Wire the services over `pool`; `http` options (timeouts, retries) may be set for tests. */
+export function createServices(
+  config: Config,
+  pool: pg.Pool,
+  databaseKind: Services['databaseKind'],
+  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv } = {},
+): Services {
   const coverage = new CoverageView();
   // A publish returns only once this process's coverage index shows it.
   const publisher = new Publisher(pool, config, () => coverage.refresh(pool));
-  return { config, pool, databaseKind, publisher, coverage };
+  const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000 });
+  const harvester = new Harvester(pool, config, publisher, options.adapterFor ?? createAdapters(http), options.env, () => coverage.refresh(pool));
+  return { config, pool, databaseKind, publisher, coverage, harvester, http };
 }

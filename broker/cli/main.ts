@@ -18,6 +18,7 @@ commands:
   migrate     apply pending database migrations and exit
   sites       list the federation's sites
   datasets    list canonical datasets and where their replicas are  [--text TEXT] [--site ID]
+  harvest     harvest one site now, or every site  [SITE]
 
 environment:
   HOST, PORT              where serve listens
@@ -27,7 +28,7 @@ environment:
   LOG_LEVEL               fatal, error, warn, info (default), debug, trace
 `;
 
-const COMMANDS = new Set(['serve', 'migrate', 'sites', 'datasets']);
+const COMMANDS = new Set(['serve', 'migrate', 'sites', 'datasets', 'harvest']);
 
 /** Run the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   const config = await loadConfig(process.env, values.config);
   switch (command) {
     case 'serve': {
-      const app = await buildApp(config);
+      const app = await buildApp(config, { schedule: true });
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       app.log.info(`constellation serving federation "${config.federation.name}" (${app.services.databaseKind} database): GraphQL at ${address}/graphql`);
       const stop = async () => {
@@ -74,12 +75,30 @@ export async function main(argv: string[]): Promise<number> {
       const db = await openDatabase(config.database);
       try {
         await migrate(db.pool);
-        await registerConfiguredSites(db.pool, config, createServices(config, db.pool, db.kind).publisher);
+        const services = createServices(config, db.pool, db.kind);
+        await registerConfiguredSites(db.pool, config, services.publisher);
+        await services.http.close();
         process.stdout.write(command === 'sites' ? await sitesTable(db.pool) : await datasetsTable(db.pool, values.text, values.site));
       } finally {
         await db.close();
       }
       return 0;
+    }
+    case 'harvest': {
+      const db = await openDatabase(config.database);
+      const services = createServices(config, db.pool, db.kind);
+      try {
+        await migrate(db.pool);
+        await registerConfiguredSites(db.pool, config, services.publisher);
+        const site = positionals[1];
+        const runs = site ? [await services.harvester.harvest(site, 'cli')] : await services.harvester.harvestAll('cli');
+        process.stdout.write(formatTable(['SITE', 'OUTCOME', 'BYTES', 'MS', 'ERROR'],
+          runs.map((r) => [r.siteId, r.outcome, r.bytes, r.durationMs, r.errorCode ? `${r.errorCode}: ${r.errorMessage}` : ''])));
+        return runs.every((r) => r.outcome === 'OK' || r.outcome === 'NOT_MODIFIED') ? 0 : 1;
+      } finally {
+        await services.http.close();
+        await db.close();
+      }
     }
     default:
       return 2;

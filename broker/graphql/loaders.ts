@@ -3,7 +3,7 @@
  * whatever the number of parents (mercurius batches the calls of one tick).
  */
 import type { MercuriusLoaders } from 'mercurius';
-import { canonicalColumnsByDatasets, columnsByReplicas, datasetsByIds, replicasByDatasets, replicasBySites } from '../../registry/store/queries/catalogue.js';
+import { canonicalColumnsByDatasets, columnsByReplicas, coverageByReplicas, datasetsByIds, replicasByDatasets, replicasBySites } from '../../registry/store/queries/catalogue.js';
 import { lastHarvestBySites } from '../../registry/store/queries/history.js';
 import { computeBySites, imagesBySites, servicesBySites } from '../../registry/store/queries/resources.js';
 import type { DatasetRow, ImageRow, ReplicaRow, SiteRow } from '../../registry/store/queries/rows.js';
@@ -59,8 +59,17 @@ export const loaders: MercuriusLoaders<GraphQLContext> = {
       oneFor(queries, (r) => r.datasetId, await datasetsByIds(ctx.db, unique(queries.map((q) => q.obj.datasetId))), (d) => d.id),
     service: async (queries: Query<ReplicaRow>[], ctx) =>
       oneFor(queries, (r) => `${r.siteId}/${r.serviceId}`, await servicesBySites(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => `${s.siteId}/${s.id}`),
+    // Coverage text can be large, so it is read only when a query asks for it.
+    coverage: async (queries: Query<ReplicaRow>[], ctx) =>
+      oneFor(queries, (r) => String(r.id), await coverageByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => String(c.replicaId)).map((c) => c?.moc ?? null),
+    skyFraction: async (queries: Query<ReplicaRow>[], ctx) =>
+      oneFor(queries, (r) => String(r.id), await coverageByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => String(c.replicaId)).map((c) => c?.skyFraction ?? null),
     columns: async (queries: Query<ReplicaRow>[], ctx) =>
       groupFor(queries, (r) => r.id, await columnsByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => c.replicaId),
+  },
+  HarvestRun: {
+    site: async (queries: Query<{ siteId: string }>[], ctx) =>
+      oneFor(queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
   },
   Image: {
     site: async (queries: Query<ImageRow>[], ctx) =>

@@ -54,7 +54,8 @@ export class ReadScope implements Queryable {
     const c = await pending.catch(() => undefined);
     if (!c) return;
     try {
-      await c.query('COMMIT');
+      // Nothing was written; ROLLBACK ends a read-only transaction without a commit record.
+      await c.query('ROLLBACK');
       c.release();
     } catch (err) {
       c.release(err as Error);

@@ -5,6 +5,7 @@ import { datasetsByIds, searchDatasets } from '../../registry/store/queries/cata
 import { searchImages } from '../../registry/store/queries/resources.js';
 import { listSites, sitesByIds } from '../../registry/store/queries/sites.js';
 import { documentsBySite } from '../../registry/store/queries/history.js';
+import { harvestRunsBySite } from '../../registry/store/queries/harvest.js';
 import type { SiteRow } from '../../registry/store/queries/rows.js';
 import type { GraphQLContext } from './context.js';
 import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
@@ -76,6 +77,10 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
     },
   },
   Mutation: {
+    harvest: async (_root, { siteId }: { siteId: string }, ctx) => {
+      await ctx.db.release();
+      return ctx.services.harvester.harvest(siteId, 'graphql');
+    },
     publishCapabilities: async (_root, { siteId, document }: { siteId: string; document: unknown }, ctx) => {
       // Publishing writes through the pool; this request's read transaction must not hold it up.
       await ctx.db.release();
@@ -86,6 +91,10 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
   Site: {
     origin: (site: SiteRow) => upper(site.origin),
     seeded: (site: SiteRow) => site.origin === 'seed',
+    harvests: async (site: SiteRow, { limit }: { limit: number }, ctx) => {
+      checkLimit('limit', limit, 100);
+      return harvestRunsBySite(ctx.db, site.id, limit);
+    },
     documents: async (site: SiteRow, { limit }: { limit: number }, ctx) => {
       checkLimit('limit', limit, 20);
       return documentsBySite(ctx.db, site.id, limit);

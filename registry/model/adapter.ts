@@ -29,6 +29,8 @@ export interface AdapterContext {
   site: AdapterSite;
   credential: SiteCredential;
   signal?: AbortSignal;
+  /** Adds up the bytes received from the site (harvest runs record it). */
+  meter?: { bytes: number };
 }
 
 export interface HarvestOutcome {

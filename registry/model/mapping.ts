@@ -29,3 +29,16 @@ export function applyMapping(doc: CapabilityDocument, mapping: DatasetMapping): 
     }),
   };
 }
+
+/**
+ * The canonical id a table gets when no mapping names it: its last two dot-separated parts
+ * (schema.table), lower case, with characters outside ADQL regular identifiers replaced by
+ * "_"; undefined when the name has no schema part.
+ */
+export function defaultDatasetId(localTable: string): string | undefined {
+  const parts = localTable.split('.').map((p) => p.replace(/^"|"$/g, '').toLowerCase().replace(/[^a-z0-9_]/g, '_'));
+  if (parts.length < 2) return undefined;
+  const [schema, table] = parts.slice(-2).map((p) => (/^[a-z]/.test(p) ? p : `t_${p}`));
+  const id = `${schema.slice(0, 63)}.${table.slice(0, 63)}`;
+  return /^[a-z][a-z0-9_]{0,62}\.[a-z][a-z0-9_]{0,62}$/.test(id) ? id : undefined;
+}

@@ -1,6 +1,6 @@
 /** A real broker listening on 127.0.0.1 for a test, over a fresh database. */
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../broker/app.js';
+import { buildApp, type BuildOptions } from '../../broker/app.js';
 import type { Config } from '../../broker/config/config.js';
 import { freshDatabase, type TestDatabase } from './database.js';
 
@@ -20,9 +20,9 @@ export interface GraphQLErrorBody {
 }
 
 /** Start a broker for `config` on a fresh database (or on `db` when given). */
-export async function startBroker(config: Config, db?: TestDatabase): Promise<TestBroker> {
+export async function startBroker(config: Config, db?: TestDatabase, options: Omit<BuildOptions, 'database'> = {}): Promise<TestBroker> {
   const database = db ?? (await freshDatabase());
-  const app = await buildApp(config, { database, logger: false });
+  const app = await buildApp(config, { logger: false, ...options, database });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,

@@ -5,7 +5,7 @@ import type { ColumnRow, DatasetRow, ReplicaRow } from './rows.js';
 const REPLICA_COLUMNS = `r.id, r.dataset_id AS "datasetId", r.site_id AS "siteId", r.service_id AS "serviceId",
   r.local_table AS "table", r.title, r.description, r.rows, r.row_bytes AS "rowBytes",
   CASE WHEN r.ra_column IS NULL THEN NULL ELSE json_build_object('ra', r.ra_column, 'dec', r.dec_column) END AS position,
-  json_build_object('public', r.public, 'groups', r.groups) AS access, cv.moc AS coverage, cv.sky_fraction AS "skyFraction"`;
+  json_build_object('public', r.public, 'groups', r.groups) AS access`;
 
 /** What a dataset search may constrain; every given field must hold. */
 export interface DatasetSearch {
@@ -29,7 +29,8 @@ export async function searchDatasets(db: Queryable, search: DatasetSearch): Prom
     params.push(v);
     return `$${params.length}`;
   };
-  if (search.ids) where.push(`d.id = ANY(${param(search.ids)})`);
+  // A set-returning subquery lets the planner hash a long id list instead of scanning it per row.
+  if (search.ids) where.push(`d.id IN (SELECT unnest(${param(search.ids)}::text[]))`);
   if (search.text) {
     const p = param(`%${search.text.replace(/[\\%_]/g, (m) => '\\' + m)}%`);
     where.push(`(d.id ILIKE ${p} OR d.title ILIKE ${p} OR d.description ILIKE ${p} OR EXISTS (
@@ -55,15 +56,21 @@ export async function datasetsByIds(db: Queryable, ids: readonly string[]): Prom
 /** Replicas of these datasets, ordered by dataset then site. */
 export async function replicasByDatasets(db: Queryable, datasetIds: readonly string[]): Promise<ReplicaRow[]> {
   return (await db.query<ReplicaRow>(
-    `SELECT ${REPLICA_COLUMNS} FROM replicas r LEFT JOIN coverage cv ON cv.replica_id = r.id
+    `SELECT ${REPLICA_COLUMNS} FROM replicas r
      WHERE r.dataset_id = ANY($1) ORDER BY r.dataset_id, r.site_id`, [datasetIds])).rows;
 }
 
 /** Replicas held by these sites, ordered by site then dataset. */
 export async function replicasBySites(db: Queryable, siteIds: readonly string[]): Promise<ReplicaRow[]> {
   return (await db.query<ReplicaRow>(
-    `SELECT ${REPLICA_COLUMNS} FROM replicas r LEFT JOIN coverage cv ON cv.replica_id = r.id
+    `SELECT ${REPLICA_COLUMNS} FROM replicas r
      WHERE r.site_id = ANY($1) ORDER BY r.site_id, r.dataset_id`, [siteIds])).rows;
+}
+
+/** Stored coverage of these replicas (replicas without coverage are absent). */
+export async function coverageByReplicas(db: Queryable, replicaIds: readonly number[]): Promise<{ replicaId: number; moc: string; skyFraction: number }[]> {
+  return (await db.query<{ replicaId: number; moc: string; skyFraction: number }>(
+    'SELECT replica_id AS "replicaId", moc, sky_fraction AS "skyFraction" FROM coverage WHERE replica_id = ANY($1)', [replicaIds])).rows;
 }
 
 /** Columns of these replicas in their advertised order. */

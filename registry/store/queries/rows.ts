@@ -51,8 +51,6 @@ export interface ReplicaRow {
   rowBytes: number | null;
   position: { ra: string; dec: string } | null;
   access: { public: boolean; groups: string[] };
-  coverage: string | null;
-  skyFraction: number | null;
 }
 
 export interface ColumnRow {

@@ -1,0 +1,51 @@
+/** The generic adapter for a standards-compliant TAP site, known only by its TAP base URL. */
+import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome } from '../../registry/model/adapter.js';
+import type { CapabilityDocument, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
+import type { HttpClient } from '../http.js';
+import { harvestState, tapHealth, TapHarvester, type HarvestState } from './harvest.js';
+import { createTapJobHooks } from './jobs.js';
+
+/** A document from harvested services, with the site as configured and no compute or images. */
+export function tapDocument(ctx: AdapterContext, services: ServiceDoc[], datasets: DatasetDoc[]): CapabilityDocument {
+  // A canonical id may name one replica per site: the first service listing a table wins.
+  const seen = new Set<string>();
+  const unique = datasets.filter((d) => (seen.has(d.id) ? false : (seen.add(d.id), true)));
+  return {
+    schemaVersion: 1,
+    site: { id: ctx.site.id, name: ctx.site.name, platform: ctx.site.platform, url: ctx.site.url },
+    services,
+    datasets: unique,
+    compute: [],
+    images: [],
+    asOf: new Date().toISOString(),
+  };
+}
+
+/** The outcome of a harvest from its state: notModified when every document answered 304. */
+export function harvestOutcome(document: CapabilityDocument, state: HarvestState): HarvestOutcome {
+  const out: HarvestOutcome = { document, bytes: state.meter.bytes, validators: state.validators };
+  if (!state.modified) out.notModified = true;
+  return out;
+}
+
+function trimBase(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/** The generic TAP adapter: `ctx.site.url` is the TAP base; one service "tap". */
+export function createTapAdapter(http: HttpClient): Adapter {
+  const harvester = new TapHarvester(http);
+  const hooks = createTapJobHooks(http, { baseFor: (ctx) => trimBase(ctx.site.url) });
+  return {
+    kind: 'tap',
+    async harvest(ctx: AdapterContext, previous?: HarvestValidators): Promise<HarvestOutcome> {
+      const state = harvestState(ctx, previous);
+      const part = await harvester.harvestService({ serviceId: 'tap', base: trimBase(ctx.site.url) }, ctx, state);
+      return harvestOutcome(tapDocument(ctx, [part.service], part.datasets), state);
+    },
+    async health(ctx: AdapterContext): Promise<HealthOutcome> {
+      return tapHealth(http, trimBase(ctx.site.url), ctx);
+    },
+    ...hooks,
+  };
+}

@@ -1,0 +1,99 @@
+/** The Adapter job hooks for any TAP service, on the TAP client: sync or async queries, status, cancel, results. */
+import type { Adapter, AdapterContext, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
+import { ConstellationError } from '../../registry/model/errors.js';
+import type { HttpClient, HttpResponse } from '../http.js';
+import { tapAbort, tapErrorDetail, tapJob, tapResults, tapSubmit, tapSync } from '../ivoa/tap/client.js';
+import { uwsJobStatus } from '../ivoa/uws/job.js';
+
+/** How the hooks find a service's TAP base URL and the credential to send. */
+export interface TapJobRouting {
+  /** TAP base URL of the service a query names (SiteQuery.service). */
+  baseFor(ctx: AdapterContext, service: string): string;
+  /** The credential for the site (ESA exchanges a password for a session cookie). */
+  credentialFor?(ctx: AdapterContext): Promise<SiteCredential>;
+}
+
+const SYNC_PREFIX = 'sync:';
+// A sync result is held unread until jobResult collects it; past this it is dropped.
+const SYNC_HOLD_MS = 5 * 60_000;
+
+type JobHooks = Required<Pick<Adapter, 'submitQuery' | 'jobStatus' | 'cancelJob' | 'jobResult'>>;
+
+/**
+ * Job hooks over TAP. Async queries are UWS jobs whose siteJobId is the job URL; a sync query
+ * runs at once and its response waits (unread, for at most five minutes) under a "sync:" id
+ * until jobResult streams it.
+ */
+export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): JobHooks {
+  const held = new Map<string, { res: HttpResponse; timer: NodeJS.Timeout }>();
+  let counter = 0;
+  const credential = async (ctx: AdapterContext) => (routing.credentialFor ? routing.credentialFor(ctx) : ctx.credential);
+  const call = async (ctx: AdapterContext) => ({ credential: await credential(ctx), signal: ctx.signal, meter: ctx.meter });
+
+  return {
+    async submitQuery(ctx: AdapterContext, query: SiteQuery): Promise<{ siteJobId: string; status: SiteJobStatus }> {
+      const base = routing.baseFor(ctx, query.service).replace(/\/+$/, '');
+      const endpoints = { sync: `${base}/sync`, async: `${base}/async` };
+      const opts = { ...(await call(ctx)), adql: query.adql, maxrec: query.maxrec, format: query.format };
+      if (query.mode === 'sync') {
+        const res = await tapSync(http, endpoints, opts);
+        const siteJobId = `${SYNC_PREFIX}${Date.now().toString(36)}-${++counter}`;
+        const timer = setTimeout(() => {
+          held.delete(siteJobId);
+          void res.dump().catch(() => undefined);
+        }, SYNC_HOLD_MS);
+        timer.unref();
+        held.set(siteJobId, { res, timer });
+        return { siteJobId, status: { state: 'COMPLETED', sitePhase: 'COMPLETED' } };
+      }
+      const { jobUrl, job } = await tapSubmit(http, endpoints, { ...opts, run: true });
+      const current = job ?? (await tapJob(http, jobUrl, await call(ctx)));
+      return { siteJobId: jobUrl, status: uwsJobStatus(current) };
+    },
+
+    async jobStatus(ctx: AdapterContext, siteJobId: string): Promise<SiteJobStatus> {
+      if (siteJobId.startsWith(SYNC_PREFIX)) {
+        if (held.has(siteJobId)) return { state: 'COMPLETED', sitePhase: 'COMPLETED' };
+        return { state: 'ERROR', sitePhase: 'UNKNOWN', error: 'the synchronous result is no longer held' };
+      }
+      const opts = await call(ctx);
+      const job = await tapJob(http, siteJobId, opts);
+      const status = uwsJobStatus(job);
+      if (status.state === 'ERROR' && job.errorSummary?.hasDetail) {
+        const detail = await tapErrorDetail(http, siteJobId, opts);
+        if (detail && !status.error?.includes(detail)) status.error = status.error ? `${status.error}: ${detail}` : detail;
+      }
+      return status;
+    },
+
+    async cancelJob(ctx: AdapterContext, siteJobId: string): Promise<void> {
+      if (siteJobId.startsWith(SYNC_PREFIX)) {
+        const h = held.get(siteJobId);
+        held.delete(siteJobId);
+        if (h) {
+          clearTimeout(h.timer);
+          await h.res.dump();
+        }
+        return;
+      }
+      await tapAbort(http, siteJobId, await call(ctx));
+    },
+
+    async jobResult(ctx: AdapterContext, siteJobId: string): Promise<SiteResult> {
+      if (siteJobId.startsWith(SYNC_PREFIX)) {
+        const h = held.get(siteJobId);
+        if (!h) throw new ConstellationError('NOT_FOUND', `the synchronous result ${siteJobId} is no longer held`);
+        held.delete(siteJobId);
+        clearTimeout(h.timer);
+        return { contentType: h.res.headers['content-type'] ?? 'application/x-votable+xml', body: h.res.body };
+      }
+      const opts = await call(ctx);
+      const job = await tapJob(http, siteJobId, opts);
+      if (job.phase !== 'COMPLETED') {
+        throw new ConstellationError('UPSTREAM', `TAP job ${job.jobId} has no result: it is ${job.rawPhase}${job.errorSummary ? ` (${job.errorSummary.message})` : ''}`);
+      }
+      const res = await tapResults(http, siteJobId, { ...opts, job });
+      return { contentType: res.headers['content-type'] ?? 'application/x-votable+xml', body: res.body };
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/** Running harvests: one site or all, at most `harvest.concurrency` at a time, one per site at once. */
+import type pg from 'pg';
+import { harvestSite } from '../../registry/harvest.js';
+import type { Adapter } from '../../registry/model/adapter.js';
+import type { Platform } from '../../registry/model/capability.js';
+import { ConstellationError } from '../../registry/model/errors.js';
+import type { HarvestRunRow } from '../../registry/store/queries/rows.js';
+import { harvestCredential } from '../auth/site-credentials.js';
+import type { Config, SiteConfig } from '../config/config.js';
+import type { Publisher } from './publisher.js';
+
+/** Harvests sites through their adapters and records every run. */
+export class Harvester {
+  private readonly sites: Map<string, SiteConfig>;
+  private readonly inFlight = new Map<string, Promise<HarvestRunRow>>();
+  private readonly waiting: (() => void)[] = [];
+  private running = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly config: Config,
+    private readonly publisher: Publisher,
+    private readonly adapterFor: (kind: Platform) => Adapter,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+    /** Called after every recorded run (status and version may have changed). */
+    private readonly onRecorded: () => Promise<void> = async () => {},
+  ) {
+    this.sites = new Map(config.sites.map((s) => [s.id, s]));
+  }
+
+  /** Harvest one configured site now; a harvest already running for it is joined, not repeated. */
+  harvest(siteId: string, trigger = 'manual'): Promise<HarvestRunRow> {
+    const site = this.sites.get(siteId);
+    if (!site) return Promise.reject(new ConstellationError('UNKNOWN_SITE', `site "${siteId}" is not configured for harvesting in federation "${this.config.federation.name}"`));
+    const existing = this.inFlight.get(siteId);
+    if (existing) return existing;
+    const run = this.withSlot(() => this.run(site, trigger)).finally(() => this.inFlight.delete(siteId));
+    this.inFlight.set(siteId, run);
+    return run;
+  }
+
+  /** Harvest every configured site whose harvesting is not disabled. */
+  harvestAll(trigger = 'manual'): Promise<HarvestRunRow[]> {
+    return Promise.all(this.config.sites.filter((s) => s.harvest?.enabled !== false).map((s) => this.harvest(s.id, trigger)));
+  }
+
+  private async run(site: SiteConfig, trigger: string): Promise<HarvestRunRow> {
+    const signal = AbortSignal.timeout(this.config.harvest.timeoutS * 1000);
+    const run = await harvestSite(
+      {
+        pool: this.pool,
+        adapter: this.adapterFor(site.adapter),
+        context: {
+          site: { id: site.id, name: site.name, platform: site.adapter, url: site.url, options: site.options },
+          credential: harvestCredential(site, this.env),
+          signal,
+        },
+        publish: (doc) => this.publisher.publish(site.id, withConfiguredSite(doc, site), 'harvest'),
+      },
+      trigger,
+    );
+    await this.onRecorded();
+    return run;
+  }
+
+  private async withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.config.harvest.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** The federation's own facts about a site (id, name, location) win over what a harvest reports. */
+function withConfiguredSite<T extends { site: { id: string; name: string; location?: { lat: number; lon: number } } }>(doc: T, site: SiteConfig): T {
+  return { ...doc, site: { ...doc.site, id: site.id, name: site.name, ...(site.location ? { location: site.location } : {}) } };
+}

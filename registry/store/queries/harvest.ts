@@ -1,0 +1,71 @@
+/** Queries that record harvest runs, site health and cache validators. */
+import type { Queryable } from '../db.js';
+import type { HarvestRunRow, SiteStatus } from './rows.js';
+
+const RUN_COLUMNS = `id, site_id AS "siteId", trigger, started_at AS "startedAt", finished_at AS "finishedAt", outcome,
+  error_code AS "errorCode", error_message AS "errorMessage", bytes, duration_ms AS "durationMs"`;
+
+/** Open a RUNNING harvest run for a site. */
+export async function startHarvestRun(db: Queryable, siteId: string, trigger: string): Promise<HarvestRunRow> {
+  return (await db.query<HarvestRunRow>(
+    `INSERT INTO harvest_runs (site_id, trigger, outcome) VALUES ($1, $2, 'RUNNING') RETURNING ${RUN_COLUMNS}`, [siteId, trigger])).rows[0];
+}
+
+/** Close a harvest run with its outcome. */
+export async function finishHarvestRun(
+  db: Queryable,
+  runId: number,
+  result: { outcome: Exclude<HarvestRunRow['outcome'], 'RUNNING'>; bytes: number; errorCode?: string; errorMessage?: string },
+): Promise<HarvestRunRow> {
+  return (await db.query<HarvestRunRow>(
+    `UPDATE harvest_runs SET outcome = $2, bytes = $3, error_code = $4, error_message = $5, finished_at = now(),
+       duration_ms = (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int
+     WHERE id = $1 RETURNING ${RUN_COLUMNS}`,
+    [runId, result.outcome, result.bytes, result.errorCode ?? null, result.errorMessage ?? null])).rows[0];
+}
+
+/**
+ * Record a harvest's effect on the site's health: success resets the failure count to 0 and
+ * the status to UP; a failure counts up and moves the status to DEGRADED, then to DOWN once
+ * `downAfter` failures in a row are reached. A status change bumps the registry version.
+ */
+export async function recordSiteHealth(db: Queryable, siteId: string, ok: boolean, downAfter: number): Promise<SiteStatus> {
+  const before = (await db.query<{ status: SiteStatus }>('SELECT status FROM sites WHERE id = $1', [siteId])).rows[0]?.status;
+  const after = (await db.query<{ status: SiteStatus }>(
+    `UPDATE sites SET
+       consecutive_failures = CASE WHEN $2 THEN 0 ELSE consecutive_failures + 1 END,
+       status = CASE WHEN $2 THEN 'UP' WHEN consecutive_failures + 1 >= $3 THEN 'DOWN' ELSE 'DEGRADED' END
+     WHERE id = $1 RETURNING status`,
+    [siteId, ok, downAfter])).rows[0].status;
+  if (after !== before) {
+    // Cached answers show the status, so a change is a new registry version.
+    await db.query(
+      `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version)
+       UPDATE sites SET registry_version = v.version, status_changed_at = now() FROM v WHERE id = $1`, [siteId]);
+  }
+  return after;
+}
+
+/** Cache validators (ETag, Last-Modified per URL) from the site's last successful harvest. */
+export async function harvestValidators(db: Queryable, siteId: string): Promise<Record<string, { etag?: string; lastModified?: string }>> {
+  return (await db.query<{ v: Record<string, { etag?: string; lastModified?: string }> }>(
+    'SELECT harvest_validators AS v FROM sites WHERE id = $1', [siteId])).rows[0]?.v ?? {};
+}
+
+/** Store the validators to send next time. */
+export async function saveHarvestValidators(db: Queryable, siteId: string, validators: Record<string, { etag?: string; lastModified?: string }>): Promise<void> {
+  await db.query('UPDATE sites SET harvest_validators = $2::jsonb WHERE id = $1', [siteId, JSON.stringify(validators)]);
+}
+
+/** Claim the scheduled harvest of `siteId` at `tick`; true for exactly one claimant across brokers. */
+export async function claimHarvestTick(db: Queryable, siteId: string, tick: Date, claimant: string): Promise<boolean> {
+  const res = await db.query('INSERT INTO harvest_ticks (site_id, tick, claimed_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [siteId, tick, claimant]);
+  // Old claims are only needed while a tick can still be contended.
+  await db.query("DELETE FROM harvest_ticks WHERE tick < now() - interval '1 day'");
+  return res.rowCount === 1;
+}
+
+/** The latest harvest runs of a site, newest first. */
+export async function harvestRunsBySite(db: Queryable, siteId: string, limit: number): Promise<HarvestRunRow[]> {
+  return (await db.query<HarvestRunRow>(`SELECT ${RUN_COLUMNS} FROM harvest_runs WHERE site_id = $1 ORDER BY id DESC LIMIT $2`, [siteId, limit])).rows;
+}

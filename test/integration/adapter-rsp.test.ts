@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { HttpClient } from '../../adapters/http.js';
+import { createRspAdapter, type RspHarvestOutcome } from '../../adapters/rsp/adapter.js';
+import type { AdapterContext, SiteCredential } from '../../registry/model/adapter.js';
+import { validateCapabilityDocument } from '../../registry/model/validate.js';
+import { isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
+import { RSP_TEST_TOKEN, startRspSite, type RspSite } from '../sites/rsp-site.js';
+
+// The options the default federation gives the rsp site, so the test harvests as production would.
+const federation = parse(readFileSync(new URL('../../federation.yaml', import.meta.url), 'utf8')) as { sites: { id: string; options: Record<string, unknown> }[] };
+const RSP_OPTIONS = federation.sites.find((s) => s.id === 'rsp')!.options;
+const BEARER: SiteCredential = { kind: 'bearer', token: RSP_TEST_TOKEN };
+
+function context(site: RspSite, credential: SiteCredential = BEARER, options: Record<string, unknown> = RSP_OPTIONS): AdapterContext {
+  return { site: { id: 'rsp', name: 'Rubin Science Platform', platform: 'rsp', url: site.url, options }, credential, meter: { bytes: 0 } };
+}
+
+async function failureKind(p: Promise<unknown>): Promise<ErrorKind> {
+  try {
+    await p;
+  } catch (err) {
+    if (isConstellationError(err)) return err.kind;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('RSP adapter against a simulated RSP', () => {
+  let site: RspSite;
+  const http = new HttpClient({ retries: 2, retryBaseMs: 5 });
+
+  beforeAll(async () => {
+    site = await startRspSite({ ssotapDetail: 'min' });
+  });
+  afterEach(async () => {
+    await site.sim.setFault({ kind: 'none' });
+    site.sim.seen.length = 0;
+  });
+  afterAll(async () => {
+    await site?.close();
+    await http.close();
+  });
+
+  it('harvests discovery, both TAP services and user-info into a valid document', async () => {
+    const ctx = context(site);
+    const outcome = (await createRspAdapter(http).harvest(ctx)) as RspHarvestOutcome;
+    const doc = validateCapabilityDocument(outcome.document);
+
+    expect(doc.site).toMatchObject({ id: 'rsp', platform: 'rsp', url: site.url });
+    expect(doc.services.map((s) => [s.id, s.type, s.url])).toEqual([
+      ['tap', 'tap', `${site.url}/api/tap`],
+      ['ssotap', 'tap', `${site.url}/api/ssotap`],
+    ]);
+    const tap = doc.services[0];
+    expect(tap).toMatchObject({ standardId: 'ivo://ivoa.net/std/TAP', upload: true, async: true, maxRec: 1000000, uploadLimitBytes: 32000000, auth: ['bearer', 'basic'] });
+    expect(tap.languages).toContain('ADQL-2.1');
+    expect(tap.title).toContain('dp02, dp1');
+
+    expect(doc.datasets.map((d) => [d.id, d.service, d.table])).toEqual([
+      ['dp02_dc2_catalogs.object', 'tap', 'dp02_dc2_catalogs.Object'],
+      ['dp02_dc2_catalogs.source', 'tap', 'dp02_dc2_catalogs.Source'],
+      ['dp1.object', 'tap', 'dp1.Object'],
+      ['dp03_catalogs_10yr.ssobject', 'ssotap', 'dp03_catalogs_10yr.SSObject'],
+      ['dp03_catalogs_10yr.diasource', 'ssotap', 'dp03_catalogs_10yr.DiaSource'],
+    ]);
+    const object = doc.datasets[0];
+    expect(object.rows).toBe(278318452);
+    expect(object.position).toEqual({ ra: 'coord_ra', dec: 'coord_dec' });
+    expect(object.columns!.map((c) => c.name)).toEqual(['objectId', 'coord_ra', 'coord_dec', 'detect_isPrimary', 'refExtendedness', 'g_cModelFlux', 'r_cModelFlux', 'i_cModelFlux']);
+    expect(object.columns![1]).toMatchObject({ name: 'coord_ra', datatype: 'double', unit: 'deg', ucd: 'pos.eq.ra;meta.main' });
+    expect(object.rowBytes).toBeGreaterThan(0);
+    // SSObject has no sky position; DiaSource spells its declination "decl".
+    expect(doc.datasets[3].position).toBeUndefined();
+    expect(doc.datasets[3].columns!.map((c) => c.name)).toContain('ssObjectId');
+    expect(doc.datasets[4].position).toEqual({ ra: 'ra', dec: 'decl' });
+    for (const d of doc.datasets) expect(d.access).toEqual({ public: false, groups: ['rubin-data-rights'] });
+    expect(doc.compute).toEqual([]);
+    expect(doc.images).toEqual([]);
+
+    expect(outcome.quota).toEqual({ tapConcurrent: 12, notebookCpu: 4, notebookMemoryGb: 32 });
+    expect(outcome.bytes).toBeGreaterThan(0);
+    expect(outcome.bytes).toBe(ctx.meter!.bytes);
+
+    // The token goes to TAP and user-info as a bearer, never to the public discovery route,
+    // and the prompt dataset's TAP service (not in discoveryDatasets) is never called.
+    const discovery = site.sim.seen.filter((r) => r.url.startsWith('/repertoire/'));
+    expect(discovery).toHaveLength(1);
+    expect(discovery[0].headers.authorization).toBeUndefined();
+    const protectedCalls = site.sim.seen.filter((r) => r.url.startsWith('/api/') || r.url.startsWith('/auth/'));
+    expect(protectedCalls.length).toBeGreaterThanOrEqual(5);
+    for (const r of protectedCalls) expect(r.headers.authorization).toBe(`Bearer ${RSP_TEST_TOKEN}`);
+    expect(site.sim.seen.some((r) => r.url.startsWith('/api/ppdbtap'))).toBe(false);
+    // ssotap lists its tables without columns, so each is fetched on its own.
+    expect(site.sim.seen.map((r) => r.url)).toEqual(expect.arrayContaining(['/api/ssotap/tables/dp03_catalogs_10yr.SSObject', '/api/ssotap/tables/dp03_catalogs_10yr.DiaSource']));
+  });
+
+  it('accepts the token as HTTP Basic (x-oauth-basic user), as Gafaelfawr does', async () => {
+    const outcome = await createRspAdapter(http).harvest(context(site, { kind: 'basic', username: 'x-oauth-basic', password: RSP_TEST_TOKEN }));
+    expect(validateCapabilityDocument(outcome.document).datasets).toHaveLength(5);
+    const tapCall = site.sim.seen.find((r) => r.url === '/api/tap/tables')!;
+    expect(String(tapCall.headers.authorization)).toMatch(/^Basic /);
+  });
+
+  it('fails with UPSTREAM_AUTH without a token or with a wrong one', async () => {
+    const adapter = createRspAdapter(http);
+    expect(await failureKind(adapter.harvest(context(site, { kind: 'anonymous' })))).toBe('UPSTREAM_AUTH');
+    expect(await failureKind(adapter.harvest(context(site, { kind: 'bearer', token: 'gt-wrong.token' })))).toBe('UPSTREAM_AUTH');
+    expect(site.stats.unauthorised).toBeGreaterThanOrEqual(2);
+  });
+
+  it('builds a notebook pool (capped by the user quota) when options give one', async () => {
+    const options = { ...RSP_OPTIONS, notebook: { cores: 2000, memoryGb: 8000, maxCoresPerJob: 8, maxMemoryGbPerJob: 64 } };
+    const doc = validateCapabilityDocument((await createRspAdapter(http).harvest(context(site, BEARER, options))).document);
+    expect(doc.compute).toEqual([{ id: 'nublado', kind: 'notebook', service: 'nublado', cores: 2000, memoryGb: 8000, maxCoresPerJob: 4, maxMemoryGbPerJob: 32 }]);
+    expect(doc.services.map((s) => s.id)).toEqual(['tap', 'ssotap', 'nublado']);
+    expect(doc.compute.some((c) => c.kind === 'batch')).toBe(false);
+  });
+
+  it('honours options.access and falls back to the configured paths when discovery names no TAP', async () => {
+    const options = { ...RSP_OPTIONS, discoveryDatasets: ['dp2'], access: { public: true, groups: [] } };
+    const doc = validateCapabilityDocument((await createRspAdapter(http).harvest(context(site, BEARER, options))).document);
+    expect(doc.services.map((s) => s.url)).toEqual([`${site.url}/api/tap`, `${site.url}/api/ssotap`]);
+    for (const d of doc.datasets) expect(d.access).toEqual({ public: true, groups: [] });
+  });
+
+  it('reports UP health, and DOWN when nothing answers', async () => {
+    const adapter = createRspAdapter(http);
+    expect(await adapter.health(context(site))).toEqual({ status: 'UP' });
+    await site.sim.setFault({ kind: 'status', status: 503 });
+    expect((await adapter.health(context(site))).status).toBe('DOWN');
+  });
+
+  describe('fault modes', () => {
+    const quick = new HttpClient({ retries: 1, retryBaseMs: 5, headersTimeoutMs: 300, bodyTimeoutMs: 300 });
+    afterAll(() => quick.close());
+
+    it.each([
+      ['refuse', 'UPSTREAM_UNAVAILABLE', { kind: 'refuse' } as const],
+      ['500', 'UPSTREAM', { kind: 'status', status: 500 } as const],
+      ['malformed XML', 'UPSTREAM_MALFORMED', { kind: 'malformed-xml' } as const],
+      ['hang', 'UPSTREAM_TIMEOUT', { kind: 'hang' } as const],
+    ])('%s gives a ConstellationError of kind %s', async (_name, kind, fault) => {
+      await site.sim.setFault(fault);
+      expect(await failureKind(createRspAdapter(quick).harvest(context(site)))).toBe(kind);
+    });
+  });
+});
+
+describe('RSP adapter under Gafaelfawr rate limits', () => {
+  let site: RspSite;
+  const http = new HttpClient({ retries: 3, retryBaseMs: 5 });
+
+  beforeAll(async () => {
+    site = await startRspSite({ rateLimit: { limit: 3, windowS: 1 } });
+  });
+  afterAll(async () => {
+    await site?.close();
+    await http.close();
+  });
+
+  it('waits out 429 + Retry-After and completes, exposing the X-RateLimit values', async () => {
+    const started = Date.now();
+    const outcome = (await createRspAdapter(http).harvest(context(site))) as RspHarvestOutcome;
+    expect(validateCapabilityDocument(outcome.document).datasets).toHaveLength(5);
+    expect(site.stats.rateLimited).toBeGreaterThan(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(outcome.rateLimit).toMatchObject({ limit: 3, resource: 'tap' });
+    expect(outcome.rateLimit!.remaining).toBeLessThan(3);
+    expect(outcome.rateLimit!.reset).toBeGreaterThan(Date.now() / 1000 - 5);
+  });
+});

@@ -1,0 +1,241 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HttpClient } from '../../adapters/http.js';
+import { createSciserverAdapter } from '../../adapters/sciserver/adapter.js';
+import type { AdapterContext, SiteContainerJob, SiteJobStatus } from '../../registry/model/adapter.js';
+import { ConstellationError } from '../../registry/model/errors.js';
+import { validateCapabilityDocument } from '../../registry/model/validate.js';
+import { SciserverSite } from '../sites/sciserver-site.js';
+
+let site: SciserverSite;
+let http: HttpClient;
+
+function context(overrides: Partial<AdapterContext> = {}): AdapterContext {
+  return {
+    site: {
+      id: 'sciserver',
+      name: 'SciServer (JHU IDIES)',
+      platform: 'sciserver',
+      url: site.url,
+      options: {
+        loginUrl: `${site.url}/login-portal/keystone/v3/tokens`,
+        racmUrl: `${site.url}/racm`,
+        casjobsUrl: `${site.url}/CasJobs/RestApi`,
+        casjobsContexts: ['DR17', 'DR16'],
+        computeDomains: { 'small-jobs': 'testComputeDomain1', 'large-jobs': 'Large Jobs Domain' },
+        imageRefEncoding: 'uri-component',
+        computeCapacity: { 'small-jobs': { cores: 96, memoryGb: 384, maxCoresPerJob: 4, maxMemoryGbPerJob: 16 } },
+      },
+    },
+    credential: { kind: 'header', name: 'X-Auth-Token', value: site.token },
+    ...overrides,
+  };
+}
+
+async function kindOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    if (!(err instanceof ConstellationError)) throw err;
+    return err.kind;
+  }
+}
+
+async function pollUntilDone(poll: () => Promise<SiteJobStatus>, timeoutMs = 5000): Promise<SiteJobStatus[]> {
+  const seen: SiteJobStatus[] = [];
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await poll();
+    seen.push(s);
+    if (['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state) || Date.now() > until) return seen;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const job = (overrides: Partial<SiteContainerJob> = {}): SiteContainerJob => ({
+  name: 'xmatch-1', image: 'SciServer%20Essentials%203.0', command: 'python', args: ['-c', 'print("hi")'],
+  env: { RADIUS: '1.5', LABEL: "it's here" }, cores: 2, memoryGb: 8, gpus: 0, ...overrides,
+});
+
+beforeAll(async () => {
+  site = await new SciserverSite().start();
+  http = new HttpClient({ retries: 2, retryBaseMs: 10, maxRetryDelayMs: 3000, connectTimeoutMs: 2000 });
+});
+afterAll(async () => {
+  await site?.close();
+  await http?.close();
+});
+afterEach(async () => {
+  await site.setFault({ kind: 'none' });
+  site.corruptJson = false;
+});
+
+describe('SciServer adapter harvest', () => {
+  it('builds a valid document from RACM compute domains and CasJobs contexts', async () => {
+    site.seen.length = 0;
+    const meter = { bytes: 0 };
+    const outcome = await createSciserverAdapter(http).harvest(context({ meter }));
+    const doc = validateCapabilityDocument(outcome.document);
+    expect(outcome.bytes).toBeGreaterThan(1000);
+    expect(meter.bytes).toBe(outcome.bytes);
+
+    expect(doc.services.map((s) => [s.id, s.type, s.url])).toEqual([
+      ['racm', 'racm', `${site.url}/racm`],
+      ['casjobs-dr17', 'casjobs', `${site.url}/CasJobs/RestApi/contexts/DR17`],
+      ['casjobs-dr16', 'casjobs', `${site.url}/CasJobs/RestApi/contexts/DR16`],
+    ]);
+    expect(doc.services[1]).toMatchObject({ upload: false, async: true, languages: ['T-SQL'], auth: ['token-header'] });
+    expect(doc.services.some((s) => s.type === 'tap')).toBe(false);
+
+    // Mapped domain → configured pool id; the unmapped one gets a slug of its name.
+    expect(doc.compute).toEqual([
+      { id: 'small-jobs', kind: 'batch', service: 'racm', cores: 96, memoryGb: 384, maxCoresPerJob: 4, maxMemoryGbPerJob: 16 },
+      { id: 'testcomputedomain2', kind: 'batch', service: 'racm', cores: 0, memoryGb: 0 },
+    ]);
+    expect(doc.images).toEqual([
+      { ref: 'image', types: ['batch', 'headless'], compute: ['small-jobs', 'testcomputedomain2'] },
+      { ref: 'image2', types: ['batch', 'headless'], compute: ['testcomputedomain2'] },
+      { ref: 'SciServer%20Essentials%203.0', types: ['batch', 'headless'], compute: ['testcomputedomain2'] },
+    ]);
+
+    expect(doc.datasets.map((d) => [d.id, d.table, d.service, d.rows])).toEqual([
+      ['dbo.photoobjall', 'dbo.PhotoObjAll', 'casjobs-dr17', 1231051050],
+      ['dbo.specobjall', 'dbo.SpecObjAll', 'casjobs-dr17', 5789200],
+      ['dbo.field', 'dbo.Field', 'casjobs-dr17', 938046],
+      // The same dbo table in a second context is told apart by the context name.
+      ['dr16.photoobjall', 'dbo.PhotoObjAll', 'casjobs-dr16', 1231051050],
+      ['dbo.zoospec', 'dbo.zooSpec', 'casjobs-dr16', 667944],
+    ]);
+    expect(doc.datasets.every((d) => d.access.public)).toBe(true);
+  });
+
+  it('sends the Keystone token in X-Auth-Token on every request', async () => {
+    site.seen.length = 0;
+    await createSciserverAdapter(http).harvest(context());
+    expect(site.seen.map((r) => r.url).sort()).toEqual([
+      '/CasJobs/RestApi/contexts/DR16/Tables',
+      '/CasJobs/RestApi/contexts/DR17/Tables',
+      '/racm/jobm/rest/computedomains?batch=true&interactive=false',
+    ]);
+    for (const r of site.seen) {
+      expect(r.headers['x-auth-token']).toBe(site.token);
+      expect(r.headers.authorization).toBeUndefined();
+    }
+  });
+
+  it('takes a bearer token as the Keystone token, and logs in once with a password', async () => {
+    const adapter = createSciserverAdapter(http);
+    validateCapabilityDocument((await adapter.harvest(context({ credential: { kind: 'bearer', token: site.token } }))).document);
+    site.seen.length = 0;
+    const basic = context({ credential: { kind: 'basic', username: site.user.name, password: site.user.password } });
+    await adapter.harvest(basic);
+    await adapter.harvest(basic);
+    expect(site.seen.filter((r) => r.url === '/login-portal/keystone/v3/tokens')).toHaveLength(1);
+    expect(site.seen.filter((r) => r.url.startsWith('/racm/')).every((r) => r.headers['x-auth-token'] === site.token)).toBe(true);
+  });
+
+  it('fails with UPSTREAM_AUTH without a credential, with a wrong token or a wrong password', async () => {
+    site.seen.length = 0;
+    expect(await kindOf(createSciserverAdapter(http).harvest(context({ credential: { kind: 'anonymous' } })))).toBe('UPSTREAM_AUTH');
+    // A missing credential is known before any request is made.
+    expect(site.seen).toHaveLength(0);
+    expect(await kindOf(createSciserverAdapter(http).harvest(context({ credential: { kind: 'header', name: 'X-Auth-Token', value: 'expired' } })))).toBe('UPSTREAM_AUTH');
+    expect(await kindOf(createSciserverAdapter(http).harvest(context({ credential: { kind: 'basic', username: 'astro', password: 'nope' } })))).toBe('UPSTREAM_AUTH');
+  });
+});
+
+describe('SciServer adapter faults', () => {
+  it('maps refused connections, 500s and malformed JSON to their error kinds', async () => {
+    const adapter = createSciserverAdapter(http);
+    await site.setFault({ kind: 'refuse' });
+    expect(await kindOf(adapter.harvest(context()))).toBe('UPSTREAM_UNAVAILABLE');
+    expect((await adapter.health(context())).status).toBe('DOWN');
+    await site.setFault({ kind: 'status', status: 500 });
+    expect(await kindOf(adapter.harvest(context()))).toBe('UPSTREAM');
+    await site.setFault({ kind: 'none' });
+    site.corruptJson = true;
+    expect(await kindOf(adapter.harvest(context()))).toBe('UPSTREAM_MALFORMED');
+    site.corruptJson = false;
+    await site.setFault({ kind: 'truncate', afterBytes: 40 });
+    expect(await kindOf(adapter.harvest(context()))).toBe('UPSTREAM_MALFORMED');
+  });
+
+  it('rejects a domain list that is not the RACM shape', async () => {
+    const saved = site.domains;
+    site.domains = [{ id: 1, name: 'no endpoint' }];
+    try {
+      expect(await kindOf(createSciserverAdapter(http).harvest(context()))).toBe('UPSTREAM_MALFORMED');
+    } finally {
+      site.domains = saved;
+    }
+  });
+
+  it('waits out a 429 with Retry-After and then succeeds', async () => {
+    site.seen.length = 0;
+    await site.setFault({ kind: 'rate-limit', retryAfterS: 1, times: 1 });
+    const started = Date.now();
+    const doc = validateCapabilityDocument((await createSciserverAdapter(http).harvest(context())).document);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(doc.compute).toHaveLength(2);
+    expect(site.seen).toHaveLength(4);
+  });
+
+  it('reports RACM reachable as UP, even when it refuses the token', async () => {
+    const adapter = createSciserverAdapter(http);
+    expect(await adapter.health(context())).toEqual({ status: 'UP' });
+    expect((await adapter.health(context({ credential: { kind: 'anonymous' } }))).status).toBe('UP');
+  });
+});
+
+describe('SciServer adapter job hooks', () => {
+  it('runs a JOBM Docker job to COMPLETED', async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    site.seen.length = 0;
+    const { siteJobId, status } = await adapter.submitContainerJob!(ctx, job());
+    expect(status).toEqual({ state: 'PENDING', sitePhase: 'PENDING' });
+    const post = site.seen.find((r) => r.method === 'POST' && r.url === '/racm/jobm/rest/jobs/docker')!;
+    expect(post.headers['x-auth-token']).toBe(site.token);
+    expect(site.jobs.get(Number(siteJobId))!.body).toEqual({
+      command: `env RADIUS=1.5 LABEL='it'\\''s here' python -c 'print("hi")'`,
+      submitterDID: 'xmatch-1',
+      dockerComputeEndpoint: 'https://alpha02.sciserver.org/compute/api/domains/6/',
+      dockerImageName: 'SciServer Essentials 3.0',
+      resultsFolderURI: '',
+      volumeContainers: [{ name: 'vol' }, { name: 'vol2' }],
+      userVolumes: [],
+    });
+
+    const states = await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId));
+    expect(states.map((s) => s.state)).toEqual(expect.arrayContaining(['QUEUED', 'EXECUTING', 'COMPLETED']));
+    expect(states.at(-1)).toEqual({ state: 'COMPLETED', sitePhase: 'SUCCESS', resultUrl: `/home/idies/workspace/Temporary/astro/jobs/${siteJobId}/` });
+  });
+
+  it('cancels a job, which then reads ABORTED', async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    // "image" is offered by both domains; the first that fits the configured per-job limits is chosen.
+    const { siteJobId } = await adapter.submitContainerJob!(ctx, job({ image: 'image', cores: 1, memoryGb: 2, env: {} }));
+    const body = site.jobs.get(Number(siteJobId))!.body;
+    expect(body.dockerComputeEndpoint).toBe('https://alpha02.sciserver.org/compute/api/domains/1/');
+    expect(body.userVolumes).toEqual([{ userVolumeId: 50241, needsWriteAccess: true }]);
+    site.seen.length = 0;
+    await adapter.cancelJob!(ctx, siteJobId);
+    expect(site.seen.map((r) => `${r.method} ${r.url}`)).toEqual([`POST /racm/jobm/rest/jobs/${siteJobId}/cancel`]);
+    expect(await adapter.jobStatus!(ctx, siteJobId)).toMatchObject({ state: 'ABORTED', sitePhase: 'CANCELED' });
+  });
+
+  it('reports a failed job as ERROR with the JOBM message', async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    const { siteJobId } = await adapter.submitContainerJob!(ctx, job({ command: 'SIM_FAIL' , args: [] }));
+    const last = (await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId))).at(-1)!;
+    expect(last).toMatchObject({ state: 'ERROR', sitePhase: 'ERROR', error: 'container exited with code 1' });
+  });
+
+  it('refuses an image no domain offers, and reports an unknown job as NOT_FOUND', async () => {
+    const adapter = createSciserverAdapter(http);
+    expect(await kindOf(adapter.submitContainerJob!(context(), job({ image: 'nope' })))).toBe('INVALID_ARGUMENT');
+    expect(await kindOf(adapter.jobStatus!(context(), '999999'))).toBe('NOT_FOUND');
+  });
+});
