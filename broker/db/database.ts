@@ -19,7 +19,7 @@ export async function openDatabase(
     return { pool, kind: 'postgresql', close: () => pool.end() };
   }
   const embedded = await startEmbeddedDatabase(settings.dataDir);
-  const pool = createPool(embedded.url, options);
+  const pool = createPool(embedded.url, { ...options, wrapStatements: true });
   return {
     pool,
     kind: 'embedded',

@@ -15,11 +15,39 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
-/** Open a pool on `url`; `onQuery` (tests, metrics) sees every statement text. */
-export function createPool(url: string, options: { max?: number; onQuery?: (sql: string) => void } = {}): pg.Pool {
+export interface PoolOptions {
+  max?: number;
+  /** Sees every statement text (tests count statements). */
+  onQuery?: (sql: string) => void;
+  /**
+   * Run each pool-level statement inside its own BEGIN/COMMIT. The embedded server
+   * multiplexes many connections onto one session and keeps a transaction's messages
+   * together, but not the Parse/Bind/Execute messages of statements outside one.
+   */
+  wrapStatements?: boolean;
+}
+
+/** Open a pool on `url`. */
+export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types, connectionTimeoutMillis: 10_000 });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});
+  if (options.wrapStatements) {
+    (pool as unknown as { query: unknown }).query = async (text: string, values?: unknown[]) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await client.query(text, values);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    };
+  }
   if (options.onQuery) {
     const onQuery = options.onQuery;
     const originalQuery = pool.query.bind(pool) as (...args: unknown[]) => unknown;

@@ -103,6 +103,7 @@ describe(`harvesting a simulated TAP site (${backend})`, () => {
     ['HTTP 500', { kind: 'status', status: 500 }, 'CONSTELLATION_E_UPSTREAM'],
     ['malformed XML', { kind: 'malformed-xml' }, 'CONSTELLATION_E_UPSTREAM_MALFORMED'],
     ['a truncated body', { kind: 'truncate', afterBytes: 200 }, 'CONSTELLATION_E_UPSTREAM_MALFORMED'],
+    ['a body slower than the body timeout', { kind: 'slow-body', bytesPerTick: 10, tickMs: 2000 }, 'CONSTELLATION_E_UPSTREAM_TIMEOUT'],
   ];
 
   it.each(faults)('keeps the last good document through %s and degrades, then recovers', async (_name, fault, code) => {
@@ -203,4 +204,38 @@ describe(`scheduled harvests across two broker replicas (${backend})`, () => {
     expect(runs).toBeLessThanOrEqual(ticks.n);
     expect(runs).toBeGreaterThanOrEqual(ticks.n - 1);
   });
+});
+
+describe(`many sites harvested concurrently (${backend})`, () => {
+  it('harvests sixteen simulated sites eight at a time, each run recorded once', async () => {
+    // Twenty tables of twenty columns each: publishes long enough to overlap.
+    const wide: SimTable[] = Array.from({ length: 20 }, (_, t) => ({
+      name: `survey${t % 4}.table${t}`, rows: 10, position: { ra: 'ra', dec: 'dec' },
+      columns: [TABLES[0].columns[1], TABLES[0].columns[2], ...Array.from({ length: 18 }, (_, c) => ({ name: `c${c}`, datatype: 'float' as const }))],
+    }));
+    const sims = await Promise.all(Array.from({ length: 16 }, async () => {
+      const s = new SimSite();
+      mountTapService(s, { path: '/tap', tables: wide });
+      return s.start();
+    }));
+    const yaml = `federation: { name: many }\nharvest: { concurrency: 8, jitterS: 0, timeoutS: 30 }\nsites:\n` +
+      sims.map((s, i) => `  - { id: sim-${i}, name: Sim ${i}, adapter: tap, url: "${s.url}/tap" }`).join('\n') + '\n';
+    const http = fastHttp();
+    const broker = await startBroker(configFromYaml(yaml), undefined, { http });
+    try {
+      const runs = await Promise.race([
+        broker.app.services.harvester.harvestAll('test'),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('concurrent harvests did not finish in 45 s')), 45_000)),
+      ]);
+      expect(runs.map((r) => r.outcome)).toEqual(Array(16).fill('OK'));
+      const { data } = await broker.graphql<{ sites: { status: string; replicas: unknown[] }[] }>('{ sites { status replicas { table } } }');
+      expect(data!.sites.every((s) => s.status === 'UP' && s.replicas.length === 20)).toBe(true);
+      const counted = await broker.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM harvest_runs WHERE trigger = 'test'");
+      expect(counted.rows[0].n).toBe(16);
+    } finally {
+      await broker.close();
+      await http.close();
+      for (const s of sims) await s.close();
+    }
+  }, 60_000);
 });
