@@ -1,5 +1,6 @@
 /** buildApp(config) → a ready fastify instance serving GraphQL and REST (it never listens). */
 import { readFile } from 'node:fs/promises';
+import { GraphQLError } from 'graphql';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import mercurius, { type MercuriusOptions } from 'mercurius';
 import { isConstellationError } from '../registry/model/errors.js';
@@ -102,9 +103,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         // validation, depth) keep mercurius' messages.
         const errors = (execution.errors ?? []).flatMap((error) => {
           const original = (error as { originalError?: unknown }).originalError;
-          if (!isConstellationError(original)) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
-          const { code, violations } = original.toJSON();
-          return [{ ...error.toJSON(), message: original.message, extensions: { ...(error.extensions ?? {}), code, ...(violations ? { violations } : {}) } }];
+          if (!isConstellationError(original) && !isBug(original)) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
+          // A bug's message may leak internals: callers get the stable INTERNAL code, the log gets the cause.
+          if (isBug(original)) ctx.reply.log.error({ err: original }, 'resolver failed');
+          const { code, violations } = toConstellationError(original).toJSON();
+          return [{ ...error.toJSON(), message: isBug(original) ? 'internal error' : (original as Error).message, extensions: { ...(error.extensions ?? {}), code, ...(violations ? { violations } : {}) } }];
         });
         return { statusCode: formatted.statusCode, response: { ...formatted.response, errors } };
       },
@@ -117,6 +120,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     if (owned) await database.close();
     throw err;
   }
+}
+
+/** An error thrown by our own code that is neither ours by design nor GraphQL's or mercurius'. */
+function isBug(err: unknown): boolean {
+  if (!(err instanceof Error) || isConstellationError(err) || err instanceof GraphQLError) return false;
+  return !String((err as { code?: unknown }).code ?? '').startsWith('MER_ERR');
 }
 
 /** Serve repeated read-only GraphQL queries from the response cache of the current registry version. */
