@@ -50,8 +50,12 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
       let ids: string[] | undefined;
       if (filter?.cone || filter?.region) {
         const matched = datasetsInRegion(ctx.services.coverage, filter.cone, filter.region)!;
-        ids = [...matched];
+        ids = [...matched].sort();
         if (ids.length === 0) return [];
+        // With no other constraint the page is known here; SQL then reads only that page.
+        if (!filter.text && !filter.ucd && !filter.site) {
+          return searchDatasets(ctx.db, { ids: ids.slice(offset, offset + limit), limit, offset: 0 });
+        }
       }
       return searchDatasets(ctx.db, {
         text: filter?.text ?? undefined,

@@ -62,6 +62,11 @@ describe(`registry discovery over GraphQL (${backend})`, () => {
     expect(await ids('{ cone: { ra: 10, dec: 89, radiusDeg: 0.5 } }')).toEqual(['gaia_dr3.gaia_source', 'ps1_dr2.mean_object']);
     expect(await ids('{ cone: { ra: 10, dec: -89, radiusDeg: 0.5 } }')).toEqual(['des_dr2.main', 'gaia_dr3.gaia_source']);
     expect(await ids('{ region: { moc: "3/700" }, text: "des" }')).toEqual(['des_dr2.main']);
+    // Pages of a region-only query follow the same order as unpaged results.
+    const whole = await ids('{ cone: { ra: 10, dec: -89, radiusDeg: 0.5 } }');
+    const page = async (offset: number) => ((await broker.graphql<{ datasets: { id: string }[] }>(
+      `{ datasets(filter: { cone: { ra: 10, dec: -89, radiusDeg: 0.5 } }, limit: 1, offset: ${offset}) { id } }`)).data!.datasets).map((d) => d.id);
+    expect([...(await page(0)), ...(await page(1)), ...(await page(2))]).toEqual(whole);
   });
 
   it('serves canonical and local column names', async () => {

@@ -44,7 +44,7 @@ export async function searchDatasets(db: Queryable, search: DatasetSearch): Prom
       WHERE r.dataset_id = d.id AND (atom = ${p} OR atom LIKE ${p} || '.%'))`);
   }
   const sql = `SELECT d.id, d.title, d.description FROM datasets d
-    ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY d.id LIMIT ${param(search.limit)} OFFSET ${param(search.offset)}`;
+    ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY d.id COLLATE "C" LIMIT ${param(search.limit)} OFFSET ${param(search.offset)}`;
   return (await db.query<DatasetRow>(sql, params)).rows;
 }
 
