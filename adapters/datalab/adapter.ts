@@ -5,22 +5,11 @@
  * the `X-DL-AuthToken` header, with Data Lab's anonymous token when the broker has none.
  */
 import type { HttpClient } from '../http.js';
-import type { Adapter, AdapterContext, HarvestOutcome, HealthOutcome, SiteCredential } from '../../registry/model/adapter.js';
-import type { CapabilityDocument, ColumnDoc, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
-import { defaultDatasetId } from '../../registry/model/mapping.js';
+import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome, SiteCredential } from '../../registry/model/adapter.js';
 import { isConstellationError } from '../../registry/model/errors.js';
-import {
-  STANDARD_IDS,
-  findTapCapability,
-  maxRec,
-  parseCapabilities,
-  supportsUpload,
-  tapEndpoints,
-  uploadLimitBytes,
-  type Capability,
-} from '../ivoa/vosi/capabilities.js';
-import { allTables, columnDoc, parseVosiTable, parseVosiTables, tablesNeedingDetail, type VosiTable } from '../ivoa/vosi/tables.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
+import { harvestOutcome, tapDocument } from '../tap/adapter.js';
+import { harvestState, TapHarvester } from '../tap/harvest.js';
 
 /** The token Data Lab's AuthManager hands out for public access. */
 export const DATALAB_ANONYMOUS_TOKEN = 'anonymous.0.0.anon_access';
@@ -41,9 +30,10 @@ interface DatalabOptions {
 
 /** The NOIRLab Astro Data Lab adapter (kind 'datalab'). */
 export function createDatalabAdapter(http: HttpClient): Adapter {
+  const harvester = new TapHarvester(http);
   return {
     kind: 'datalab',
-    harvest: (ctx) => harvest(http, ctx),
+    harvest: (ctx, previous) => harvest(harvester, ctx, previous),
     health: (ctx) => health(http, ctx),
   };
 }
@@ -60,44 +50,33 @@ export function datalabCredential(credential: SiteCredential): SiteCredential {
   }
 }
 
-async function harvest(http: HttpClient, ctx: AdapterContext): Promise<DatalabHarvestOutcome> {
-  const meter = ctx.meter ?? { bytes: 0 };
-  const start = meter.bytes;
+async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: HarvestValidators): Promise<DatalabHarvestOutcome> {
   const options = readOptions(ctx.site.options);
   const base = stripSlash(ctx.site.url);
   const credential = datalabCredential(ctx.credential);
-  const get = (url: string, accept = 'application/xml, text/xml, */*') =>
-    http.text(url, { credential, meter, signal: ctx.signal, headers: { accept } });
+  const state = harvestState(ctx, previous);
 
-  const tapUrl = join(base, options.tapPath);
-  const caps = parseCapabilities(await get(`${tapUrl}/capabilities`));
-  const tablesUrl = tapEndpoints(caps, credential.kind)?.tables ?? `${tapUrl}/tables`;
-  const tableset = parseVosiTables(await get(tablesUrl));
-  const detailed = new Map<string, VosiTable>();
-  await eachLimited(tablesNeedingDetail(tableset), 4, async (name) => {
-    detailed.set(name, parseVosiTable(await get(`${tablesUrl}/${encodeURIComponent(name)}`)));
-  });
-
-  const services: ServiceDoc[] = [tapService(tapUrl, caps)];
-  const datasets: DatasetDoc[] = [];
-  const ids = new Set<string>();
-  for (const summary of allTables(tableset)) {
-    const d = detailed.get(summary.name);
-    // The per-table document may omit what the summary gave (row counts, descriptions).
-    const table = d === undefined ? summary : { ...summary, ...d, nrows: d.nrows ?? summary.nrows, description: d.description ?? summary.description };
-    const doc = datasetDoc(table, 'tap');
-    if (doc === undefined || ids.has(doc.id)) continue;
-    ids.add(doc.id);
-    datasets.push(doc);
-  }
+  const tap = await harvester.harvestService(
+    {
+      serviceId: 'tap',
+      base: join(base, options.tapPath),
+      title: 'Data Lab standard TAP (sync and async)',
+      credential,
+      // /tap/sync is keyless; a user's token only adds their own MyDB tables.
+      auth: ['anonymous', 'token-header'],
+      access: { public: true, groups: [] },
+      positionNames: { ra: ['ra', 'ra_icrs', 'ramean'], dec: ['dec', 'decl', 'de_icrs', 'decmean'] },
+    },
+    ctx,
+    state,
+  );
+  const services = [tap.service];
 
   // The query manager is optional for the federation (TAP carries its queries), so a listing
   // that fails only drops the dlquery service; when neither answers, the service is left out.
   const queryUrl = join(base, options.queryPath);
-  const [servicesList, profiles] = await Promise.all([
-    get(`${queryUrl}/services?mode=list`, 'application/json, text/plain, */*').then(parseNameList, () => undefined),
-    get(`${queryUrl}/profiles`, 'application/json, text/plain, */*').then(parseNameList, () => undefined),
-  ]);
+  const listing = (path: string) => harvester.fetchDocument(`${queryUrl}${path}`, ctx, state, credential, 'application/json, text/plain, */*').then(parseNameList, () => undefined);
+  const [servicesList, profiles] = await Promise.all([listing('/services?mode=list'), listing('/profiles')]);
   if (servicesList !== undefined || profiles !== undefined) {
     services.push({
       id: 'query',
@@ -111,16 +90,7 @@ async function harvest(http: HttpClient, ctx: AdapterContext): Promise<DatalabHa
     });
   }
 
-  const document: CapabilityDocument = {
-    schemaVersion: 1,
-    site: { id: ctx.site.id, name: ctx.site.name, platform: 'datalab', url: ctx.site.url },
-    services,
-    datasets,
-    compute: [],
-    images: [],
-    asOf: new Date().toISOString(),
-  };
-  const outcome: DatalabHarvestOutcome = { document, bytes: meter.bytes - start };
+  const outcome: DatalabHarvestOutcome = harvestOutcome(tapDocument(ctx, services, tap.datasets), state);
   if (profiles !== undefined) outcome.queryProfiles = profiles;
   if (servicesList !== undefined) outcome.queryServices = servicesList;
   return outcome;
@@ -136,51 +106,6 @@ async function health(http: HttpClient, ctx: AdapterContext): Promise<HealthOutc
   } catch (err) {
     return { status: 'DOWN', message: isConstellationError(err) ? `${err.kind}: ${err.message}` : String(err) };
   }
-}
-
-function tapService(url: string, caps: Capability[]): ServiceDoc {
-  const service: ServiceDoc = {
-    id: 'tap',
-    type: 'tap',
-    url,
-    standardId: STANDARD_IDS.tap,
-    title: 'Data Lab standard TAP (sync and async)',
-    upload: supportsUpload(caps),
-    async: true,
-    // /tap/sync is keyless; a user's token only adds their own MyDB tables.
-    auth: ['anonymous', 'token-header'],
-  };
-  const rows = maxRec(caps);
-  const upload = uploadLimitBytes(caps);
-  if (rows !== undefined) service.maxRec = rows;
-  if (upload !== undefined) service.uploadLimitBytes = upload;
-  const access = findTapCapability(caps)?.tableAccess;
-  if (access) {
-    const languages = access.languages.flatMap((l) => (l.versions.length ? l.versions.map((v) => `${l.name}-${v.version}`) : [l.name]));
-    const formats = [...new Set(access.outputFormats.map((f) => f.mime))];
-    if (languages.length) service.languages = languages.slice(0, 50);
-    if (formats.length) service.formats = formats.slice(0, 50);
-  }
-  return service;
-}
-
-function datasetDoc(table: VosiTable, service: string): DatasetDoc | undefined {
-  if (table.name.toLowerCase().replace(/"/g, '').startsWith('tap_schema.')) return undefined;
-  const id = defaultDatasetId(table.name);
-  if (id === undefined) return undefined;
-  const doc: DatasetDoc = { id, service, table: table.name, access: { public: true, groups: [] } };
-  if (table.title) doc.title = table.title.slice(0, 500);
-  if (table.description) doc.description = table.description.slice(0, 4000);
-  if (table.nrows !== undefined) doc.rows = table.nrows;
-  const columns = table.columns.map(columnDoc);
-  if (columns.length) {
-    doc.columns = columns;
-    const position = positionOf(columns);
-    if (position) doc.position = position;
-    const width = rowBytes(columns);
-    if (width > 0) doc.rowBytes = width;
-  }
-  return doc;
 }
 
 /**
@@ -208,43 +133,9 @@ export function parseNameList(text: string): string[] {
     .filter((n) => n !== '' && !/^[-=#]+$/.test(n));
 }
 
-function positionOf(columns: ColumnDoc[]): { ra: string; dec: string } | undefined {
-  const words = (c: ColumnDoc) => (c.ucd ?? '').toLowerCase().split(';').map((w) => w.trim());
-  const pick = (axis: 'ra' | 'dec', names: string[]) =>
-    (
-      columns.find((c) => words(c).includes(`pos.eq.${axis}`) && words(c).includes('meta.main')) ??
-      columns.find((c) => words(c).includes(`pos.eq.${axis}`)) ??
-      columns.find((c) => names.includes(c.name.toLowerCase()))
-    )?.name;
-  const ra = pick('ra', ['ra', 'ra_icrs', 'ramean']);
-  const dec = pick('dec', ['dec', 'decl', 'de_icrs', 'decmean']);
-  return ra && dec ? { ra, dec } : undefined;
-}
-
-const WIDTH: Record<string, number> = { boolean: 1, bit: 1, unsignedByte: 1, short: 2, int: 4, long: 8, char: 1, unicodeChar: 2, float: 4, double: 8, floatComplex: 8, doubleComplex: 16 };
-
-// A rough row width for the planner's bytes-moved estimate; variable-length strings count 16.
-function rowBytes(columns: ColumnDoc[]): number {
-  let total = 0;
-  for (const c of columns) {
-    const width = WIDTH[c.datatype ?? ''] ?? 8;
-    const size = c.arraysize === undefined ? 1 : c.arraysize.split('x').reduce((n, part) => n * (Number.parseInt(part, 10) || 16), 1);
-    total += width * size;
-  }
-  return total;
-}
-
 function readOptions(raw: Record<string, unknown> | undefined): DatalabOptions {
   const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
   return { tapPath: str(raw?.tapPath) ?? '/tap', queryPath: str(raw?.queryPath) ?? '/query' };
-}
-
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function join(base: string, path: string): string {

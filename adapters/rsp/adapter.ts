@@ -5,23 +5,13 @@
  * interactive Nublado lab pool, which comes from federation.yaml options.
  */
 import type { HttpClient, HttpResponse } from '../http.js';
-import type { Adapter, AdapterContext, HarvestOutcome, HealthOutcome, HealthStatus, SiteCredential } from '../../registry/model/adapter.js';
-import type { AuthMethod, CapabilityDocument, ColumnDoc, ComputePoolDoc, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
-import { defaultDatasetId } from '../../registry/model/mapping.js';
-import { isConstellationError } from '../../registry/model/errors.js';
-import {
-  STANDARD_IDS,
-  findTapCapability,
-  isTapStandardId,
-  maxRec,
-  parseCapabilities,
-  supportsUpload,
-  tapEndpoints,
-  uploadLimitBytes,
-  type Capability,
-} from '../ivoa/vosi/capabilities.js';
-import { allTables, columnDoc, parseVosiTable, parseVosiTables, tablesNeedingDetail, type VosiTable } from '../ivoa/vosi/tables.js';
+import type { Adapter, AdapterContext, HarvestValidators, HealthOutcome, HealthStatus, HarvestOutcome } from '../../registry/model/adapter.js';
+import type { ComputePoolDoc, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
+import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
+import { isTapStandardId } from '../ivoa/vosi/capabilities.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
+import { harvestOutcome, tapDocument } from '../tap/adapter.js';
+import { harvestState, TapHarvester, type HarvestState } from '../tap/harvest.js';
 
 /** The last X-RateLimit-* values Gafaelfawr sent during a harvest. */
 export interface RspRateLimit {
@@ -70,48 +60,56 @@ interface RspOptions {
 // The group that holds Rubin data rights; datasets default to it unless options say otherwise.
 const DEFAULT_ACCESS: DatasetDoc['access'] = { public: false, groups: ['rubin-data-rights'] };
 
+// Common spellings of the position columns, for tables whose UCDs do not name them.
+const POSITION_NAMES = { ra: ['ra', 'coord_ra', 'ra_icrs', 'ramean'], dec: ['dec', 'decl', 'coord_dec', 'de_icrs', 'decmean'] };
+
 /** The Rubin Science Platform adapter (kind 'rsp'). */
 export function createRspAdapter(http: HttpClient): Adapter {
+  const harvester = new TapHarvester(http);
   return {
     kind: 'rsp',
-    harvest: (ctx) => harvest(http, ctx),
+    harvest: (ctx, previous) => harvest(harvester, ctx, previous),
     health: (ctx) => health(http, ctx),
   };
 }
 
-async function harvest(http: HttpClient, ctx: AdapterContext): Promise<RspHarvestOutcome> {
-  const meter = ctx.meter ?? { bytes: 0 };
-  const start = meter.bytes;
+async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: HarvestValidators): Promise<RspHarvestOutcome> {
   const options = readOptions(ctx.site.options);
   const base = stripSlash(ctx.site.url);
+  const state = harvestState(ctx, previous);
   let rateLimit: RspRateLimit | undefined;
-  const get = async (url: string, credential: SiteCredential): Promise<string> => {
-    const res = await http.request(url, { credential, meter, signal: ctx.signal, headers: { accept: 'application/xml, text/xml, */*' } });
+  state.onResponse = (res) => {
     rateLimit = readRateLimit(res) ?? rateLimit;
-    return res.text();
   };
 
   // Repertoire discovery is public; the token goes only where it is needed.
-  const discovery = await http.json(join(base, options.discoveryPath), { meter, signal: ctx.signal });
-  const taps = tapServicesFromDiscovery(discovery, options, base);
-
+  const discoveryUrl = join(base, options.discoveryPath);
+  const discovery = parseJson(discoveryUrl, await harvester.fetchDocument(discoveryUrl, ctx, state, { kind: 'anonymous' }, 'application/json'));
   const services: ServiceDoc[] = [];
   const datasets: DatasetDoc[] = [];
-  const ids = new Set<string>();
-  for (const tap of taps) {
-    const { service, tables } = await harvestTap(get, tap, ctx.credential);
-    services.push(service);
-    for (const table of tables) {
-      const doc = datasetDoc(table, tap.id, options.access);
-      if (doc === undefined || ids.has(doc.id)) continue;
-      ids.add(doc.id);
-      datasets.push(doc);
-    }
+  for (const tap of tapServicesFromDiscovery(discovery, options, base)) {
+    const part = await harvester.harvestService(
+      {
+        serviceId: tap.id,
+        base: tap.url,
+        title: `RSP ${tap.id === 'ssotap' ? 'Solar System Objects TAP' : 'TAP'}${tap.datasets.length ? `: ${tap.datasets.join(', ')}` : ''}`,
+        // Gafaelfawr accepts the token as a bearer or as HTTP Basic, whatever the VOSI document declares.
+        auth: ['bearer', 'basic'],
+        access: options.access,
+        positionNames: POSITION_NAMES,
+      },
+      ctx,
+      state,
+    );
+    services.push(part.service);
+    datasets.push(...part.datasets);
   }
 
+  // The quota only shapes the document through the notebook pool; otherwise it is a side read
+  // that must not make an unchanged site look modified.
   let quota: RspQuota | undefined;
   if (options.userInfoPath && ctx.credential.kind !== 'anonymous') {
-    quota = await readQuota(http, join(base, options.userInfoPath), ctx, meter).catch(() => undefined);
+    quota = await readQuota(harvester, join(base, options.userInfoPath), ctx, options.notebook ? state : harvestState(ctx)).catch(() => undefined);
   }
 
   const compute: ComputePoolDoc[] = [];
@@ -130,16 +128,7 @@ async function harvest(http: HttpClient, ctx: AdapterContext): Promise<RspHarves
     compute.push(pool);
   }
 
-  const document: CapabilityDocument = {
-    schemaVersion: 1,
-    site: { id: ctx.site.id, name: ctx.site.name, platform: 'rsp', url: ctx.site.url },
-    services,
-    datasets,
-    compute,
-    images: [],
-    asOf: new Date().toISOString(),
-  };
-  const outcome: RspHarvestOutcome = { document, bytes: meter.bytes - start };
+  const outcome: RspHarvestOutcome = harvestOutcome({ ...tapDocument(ctx, services, datasets), compute }, state);
   if (rateLimit) outcome.rateLimit = rateLimit;
   if (quota) outcome.quota = quota;
   return outcome;
@@ -202,102 +191,8 @@ export function tapServicesFromDiscovery(discovery: unknown, options: { discover
   return [...found.values()];
 }
 
-async function harvestTap(
-  get: (url: string, credential: SiteCredential) => Promise<string>,
-  tap: RspTapService,
-  credential: SiteCredential,
-): Promise<{ service: ServiceDoc; tables: VosiTable[] }> {
-  const caps = parseCapabilities(await get(`${tap.url}/capabilities`, credential));
-  const endpoints = tapEndpoints(caps, credential.kind);
-  const tablesUrl = endpoints?.tables ?? `${tap.url}/tables`;
-  const tableset = parseVosiTables(await get(tablesUrl, credential));
-  const detailed = new Map<string, VosiTable>();
-  await eachLimited(tablesNeedingDetail(tableset), 4, async (name) => {
-    detailed.set(name, parseVosiTable(await get(`${tablesUrl}/${encodeURIComponent(name)}`, credential)));
-  });
-  const tables = allTables(tableset).map((t) => {
-    const d = detailed.get(t.name);
-    // The detail document may omit what the summary gave (row counts, descriptions).
-    return d === undefined ? t : { ...t, ...d, nrows: d.nrows ?? t.nrows, description: d.description ?? t.description };
-  });
-  return { service: serviceDoc(tap, caps), tables };
-}
-
-function serviceDoc(tap: RspTapService, caps: Capability[]): ServiceDoc {
-  const service: ServiceDoc = {
-    id: tap.id,
-    type: 'tap',
-    url: tap.url,
-    standardId: STANDARD_IDS.tap,
-    title: `RSP ${tap.id === 'ssotap' ? 'Solar System Objects TAP' : 'TAP'}${tap.datasets.length ? `: ${tap.datasets.join(', ')}` : ''}`,
-    upload: supportsUpload(caps),
-    async: true,
-    // Gafaelfawr accepts the token as a bearer or as HTTP Basic, whatever the VOSI document declares.
-    auth: ['bearer', 'basic'] satisfies AuthMethod[],
-  };
-  const rows = maxRec(caps);
-  const upload = uploadLimitBytes(caps);
-  if (rows !== undefined) service.maxRec = rows;
-  if (upload !== undefined) service.uploadLimitBytes = upload;
-  const access = findTapCapability(caps)?.tableAccess;
-  if (access) {
-    const languages = access.languages.flatMap((l) => (l.versions.length ? l.versions.map((v) => `${l.name}-${v.version}`) : [l.name]));
-    const formats = [...new Set(access.outputFormats.map((f) => f.mime))];
-    if (languages.length) service.languages = languages.slice(0, 50);
-    if (formats.length) service.formats = formats.slice(0, 50);
-  }
-  return service;
-}
-
-function datasetDoc(table: VosiTable, service: string, access: DatasetDoc['access']): DatasetDoc | undefined {
-  if (table.name.toLowerCase().replace(/"/g, '').startsWith('tap_schema.')) return undefined;
-  const id = defaultDatasetId(table.name);
-  if (id === undefined) return undefined;
-  const doc: DatasetDoc = { id, service, table: table.name, access: { ...access, groups: [...(access.groups ?? [])] } };
-  if (table.title) doc.title = table.title.slice(0, 500);
-  if (table.description) doc.description = table.description.slice(0, 4000);
-  if (table.nrows !== undefined) doc.rows = table.nrows;
-  const columns = table.columns.map(columnDoc);
-  if (columns.length) {
-    doc.columns = columns;
-    const position = positionOf(columns);
-    if (position) doc.position = position;
-    const width = rowBytes(columns);
-    if (width > 0) doc.rowBytes = width;
-  }
-  return doc;
-}
-
-/** The main RA/Dec columns by UCD (pos.eq.ra;meta.main first), else by common names. */
-export function positionOf(columns: ColumnDoc[]): { ra: string; dec: string } | undefined {
-  const pick = (axis: 'ra' | 'dec', names: string[]) => {
-    const words = (c: ColumnDoc) => (c.ucd ?? '').toLowerCase().split(';').map((w) => w.trim());
-    return (
-      columns.find((c) => words(c).includes(`pos.eq.${axis}`) && words(c).includes('meta.main')) ??
-      columns.find((c) => words(c).includes(`pos.eq.${axis}`)) ??
-      columns.find((c) => names.includes(c.name.toLowerCase()))
-    )?.name;
-  };
-  const ra = pick('ra', ['ra', 'coord_ra', 'ra_icrs', 'ramean']);
-  const dec = pick('dec', ['dec', 'decl', 'coord_dec', 'de_icrs', 'decmean']);
-  return ra && dec ? { ra, dec } : undefined;
-}
-
-const WIDTH: Record<string, number> = { boolean: 1, bit: 1, unsignedByte: 1, short: 2, int: 4, long: 8, char: 1, unicodeChar: 2, float: 4, double: 8, floatComplex: 8, doubleComplex: 16 };
-
-// A rough row width for the planner's bytes-moved estimate; variable-length strings count 16.
-function rowBytes(columns: ColumnDoc[]): number {
-  let total = 0;
-  for (const c of columns) {
-    const width = WIDTH[c.datatype ?? ''] ?? 8;
-    const size = c.arraysize === undefined ? 1 : c.arraysize.split('x').reduce((n, part) => n * (Number.parseInt(part, 10) || 16), 1);
-    total += width * size;
-  }
-  return total;
-}
-
-async function readQuota(http: HttpClient, url: string, ctx: AdapterContext, meter: { bytes: number }): Promise<RspQuota | undefined> {
-  const info = record(await http.json(url, { credential: ctx.credential, meter, signal: ctx.signal, retry: false }));
+async function readQuota(harvester: TapHarvester, url: string, ctx: AdapterContext, state: HarvestState): Promise<RspQuota | undefined> {
+  const info = record(parseJson(url, await harvester.fetchDocument(url, ctx, state, ctx.credential, 'application/json')));
   const quota = record(info?.quota);
   if (!quota) return undefined;
   const out: RspQuota = {};
@@ -356,20 +251,20 @@ function readOptions(raw: Record<string, unknown> | undefined): RspOptions {
   return out;
 }
 
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 function join(base: string, path: string): string {
   return /^https?:\/\//.test(path) ? stripSlash(path) : `${stripSlash(base)}${path.startsWith('/') ? '' : '/'}${stripSlash(path)}`;
 }
 
 function stripSlash(url: string): string {
   return url.replace(/\/+$/, '');
+}
+
+function parseJson(url: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConstellationError('UPSTREAM_MALFORMED', `${url} did not return JSON: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function record(v: unknown): Record<string, unknown> | undefined {

@@ -2,13 +2,13 @@
  * Harvesting one standards TAP service into capability-document pieces: VOSI capabilities,
  * availability and tables (with per-table detail when the tableset lists no columns), with
  * conditional requests so an unchanged site costs a few 304s. Shared by the generic TAP,
- * ESA and MAST adapters.
+ * ESA, MAST, RSP and Data Lab adapters.
  */
 import type { AdapterContext, HarvestValidators, SiteCredential } from '../../registry/model/adapter.js';
 import type { AuthMethod, ColumnDoc, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
-import type { ByteMeter, HttpClient } from '../http.js';
+import type { ByteMeter, HttpClient, HttpResponse } from '../http.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
 import {
   findTapCapability,
@@ -43,6 +43,12 @@ export interface TapTarget {
   tableDetail?: 'vosi' | 'esa';
   /** Credential for this service; defaults to the context's. */
   credential?: SiteCredential;
+  /** Auth methods to record for the service, instead of those its capabilities declare. */
+  auth?: AuthMethod[];
+  /** Access rights given to every dataset, instead of public-when-anonymous. */
+  access?: DatasetDoc['access'];
+  /** Column names to take as the position when no UCD names it (lower case). */
+  positionNames?: { ra: string[]; dec: string[] };
 }
 
 /** What one service contributes to the document. */
@@ -59,6 +65,8 @@ export interface HarvestState {
   /** Set when any document came back with a body (not 304). */
   modified: boolean;
   meter: ByteMeter;
+  /** Sees every response of the harvest (304s included), e.g. to read rate-limit headers. */
+  onResponse?: (res: HttpResponse) => void;
 }
 
 const DETAIL_CONCURRENCY = 4;
@@ -94,11 +102,15 @@ function hasUcdWords(ucd: string | undefined, ...words: string[]): boolean {
   return words.every((w) => set.has(w));
 }
 
-/** The main position columns, from the UCDs pos.eq.ra;meta.main and pos.eq.dec;meta.main. */
-export function positionOf(columns: readonly ColumnDoc[]): { ra: string; dec: string } | undefined {
-  const pick = (axis: string) => columns.find((c) => hasUcdWords(c.ucd, axis, 'meta.main')) ?? oneOf(columns.filter((c) => hasUcdWords(c.ucd, axis)));
-  const ra = pick('pos.eq.ra');
-  const dec = pick('pos.eq.dec');
+/**
+ * The main position columns, from the UCDs pos.eq.ra;meta.main and pos.eq.dec;meta.main (or
+ * the only pos.eq.ra / pos.eq.dec), else from the given lower-case column names.
+ */
+export function positionOf(columns: readonly ColumnDoc[], names?: { ra: string[]; dec: string[] }): { ra: string; dec: string } | undefined {
+  const pick = (axis: string, fallback: string[] = []) =>
+    columns.find((c) => hasUcdWords(c.ucd, axis, 'meta.main')) ?? oneOf(columns.filter((c) => hasUcdWords(c.ucd, axis))) ?? columns.find((c) => fallback.includes(c.name.toLowerCase()));
+  const ra = pick('pos.eq.ra', names?.ra);
+  const dec = pick('pos.eq.dec', names?.dec);
   return ra && dec ? { ra: ra.name, dec: dec.name } : undefined;
 }
 
@@ -121,7 +133,7 @@ export class TapHarvester {
    * GET a document, conditionally when an earlier body with the same validators is cached;
    * records the validators and whether anything changed.
    */
-  async fetchDocument(url: string, ctx: AdapterContext, state: HarvestState, credential: SiteCredential): Promise<string> {
+  async fetchDocument(url: string, ctx: AdapterContext, state: HarvestState, credential: SiteCredential, accept = 'application/xml, text/xml;q=0.9, */*;q=0.1'): Promise<string> {
     const prev = state.previous?.[url];
     const cached = this.cache.get(url);
     const usable = prev !== undefined && cached !== undefined && (prev.etag ?? '') === (cached.etag ?? '') && (prev.lastModified ?? '') === (cached.lastModified ?? '');
@@ -129,9 +141,10 @@ export class TapHarvester {
       credential,
       signal: ctx.signal,
       meter: state.meter,
-      headers: { accept: 'application/xml, text/xml;q=0.9, */*;q=0.1' },
+      headers: { accept },
       conditional: usable ? prev : undefined,
     });
+    state.onResponse?.(res);
     if (res.notModified && usable) {
       await res.dump();
       state.validators[url] = prev;
@@ -168,6 +181,7 @@ export class TapHarvester {
     if (endpoints.availability !== undefined) {
       // Availability is live state, never cached: a service that says it is down has no trustworthy tableset.
       const res = await this.http.request(endpoints.availability, { credential, signal: ctx.signal, meter: state.meter });
+      state.onResponse?.(res);
       const av = parseAvailability(await res.text());
       if (!av.available) {
         throw new ConstellationError('UPSTREAM_UNAVAILABLE', `${target.base} says it is not available${av.notes.length ? `: ${av.notes.join('; ')}` : ''}`);
@@ -187,7 +201,7 @@ export class TapHarvester {
     await this.fillDetails(tables, endpoints.tables, target.tableDetail ?? 'vosi', ctx, state, credential);
 
     const tap = findTapCapability(caps);
-    const auth = authOf(tap);
+    const auth = target.auth ?? authOf(tap);
     const service: ServiceDoc = { id: target.serviceId, type: 'tap', url: endpoints.base, standardId: STANDARD_IDS.tap };
     if (target.title) service.title = target.title;
     service.upload = supportsUpload(caps);
@@ -209,7 +223,8 @@ export class TapHarvester {
       const id = defaultDatasetId(t.name);
       if (id === undefined) continue;
       const columns = t.columns.map(columnDoc);
-      const d: DatasetDoc = { id, service: target.serviceId, table: t.name, access: { public: anonymous && t.public !== false } };
+      const access = target.access ? { ...target.access, groups: [...(target.access.groups ?? [])] } : { public: anonymous && t.public !== false };
+      const d: DatasetDoc = { id, service: target.serviceId, table: t.name, access };
       const title = clip(t.title, 500);
       if (title) d.title = title;
       const description = clip(t.description);
@@ -217,7 +232,7 @@ export class TapHarvester {
       if (t.nrows !== undefined) d.rows = t.nrows;
       const rowBytes = estimateRowBytes(columns);
       if (rowBytes !== undefined) d.rowBytes = rowBytes;
-      const position = positionOf(columns);
+      const position = positionOf(columns, target.positionNames);
       if (position) d.position = position;
       if (columns.length) d.columns = uniqueColumns(columns);
       datasets.push(d);
