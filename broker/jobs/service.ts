@@ -1,0 +1,437 @@
+/**
+ * Running jobs at member sites: create once (idempotency key), submit to the plan's
+ * candidates in order (failing over when a site will not take the job), poll every unfinished
+ * job under a lease (so replicas never poll one job twice and a restarted broker resumes),
+ * cancel at the site, and tell subscribers about every transition.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { UpstreamError } from '../../adapters/http.js';
+import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatus } from '../../registry/model/adapter.js';
+import { ConstellationError, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
+import {
+  claimDueJobs, createJobOnce, jobById, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
+  recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, transition,
+  type JobEventRow, type JobKind, type JobRow,
+} from '../../registry/store/queries/jobs.js';
+import { isTerminal, legalFrom, stateFromSite, type JobState } from './state.js';
+
+/** One site the job may run at, with the request already rewritten for that site. */
+export interface JobCandidate {
+  siteId: string;
+  siteQuery?: SiteQuery;
+  siteJob?: SiteContainerJob;
+}
+
+/** What `JobService.submit` takes. */
+export interface SubmitJobInput {
+  kind: JobKind;
+  /** The caller; "anonymous" until identities are wired. */
+  owner?: string;
+  /** A retried submit with the same key (per owner) returns the same job and submits nothing. */
+  idempotencyKey?: string;
+  /** The request as the caller gave it (kept for the job's record). */
+  request: unknown;
+  /** Candidates in the order to try them. */
+  candidates: JobCandidate[];
+  /** The planner's own description of the plan, kept beside the candidates. */
+  plan?: unknown;
+}
+
+/** The plan column: the candidates a job runs under. */
+export interface StoredPlan {
+  candidates: JobCandidate[];
+  plan?: unknown;
+}
+
+/** How to talk to one site: its adapter and the context (site, credential) to call it with. */
+export interface SiteBinding {
+  adapter: Adapter;
+  context: AdapterContext;
+}
+
+/** Finds the adapter and context for a site id; throws UNKNOWN_SITE when there is none. */
+export type SiteResolver = (siteId: string) => SiteBinding | Promise<SiteBinding>;
+
+/** A change to a job: the row after it and the history line that records it. */
+export interface JobUpdate {
+  job: JobRow;
+  event?: JobEventRow;
+}
+
+export interface JobServiceOptions {
+  /** Identifies this broker in leases (default: a random id per service). */
+  brokerId?: string;
+  /** Time between polls of one job while its site answers (default 2 s). */
+  pollIntervalMs?: number;
+  /** How often the loop looks for due jobs (default: the poll interval, at most 1 s). */
+  tickMs?: number;
+  /** How long a poll claim lasts; a broker that dies holding one frees it after this (default 30 s). */
+  leaseMs?: number;
+  /** Jobs claimed per tick (default 20). */
+  batchSize?: number;
+  /** Longest time one call to a site may take (default 30 s); keep it below leaseMs. */
+  requestTimeoutMs?: number;
+  /** Longest time a submit may take (a synchronous query runs inside it; default 120 s). */
+  submitTimeoutMs?: number;
+  /** First and longest wait between polls of a site that does not answer (default 2 s, 5 min). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Fail a job whose site has been unreachable this long (default: never; the job says so meanwhile). */
+  giveUpAfterMs?: number;
+  /** Called with errors the loop cannot attach to a job (the database is down, say). */
+  onError?: (err: unknown) => void;
+}
+
+// A site that fails this way at submit holds no job, so the next candidate may take it.
+const FAILOVER_KINDS: ReadonlySet<ErrorKind> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_AUTH', 'UNKNOWN_SITE']);
+// While polling, these say "cannot ask the site now", not "the job failed".
+const TRANSIENT_KINDS: ReadonlySet<ErrorKind> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_MALFORMED']);
+
+function isServerError(err: unknown): boolean {
+  return err instanceof UpstreamError && err.status !== undefined && err.status >= 500;
+}
+
+function errorCode(err: unknown): string {
+  return isConstellationError(err) ? err.code : 'CONSTELLATION_E_INTERNAL';
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Submits, polls and cancels jobs; one per broker process. */
+export class JobService {
+  readonly brokerId: string;
+  private readonly opts: Required<Omit<JobServiceOptions, 'giveUpAfterMs' | 'onError' | 'brokerId' | 'tickMs'>> & { tickMs: number };
+  private readonly listeners = new Set<(update: JobUpdate) => void>();
+  private readonly stopping = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private tick: Promise<unknown> | undefined;
+  private running = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly resolveSite: SiteResolver,
+    private readonly options: JobServiceOptions = {},
+  ) {
+    this.brokerId = options.brokerId ?? `broker-${randomUUID()}`;
+    const pollIntervalMs = options.pollIntervalMs ?? 2000;
+    this.opts = {
+      pollIntervalMs,
+      tickMs: options.tickMs ?? Math.min(pollIntervalMs, 1000),
+      leaseMs: options.leaseMs ?? 30_000,
+      batchSize: options.batchSize ?? 20,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      submitTimeoutMs: options.submitTimeoutMs ?? 120_000,
+      backoffBaseMs: options.backoffBaseMs ?? 2000,
+      backoffMaxMs: options.backoffMaxMs ?? 300_000,
+    };
+  }
+
+  /** Call `listener` after every change to any job; returns the unsubscribe function. */
+  onUpdate(listener: (update: JobUpdate) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Create the job once and submit it to its candidates in order. A retried call with the
+   * same idempotency key returns the stored job as it is now and submits nothing.
+   */
+  async submit(input: SubmitJobInput): Promise<JobRow> {
+    validateSubmit(input);
+    const owner = input.owner ?? 'anonymous';
+    const plan: StoredPlan = input.plan === undefined ? { candidates: input.candidates } : { candidates: input.candidates, plan: input.plan };
+    const { job, created } = await createJobOnce(
+      this.pool,
+      { id: randomUUID(), owner, kind: input.kind, request: input.request, plan, idempotencyKey: input.idempotencyKey },
+      { owner: this.brokerId, ms: this.submitLeaseMs() },
+    );
+    if (!created) return job;
+    this.emit({ job });
+    return this.dispatch(job);
+  }
+
+  /** The job, if `owner` (when given) owns it. */
+  async get(id: string, owner?: string): Promise<JobRow | undefined> {
+    const job = await jobById(this.pool, id);
+    return job && (owner === undefined || job.owner === owner) ? job : undefined;
+  }
+
+  /** An owner's jobs, newest first. */
+  list(owner: string, filter: Parameters<typeof jobsByOwner>[2] = {}): Promise<JobRow[]> {
+    return jobsByOwner(this.pool, owner, filter);
+  }
+
+  /** A job's history, oldest first. */
+  history(id: string): Promise<JobEventRow[]> {
+    return jobEvents(this.pool, id);
+  }
+
+  /**
+   * Cancel a job: the site is asked to abort it first, then the job is ABORTED. A finished
+   * job is returned unchanged; a site that cannot be reached fails the call and leaves the job as it is.
+   */
+  async cancel(id: string, owner?: string): Promise<JobRow> {
+    const job = await this.get(id, owner);
+    if (!job) throw new ConstellationError('NOT_FOUND', `no job ${id}`);
+    if (isTerminal(job.state)) return job;
+    if (job.siteId && job.siteJobId) {
+      const site = await this.resolveSite(job.siteId);
+      if (site.adapter.cancelJob) await site.adapter.cancelJob(this.context(site, this.opts.requestTimeoutMs), job.siteJobId);
+    }
+    const moved = await transition(this.pool, id, 'ABORTED', { legalFrom: legalFrom('ABORTED'), message: 'cancelled by the owner' });
+    if (!moved) return (await jobById(this.pool, id))!;
+    this.emit(moved);
+    return moved.job;
+  }
+
+  /** Claim the jobs due now and poll each once; returns how many were claimed. */
+  async pollOnce(): Promise<number> {
+    const jobs = await claimDueJobs(this.pool, this.brokerId, this.opts.batchSize, this.opts.leaseMs);
+    await Promise.all(jobs.map((job) => this.pollJob(job).catch((err) => this.options.onError?.(err))));
+    return jobs.length;
+  }
+
+  /** Resume every unfinished job now, then poll in a loop until `stop()`. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await makeUnfinishedJobsDue(this.pool);
+    const loop = () => {
+      if (!this.running) return;
+      this.tick = this.pollOnce()
+        .catch((err) => this.options.onError?.(err))
+        .finally(() => {
+          if (this.running) this.timer = setTimeout(loop, this.opts.tickMs);
+        });
+    };
+    loop();
+  }
+
+  /** Stop the loop, abandon calls in flight and wait for the current tick to end. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.stopping.abort();
+    await this.tick?.catch(() => {});
+  }
+
+  /** The site binding for a job (for results). */
+  async siteOf(job: JobRow): Promise<SiteBinding> {
+    if (!job.siteId) throw new ConstellationError('NOT_FOUND', `job ${job.id} has not been placed at a site`);
+    return this.resolveSite(job.siteId);
+  }
+
+  /** A context for one call: the site's, with a deadline and the service's stop signal. */
+  context(site: SiteBinding, timeoutMs: number): AdapterContext {
+    const signals = [AbortSignal.timeout(timeoutMs), this.stopping.signal];
+    if (site.context.signal) signals.push(site.context.signal);
+    return { ...site.context, signal: AbortSignal.any(signals) };
+  }
+
+  private submitLeaseMs(): number {
+    return this.opts.submitTimeoutMs + this.opts.leaseMs;
+  }
+
+  private emit(update: JobUpdate): void {
+    for (const l of this.listeners) {
+      try {
+        l(update);
+      } catch (err) {
+        this.options.onError?.(err);
+      }
+    }
+  }
+
+  /** Try the candidates from the job's current index until one takes it. */
+  private async dispatch(job: JobRow): Promise<JobRow> {
+    const { candidates } = job.plan as StoredPlan;
+    for (let i = job.candidateIndex; i < candidates.length; i++) {
+      const candidate = candidates[i];
+      let site: SiteBinding;
+      try {
+        site = await this.resolveSite(candidate.siteId);
+      } catch (err) {
+        if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
+        continue;
+      }
+      const marked = await markSubmitting(this.pool, job.id, i, candidate.siteId, { owner: this.brokerId, ms: this.submitLeaseMs() });
+      // Cancelled (or taken over) while we were busy: nothing more to submit.
+      if (!marked) return (await jobById(this.pool, job.id))!;
+      let submitted: { siteJobId: string; status: SiteJobStatus };
+      try {
+        submitted = await this.submitAt(site, candidate, job.kind);
+      } catch (err) {
+        if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
+        continue;
+      }
+      const to = stateFromSite(submitted.status);
+      const moved = await transition(this.pool, job.id, to, {
+        legalFrom: ['PENDING'],
+        siteId: candidate.siteId,
+        siteJobId: submitted.siteJobId,
+        sitePhase: submitted.status.sitePhase,
+        ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${candidate.siteId}: ${submitted.status.error ?? `the site reports ${submitted.status.sitePhase}`}` } : {}),
+        message: `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`,
+        pollDelayMs: this.opts.pollIntervalMs,
+      });
+      if (!moved) {
+        // Cancelled while the site was creating it: the site job must not run unowned.
+        await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), submitted.siteJobId).catch((err) => this.options.onError?.(err));
+        return (await jobById(this.pool, job.id))!;
+      }
+      this.emit(moved);
+      return moved.job;
+    }
+    return this.failAll(job);
+  }
+
+  private async submitAt(site: SiteBinding, candidate: JobCandidate, kind: JobKind): Promise<{ siteJobId: string; status: SiteJobStatus }> {
+    const ctx = this.context(site, this.opts.submitTimeoutMs);
+    if (kind === 'QUERY') {
+      if (!site.adapter.submitQuery) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run queries`);
+      return site.adapter.submitQuery(ctx, candidate.siteQuery!);
+    }
+    if (!site.adapter.submitContainerJob) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run container jobs`);
+    return site.adapter.submitContainerJob(ctx, candidate.siteJob!);
+  }
+
+  /**
+   * Record a failed submit. Returns true when the next candidate may be tried; otherwise
+   * the job is now ERROR (the failure was about the request, not the site) or no longer ours.
+   */
+  private async submitFailed(job: JobRow, index: number, siteId: string, err: unknown): Promise<boolean> {
+    const failover = (isConstellationError(err) && FAILOVER_KINDS.has(err.kind)) || isServerError(err);
+    const message = `${siteId}: ${errorText(err)}`;
+    if (failover) {
+      const row = await recordSubmitFailure(this.pool, job.id, { candidateIndex: index, siteId, errorCode: errorCode(err), message });
+      if (!row) return false;
+      this.emit({ job: row });
+      return true;
+    }
+    const moved = await transition(this.pool, job.id, 'ERROR', { legalFrom: ['PENDING'], siteId, errorCode: errorCode(err), errorMessage: message });
+    if (moved) this.emit(moved);
+    return false;
+  }
+
+  /** Every candidate refused: ERROR, naming each failure from the job's history. */
+  private async failAll(job: JobRow): Promise<JobRow> {
+    const failures = (await jobEvents(this.pool, job.id)).filter((e) => e.fromState === 'PENDING' && e.toState === 'PENDING' && e.errorCode);
+    const summary = failures.length > 0 ? failures.map((e) => e.message).join('; ') : 'the plan has no candidate left';
+    const last = failures.at(-1)?.errorCode ?? ErrorCodeOf.UPSTREAM_UNAVAILABLE;
+    const moved = await transition(this.pool, job.id, 'ERROR', {
+      legalFrom: ['PENDING'],
+      errorCode: last,
+      errorMessage: `no candidate site accepted the job: ${summary}`,
+    });
+    if (!moved) return (await jobById(this.pool, job.id))!;
+    this.emit(moved);
+    return moved.job;
+  }
+
+  private async pollJob(job: JobRow): Promise<void> {
+    if (!job.siteJobId) return this.resumeUnsubmitted(job);
+    let site: SiteBinding;
+    try {
+      site = await this.resolveSite(job.siteId!);
+    } catch (err) {
+      await this.fail(job, errorCode(err), `${job.siteId}: ${errorText(err)}`);
+      return;
+    }
+    let status: SiteJobStatus;
+    try {
+      if (!site.adapter.jobStatus) throw new ConstellationError('INVALID_ARGUMENT', `site ${job.siteId} cannot report job status`);
+      status = await site.adapter.jobStatus(this.context(site, this.opts.requestTimeoutMs), job.siteJobId);
+    } catch (err) {
+      if (this.stopping.signal.aborted) {
+        await releaseJobLease(this.pool, job.id, this.brokerId);
+        return;
+      }
+      if ((isConstellationError(err) && TRANSIENT_KINDS.has(err.kind)) || isServerError(err)) return this.unreachable(job, err);
+      await this.fail(job, errorCode(err), `${job.siteId}: ${errorText(err)}`);
+      return;
+    }
+    const to = stateFromSite(status);
+    if (to === job.state) {
+      const answered = await recordPollAnswer(this.pool, job.id, this.brokerId, { sitePhase: status.sitePhase, pollDelayMs: this.opts.pollIntervalMs });
+      if (answered?.recovered) {
+        const event = await recordJobEvent(this.pool, { jobId: job.id, state: job.state, siteId: job.siteId, message: `${job.siteId} answers again (${status.sitePhase})` });
+        this.emit({ job: answered.job, event });
+      }
+      return;
+    }
+    const moved = await transition(this.pool, job.id, to, {
+      legalFrom: legalFrom(to),
+      sitePhase: status.sitePhase,
+      ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${job.siteId}: ${status.error ?? `the site reports ${status.sitePhase}`}` } : {}),
+      message: `${job.siteId} reports ${status.sitePhase}`,
+      pollDelayMs: this.opts.pollIntervalMs,
+    });
+    if (moved) this.emit(moved);
+    else await releaseJobLease(this.pool, job.id, this.brokerId);
+  }
+
+  private async unreachable(job: JobRow, err: unknown): Promise<void> {
+    const since = job.unreachableSince ?? new Date();
+    const message = `${job.siteId} has been unreachable since ${since.toISOString()}; the job is kept as ${job.state} and polled again later: ${errorText(err)}`;
+    if (this.options.giveUpAfterMs !== undefined && Date.now() - since.getTime() >= this.options.giveUpAfterMs) {
+      await this.fail(job, errorCode(err), `${job.siteId} stayed unreachable since ${since.toISOString()}; gave up: ${errorText(err)}`);
+      return;
+    }
+    const noted = await recordPollUnreachable(this.pool, job.id, this.brokerId, {
+      errorCode: errorCode(err),
+      message,
+      backoffBaseMs: this.opts.backoffBaseMs,
+      backoffMaxMs: this.opts.backoffMaxMs,
+    });
+    if (noted?.first) {
+      const event = await recordJobEvent(this.pool, { jobId: job.id, state: job.state, siteId: job.siteId, errorCode: errorCode(err), message: `${job.siteId} unreachable: ${errorText(err)}` });
+      this.emit({ job: noted.job, event });
+    }
+  }
+
+  private async fail(job: JobRow, code: string, message: string): Promise<void> {
+    const moved = await transition(this.pool, job.id, 'ERROR', { legalFrom: legalFrom('ERROR'), errorCode: code, errorMessage: message });
+    if (moved) this.emit(moved);
+    else await releaseJobLease(this.pool, job.id, this.brokerId);
+  }
+
+  /**
+   * A PENDING job no site holds whose submitter's lease ran out. Never sent: send it now.
+   * Sent but never recorded: the site may hold it, so it is not sent again (that could double
+   * it); the job fails with a message that says so.
+   */
+  private async resumeUnsubmitted(job: JobRow): Promise<void> {
+    if (job.submittedAt === null) {
+      await this.dispatch(job);
+      return;
+    }
+    await this.fail(
+      job,
+      ErrorCodeOf.INTERNAL,
+      `the broker stopped while submitting to ${job.siteId ?? 'a site'} at ${job.submittedAt.toISOString()}; whether the site started the job is unknown, so it was not submitted again`,
+    );
+  }
+}
+
+const ErrorCodeOf = {
+  UPSTREAM: 'CONSTELLATION_E_UPSTREAM',
+  UPSTREAM_UNAVAILABLE: 'CONSTELLATION_E_UPSTREAM_UNAVAILABLE',
+  INTERNAL: 'CONSTELLATION_E_INTERNAL',
+} as const;
+
+function validateSubmit(input: SubmitJobInput): void {
+  if (input.kind !== 'QUERY' && input.kind !== 'CONTAINER') throw new ConstellationError('INVALID_ARGUMENT', `job kind must be QUERY or CONTAINER, not ${String(input.kind)}`);
+  if (input.candidates.length === 0) throw new ConstellationError('INVALID_ARGUMENT', 'a job needs at least one candidate site');
+  input.candidates.forEach((c, i) => {
+    const ok = input.kind === 'QUERY' ? c.siteQuery !== undefined : c.siteJob !== undefined;
+    if (!ok) throw new ConstellationError('INVALID_ARGUMENT', `candidates[${i}] (${c.siteId}) has no ${input.kind === 'QUERY' ? 'siteQuery' : 'siteJob'}`);
+  });
+  if (input.idempotencyKey !== undefined && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 200)) {
+    throw new ConstellationError('INVALID_ARGUMENT', 'idempotencyKey must be 1 to 200 characters');
+  }
+}
+
+export type { JobState };

@@ -1,0 +1,381 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCanfarAdapter } from '../../adapters/canfar/adapter.js';
+import { HttpClient } from '../../adapters/http.js';
+import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
+import { createTapAdapter } from '../../adapters/tap/adapter.js';
+import { jobResult } from '../../broker/jobs/results.js';
+import { registerJobResultRoutes } from '../../broker/jobs/routes.js';
+import { JobService, type JobCandidate, type SiteBinding, type JobUpdate } from '../../broker/jobs/service.js';
+import type { Adapter, SiteQuery } from '../../registry/model/adapter.js';
+import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
+import { packagePath } from '../../registry/paths.js';
+import { migrate } from '../../registry/store/migrate.js';
+import { jobById, jobEvents, type JobRow } from '../../registry/store/queries/jobs.js';
+import { CanfarSite } from '../sites/canfar-site.js';
+import { SimSite } from '../sites/sim-site.js';
+import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
+import { backend, freshDatabase, type TestDatabase } from '../support/database.js';
+
+const GAIA: SimTable = {
+  name: 'gaia.dr3lite',
+  rows: 400,
+  position: { ra: 'ra', dec: 'dec' },
+  region: { raMin: 10, raMax: 20, decMin: 0, decMax: 10 },
+  columns: [
+    { name: 'source_id', datatype: 'long' },
+    { name: 'ra', datatype: 'double', unit: 'deg' },
+    { name: 'dec', datatype: 'double', unit: 'deg' },
+    { name: 'designation', datatype: 'char' },
+  ],
+};
+const ADQL = 'SELECT source_id, ra, dec, designation FROM gaia.dr3lite WHERE ra < 15';
+const expected = simRows(GAIA).filter((r) => (r[1] as number) < 15);
+
+let db: TestDatabase;
+let http: HttpClient;
+let tap: Adapter;
+let canfarAdapter: Adapter;
+const tapSites = new Map<string, SimSite>();
+let canfar: CanfarSite;
+const services: JobService[] = [];
+
+async function tapSite(id: string, asyncDelayMs: number): Promise<SimSite> {
+  const site = new SimSite();
+  mountTapService(site, { path: '/tap', tables: [GAIA], asyncDelayMs });
+  await site.start();
+  tapSites.set(id, site);
+  return site;
+}
+
+function resolve(siteId: string): SiteBinding {
+  if (siteId === 'canfar') {
+    return {
+      adapter: canfarAdapter,
+      context: {
+        site: { id: 'canfar', name: 'CANFAR', platform: 'canfar', url: canfar.registryUrl, options: { resources: { skaha: 'ivo://cadc.nrc.ca/skaha', argus: 'ivo://cadc.nrc.ca/argus' } } },
+        credential: { kind: 'bearer', token: canfar.token },
+      },
+    };
+  }
+  // "a2" is a second name for site "a" (two refusing candidates).
+  const site = tapSites.get(siteId === 'a2' ? 'a' : siteId);
+  if (!site) throw new ConstellationError('UNKNOWN_SITE', `no site ${siteId}`);
+  return { adapter: tap, context: { site: { id: siteId, name: siteId, platform: 'tap', url: `${site.url}/tap` }, credential: { kind: 'anonymous' } } };
+}
+
+function service(options: ConstructorParameters<typeof JobService>[2] = {}): JobService {
+  const s = new JobService(db.pool, resolve, { pollIntervalMs: 50, tickMs: 25, leaseMs: 2000, requestTimeoutMs: 1500, backoffBaseMs: 50, backoffMaxMs: 200, ...options });
+  services.push(s);
+  return s;
+}
+
+function query(siteId: string): JobCandidate {
+  const siteQuery: SiteQuery = { adql: ADQL, service: 'tap', mode: 'async' };
+  return { siteId, siteQuery };
+}
+
+async function until(id: string, pred: (j: JobRow) => boolean, timeoutMs = 15_000): Promise<JobRow> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = (await jobById(db.pool, id))!;
+    if (pred(job)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} stuck in ${job.state} (${job.errorMessage ?? ''})`);
+    await sleep(30);
+  }
+}
+
+async function text(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of body) parts.push(Buffer.from(c));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+function asyncCreations(site: SimSite): number {
+  return site.seen.filter((r) => r.method === 'POST' && /\/tap\/async\/?(\?|$)/.test(r.url)).length;
+}
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  await migrate(db.pool);
+  http = new HttpClient({ retries: 1, retryBaseMs: 10, connectTimeoutMs: 1000 });
+  tap = createTapAdapter(http);
+  canfarAdapter = createCanfarAdapter(http);
+  await tapSite('a', 30);
+  await tapSite('b', 200);
+  await tapSite('slow', 2500);
+  canfar = await new CanfarSite({ pendingMs: 100, runningMs: 200 }).start();
+});
+
+// A test that fails midway must not leave its poller claiming the next test's jobs.
+afterEach(async () => {
+  for (const s of services.splice(0)) await s.stop();
+});
+
+afterAll(async () => {
+  for (const s of tapSites.values()) await s.close();
+  await canfar?.close();
+  await http?.close();
+  await db?.close();
+});
+
+describe(`jobs (${backend})`, () => {
+  it('runs a query end to end and streams its result as VOTable, CSV and JSON', async () => {
+    const jobs = service();
+    const updates: JobUpdate[] = [];
+    jobs.onUpdate((u) => updates.push(u));
+    await jobs.start();
+    const submitted = await jobs.submit({ kind: 'QUERY', request: { adql: ADQL }, candidates: [query('b')] });
+    expect(['QUEUED', 'EXECUTING']).toContain(submitted.state);
+    expect(submitted.siteId).toBe('b');
+    expect(submitted.siteJobId).toMatch(/\/tap\/async\/./);
+    // The simulator boots its own query engine on the first query: allow for it.
+    const done = await until(submitted.id, (j) => j.state === 'COMPLETED', 45_000);
+    expect(done.finishedAt).not.toBeNull();
+    expect(done.startedAt).not.toBeNull();
+    await jobs.stop();
+
+    const history = await jobEvents(db.pool, done.id);
+    expect(history[0]).toMatchObject({ fromState: null, toState: 'PENDING' });
+    expect(history.at(-1)).toMatchObject({ toState: 'COMPLETED', siteId: 'b' });
+    expect(updates.some((u) => u.job.id === done.id && u.event?.toState === 'COMPLETED')).toBe(true);
+
+    const vot = await jobResult(jobs, done.id, 'votable');
+    expect(vot.contentType).toMatch(/votable|xml/);
+    const doc = await readVOTableToArray(vot.body);
+    expect(doc.tables[0].rows).toHaveLength(expected.length);
+    expect(doc.tables[0].rows.map((r) => r[0])).toEqual(expected.map((r) => r[0]));
+
+    const csv = await text((await jobResult(jobs, done.id, 'csv')).body);
+    const lines = csv.split('\r\n').filter((l) => l !== '');
+    expect(lines[0]).toBe('source_id,ra,dec,designation');
+    expect(lines).toHaveLength(expected.length + 1);
+    expect(lines[1].split(',')[0]).toBe(String(expected[0][0]));
+    expect(lines[1].split(',')[3]).toBe(expected[0][3]);
+
+    const json = await jobResult(jobs, done.id, 'json');
+    expect(json.contentType).toMatch(/application\/json/);
+    const raw = await text(json.body);
+    const parsed = JSON.parse(raw) as { metadata: { name: string; datatype: string }[]; data: unknown[][] };
+    expect(parsed.metadata.map((m) => [m.name, m.datatype])).toEqual([['source_id', 'long'], ['ra', 'double'], ['dec', 'double'], ['designation', 'char']]);
+    expect(parsed.data).toHaveLength(expected.length);
+    // Long ids beyond 2^53 keep every digit in the JSON text.
+    expect(raw).toContain(`[${String(expected[0][0])},`);
+    expect(parsed.data[0][3]).toBe(expected[0][3]);
+
+    // Through the HTTP route, on a real listener.
+    const app = Fastify({ logger: false });
+    registerJobResultRoutes(app, jobs);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const res = await fetch(`${base}/results/${done.id}`, { headers: { accept: 'text/csv' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
+      expect((await res.text()).split('\r\n').filter((l) => l !== '')).toHaveLength(expected.length + 1);
+      expect((await fetch(`${base}/results/${done.id}?format=parquet`)).status).toBe(400);
+      expect((await fetch(`${base}/results/00000000-0000-0000-0000-000000000000`)).status).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('runs a container job at the CANFAR simulator to COMPLETED', async () => {
+    const jobs = service();
+    await jobs.start();
+    const job = await jobs.submit({
+      kind: 'CONTAINER',
+      request: { image: 'images.canfar.net/skaha/astroml:24.07' },
+      candidates: [{
+        siteId: 'canfar',
+        siteJob: { image: 'images.canfar.net/skaha/astroml:24.07', command: 'python', args: ['run.py'], env: { MODE: 'test' }, cores: 1, memoryGb: 4, gpus: 0, name: 'jobtest' },
+      }],
+    });
+    expect(job.state).toBe('QUEUED');
+    expect(canfar.sessions.has(job.siteJobId!)).toBe(true);
+    const done = await until(job.id, (j) => j.state === 'COMPLETED');
+    expect(done.sitePhase).toBe('Succeeded');
+    const states = (await jobEvents(db.pool, job.id)).map((e) => e.toState);
+    expect(states).toEqual(['PENDING', 'QUEUED', 'EXECUTING', 'COMPLETED']);
+    await jobs.stop();
+    await expect(jobResult(jobs, job.id, 'csv')).rejects.toMatchObject({ kind: 'NOT_FOUND' });
+  });
+
+  it('a duplicate submit with the same idempotency key returns the same job and makes one site job', async () => {
+    const jobs = service();
+    const site = tapSites.get('b')!;
+    const before = asyncCreations(site);
+    const input = { kind: 'QUERY' as const, idempotencyKey: 'retry-me-1', request: { adql: ADQL }, candidates: [query('b')] };
+    const [first, second] = await Promise.all([jobs.submit(input), jobs.submit(input)]);
+    const third = await jobs.submit(input);
+    expect(second.id).toBe(first.id);
+    expect(third.id).toBe(first.id);
+    expect(third.siteJobId).toBeTruthy();
+    expect(asyncCreations(site) - before).toBe(1);
+    // Another owner's key is another job.
+    const other = await jobs.submit({ ...input, owner: 'someone-else' });
+    expect(other.id).not.toBe(first.id);
+  });
+
+  it('fails over when the first site answers 503, recording the failure', async () => {
+    const jobs = service();
+    const a = tapSites.get('a')!;
+    await a.setFault({ kind: 'status', status: 503 });
+    try {
+      const job = await jobs.submit({ kind: 'QUERY', request: { adql: ADQL }, candidates: [query('a'), query('b')] });
+      expect(job.siteId).toBe('b');
+      expect(job.candidateIndex).toBe(1);
+      // One refused POST, not retried, and the site holds no job.
+      expect(asyncCreations(a)).toBe(1);
+      await a.setFault({ kind: 'none' });
+      expect(await (await fetch(`${a.url}/tap/async`)).text()).not.toContain('jobref');
+      await a.setFault({ kind: 'status', status: 503 });
+      const failures = (await jobEvents(db.pool, job.id)).filter((e) => e.errorCode);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatchObject({ siteId: 'a', fromState: 'PENDING', toState: 'PENDING', errorCode: 'CONSTELLATION_E_UPSTREAM_UNAVAILABLE' });
+      expect(failures[0].message).toMatch(/503/);
+
+      // Every candidate refusing: ERROR naming each one.
+      const failed = await jobs.submit({ kind: 'QUERY', request: { adql: ADQL }, candidates: [query('a'), query('a2')] });
+      expect(failed.state).toBe('ERROR');
+      expect(failed.errorMessage).toMatch(/no candidate site accepted the job: a: .*503.*; a2: .*503/);
+    } finally {
+      await a.setFault({ kind: 'none' });
+    }
+  });
+
+  it('keeps a job whose site is unreachable while polling, says so, and recovers', async () => {
+    const jobs = service();
+    const slow = tapSites.get('slow')!;
+    const job = await jobs.submit({ kind: 'QUERY', request: { adql: ADQL }, candidates: [query('slow')] });
+    expect(job.state).toBe('QUEUED');
+    await slow.setFault({ kind: 'refuse' });
+    let noted: JobRow;
+    try {
+      await sleep(60);
+      await jobs.pollOnce();
+      noted = (await jobById(db.pool, job.id))!;
+      expect(noted.state).toBe('QUEUED');
+      expect(noted.unreachableSince).not.toBeNull();
+      expect(noted.errorCode).toBe('CONSTELLATION_E_UPSTREAM_UNAVAILABLE');
+      expect(noted.errorMessage).toMatch(/slow has been unreachable since .*kept as QUEUED/);
+      expect(noted.pollFailures).toBe(1);
+      await sleep(120);
+      await jobs.pollOnce();
+      expect((await jobById(db.pool, job.id))!.pollFailures).toBe(2);
+    } finally {
+      await slow.setFault({ kind: 'none' });
+    }
+    await jobs.start();
+    const done = await until(job.id, (j) => j.state === 'COMPLETED');
+    expect(done.unreachableSince).toBeNull();
+    expect(done.errorMessage).toBeNull();
+    const messages = (await jobEvents(db.pool, job.id)).map((e) => e.message ?? '');
+    expect(messages.filter((m) => m.startsWith('slow unreachable'))).toHaveLength(1);
+    await jobs.stop();
+  });
+
+  it('propagates cancel to the site (TAP abort and skaha delete)', async () => {
+    const jobs = service();
+    const slow = tapSites.get('slow')!;
+    const job = await jobs.submit({ kind: 'QUERY', request: { adql: ADQL }, candidates: [query('slow')] });
+    const cancelled = await jobs.cancel(job.id);
+    expect(cancelled.state).toBe('ABORTED');
+    const jobPath = new URL(job.siteJobId!).pathname;
+    expect(slow.seen.some((r) => r.method === 'POST' && r.url === `${jobPath}/phase`)).toBe(true);
+    expect((await tap.jobStatus!(resolve('slow').context, job.siteJobId!)).state).toBe('ABORTED');
+    // Cancelling again is a no-op; a finished job stays finished.
+    expect((await jobs.cancel(job.id)).state).toBe('ABORTED');
+    await expect(jobs.cancel('00000000-0000-0000-0000-000000000000')).rejects.toMatchObject({ kind: 'NOT_FOUND' });
+
+    const container = await jobs.submit({
+      kind: 'CONTAINER',
+      request: {},
+      candidates: [{ siteId: 'canfar', siteJob: { image: 'images.canfar.net/skaha/astroml:24.07', command: 'sleep', args: ['60'], env: {}, cores: 1, memoryGb: 4, gpus: 0, name: 'cancelme' } }],
+    });
+    expect(canfar.sessions.has(container.siteJobId!)).toBe(true);
+    expect((await jobs.cancel(container.id)).state).toBe('ABORTED');
+    expect(canfar.sessions.has(container.siteJobId!)).toBe(false);
+  });
+
+  it.skipIf(!process.env.DATABASE_URL)('notifies constellation_jobs listeners of every recorded event', async () => {
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const seen: { jobId: string; from: string | null; to: string }[] = [];
+    listener.on('notification', (n) => seen.push(JSON.parse(n.payload!)));
+    await listener.query('LISTEN constellation_jobs');
+    try {
+      const jobs = service();
+      const job = await jobs.submit({ kind: 'QUERY', request: {}, candidates: [query('slow')] });
+      await jobs.cancel(job.id);
+      const deadline = Date.now() + 5000;
+      while (seen.filter((n) => n.jobId === job.id).length < 3 && Date.now() < deadline) await sleep(20);
+      expect(seen.filter((n) => n.jobId === job.id).map((n) => [n.from, n.to])).toEqual([[null, 'PENDING'], ['PENDING', 'QUEUED'], ['QUEUED', 'ABORTED']]);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('rejects a bad submit clearly', async () => {
+    const jobs = service();
+    const err = await jobs.submit({ kind: 'QUERY', request: {}, candidates: [{ siteId: 'b' }] }).catch((e: unknown) => e);
+    expect(isConstellationError(err) && err.kind).toBe('INVALID_ARGUMENT');
+    await expect(jobs.submit({ kind: 'QUERY', request: {}, candidates: [] })).rejects.toMatchObject({ kind: 'INVALID_ARGUMENT' });
+  });
+
+  it('resumes a job after the broker is killed with SIGKILL, without a second site job', async () => {
+    const slow = tapSites.get('slow')!;
+    const before = asyncCreations(slow);
+    const child = spawn(process.execPath, ['--import', 'tsx', packagePath('test/support/job-runner.ts')], {
+      cwd: packagePath('.'),
+      env: {
+        ...process.env,
+        TAP_URL: `${slow.url}/tap`,
+        JOBS_DATABASE_URL: db.url ?? '',
+        JOBS_DATA_DIR: db.dataDir,
+        JOBS_ADQL: ADQL,
+        JOBS_KEY: 'kill-9',
+        JOBS_LEASE_MS: '1500',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, signal) => r(signal)));
+    const jobId = await new Promise<string>((resolveId, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const line = out.split('\n')[0];
+        if (out.includes('\n')) resolveId((JSON.parse(line) as { jobId: string }).jobId);
+      });
+      child.on('exit', () => reject(new Error(`job runner exited early: ${stderr}`)));
+    });
+    const submitted = (await jobById(db.pool, jobId))!;
+    const jobPath = new URL(submitted.siteJobId!).pathname;
+    // Kill it once it is polling the site, with the site job still running.
+    const deadline = Date.now() + 10_000;
+    while (!slow.seen.some((r) => r.method === 'GET' && r.url.startsWith(jobPath)) && Date.now() < deadline) await sleep(20);
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const atKill = (await jobById(db.pool, jobId))!;
+    expect(['QUEUED', 'EXECUTING']).toContain(atKill.state);
+
+    const jobs = service({ leaseMs: 1500 });
+    await jobs.start();
+    const done = await until(jobId, (j) => j.state === 'COMPLETED', 20_000);
+    expect(done.siteJobId).toBe(submitted.siteJobId);
+    expect(asyncCreations(slow) - before).toBe(1);
+    // The retried submit after restart finds the job, still one site job.
+    const again = await jobs.submit({ kind: 'QUERY', idempotencyKey: 'kill-9', request: {}, candidates: [query('slow')] });
+    expect(again.id).toBe(jobId);
+    expect(asyncCreations(slow) - before).toBe(1);
+    const rows = (await readVOTableToArray((await jobResult(jobs, jobId, 'votable')).body)).tables[0].rows;
+    expect(rows).toHaveLength(expected.length);
+    await jobs.stop();
+  });
+});
