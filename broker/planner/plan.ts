@@ -1,0 +1,336 @@
+/**
+ * Placing a request on a site: every site of the snapshot becomes a Candidate, hard filters
+ * leave typed reasons, and the eligible rest are ranked by the cost model in cost.ts. Pure and
+ * synchronous over a snapshot, so the same snapshot, request, caller and `now` give the same Plan.
+ */
+import { Cone } from '../../registry/coverage/cone.js';
+import { MocSyntaxError, parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
+import { ConstellationError } from '../../registry/model/errors.js';
+import type { ComputeRow, ImageRow } from '../../registry/store/queries/rows.js';
+import { DEFAULT_COSTS, formulaText, freshness, score, type CostConstants } from './cost.js';
+import type { PlannerReplica, PlannerSite, PlannerSnapshot } from './snapshot.js';
+import type { Candidate, Caller, CostTerm, Plan, PlanRequest, Reason } from './types.js';
+
+/** Service types that can answer a QUERY over a replica. */
+export const QUERY_SERVICE_TYPES: ReadonlySet<string> = new Set(['tap', 'casjobs']);
+
+/** Knobs of one planning call. */
+export interface PlanOptions {
+  /** Clock for freshness, ms since the epoch (default Date.now()). */
+  now?: number;
+  costs?: Partial<CostConstants>;
+  /**
+   * CONTAINER only: demand every requested dataset at the site. By default a site holding at
+   * least one may pull the others from their cheapest readable replica, paying the bytes term.
+   */
+  requireAllLocal?: boolean;
+}
+
+/** A replica of one requested dataset as this request sees it. */
+interface Seen {
+  replica: PlannerReplica;
+  readable: boolean;
+  covered: boolean;
+  rows: number | null;
+  bytes: number | null;
+}
+
+/** Cheapest place to pull a dataset from: its site and estimated bytes (null = unknown size). */
+interface Source {
+  site: string;
+  bytes: number | null;
+  rows: number | null;
+}
+
+/** The region tests one plan needs, built once per request. */
+interface RegionTest {
+  /** Sites whose replica of `dataset` touches the region, or undefined to test each replica. */
+  indexed(snapshot: PlannerSnapshot, dataset: string): Set<string> | undefined;
+  touches(moc: SMoc | null): boolean;
+  fraction(moc: SMoc | null): number;
+}
+
+const WHOLE_SKY: RegionTest = { indexed: () => undefined, touches: () => true, fraction: () => 1 };
+
+function bad(path: string, message: string): never {
+  throw new ConstellationError('INVALID_ARGUMENT', `${path} ${message}`, { violations: [{ path, rule: 'range', message }] });
+}
+
+function regionTest(request: PlanRequest): RegionTest {
+  const region = request.region;
+  if (!region) return WHOLE_SKY;
+  const given = (region.cone ? 1 : 0) + (region.moc !== undefined && region.moc !== null ? 1 : 0);
+  if (given !== 1) bad('request.region', 'must give exactly one of cone or moc');
+  if (region.cone) {
+    const { ra, dec, radiusDeg } = region.cone;
+    if (!Number.isFinite(ra)) bad('request.region.cone.ra', 'must be a finite number of degrees');
+    if (!(dec >= -90 && dec <= 90)) bad('request.region.cone.dec', 'must be between -90 and 90 degrees');
+    if (!(radiusDeg > 0 && radiusDeg <= 180)) bad('request.region.cone.radiusDeg', 'must be greater than 0 and at most 180 degrees');
+    const sky = new Cone(ra, dec, radiusDeg).skyFraction();
+    return {
+      indexed: (snapshot, dataset) => {
+        const index = snapshot.coverageOf(dataset);
+        return index && new Set(index.queryCone(ra, dec, radiusDeg));
+      },
+      touches: (moc) => moc === null || moc.intersectsCone(ra, dec, radiusDeg),
+      fraction: (moc) => (moc === null ? sky : moc.coneOverlapFraction(ra, dec, radiusDeg)),
+    };
+  }
+  let area: SMoc;
+  try {
+    area = parseMocAscii(region.moc!);
+  } catch (err) {
+    if (!(err instanceof MocSyntaxError)) throw err;
+    throw new ConstellationError('INVALID_MOC', `request.region.moc: ${err.message}`, {
+      cause: err, violations: [{ path: 'request.region.moc', rule: 'moc', message: err.message }],
+    });
+  }
+  const sky = area.skyFraction();
+  return {
+    indexed: () => undefined,
+    touches: (moc) => moc === null || moc.intersects(area),
+    fraction: (moc) => {
+      if (moc === null) return sky;
+      const all = moc.skyFraction();
+      return all === 0 ? 0 : Math.min(1, moc.intersection(area).skyFraction() / all);
+    },
+  };
+}
+
+function checkNumbers(request: PlanRequest): void {
+  if (request.kind !== 'QUERY' && request.kind !== 'CONTAINER') bad('request.kind', 'must be QUERY or CONTAINER');
+  if (!Array.isArray(request.datasets)) bad('request.datasets', 'must be a list of dataset ids');
+  if (request.kind === 'QUERY' && request.datasets.length === 0) bad('request.datasets', 'must name at least one dataset for a QUERY');
+  for (const field of ['cores', 'memoryGb', 'gpus', 'walltimeS'] as const) {
+    const v = request[field];
+    if (v !== undefined && v !== null && !(Number.isFinite(v) && v >= 0)) bad(`request.${field}`, 'must be a finite number ≥ 0');
+  }
+}
+
+const isReadable = (replica: PlannerReplica, groups: ReadonlySet<string>): boolean =>
+  replica.row.access.public || replica.row.access.groups.some((g) => groups.has(g));
+
+function imageMatches(image: ImageRow, wanted: string): boolean {
+  if (image.ref === wanted || (image.digest !== null && image.digest === wanted)) return true;
+  const at = wanted.indexOf('@');
+  return at > 0 && image.ref === wanted.slice(0, at) && image.digest === wanted.slice(at + 1);
+}
+
+/** Per-job limits of a pool the request exceeds, as sentences (empty when it fits). */
+function capacityShortfalls(pool: ComputeRow, request: PlanRequest): string[] {
+  const out: string[] = [];
+  const cores = request.cores ?? 1;
+  const coreLimit = Math.min(pool.cores, pool.maxCoresPerJob ?? Infinity);
+  if (cores > coreLimit) out.push(`${cores} cores > ${coreLimit}`);
+  const mem = request.memoryGb ?? 0;
+  const memLimit = Math.min(pool.memoryGb, pool.maxMemoryGbPerJob ?? Infinity);
+  if (mem > memLimit) out.push(`${mem} GB memory > ${memLimit} GB`);
+  const gpus = request.gpus ?? 0;
+  if (gpus > pool.gpus) out.push(`${gpus} GPUs > ${pool.gpus}`);
+  const wall = request.walltimeS ?? 0;
+  if (pool.maxWalltimeS !== null && wall > pool.maxWalltimeS) out.push(`${wall} s walltime > ${pool.maxWalltimeS} s`);
+  return out;
+}
+
+const loadOf = (pool: ComputeRow): number =>
+  pool.freeCores === null || pool.cores <= 0 ? 0 : Math.min(1, Math.max(0, 1 - pool.freeCores / pool.cores));
+
+/** Choose the batch pool for a CONTAINER at one site, or say why there is none. */
+function choosePool(site: PlannerSite, request: PlanRequest, costs: CostConstants, reasons: Reason[]): ComputeRow | undefined {
+  const batch = site.pools.filter((p) => p.kind === 'batch');
+  if (batch.length === 0) {
+    reasons.push({ code: 'NO_SERVICE', message: `site ${site.site.id} has no batch compute pool` });
+    return undefined;
+  }
+  let allowed = batch;
+  if (request.image) {
+    const wanted = request.image;
+    const arch = request.arch ?? 'amd64';
+    const named = site.images.filter((i) => imageMatches(i, wanted));
+    if (named.length === 0) {
+      reasons.push({ code: 'NO_IMAGE', message: `image ${wanted} is not offered at site ${site.site.id}` });
+      return undefined;
+    }
+    const built = named.filter((i) => (i.arch ?? 'amd64') === arch);
+    if (built.length === 0) {
+      reasons.push({ code: 'NO_IMAGE', message: `image ${wanted} is offered for ${named.map((i) => i.arch ?? 'amd64').join(', ')}, not ${arch}` });
+      return undefined;
+    }
+    allowed = batch.filter((p) => built.some((i) => i.compute === null || i.compute.includes(p.id)));
+    if (allowed.length === 0) {
+      reasons.push({ code: 'NO_IMAGE', message: `image ${wanted} may not run on any batch pool of site ${site.site.id}` });
+      return undefined;
+    }
+  }
+  let best: ComputeRow | undefined;
+  let bestCost = Infinity;
+  const short: string[] = [];
+  for (const pool of allowed) {
+    const misses = capacityShortfalls(pool, request);
+    if (misses.length > 0) {
+      short.push(`pool ${pool.id}: ${misses.join(', ')}`);
+      continue;
+    }
+    // Pools are ordered by id, so a strict < keeps the smaller id on a tie.
+    const cost = (pool.queueWaitS ?? 0) + costs.loadPenaltyS * loadOf(pool);
+    if (cost < bestCost) {
+      best = pool;
+      bestCost = cost;
+    }
+  }
+  if (!best) reasons.push({ code: 'NO_CAPACITY', message: `no batch pool of site ${site.site.id} fits the request (${short.join('; ')})` });
+  return best;
+}
+
+const rank = (a: Candidate, b: Candidate): number => {
+  if (a.score !== b.score) return b.score - a.score;
+  return a.site < b.site ? -1 : a.site > b.site ? 1 : 0;
+};
+
+/** Plan `request` for `caller` over `snapshot`: every site a Candidate, the best eligible one chosen. */
+export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Caller, options: PlanOptions = {}): Plan {
+  checkNumbers(request);
+  const costs: CostConstants = { ...DEFAULT_COSTS, ...options.costs };
+  const now = options.now ?? Date.now();
+  const groups = new Set(caller.groups);
+  const region = regionTest(request);
+  const datasets = [...new Set(request.datasets)];
+  const container = request.kind === 'CONTAINER';
+  const allLocal = !container || options.requireAllLocal === true;
+
+  // What each requested dataset looks like at each site holding it, and where it is cheapest to pull from.
+  const seen = new Map<string, Map<string, Seen>>();
+  const sources = new Map<string, Source>();
+  for (const dataset of datasets) {
+    const bySite = new Map<string, Seen>();
+    const hits = region.indexed(snapshot, dataset);
+    let source: Source | undefined;
+    for (const replica of snapshot.replicasOf(dataset)) {
+      const siteId = replica.row.siteId;
+      const readable = isReadable(replica, groups);
+      const covered = hits ? hits.has(siteId) : region.touches(replica.moc);
+      let rows: number | null = null;
+      let bytes: number | null = null;
+      if (covered && replica.row.rows !== null) {
+        rows = replica.row.rows * region.fraction(replica.moc);
+        bytes = replica.row.rowBytes === null ? null : rows * replica.row.rowBytes;
+      }
+      bySite.set(siteId, { replica, readable, covered, rows, bytes });
+      if (!allLocal && readable && covered && snapshot.site(siteId)?.site.status !== 'DOWN') {
+        // Replicas arrive ordered by site id, so a strict < keeps the smaller id on a tie; unknown sizes lose to known ones.
+        if (!source || (bytes !== null && (source.bytes === null || bytes < source.bytes))) source = { site: siteId, bytes, rows };
+      }
+    }
+    seen.set(dataset, bySite);
+    if (source) sources.set(dataset, source);
+  }
+
+  // Most sites hold none of the requested datasets: they share one frozen list of reasons.
+  const seenAt = datasets.map((d) => seen.get(d)!);
+  const noReplica = datasets.map((dataset): Reason => Object.freeze({ code: 'NO_REPLICA', dataset, message: `no replica of ${dataset} is held at this site` }));
+  const holdsNone: readonly Reason[] = Object.freeze(noReplica);
+  const candidates: Candidate[] = [];
+  for (const site of snapshot.sites) {
+    const id = site.site.id;
+    const down = site.site.status === 'DOWN';
+    let held = false;
+    for (const m of seenAt) held ||= m.has(id);
+    if (!down && datasets.length > 0 && !held) {
+      candidates.push(rejected(id, holdsNone as Reason[]));
+      continue;
+    }
+    const reasons: Reason[] = [];
+    if (down) reasons.push({ code: 'SITE_DOWN', message: `site ${id} is DOWN` });
+    let local = 0;
+    let rows: number | null = 0;
+    let resultBytes: number | null = 0;
+    let moved: number | null = 0;
+    let pulls: Reason[] | undefined;
+    let missing: { dataset: string; why: Reason }[] | undefined;
+    for (let k = 0; k < datasets.length; k++) {
+      const dataset = datasets[k];
+      const s = seenAt[k].get(id);
+      let why: Reason | undefined;
+      if (!s) why = noReplica[k];
+      else if (!s.readable) why = { code: 'FORBIDDEN', dataset, message: `the replica of ${dataset} at ${id} is restricted to groups ${s.replica.row.access.groups.join(', ') || '(none)'}` };
+      else if (!s.covered) why = { code: 'NOT_COVERED', dataset, message: `the replica of ${dataset} at ${id} does not cover the region` };
+      if (why) {
+        if (allLocal) reasons.push(why);
+        else (missing ??= []).push({ dataset, why });
+        continue;
+      }
+      const here = s!;
+      if (!container) {
+        const service = site.services.get(here.replica.row.serviceId);
+        if (!service || !QUERY_SERVICE_TYPES.has(service.type)) {
+          reasons.push({ code: 'NO_SERVICE', dataset, message: `${dataset} at ${id} is served by ${service ? `a ${service.type} service` : 'no known service'}, not TAP` });
+          continue;
+        }
+        // Only a known row count can prove a limit is exceeded; unknown sizes pass.
+        if (service.maxRec !== null && here.rows !== null && here.rows > service.maxRec) {
+          reasons.push({ code: 'LIMIT_EXCEEDED', dataset, message: `about ${Math.round(here.rows)} rows of ${dataset} in the region exceed maxRec ${service.maxRec} of ${id}/${service.id}` });
+          continue;
+        }
+      }
+      local++;
+      rows = rows === null || here.rows === null ? null : rows + here.rows;
+      resultBytes = resultBytes === null || here.bytes === null ? null : resultBytes + here.bytes;
+    }
+    if (missing) {
+      if (local === 0) {
+        for (const m of missing) reasons.push(m.why);
+      } else {
+        for (const m of missing) {
+          const src = sources.get(m.dataset);
+          if (!src) {
+            reasons.push({ ...m.why, message: `${m.why.message}, and no readable replica covering the region exists elsewhere` });
+            continue;
+          }
+          moved = moved === null || src.bytes === null ? null : moved + src.bytes;
+          rows = rows === null || src.rows === null ? null : rows + src.rows;
+          (pulls ??= []).push({ code: 'DATA_TO_MOVE', dataset: m.dataset, message: `${m.dataset} is pulled from ${src.site} (${src.bytes === null ? 'unknown size' : `about ${Math.round(src.bytes)} B`})` });
+        }
+      }
+    }
+    // Like PanDA's filter chain, compute filters run only for a site whose data passed.
+    if (reasons.length > 0) {
+      candidates.push(rejected(id, reasons));
+      continue;
+    }
+    const pool = container ? choosePool(site, request, costs, reasons) : undefined;
+    if (reasons.length > 0) {
+      candidates.push(rejected(id, reasons));
+      continue;
+    }
+    const waitS = pool?.queueWaitS ?? 0;
+    const ageS = site.site.asOf === null ? null : Math.max(0, (now - site.site.asOf.getTime()) / 1000);
+    const scored = score({
+      bytesToMove: moved ?? 0, resultBytes: container ? null : resultBytes, queueWaitS: waitS, load: pool ? loadOf(pool) : 0,
+      status: site.site.status, ageS, preference: site.preference,
+    }, costs);
+    const explain: Reason[] = [{
+      code: 'COST',
+      message: `cost ${scored.costS.toFixed(3)} s, score ${scored.score.toFixed(4)} (${scored.terms.map((t) => `${t.name} ${fmt(t.contribution)}`).join(', ')})`,
+    }, ...(pulls ?? [])];
+    if (moved === null || rows === null) explain.push({ code: 'UNKNOWN_SIZE', message: 'a row count or row width is not advertised, so the size estimate is partial' });
+    if (freshness(ageS, costs) < 1) explain.push({ code: 'STALE', message: ageS === null ? `site ${id} never said when its state was current` : `site ${id} advertised its state ${Math.round(ageS / 3600)} h ago` });
+    candidates.push({
+      site: id, eligible: true, score: scored.score, estimatedBytesMoved: moved, estimatedRows: rows, estimatedWaitS: waitS,
+      pool: pool?.id ?? null, reasons: explain, terms: scored.terms,
+    });
+  }
+  // Sites come ordered by id, so only the few eligible ones need sorting; the rejected keep their order.
+  const eligible = candidates.filter((c) => c.eligible).sort(rank);
+  const ordered = eligible.length === 0 ? candidates : eligible.concat(candidates.filter((c) => !c.eligible));
+  return { chosen: eligible[0] ?? null, candidates: ordered, formula: formulaText(costs), registryVersion: snapshot.version };
+}
+
+const NO_TERMS: CostTerm[] = Object.freeze([]) as unknown as CostTerm[];
+
+function rejected(site: string, reasons: Reason[]): Candidate {
+  return { site, eligible: false, score: 0, estimatedBytesMoved: null, estimatedRows: null, estimatedWaitS: 0, pool: null, reasons, terms: NO_TERMS };
+}
+
+function fmt(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toPrecision(4);
+}

@@ -1,0 +1,325 @@
+/**
+ * An immutable in-memory view of what planning needs, so a plan is a pure synchronous walk with
+ * no SQL. Per-site facts are frozen objects shared between generations: a reload after a publish
+ * rebuilds only the sites that changed and the coverage indexes of the datasets they touch.
+ */
+import type pg from 'pg';
+import { CoverageIndex } from '../../registry/coverage/index.js';
+import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
+import type { CapabilityDocument } from '../../registry/model/capability.js';
+import { withTransaction, type Queryable } from '../../registry/store/db.js';
+import { coverageBySites, replicasBySites } from '../../registry/store/queries/catalogue.js';
+import { computeBySites, imagesBySites, servicesBySites } from '../../registry/store/queries/resources.js';
+import type { ComputeRow, ImageRow, ReplicaRow, ServiceRow, SiteRow, SiteStatus } from '../../registry/store/queries/rows.js';
+import { listSites, registryVersion, sitesByIds, sitesChangedSince } from '../../registry/store/queries/sites.js';
+
+/**
+ * Datasets with at least this many replicas get a coverage index of their own; below it, testing
+ * each replica's MOC directly is cheaper than walking an index.
+ */
+export const INDEX_MIN_REPLICAS = 4;
+
+/** One replica with its parsed coverage (null = unknown, treated as the whole sky). */
+export interface PlannerReplica {
+  readonly row: ReplicaRow;
+  readonly moc: SMoc | null;
+}
+
+/** Everything the planner knows about one site. */
+export interface PlannerSite {
+  readonly site: SiteRow;
+  /** Multiplier from federation.yaml (default 1). */
+  readonly preference: number;
+  readonly services: ReadonlyMap<string, ServiceRow>;
+  readonly replicas: ReadonlyMap<string, PlannerReplica>;
+  /** Compute pools ordered by id. */
+  readonly pools: readonly ComputeRow[];
+  readonly images: readonly ImageRow[];
+}
+
+/** Rows of one site as loaded from the database or derived from a document. */
+interface SiteRows {
+  site: SiteRow;
+  services: ServiceRow[];
+  replicas: ReplicaRow[];
+  coverage: Map<string, string | null>;
+  pools: ComputeRow[];
+  images: ImageRow[];
+}
+
+/** How sites' preferences are looked up (federation.yaml `preference`). */
+export type PreferenceOf = (siteId: string) => number;
+const NO_PREFERENCE: PreferenceOf = () => 1;
+
+/** Immutable planning state at one registry version. */
+export class PlannerSnapshot {
+  /** Sites ordered by id. */
+  readonly sites: readonly PlannerSite[];
+
+  private constructor(
+    readonly version: number,
+    private readonly bySite: ReadonlyMap<string, PlannerSite>,
+    private readonly byDataset: ReadonlyMap<string, readonly PlannerReplica[]>,
+    private readonly indexes: ReadonlyMap<string, CoverageIndex<string>>,
+  ) {
+    this.sites = [...bySite.values()].sort((a, b) => cmp(a.site.id, b.site.id));
+  }
+
+  /** A snapshot from whole site facts, building dataset lists and coverage indexes afresh. */
+  static of(version: number, sites: Iterable<PlannerSite>): PlannerSnapshot {
+    const bySite = new Map<string, PlannerSite>();
+    for (const s of sites) bySite.set(s.site.id, s);
+    const byDataset = new Map<string, PlannerReplica[]>();
+    for (const s of bySite.values()) for (const r of s.replicas.values()) push(byDataset, r.row.datasetId, r);
+    const indexes = new Map<string, CoverageIndex<string>>();
+    for (const [dataset, list] of byDataset) {
+      list.sort((a, b) => cmp(a.row.siteId, b.row.siteId));
+      if (list.length >= INDEX_MIN_REPLICAS) indexes.set(dataset, indexOf(list));
+    }
+    return new PlannerSnapshot(version, bySite, byDataset, indexes);
+  }
+
+  /** The next generation: `changed` sites replaced (absent from `next` = removed), the rest shared. */
+  private withSites(version: number, changed: ReadonlySet<string>, next: readonly PlannerSite[]): PlannerSnapshot {
+    const bySite = new Map(this.bySite);
+    const touched = new Set<string>();
+    for (const id of changed) {
+      for (const d of this.bySite.get(id)?.replicas.keys() ?? []) touched.add(d);
+      bySite.delete(id);
+    }
+    for (const s of next) {
+      bySite.set(s.site.id, s);
+      for (const d of s.replicas.keys()) touched.add(d);
+    }
+    const byDataset = new Map(this.byDataset);
+    const indexes = new Map(this.indexes);
+    for (const dataset of touched) {
+      const list: PlannerReplica[] = (this.byDataset.get(dataset) ?? []).filter((r) => !changed.has(r.row.siteId));
+      for (const s of next) {
+        const r = s.replicas.get(dataset);
+        if (r) list.push(r);
+      }
+      list.sort((a, b) => cmp(a.row.siteId, b.row.siteId));
+      if (list.length === 0) byDataset.delete(dataset);
+      else byDataset.set(dataset, list);
+      // Copy-on-write: an older snapshot still planning keeps its own index untouched.
+      if (list.length >= INDEX_MIN_REPLICAS) indexes.set(dataset, indexOf(list));
+      else indexes.delete(dataset);
+    }
+    return new PlannerSnapshot(version, bySite, byDataset, indexes);
+  }
+
+  /** Apply a reload of some sites (used by PlannerView). */
+  static advance(prev: PlannerSnapshot, version: number, changed: ReadonlySet<string>, next: readonly PlannerSite[]): PlannerSnapshot {
+    return prev.withSites(version, changed, next);
+  }
+
+  /** A site's facts, or undefined. */
+  site(id: string): PlannerSite | undefined {
+    return this.bySite.get(id);
+  }
+
+  /** Replicas of a dataset ordered by site id (empty when none). */
+  replicasOf(dataset: string): readonly PlannerReplica[] {
+    return this.byDataset.get(dataset) ?? EMPTY;
+  }
+
+  /** The coverage index of a dataset's replicas keyed by site id, when it has enough replicas to warrant one. */
+  coverageOf(dataset: string): CoverageIndex<string> | undefined {
+    return this.indexes.get(dataset);
+  }
+
+  /** Number of replicas held. */
+  get replicaCount(): number {
+    let n = 0;
+    for (const list of this.byDataset.values()) n += list.length;
+    return n;
+  }
+}
+
+const EMPTY: readonly PlannerReplica[] = Object.freeze([]);
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function indexOf(list: readonly PlannerReplica[]): CoverageIndex<string> {
+  const index = new CoverageIndex<string>();
+  for (const r of list) index.set(r.row.siteId, r.moc);
+  return index;
+}
+
+/** Parse each distinct MOC text once; many replicas of one survey share the same coverage. */
+class MocCache {
+  private readonly seen = new Map<string, SMoc>();
+  parse(text: string | null): SMoc | null {
+    if (text === null) return null;
+    let moc = this.seen.get(text);
+    if (moc === undefined) {
+      moc = parseMocAscii(text);
+      this.seen.set(text, moc);
+    }
+    return moc;
+  }
+}
+
+function buildSite(rows: SiteRows, preference: PreferenceOf, mocs: MocCache): PlannerSite {
+  const replicas = new Map<string, PlannerReplica>();
+  for (const row of rows.replicas) {
+    replicas.set(row.datasetId, Object.freeze({ row, moc: mocs.parse(rows.coverage.get(row.datasetId) ?? null) }));
+  }
+  return Object.freeze({
+    site: rows.site,
+    preference: preference(rows.site.id),
+    services: new Map(rows.services.map((s) => [s.id, s])),
+    replicas,
+    pools: [...rows.pools].sort((a, b) => cmp(a.id, b.id)),
+    images: rows.images,
+  });
+}
+
+/** Load the rows of these sites (all sites when `ids` is undefined) with six statements. */
+async function loadSites(db: Queryable, ids: readonly string[] | undefined, preference: PreferenceOf): Promise<PlannerSite[]> {
+  const sites = ids === undefined ? await listSites(db) : await sitesByIds(db, ids);
+  const siteIds = sites.map((s) => s.id);
+  const rows = new Map<string, SiteRows>(sites.map((site) => [site.id, { site, services: [], replicas: [], coverage: new Map(), pools: [], images: [] }]));
+  const [services, replicas, coverage, pools, images] = [
+    await servicesBySites(db, siteIds),
+    await replicasBySites(db, siteIds),
+    await coverageBySites(db, siteIds),
+    await computeBySites(db, siteIds),
+    await imagesBySites(db, siteIds),
+  ];
+  for (const s of services) rows.get(s.siteId)?.services.push(s);
+  for (const r of replicas) rows.get(r.siteId)?.replicas.push(r);
+  for (const c of coverage) rows.get(c.siteId)?.coverage.set(c.datasetId, c.moc);
+  for (const p of pools) rows.get(p.siteId)?.pools.push(p);
+  for (const i of images) rows.get(i.siteId)?.images.push(i);
+  const mocs = new MocCache();
+  return [...rows.values()].map((r) => buildSite(r, preference, mocs));
+}
+
+/** Load a whole snapshot. Give a client inside a REPEATABLE READ transaction for a consistent cut. */
+export async function loadPlannerSnapshot(db: Queryable, preference: PreferenceOf = NO_PREFERENCE): Promise<PlannerSnapshot> {
+  const version = await registryVersion(db);
+  return PlannerSnapshot.of(version, await loadSites(db, undefined, preference));
+}
+
+/** Options for building a snapshot straight from capability documents. */
+export interface DocumentSnapshotOptions {
+  /** Site health; documents carry none, so sites default to UP. */
+  status?: Record<string, SiteStatus>;
+  preference?: Record<string, number>;
+  version?: number;
+}
+
+/** A snapshot from capability documents, without a database (unit tests and benches). */
+export function snapshotFromDocuments(docs: readonly CapabilityDocument[], options: DocumentSnapshotOptions = {}): PlannerSnapshot {
+  const mocs = new MocCache();
+  let replicaId = 0;
+  const preference: PreferenceOf = (id) => options.preference?.[id] ?? 1;
+  return PlannerSnapshot.of(options.version ?? 1, docs.map((doc) => {
+    const siteId = doc.site.id;
+    const asOf = new Date(doc.asOf);
+    const rows: SiteRows = {
+      site: {
+        id: siteId, name: doc.site.name, platform: doc.site.platform, url: doc.site.url ?? null, location: doc.site.location ?? null,
+        contact: doc.site.contact ?? null, status: options.status?.[siteId] ?? 'UP', origin: 'publish', asOf, publishedAt: asOf,
+        registryVersion: options.version ?? 1, consecutiveFailures: 0,
+      },
+      services: doc.services.map((s) => ({
+        siteId, id: s.id, type: s.type, url: s.url, standardId: s.standardId ?? null, title: s.title ?? null, upload: s.upload ?? false,
+        async: s.async ?? false, maxRec: s.maxRec ?? null, uploadLimitBytes: s.uploadLimitBytes ?? null, languages: s.languages ?? [],
+        formats: s.formats ?? [], auth: s.auth ?? [],
+      })),
+      replicas: doc.datasets.map((d) => ({
+        id: ++replicaId, datasetId: d.id, siteId, serviceId: d.service, table: d.table, title: d.title ?? null, description: d.description ?? null,
+        rows: d.rows ?? null, rowBytes: d.rowBytes ?? null, position: d.position ?? null,
+        access: { public: d.access.public, groups: d.access.groups ?? [] },
+      })),
+      coverage: new Map(doc.datasets.map((d) => [d.id, d.coverage ?? null])),
+      pools: doc.compute.map((c) => ({
+        siteId, id: c.id, kind: c.kind, serviceId: c.service ?? null, cores: c.cores, memoryGb: c.memoryGb, gpus: c.gpus ?? 0,
+        freeCores: c.freeCores ?? null, freeMemoryGb: c.freeMemoryGb ?? null, queueWaitS: c.queueWaitS ?? null,
+        maxWalltimeS: c.maxWalltimeS ?? null, maxCoresPerJob: c.maxCoresPerJob ?? null, maxMemoryGbPerJob: c.maxMemoryGbPerJob ?? null,
+      })),
+      images: doc.images.map((i) => ({
+        siteId, ref: i.ref, digest: i.digest ?? null, arch: i.arch ?? null, types: i.types, software: i.software ?? [], compute: i.compute ?? null,
+      })),
+    };
+    return buildSite(rows, preference, mocs);
+  }));
+}
+
+/**
+ * Keeps a PlannerSnapshot in step with the registry version: the first refresh loads everything,
+ * later ones reload only sites whose registry_version moved. Plans read `snapshot` synchronously.
+ */
+export class PlannerView {
+  private current: PlannerSnapshot | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly preference: PreferenceOf = NO_PREFERENCE) {}
+
+  /** The latest snapshot; throws before the first refresh. */
+  get snapshot(): PlannerSnapshot {
+    if (!this.current) throw new Error('PlannerView has not been refreshed yet');
+    return this.current;
+  }
+
+  /** The registry version reflected (-1 before the first refresh). */
+  get version(): number {
+    return this.current?.version ?? -1;
+  }
+
+  /**
+   * Bring the snapshot up to the database's registry version. Call with the pool, never from
+   * inside a request transaction: on the embedded database a waiting transaction would block it.
+   */
+  async refresh(pool: pg.Pool): Promise<PlannerSnapshot> {
+    // Serialised so a caller always sees changes committed before its call.
+    const next = this.chain.then(() => this.load(pool));
+    this.chain = next.catch(() => {});
+    await next;
+    return this.snapshot;
+  }
+
+  /** Reload everything regardless of version (after a config change of preferences, say). */
+  async reload(pool: pg.Pool): Promise<PlannerSnapshot> {
+    const next = this.chain.then(async () => {
+      this.current = await withTransaction(pool, (c) => loadPlannerSnapshot(c, this.preference), { isolation: 'REPEATABLE READ', readOnly: true });
+    });
+    this.chain = next.catch(() => {});
+    await next;
+    return this.snapshot;
+  }
+
+  private async load(pool: pg.Pool): Promise<void> {
+    const prev = this.current;
+    if (prev === undefined) {
+      this.current = await withTransaction(pool, (c) => loadPlannerSnapshot(c, this.preference), { isolation: 'REPEATABLE READ', readOnly: true });
+      return;
+    }
+    if ((await registryVersion(pool)) === prev.version) return;
+    // One REPEATABLE READ transaction so the changed sites and the version come from one cut.
+    this.current = await withTransaction(pool, async (c) => {
+      const version = await registryVersion(c);
+      const changed = new Set((await sitesChangedSince(c, prev.version)).map((s) => s.id));
+      const next = changed.size === 0 ? [] : await loadSites(c, [...changed], this.preference);
+      return PlannerSnapshot.advance(prev, version, changed, next);
+    }, { isolation: 'REPEATABLE READ', readOnly: true });
+  }
+
+  /** Keep refreshing every `ms`; returns a stop function. */
+  follow(pool: pg.Pool, ms: number): () => void {
+    const timer = setInterval(() => void this.refresh(pool).catch(() => {}), ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}
