@@ -64,11 +64,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     app.decorate('services', services);
     await services.coverage.refresh(database.pool);
+    await services.planner.refresh(database.pool);
     const stopFollowing = services.coverage.follow(database.pool, COVERAGE_POLL_MS);
+    const stopPlanner = services.planner.follow(database.pool, COVERAGE_POLL_MS);
     const scheduler = options.schedule ? startScheduler(config, services.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed')) : undefined;
     app.addHook('onClose', async () => {
       scheduler?.stop();
       stopFollowing();
+      stopPlanner();
       if (!options.http) await services.http.close();
       if (owned) await database.close();
     });

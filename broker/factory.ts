@@ -5,6 +5,7 @@ import { HttpClient } from '../adapters/http.js';
 import type { Adapter } from '../registry/model/adapter.js';
 import type { Platform } from '../registry/model/capability.js';
 import type { Config } from './config/config.js';
+import { PlannerView } from './planner/index.js';
 import { CoverageView } from './services/coverage-view.js';
 import { Harvester } from './services/harvester.js';
 import { Publisher } from './services/publisher.js';
@@ -18,6 +19,7 @@ export interface Services {
   coverage: CoverageView;
   harvester: Harvester;
   http: HttpClient;
+  planner: PlannerView;
 }
 
 /** Wire the services over `pool`; `http` options (timeouts, retries) may be set for tests. */
@@ -28,9 +30,15 @@ export function createServices(
   options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv } = {},
 ): Services {
   const coverage = new CoverageView();
-  // A publish returns only once this process's coverage index shows it.
-  const publisher = new Publisher(pool, config, () => coverage.refresh(pool));
+  const preferences = new Map(config.sites.map((s) => [s.id, s.preference ?? 1]));
+  const planner = new PlannerView((id) => preferences.get(id) ?? 1);
+  // Registry views follow every change this process makes before the change is acknowledged.
+  const refreshViews = async () => {
+    await coverage.refresh(pool);
+    await planner.refresh(pool);
+  };
+  const publisher = new Publisher(pool, config, refreshViews);
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000 });
-  const harvester = new Harvester(pool, config, publisher, options.adapterFor ?? createAdapters(http), options.env, () => coverage.refresh(pool));
-  return { config, pool, databaseKind, publisher, coverage, harvester, http };
+  const harvester = new Harvester(pool, config, publisher, options.adapterFor ?? createAdapters(http), options.env, refreshViews);
+  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner };
 }

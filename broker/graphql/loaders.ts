@@ -67,6 +67,10 @@ export const loaders: MercuriusLoaders<GraphQLContext> = {
     columns: async (queries: Query<ReplicaRow>[], ctx) =>
       groupFor(queries, (r) => r.id, await columnsByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => c.replicaId),
   },
+  Candidate: {
+    site: async (queries: Query<{ site: string }>[], ctx) =>
+      oneFor(queries, (c) => c.site, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.site))), (s) => s.id),
+  },
   HarvestRun: {
     site: async (queries: Query<{ siteId: string }>[], ctx) =>
       oneFor(queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),

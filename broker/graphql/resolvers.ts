@@ -10,6 +10,10 @@ import type { SiteRow } from '../../registry/store/queries/rows.js';
 import type { GraphQLContext } from './context.js';
 import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
+import { plan, type Caller, type PlanRequest } from '../planner/index.js';
+
+/** Every caller until identity arrives: no groups, so only public replicas are eligible. */
+const ANONYMOUS: Caller = { groups: [] };
 
 interface DatasetFilterArg {
   text?: string | null;
@@ -67,6 +71,8 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
       });
     },
     dataset: async (_root, { id }: { id: string }, ctx) => (await datasetsByIds(ctx.db, [id]))[0] ?? null,
+    // The view is kept current by publishes, harvests and a poll; planning never waits on SQL.
+    plan: (_root, { request }: { request: PlanRequest }, ctx) => plan(ctx.services.planner.snapshot, request, ANONYMOUS),
     images: (_root, { filter, limit }: { filter?: ImageFilterArg | null; limit: number }, ctx) => {
       checkLimit('limit', limit, 100_000);
       return searchImages(ctx.db, {
