@@ -15,7 +15,6 @@ import type {
 } from '../../registry/model/adapter.js';
 import type {
   AuthMethod,
-  CapabilityDocument,
   ComputePoolDoc,
   DatasetDoc,
   ImageDoc,
@@ -25,6 +24,7 @@ import type {
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
 import type { HttpClient, RequestOptions } from '../http.js';
+import { harvestedDocument } from '../tap/adapter.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
 import {
   STANDARD_IDS,
@@ -245,16 +245,7 @@ export function createCanfarAdapter(http: HttpClient): Adapter {
         services.push({ id: key, type: key === 'arc' || key === 'vault' ? 'vospace' : 'other', url: serviceBase(capsUrl), title: ivoid });
       }
 
-      const document: CapabilityDocument = {
-        schemaVersion: 1,
-        site: { id: ctx.site.id, name: ctx.site.name, platform: 'canfar', url: ctx.site.url },
-        services,
-        datasets,
-        compute,
-        images,
-        asOf: new Date().toISOString(),
-      };
-      return { document, bytes: meter.bytes - start };
+      return { document: harvestedDocument(ctx, services, datasets, { compute, images }), bytes: meter.bytes - start };
     },
 
     async health(ctx: AdapterContext): Promise<HealthOutcome> {

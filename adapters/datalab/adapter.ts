@@ -8,7 +8,7 @@ import type { HttpClient } from '../http.js';
 import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome, SiteCredential } from '../../registry/model/adapter.js';
 import { isConstellationError } from '../../registry/model/errors.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
-import { harvestOutcome, tapDocument } from '../tap/adapter.js';
+import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, TapHarvester } from '../tap/harvest.js';
 
 /** The token Data Lab's AuthManager hands out for public access. */
@@ -90,7 +90,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
     });
   }
 
-  const outcome: DatalabHarvestOutcome = harvestOutcome(tapDocument(ctx, services, tap.datasets), state);
+  const outcome: DatalabHarvestOutcome = harvestOutcome(harvestedDocument(ctx, services, tap.datasets), state);
   if (profiles !== undefined) outcome.queryProfiles = profiles;
   if (servicesList !== undefined) outcome.queryServices = servicesList;
   return outcome;

@@ -8,7 +8,7 @@ import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, Health
 import type { AuthMethod, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { HttpClient } from '../http.js';
-import { harvestOutcome, tapDocument } from '../tap/adapter.js';
+import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, tapHealth, TapHarvester } from '../tap/harvest.js';
 import { createTapJobHooks } from '../tap/jobs.js';
 
@@ -95,7 +95,7 @@ export function createEsaAdapter(http: HttpClient): Adapter {
           auth: [...auth],
         });
       }
-      return harvestOutcome(tapDocument(ctx, services, part.datasets), state);
+      return harvestOutcome(harvestedDocument(ctx, services, part.datasets), state);
     },
     async health(ctx: AdapterContext): Promise<HealthOutcome> {
       return tapHealth(http, esaTapBase(ctx), ctx);

@@ -6,7 +6,7 @@
 import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { HttpClient } from '../http.js';
-import { harvestOutcome, tapDocument } from '../tap/adapter.js';
+import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, tapHealth, TapHarvester, type TapTarget } from '../tap/harvest.js';
 import { createTapJobHooks } from '../tap/jobs.js';
 
@@ -49,7 +49,7 @@ export function createMastAdapter(http: HttpClient): Adapter {
       // Every collection must answer: a partial document would make the registry drop the
       // datasets of the one that failed, while the last good document keeps them.
       const parts = await Promise.all(mastTargets(ctx).map((t) => harvester.harvestService(t, ctx, state)));
-      return harvestOutcome(tapDocument(ctx, parts.map((p) => p.service), parts.flatMap((p) => p.datasets)), state);
+      return harvestOutcome(harvestedDocument(ctx, parts.map((p) => p.service), parts.flatMap((p) => p.datasets)), state);
     },
     async health(ctx: AdapterContext): Promise<HealthOutcome> {
       const targets = mastTargets(ctx);

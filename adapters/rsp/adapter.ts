@@ -10,7 +10,7 @@ import type { ComputePoolDoc, DatasetDoc, ServiceDoc } from '../../registry/mode
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { isTapStandardId } from '../ivoa/vosi/capabilities.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
-import { harvestOutcome, tapDocument } from '../tap/adapter.js';
+import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, TapHarvester, type HarvestState } from '../tap/harvest.js';
 
 /** The last X-RateLimit-* values Gafaelfawr sent during a harvest. */
@@ -128,7 +128,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
     compute.push(pool);
   }
 
-  const outcome: RspHarvestOutcome = harvestOutcome({ ...tapDocument(ctx, services, datasets), compute }, state);
+  const outcome: RspHarvestOutcome = harvestOutcome(harvestedDocument(ctx, services, datasets, { compute }), state);
   if (rateLimit) outcome.rateLimit = rateLimit;
   if (quota) outcome.quota = quota;
   return outcome;

@@ -13,10 +13,11 @@ import type {
   SiteCredential,
   SiteJobStatus,
 } from '../../registry/model/adapter.js';
-import type { CapabilityDocument, ComputePoolDoc, DatasetDoc, ImageDoc, ServiceDoc } from '../../registry/model/capability.js';
+import type { ComputePoolDoc, DatasetDoc, ImageDoc, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
 import type { HttpClient } from '../http.js';
+import { harvestedDocument } from '../tap/adapter.js';
 
 /** The header SciServer reads the Keystone token from. */
 export const SCISERVER_TOKEN_HEADER = 'X-Auth-Token';
@@ -182,16 +183,7 @@ export function createSciserverAdapter(http: HttpClient): Adapter {
         }
       }
 
-      const document: CapabilityDocument = {
-        schemaVersion: 1,
-        site: { id: ctx.site.id, name: ctx.site.name, platform: 'sciserver', url: ctx.site.url },
-        services,
-        datasets,
-        compute,
-        images,
-        asOf: new Date().toISOString(),
-      };
-      return { document, bytes: meter.bytes - start };
+      return { document: harvestedDocument(ctx, services, datasets, { compute, images }), bytes: meter.bytes - start };
     },
 
     async health(ctx: AdapterContext): Promise<HealthOutcome> {

@@ -5,8 +5,13 @@ import type { HttpClient } from '../http.js';
 import { harvestState, tapHealth, TapHarvester, type HarvestState } from './harvest.js';
 import { createTapJobHooks } from './jobs.js';
 
-/** A document from harvested services, with the site as configured and no compute or images. */
-export function tapDocument(ctx: AdapterContext, services: ServiceDoc[], datasets: DatasetDoc[]): CapabilityDocument {
+/** A document from a harvest's services, datasets, compute pools and images, with the site as configured. */
+export function harvestedDocument(
+  ctx: AdapterContext,
+  services: ServiceDoc[],
+  datasets: DatasetDoc[],
+  extra: Pick<Partial<CapabilityDocument>, 'compute' | 'images'> = {},
+): CapabilityDocument {
   // A canonical id may name one replica per site: the first service listing a table wins.
   const seen = new Set<string>();
   const unique = datasets.filter((d) => (seen.has(d.id) ? false : (seen.add(d.id), true)));
@@ -15,8 +20,8 @@ export function tapDocument(ctx: AdapterContext, services: ServiceDoc[], dataset
     site: { id: ctx.site.id, name: ctx.site.name, platform: ctx.site.platform, url: ctx.site.url },
     services,
     datasets: unique,
-    compute: [],
-    images: [],
+    compute: extra.compute ?? [],
+    images: extra.images ?? [],
     asOf: new Date().toISOString(),
   };
 }
@@ -41,7 +46,7 @@ export function createTapAdapter(http: HttpClient): Adapter {
     async harvest(ctx: AdapterContext, previous?: HarvestValidators): Promise<HarvestOutcome> {
       const state = harvestState(ctx, previous);
       const part = await harvester.harvestService({ serviceId: 'tap', base: trimBase(ctx.site.url) }, ctx, state);
-      return harvestOutcome(tapDocument(ctx, [part.service], part.datasets), state);
+      return harvestOutcome(harvestedDocument(ctx, [part.service], part.datasets), state);
     },
     async health(ctx: AdapterContext): Promise<HealthOutcome> {
       return tapHealth(http, trimBase(ctx.site.url), ctx);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { errorMessageOf } from '../../adapters/ivoa/tap/client.js';
 import { buildMultipart } from '../../adapters/ivoa/tap/multipart.js';
 import { estimateRowBytes, positionOf } from '../../adapters/tap/harvest.js';
-import { tapDocument } from '../../adapters/tap/adapter.js';
+import { harvestedDocument } from '../../adapters/tap/adapter.js';
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<string> {
@@ -53,7 +53,7 @@ describe('dataset details', () => {
 
   it('keeps the first replica when two services list the same canonical id', () => {
     const ctx = { site: { id: 'mast', name: 'MAST', platform: 'mast' as const, url: 'https://mast.example.org/tap' }, credential: { kind: 'anonymous' as const } };
-    const doc = tapDocument(
+    const doc = harvestedDocument(
       ctx,
       [{ id: 'a', type: 'tap', url: 'https://x.example.org/a' }, { id: 'b', type: 'tap', url: 'https://x.example.org/b' }],
       [
