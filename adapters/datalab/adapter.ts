@@ -1,21 +1,26 @@
 /**
  * NOIRLab Astro Data Lab (datalab.noirlab.edu): tables come from the standard `/tap` over
  * VOSI (the federation queries through it); the custom query manager at `/query` is recorded
- * as a `dlquery` service from its `/services` and `/profiles` listings. Every request carries
- * the `X-DL-AuthToken` header, with Data Lab's anonymous token when the broker has none.
+ * as a `dlquery` service from its `/services` and `/profiles` listings. Queries run on `/tap`
+ * (sync or UWS async). Every request carries the `X-DL-AuthToken` header, with Data Lab's
+ * anonymous token when the broker has none.
  */
 import type { HttpClient } from '../http.js';
 import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome, SiteCredential } from '../../registry/model/adapter.js';
-import { isConstellationError } from '../../registry/model/errors.js';
+import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
 import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, TapHarvester } from '../tap/harvest.js';
+import { createTapJobHooks } from '../tap/jobs.js';
 
 /** The token Data Lab's AuthManager hands out for public access. */
 export const DATALAB_ANONYMOUS_TOKEN = 'anonymous.0.0.anon_access';
 
 /** The header Data Lab reads its token from. */
 export const DATALAB_TOKEN_HEADER = 'X-DL-AuthToken';
+
+// The id of the one TAP service in the capability document.
+const TAP_SERVICE = 'tap';
 
 /** A harvest outcome with the query manager's own listings, when it answered. */
 export interface DatalabHarvestOutcome extends HarvestOutcome {
@@ -31,11 +36,25 @@ interface DatalabOptions {
 /** The NOIRLab Astro Data Lab adapter (kind 'datalab'). */
 export function createDatalabAdapter(http: HttpClient): Adapter {
   const harvester = new TapHarvester(http);
+  const hooks = createTapJobHooks(http, {
+    baseFor(ctx, service) {
+      // The query manager ("query") speaks its own API, not TAP, so only /tap takes jobs here.
+      if (service !== TAP_SERVICE) throw new ConstellationError('INVALID_ARGUMENT', `Data Lab site ${ctx.site.id} has no TAP service "${service}" (its TAP service is "${TAP_SERVICE}")`);
+      return datalabTapBase(ctx);
+    },
+    credentialFor: async (ctx) => datalabCredential(ctx.credential),
+  });
   return {
     kind: 'datalab',
     harvest: (ctx, previous) => harvest(harvester, ctx, previous),
     health: (ctx) => health(http, ctx),
+    ...hooks,
   };
+}
+
+/** The standard TAP base URL: {url}{options.tapPath ?? '/tap'}. */
+export function datalabTapBase(ctx: AdapterContext): string {
+  return join(stripSlash(ctx.site.url), readOptions(ctx.site.options).tapPath);
 }
 
 /** The credential as Data Lab wants it: a token in X-DL-AuthToken, the anonymous one if none. */
@@ -58,8 +77,8 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
 
   const tap = await harvester.harvestService(
     {
-      serviceId: 'tap',
-      base: join(base, options.tapPath),
+      serviceId: TAP_SERVICE,
+      base: datalabTapBase(ctx),
       title: 'Data Lab standard TAP (sync and async)',
       credential,
       // /tap/sync is keyless; a user's token only adds their own MyDB tables.
@@ -97,8 +116,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
 }
 
 async function health(http: HttpClient, ctx: AdapterContext): Promise<HealthOutcome> {
-  const options = readOptions(ctx.site.options);
-  const url = `${join(stripSlash(ctx.site.url), options.tapPath)}/availability`;
+  const url = `${datalabTapBase(ctx)}/availability`;
   try {
     const availability = parseAvailability(await http.text(url, { credential: datalabCredential(ctx.credential), signal: ctx.signal, retry: false }));
     if (availability.available) return { status: 'UP' };

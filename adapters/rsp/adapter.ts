@@ -1,8 +1,9 @@
 /**
  * Rubin Science Platform (data.lsst.cloud): Repertoire discovery names the TAP services
- * (tap for dp02/dp1, ssotap for dp03); each is harvested over VOSI with the user's Gafaelfawr
- * `gt-…` token. RSP data are proprietary, and RSP has no batch API: the only compute is the
- * interactive Nublado lab pool, which comes from federation.yaml options.
+ * (tap for dp02/dp1, ssotap for dp03); each is harvested over VOSI, and queried (sync or UWS
+ * async), with the user's Gafaelfawr `gt-…` token. RSP data are proprietary, and RSP has no
+ * batch API: the only compute is the interactive Nublado lab pool, which comes from
+ * federation.yaml options.
  */
 import type { HttpClient, HttpResponse } from '../http.js';
 import type { Adapter, AdapterContext, HarvestValidators, HealthOutcome, HealthStatus, HarvestOutcome } from '../../registry/model/adapter.js';
@@ -12,6 +13,7 @@ import { isTapStandardId } from '../ivoa/vosi/capabilities.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
 import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, TapHarvester, type HarvestState } from '../tap/harvest.js';
+import { createTapJobHooks } from '../tap/jobs.js';
 
 /** The last X-RateLimit-* values Gafaelfawr sent during a harvest. */
 export interface RspRateLimit {
@@ -63,13 +65,61 @@ const DEFAULT_ACCESS: DatasetDoc['access'] = { public: false, groups: ['rubin-da
 // Common spellings of the position columns, for tables whose UCDs do not name them.
 const POSITION_NAMES = { ra: ['ra', 'coord_ra', 'ra_icrs', 'ramean'], dec: ['dec', 'decl', 'coord_dec', 'de_icrs', 'decmean'] };
 
+// How long one Repertoire answer routes submissions: services move rarely, and a burst of
+// submissions should cost one discovery request, not one each.
+const DISCOVERY_TTL_MS = 10 * 60_000;
+
 /** The Rubin Science Platform adapter (kind 'rsp'). */
 export function createRspAdapter(http: HttpClient): Adapter {
   const harvester = new TapHarvester(http);
+  // Gafaelfawr takes the token as a bearer or as HTTP Basic, so the credential goes as given.
+  const hooks = createTapJobHooks(http, { baseFor: tapBaseResolver(http) });
   return {
     kind: 'rsp',
     harvest: (ctx, previous) => harvest(harvester, ctx, previous),
     health: (ctx) => health(http, ctx),
+    ...hooks,
+  };
+}
+
+/**
+ * Finds the base URL of a harvested TAP service (its Repertoire service name) by asking
+ * Repertoire again at submit time. The hooks see the site and the query, not the stored
+ * capability document, and a map filled by this process's harvests would be empty after a
+ * broker restart until the next scheduled harvest; discovery is public and small, answers
+ * the same way in any process, and follows Rubin when it moves a service. Only submission
+ * needs it: a submitted job is known by its absolute UWS URL.
+ */
+function tapBaseResolver(http: HttpClient): (ctx: AdapterContext, service: string) => Promise<string> {
+  const cache = new Map<string, { expires: number; discovery: Promise<unknown> }>();
+
+  function discover(url: string, ctx: AdapterContext): Promise<unknown> {
+    const hit = cache.get(url);
+    if (hit && hit.expires > Date.now()) return hit.discovery;
+    const discovery = http.json(url, { signal: ctx.signal, meter: ctx.meter });
+    const entry = { expires: Date.now() + DISCOVERY_TTL_MS, discovery };
+    cache.set(url, entry);
+    discovery.catch(() => {
+      if (cache.get(url) === entry) cache.delete(url);
+    });
+    return discovery;
+  }
+
+  return async (ctx, service) => {
+    const options = readOptions(ctx.site.options);
+    const base = stripSlash(ctx.site.url);
+    let discovery: unknown;
+    let failure: unknown;
+    try {
+      discovery = await discover(join(base, options.discoveryPath), ctx);
+    } catch (err) {
+      failure = err;
+    }
+    // Without an answer the configured paths stand in, as they do for health.
+    const tap = tapServicesFromDiscovery(discovery, options, base).find((t) => t.id === service);
+    if (tap) return tap.url;
+    if (failure !== undefined) throw failure;
+    throw new ConstellationError('INVALID_ARGUMENT', `RSP site ${ctx.site.id} has no TAP service "${service}"`);
   };
 }
 

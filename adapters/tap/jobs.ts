@@ -7,8 +7,8 @@ import { uwsJobStatus } from '../ivoa/uws/job.js';
 
 /** How the hooks find a service's TAP base URL and the credential to send. */
 export interface TapJobRouting {
-  /** TAP base URL of the service a query names (SiteQuery.service). */
-  baseFor(ctx: AdapterContext, service: string): string;
+  /** TAP base URL of the service a query names (SiteQuery.service); RSP looks it up in Repertoire. */
+  baseFor(ctx: AdapterContext, service: string): string | Promise<string>;
   /** The credential for the site (ESA exchanges a password for a session cookie). */
   credentialFor?(ctx: AdapterContext): Promise<SiteCredential>;
 }
@@ -32,7 +32,7 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
 
   return {
     async submitQuery(ctx: AdapterContext, query: SiteQuery): Promise<{ siteJobId: string; status: SiteJobStatus }> {
-      const base = routing.baseFor(ctx, query.service).replace(/\/+$/, '');
+      const base = (await routing.baseFor(ctx, query.service)).replace(/\/+$/, '');
       const endpoints = { sync: `${base}/sync`, async: `${base}/async` };
       const opts = { ...(await call(ctx)), adql: query.adql, maxrec: query.maxrec, format: query.format };
       if (query.mode === 'sync') {

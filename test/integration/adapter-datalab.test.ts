@@ -4,9 +4,11 @@ import { parse } from 'yaml';
 import { HttpClient } from '../../adapters/http.js';
 import { createDatalabAdapter, parseNameList, type DatalabHarvestOutcome } from '../../adapters/datalab/adapter.js';
 import type { AdapterContext, SiteCredential } from '../../registry/model/adapter.js';
+import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
-import { DATALAB_ANONYMOUS, DATALAB_TEST_TOKEN, startDatalabSite, type DatalabSite } from '../sites/datalab-site.js';
+import { DATALAB_ANONYMOUS, DATALAB_TABLES, DATALAB_TEST_TOKEN, startDatalabSite, type DatalabSite } from '../sites/datalab-site.js';
+import { simRows } from '../sites/tap-service.js';
 
 // The options the default federation gives the datalab site.
 const federation = parse(readFileSync(new URL('../../federation.yaml', import.meta.url), 'utf8')) as { sites: { id: string; options: Record<string, unknown> }[] };
@@ -32,7 +34,8 @@ describe('Data Lab adapter against a simulated Data Lab', () => {
   const http = new HttpClient({ retries: 2, retryBaseMs: 5 });
 
   beforeAll(async () => {
-    site = await startDatalabSite();
+    // Async jobs stay QUEUED long enough for a cancel to catch them.
+    site = await startDatalabSite({ asyncDelayMs: 200 });
   });
   afterEach(async () => {
     await site.sim.setFault({ kind: 'none' });
@@ -101,6 +104,10 @@ describe('Data Lab adapter against a simulated Data Lab', () => {
     const query = `${site.url}/query/query?sql=${encodeURIComponent('SELECT ra, dec FROM gaia_dr3.gaia_source LIMIT 1')}`;
     expect((await fetch(query, { headers: { 'X-DL-AuthToken': DATALAB_ANONYMOUS } })).status).toBe(401);
     expect((await fetch(query)).status).toBe(401);
+    // /tap takes queries without a token, but not with one the AuthManager does not know.
+    const tapSync = `${site.url}/tap/sync?LANG=ADQL&QUERY=${encodeURIComponent('SELECT TOP 1 ra FROM gaia_dr3.gaia_source')}`;
+    expect((await fetch(tapSync)).status).toBe(200);
+    expect((await fetch(tapSync, { headers: { 'X-DL-AuthToken': 'someone.1.1.bogus' } })).status).toBe(401);
     const ok = await fetch(query, { headers: { 'X-DL-AuthToken': DATALAB_TEST_TOKEN } });
     expect(ok.status).toBe(200);
     expect(await ok.text()).toMatch(/^source_id,ra,dec/);
@@ -121,6 +128,87 @@ describe('Data Lab adapter against a simulated Data Lab', () => {
     expect(site.sim.seen.map((r) => r.url)).toEqual(['/tap/availability']);
     await site.sim.setFault({ kind: 'status', status: 503 });
     expect(await adapter.health(context(site))).toMatchObject({ status: 'DOWN', message: expect.stringContaining('UPSTREAM_UNAVAILABLE') });
+  });
+
+  describe('job hooks', () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const tapCalls = () => site.sim.seen.filter((r) => r.url.startsWith('/tap/'));
+
+    it('runs a sync query on /tap as the anonymous user, as the harvest does', async () => {
+      const adapter = createDatalabAdapter(http);
+      const ctx = context(site);
+      const { siteJobId, status } = await adapter.submitQuery!(ctx, {
+        adql: 'SELECT source_id, dec FROM gaia_dr3.gaia_source WHERE dec > 60 ORDER BY source_id',
+        service: 'tap',
+        mode: 'sync',
+      });
+      expect(status.state).toBe('COMPLETED');
+      const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
+      const expected = simRows(DATALAB_TABLES[0]).filter((r) => (r[2] as number) > 60).map((r) => [r[0], r[2]]);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(doc.tables[0].rows).toEqual(expected);
+      expect(tapCalls().map((r) => [r.url, r.headers['x-dl-authtoken']])).toEqual([['/tap/sync', DATALAB_ANONYMOUS]]);
+    });
+
+    it('runs an async query to COMPLETED with the user token in X-DL-AuthToken (also when given as a bearer)', async () => {
+      const adapter = createDatalabAdapter(http);
+      for (const credential of [USER, { kind: 'bearer', token: DATALAB_TEST_TOKEN } as const]) {
+        site.sim.seen.length = 0;
+        const ctx = context(site, credential);
+        const { siteJobId, status } = await adapter.submitQuery!(ctx, {
+          adql: 'SELECT ls_id, mag_g FROM ls_dr10.tractor WHERE mag_g < 12 ORDER BY ls_id',
+          service: 'tap',
+          mode: 'async',
+        });
+        expect(siteJobId.startsWith(`${site.url}/tap/async/`)).toBe(true);
+        let s = status;
+        for (let i = 0; i < 200 && s.state !== 'COMPLETED' && s.state !== 'ERROR'; i++) {
+          await sleep(25);
+          s = await adapter.jobStatus!(ctx, siteJobId);
+        }
+        expect(s.state).toBe('COMPLETED');
+        const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
+        const expected = simRows(DATALAB_TABLES[1]).filter((r) => (r[4] as number) < 12).map((r) => [r[0], r[4]]);
+        expect(expected.length).toBeGreaterThan(0);
+        expect(doc.tables[0].rows).toEqual(expected);
+        expect(tapCalls().map((r) => r.url)).toEqual(expect.arrayContaining(['/tap/async', expect.stringMatching(/^\/tap\/async\/job\d+\/results\/result$/)]));
+        for (const r of tapCalls()) {
+          expect(r.headers['x-dl-authtoken']).toBe(DATALAB_TEST_TOKEN);
+          expect(r.headers.authorization).toBeUndefined();
+        }
+      }
+    });
+
+    it('cancels an async job: ABORTED', async () => {
+      const adapter = createDatalabAdapter(http);
+      const ctx = context(site, USER);
+      const { siteJobId } = await adapter.submitQuery!(ctx, { adql: 'SELECT * FROM allwise.source', service: 'tap', mode: 'async' });
+      await adapter.cancelJob!(ctx, siteJobId);
+      expect((await adapter.jobStatus!(ctx, siteJobId)).state).toBe('ABORTED');
+      expect(await failureKind(adapter.jobResult!(ctx, siteJobId))).toBe('UPSTREAM');
+    });
+
+    it('refuses any service but tap (the query manager is not TAP), naming it and the site', async () => {
+      const adapter = createDatalabAdapter(http);
+      for (const service of ['query', 'nope']) {
+        const err = await adapter.submitQuery!(context(site), { adql: 'SELECT 1', service, mode: 'sync' }).catch((e: unknown) => e);
+        expect(isConstellationError(err) && err.kind).toBe('INVALID_ARGUMENT');
+        expect((err as Error).message).toContain(`"${service}"`);
+        expect((err as Error).message).toMatch(/site datalab\b/);
+      }
+      expect(site.sim.seen).toEqual([]);
+    });
+
+    it('sends the token it holds: one the AuthManager does not know is refused at /tap', async () => {
+      const adapter = createDatalabAdapter(http);
+      const bogus = context(site, { kind: 'bearer', token: 'someone.1.1.bogus' });
+      expect(await failureKind(adapter.submitQuery!(bogus, { adql: 'SELECT TOP 1 ra FROM allwise.source', service: 'tap', mode: 'sync' }))).toBe('UPSTREAM_AUTH');
+      expect(await failureKind(adapter.submitQuery!(bogus, { adql: 'SELECT TOP 1 ra FROM allwise.source', service: 'tap', mode: 'async' }))).toBe('UPSTREAM_AUTH');
+      expect(tapCalls().map((r) => [r.url, r.headers['x-dl-authtoken']])).toEqual([
+        ['/tap/sync', 'someone.1.1.bogus'],
+        ['/tap/async', 'someone.1.1.bogus'],
+      ]);
+    });
   });
 
   describe('fault modes', () => {

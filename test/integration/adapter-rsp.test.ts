@@ -4,14 +4,18 @@ import { parse } from 'yaml';
 import { HttpClient } from '../../adapters/http.js';
 import { createRspAdapter, type RspHarvestOutcome } from '../../adapters/rsp/adapter.js';
 import type { AdapterContext, SiteCredential } from '../../registry/model/adapter.js';
+import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
-import { RSP_TEST_TOKEN, startRspSite, type RspSite } from '../sites/rsp-site.js';
+import { RSP_SSOTAP_TABLES, RSP_TAP_TABLES, RSP_TEST_TOKEN, startRspSite, type RspSite } from '../sites/rsp-site.js';
+import { simRows } from '../sites/tap-service.js';
 
 // The options the default federation gives the rsp site, so the test harvests as production would.
 const federation = parse(readFileSync(new URL('../../federation.yaml', import.meta.url), 'utf8')) as { sites: { id: string; options: Record<string, unknown> }[] };
 const RSP_OPTIONS = federation.sites.find((s) => s.id === 'rsp')!.options;
 const BEARER: SiteCredential = { kind: 'bearer', token: RSP_TEST_TOKEN };
+// A valid token without read:tap, which Gafaelfawr refuses at TAP with 403.
+const NO_TAP_TOKEN = 'gt-bm9UYXBLZXk.bm9UYXBTZWNyZXQ';
 
 function context(site: RspSite, credential: SiteCredential = BEARER, options: Record<string, unknown> = RSP_OPTIONS): AdapterContext {
   return { site: { id: 'rsp', name: 'Rubin Science Platform', platform: 'rsp', url: site.url, options }, credential, meter: { bytes: 0 } };
@@ -32,7 +36,8 @@ describe('RSP adapter against a simulated RSP', () => {
   const http = new HttpClient({ retries: 2, retryBaseMs: 5 });
 
   beforeAll(async () => {
-    site = await startRspSite({ ssotapDetail: 'min' });
+    // Async jobs stay QUEUED long enough for a cancel to catch them.
+    site = await startRspSite({ ssotapDetail: 'min', tokens: [RSP_TEST_TOKEN, NO_TAP_TOKEN], scopes: { [NO_TAP_TOKEN]: ['read:image'] }, asyncDelayMs: 200 });
   });
   afterEach(async () => {
     await site.sim.setFault({ kind: 'none' });
@@ -130,6 +135,110 @@ describe('RSP adapter against a simulated RSP', () => {
     expect(await adapter.health(context(site))).toEqual({ status: 'UP' });
     await site.sim.setFault({ kind: 'status', status: 503 });
     expect((await adapter.health(context(site))).status).toBe('DOWN');
+  });
+
+  describe('job hooks', () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const OBJECT = RSP_TAP_TABLES[0];
+    const SSOBJECT = RSP_SSOTAP_TABLES[0];
+
+    it('runs a sync query on tap, found through Repertoire without a harvest, with the token as a bearer', async () => {
+      const adapter = createRspAdapter(http);
+      const ctx = context(site);
+      const { siteJobId, status } = await adapter.submitQuery!(ctx, {
+        adql: 'SELECT objectId, coord_dec FROM dp02_dc2_catalogs.Object WHERE coord_dec < -40 ORDER BY objectId',
+        service: 'tap',
+        mode: 'sync',
+      });
+      expect(status.state).toBe('COMPLETED');
+      const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
+      const expected = simRows(OBJECT).filter((r) => (r[2] as number) < -40).map((r) => [r[0], r[2]]);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(doc.tables[0].rows).toEqual(expected);
+
+      const sync = site.sim.seen.filter((r) => r.url === '/api/tap/sync');
+      expect(sync).toHaveLength(1);
+      expect(sync[0].headers.authorization).toBe(`Bearer ${RSP_TEST_TOKEN}`);
+      const discovery = site.sim.seen.filter((r) => r.url.startsWith('/repertoire/'));
+      expect(discovery).toHaveLength(1);
+      expect(discovery[0].headers.authorization).toBeUndefined();
+    });
+
+    it('runs an async query on ssotap to COMPLETED, with the token as HTTP Basic', async () => {
+      const adapter = createRspAdapter(http);
+      const ctx = context(site, { kind: 'basic', username: 'x-oauth-basic', password: RSP_TEST_TOKEN });
+      const { siteJobId, status } = await adapter.submitQuery!(ctx, {
+        adql: 'SELECT ssObjectId, numObs FROM dp03_catalogs_10yr.SSObject WHERE numObs > 800 ORDER BY ssObjectId',
+        service: 'ssotap',
+        mode: 'async',
+      });
+      expect(siteJobId.startsWith(`${site.url}/api/ssotap/async/`)).toBe(true);
+      expect(['QUEUED', 'EXECUTING']).toContain(status.state);
+      let s = status;
+      for (let i = 0; i < 200 && s.state !== 'COMPLETED' && s.state !== 'ERROR'; i++) {
+        await sleep(25);
+        s = await adapter.jobStatus!(ctx, siteJobId);
+      }
+      expect(s).toMatchObject({ state: 'COMPLETED', resultUrl: expect.stringMatching(/results\/result$/) });
+      const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
+      const expected = simRows(SSOBJECT).filter((r) => (r[2] as number) > 800).map((r) => [r[0], r[2]]);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(doc.tables[0].rows).toEqual(expected);
+
+      const tapCalls = site.sim.seen.filter((r) => r.url.startsWith('/api/'));
+      expect(tapCalls.map((r) => r.url)).toEqual(expect.arrayContaining(['/api/ssotap/async', expect.stringMatching(/^\/api\/ssotap\/async\/job\d+\/results\/result$/)]));
+      for (const r of tapCalls) expect(String(r.headers.authorization)).toMatch(/^Basic /);
+    });
+
+    it('cancels an async job: ABORTED', async () => {
+      const adapter = createRspAdapter(http);
+      const ctx = context(site);
+      const { siteJobId } = await adapter.submitQuery!(ctx, { adql: 'SELECT * FROM dp02_dc2_catalogs.Source', service: 'tap', mode: 'async' });
+      await adapter.cancelJob!(ctx, siteJobId);
+      expect((await adapter.jobStatus!(ctx, siteJobId)).state).toBe('ABORTED');
+      expect(await failureKind(adapter.jobResult!(ctx, siteJobId))).toBe('UPSTREAM');
+    });
+
+    it('refuses a service the harvest would not produce, naming it and the site', async () => {
+      const adapter = createRspAdapter(http);
+      // ppdbtap is in discovery, but for the prompt dataset, which discoveryDatasets leaves out.
+      for (const service of ['nope', 'ppdbtap', 'nublado']) {
+        const err = await adapter.submitQuery!(context(site), { adql: 'SELECT 1', service, mode: 'sync' }).catch((e: unknown) => e);
+        expect(isConstellationError(err) && err.kind).toBe('INVALID_ARGUMENT');
+        expect((err as Error).message).toContain(`"${service}"`);
+        expect((err as Error).message).toMatch(/site rsp\b/);
+      }
+      expect(site.sim.seen.filter((r) => r.url.startsWith('/api/'))).toEqual([]);
+    });
+
+    it('is refused by Gafaelfawr without a token (401) and with a token lacking read:tap (403)', async () => {
+      const adapter = createRspAdapter(http);
+      const query = { adql: 'SELECT TOP 1 objectId FROM dp1.Object', service: 'tap', mode: 'sync' } as const;
+      const before = { ...site.stats };
+      expect(await failureKind(adapter.submitQuery!(context(site, { kind: 'anonymous' }), query))).toBe('UPSTREAM_AUTH');
+      expect(await failureKind(adapter.submitQuery!(context(site, { kind: 'bearer', token: NO_TAP_TOKEN }), { ...query, mode: 'async' }))).toBe('UPSTREAM_AUTH');
+      expect(site.stats.unauthorised).toBe(before.unauthorised + 1);
+      expect(site.stats.forbidden).toBe(before.forbidden + 1);
+    });
+
+    it('asks Repertoire once for several submissions, and falls back to the configured paths when it fails', async () => {
+      const adapter = createRspAdapter(http);
+      // Discovery wins over the configured path while it answers.
+      const ctx = context(site, BEARER, { ...RSP_OPTIONS, tapPath: '/api/elsewhere' });
+      const counts: number[] = [];
+      for (const [service, table] of [['tap', 'dp1.Object'], ['ssotap', 'dp03_catalogs_10yr.SSObject'], ['tap', 'dp02_dc2_catalogs.Object']]) {
+        const { siteJobId } = await adapter.submitQuery!(ctx, { adql: `SELECT COUNT(*) FROM ${table}`, service, mode: 'sync' });
+        counts.push(Number((await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body)).tables[0].rows[0][0]));
+      }
+      expect(counts).toEqual([200, 200, 400]);
+      expect(site.sim.seen.filter((r) => r.url.startsWith('/repertoire/'))).toHaveLength(1);
+      expect(site.sim.seen.map((r) => r.url).filter((u) => u.endsWith('/sync'))).toEqual(['/api/tap/sync', '/api/ssotap/sync', '/api/tap/sync']);
+
+      const broken = context(site, BEARER, { ...RSP_OPTIONS, discoveryPath: '/repertoire/gone' });
+      const { siteJobId } = await adapter.submitQuery!(broken, { adql: 'SELECT COUNT(*) FROM dp1.Object', service: 'tap', mode: 'sync' });
+      expect(Number((await readVOTableToArray((await adapter.jobResult!(broken, siteJobId)).body)).tables[0].rows[0][0])).toBe(200);
+      expect(await failureKind(adapter.submitQuery!(broken, { adql: 'SELECT 1', service: 'ppdbtap', mode: 'sync' }))).toBe('UPSTREAM');
+    });
   });
 
   describe('fault modes', () => {

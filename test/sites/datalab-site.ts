@@ -1,7 +1,7 @@
 /**
- * A simulated NOIRLab Astro Data Lab: the keyless standard TAP at /tap, the query manager
- * (/query/services, /query/profiles, and /query/query, which refuses the anonymous token as
- * the real one does) and the AuthManager's /auth/isValidToken.
+ * A simulated NOIRLab Astro Data Lab: the keyless standard TAP at /tap (sync and async), the
+ * query manager (/query/services, /query/profiles, and /query/query, which refuses the
+ * anonymous token as the real one does) and the AuthManager's /auth/isValidToken.
  */
 import { SimSite } from './sim-site.js';
 import { mountTapService, type SimTable } from './tap-service.js';
@@ -15,6 +15,8 @@ export const DATALAB_TEST_TOKEN = 'someuser.3666.3666.$1$PKCFmMzy$OPpZg/ThBmZe/V
 export interface DatalabSiteOptions {
   /** User tokens the AuthManager accepts; defaults to [DATALAB_TEST_TOKEN]. */
   tokens?: string[];
+  /** How long an async TAP job sits QUEUED before it executes (mountTapService's default when absent). */
+  asyncDelayMs?: number;
 }
 
 /** A running simulated Data Lab. */
@@ -30,6 +32,7 @@ export const DATALAB_TABLES: SimTable[] = [
     name: 'gaia_dr3.gaia_source',
     description: 'Gaia DR3 source catalogue',
     rows: 1811709771,
+    heldRows: 400,
     position: { ra: 'ra', dec: 'dec' },
     columns: [
       { name: 'source_id', datatype: 'long', ucd: 'meta.id;meta.main' },
@@ -43,6 +46,7 @@ export const DATALAB_TABLES: SimTable[] = [
     name: 'ls_dr10.tractor',
     description: 'Legacy Surveys DR10 Tractor catalogue',
     rows: 3122097497,
+    heldRows: 300,
     position: { ra: 'ra', dec: 'dec' },
     region: { raMin: 0, raMax: 360, decMin: -90, decMax: 35 },
     columns: [
@@ -57,6 +61,7 @@ export const DATALAB_TABLES: SimTable[] = [
     name: 'allwise.source',
     description: 'AllWISE Source Catalog',
     rows: 747634026,
+    heldRows: 200,
     position: { ra: 'ra', dec: 'dec' },
     columns: [
       { name: 'source_id', datatype: 'char', ucd: 'meta.id;meta.main' },
@@ -76,8 +81,17 @@ export async function startDatalabSite(options: DatalabSiteOptions = {}): Promis
     const h = headers['x-dl-authtoken'];
     return query?.token ?? (Array.isArray(h) ? h[0] : h);
   };
+  const isValid = (token: string) => token === DATALAB_ANONYMOUS || tokens.has(token);
 
-  mountTapService(sim, { path: '/tap', tables: DATALAB_TABLES, maxRec: 100000, hardMaxRec: 1000000, uploadLimitBytes: 100_000_000 });
+  // /tap answers without a token (Data Lab's TOPCAT instructions set none). What the live
+  // service does with a token the AuthManager does not know is unverified; the sim refuses it,
+  // so tests can tell that the token a client sends reaches TAP.
+  sim.app.addHook('onRequest', async (request, reply) => {
+    if (!/^\/tap(\/|$)/.test(request.url.split('?')[0])) return;
+    const token = tokenOf(request.headers);
+    if (token !== undefined && !isValid(token)) return reply.code(401).type('text/plain').send('Error: invalid token');
+  });
+  mountTapService(sim, { path: '/tap', tables: DATALAB_TABLES, maxRec: 100000, hardMaxRec: 1000000, uploadLimitBytes: 100_000_000, asyncDelayMs: options.asyncDelayMs });
 
   // mode=list answers in the query manager's text format, mode=resolve in JSON.
   sim.app.get('/query/services', async (request, reply) => {
@@ -105,7 +119,7 @@ export async function startDatalabSite(options: DatalabSiteOptions = {}): Promis
 
   sim.app.get('/auth/isValidToken', async (request, reply) => {
     const token = tokenOf(request.headers, request.query as Record<string, string>);
-    return reply.type('text/plain').send(token !== undefined && (token === DATALAB_ANONYMOUS || tokens.has(token)) ? 'True' : 'False');
+    return reply.type('text/plain').send(token !== undefined && isValid(token) ? 'True' : 'False');
   });
 
   await sim.start();

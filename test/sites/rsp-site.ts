@@ -1,8 +1,9 @@
 /**
  * A simulated Rubin Science Platform: Repertoire discovery (public), TAP at /api/tap (dp02,
- * dp1) and /api/ssotap (dp03) behind a Gafaelfawr-like gate (Bearer token, or HTTP Basic
- * with the token as user name or password), per-window rate limits with X-RateLimit-* and
- * 429 + Retry-After, and Gafaelfawr user-info with a quota.
+ * dp1) and /api/ssotap (dp03), sync and async, behind a Gafaelfawr-like gate (Bearer token,
+ * or HTTP Basic with the token as user name or password; 401 without a valid token, 403
+ * without the read:tap scope), per-window rate limits with X-RateLimit-* and 429 +
+ * Retry-After, and Gafaelfawr user-info with a quota.
  */
 import { SimSite } from './sim-site.js';
 import { mountTapService, type SimTable } from './tap-service.js';
@@ -13,18 +14,22 @@ export const RSP_TEST_TOKEN = 'gt-c2ltdWxhdGVkS2V5.c2ltdWxhdGVkU2VjcmV0';
 export interface RspSiteOptions {
   /** Tokens Gafaelfawr accepts; defaults to [RSP_TEST_TOKEN]. */
   tokens?: string[];
+  /** Scopes of the tokens listed here; any other accepted token has every scope. */
+  scopes?: Record<string, string[]>;
   /** TAP requests allowed per window before 429 (Gafaelfawr's per-user "tap" quota). */
   rateLimit?: { limit: number; windowS: number };
   /** Serve ssotap's tables with detail=min only, so clients must fetch each table. */
   ssotapDetail?: 'full' | 'min';
+  /** How long an async TAP job sits QUEUED before it executes (mountTapService's default when absent). */
+  asyncDelayMs?: number;
 }
 
 /** A running simulated RSP. */
 export interface RspSite {
   readonly sim: SimSite;
   readonly url: string;
-  /** How many 429 answers the rate limiter gave. */
-  readonly stats: { rateLimited: number; unauthorised: number };
+  /** How many 429, 401 and 403 answers Gafaelfawr gave. */
+  readonly stats: { rateLimited: number; unauthorised: number; forbidden: number };
   close(): Promise<void>;
 }
 
@@ -36,6 +41,7 @@ export const RSP_TAP_TABLES: SimTable[] = [
     name: 'dp02_dc2_catalogs.Object',
     description: 'Astrometric and photometric measurements of objects detected on coadded images (DESC DC2).',
     rows: 278318452,
+    heldRows: 400,
     position: { ra: 'coord_ra', dec: 'coord_dec' },
     region: { raMin: 50, raMax: 75, decMin: -45, decMax: -27 },
     columns: [
@@ -53,6 +59,7 @@ export const RSP_TAP_TABLES: SimTable[] = [
     name: 'dp02_dc2_catalogs.Source',
     description: 'Measurements of sources detected on single-visit images.',
     rows: 1246110862,
+    heldRows: 300,
     position: { ra: 'coord_ra', dec: 'coord_dec' },
     region: { raMin: 50, raMax: 75, decMin: -45, decMax: -27 },
     columns: [
@@ -67,6 +74,7 @@ export const RSP_TAP_TABLES: SimTable[] = [
     name: 'dp1.Object',
     description: 'LSSTComCam objects.',
     rows: 2299757,
+    heldRows: 200,
     position: { ra: 'coord_ra', dec: 'coord_dec' },
     region: { raMin: 37, raMax: 60, decMin: -50, decMax: -27 },
     columns: [
@@ -84,6 +92,7 @@ export const RSP_SSOTAP_TABLES: SimTable[] = [
     name: 'dp03_catalogs_10yr.SSObject',
     description: 'Linked Solar System objects (no fixed sky position).',
     rows: 4528701,
+    heldRows: 200,
     columns: [
       { name: 'ssObjectId', datatype: 'long', ucd: 'meta.id;src' },
       { name: 'discoverySubmissionDate', datatype: 'double', unit: 'd', ucd: 'time.epoch' },
@@ -95,6 +104,7 @@ export const RSP_SSOTAP_TABLES: SimTable[] = [
     name: 'dp03_catalogs_10yr.DiaSource',
     description: 'Single-epoch detections of Solar System objects.',
     rows: 681872867,
+    heldRows: 300,
     position: { ra: 'ra', dec: 'decl' },
     columns: [
       { name: 'diaSourceId', datatype: 'long', ucd: 'meta.id;src' },
@@ -113,7 +123,7 @@ const RSP_SECURITY = ['ivo://ivoa.net/sso#BasicAA', 'ivo://ivoa.net/sso#cookie',
 export async function startRspSite(options: RspSiteOptions = {}): Promise<RspSite> {
   const sim = new SimSite();
   const tokens = new Set(options.tokens ?? [RSP_TEST_TOKEN]);
-  const stats = { rateLimited: 0, unauthorised: 0 };
+  const stats = { rateLimited: 0, unauthorised: 0, forbidden: 0 };
   const authorize = (headers: Record<string, string | string[] | undefined>) => tokenOf(headers.authorization) !== undefined && tokens.has(tokenOf(headers.authorization)!);
   let window = { start: 0, used: 0 };
 
@@ -130,6 +140,15 @@ export async function startRspSite(options: RspSiteOptions = {}): Promise<RspSit
         .header('www-authenticate', 'Bearer realm="127.0.0.1", error="invalid_token", error_description="Invalid token"')
         .type('text/plain')
         .send('Authentication required');
+    }
+    const scopes = options.scopes?.[tokenOf(request.headers.authorization)!];
+    if (isTap && scopes && !scopes.includes('read:tap')) {
+      stats.forbidden++;
+      return reply
+        .code(403)
+        .header('www-authenticate', 'Bearer realm="127.0.0.1", error="insufficient_scope", error_description="Token does not have required scopes", scope="read:tap"')
+        .type('text/plain')
+        .send('Permission denied');
     }
     if (!isTap || !options.rateLimit) return;
     const { limit, windowS } = options.rateLimit;
@@ -152,8 +171,9 @@ export async function startRspSite(options: RspSiteOptions = {}): Promise<RspSit
     reply.header('x-ratelimit-remaining', String(limit - window.used)).header('x-ratelimit-used', String(window.used));
   });
 
-  mountTapService(sim, { path: '/api/tap', tables: RSP_TAP_TABLES, maxRec: 50000, hardMaxRec: 1000000, uploadLimitBytes: 32_000_000, securityMethods: RSP_SECURITY, authorize });
-  mountTapService(sim, { path: '/api/ssotap', tables: RSP_SSOTAP_TABLES, maxRec: 50000, tablesDetail: options.ssotapDetail ?? 'full', securityMethods: RSP_SECURITY, authorize });
+  const { asyncDelayMs } = options;
+  mountTapService(sim, { path: '/api/tap', tables: RSP_TAP_TABLES, maxRec: 50000, hardMaxRec: 1000000, uploadLimitBytes: 32_000_000, securityMethods: RSP_SECURITY, authorize, asyncDelayMs });
+  mountTapService(sim, { path: '/api/ssotap', tables: RSP_SSOTAP_TABLES, maxRec: 50000, tablesDetail: options.ssotapDetail ?? 'full', securityMethods: RSP_SECURITY, authorize, asyncDelayMs });
 
   sim.app.get('/repertoire/discovery', async (request, reply) => {
     const base = `http://${request.headers.host}`;

@@ -11,7 +11,7 @@ import { readVOTableToArray, writeVOTable, type Cell, type Datatype, type Row, t
 import type { SimSite } from './sim-site.js';
 
 export interface SimColumn { name: string; datatype: 'long' | 'int' | 'short' | 'double' | 'float' | 'char' | 'boolean'; unit?: string; ucd?: string; description?: string }
-export interface SimTable { name: string /* 'schema.table' as the site spells it, e.g. 'gaiadr3.gaia_source' or 'dbo.MeanObjectView' */; description?: string; columns: SimColumn[]; rows: number; position?: { ra: string; dec: string }; region?: { raMin: number; raMax: number; decMin: number; decMax: number } }
+export interface SimTable { name: string /* 'schema.table' as the site spells it, e.g. 'gaiadr3.gaia_source' or 'dbo.MeanObjectView' */; description?: string; columns: SimColumn[]; rows: number /* as VOSI advertises it */; heldRows?: number /* rows generated and queried (default rows), so a table can advertise billions */; position?: { ra: string; dec: string }; region?: { raMin: number; raMax: number; decMin: number; decMax: number } }
 export interface TapServiceOptions {
   path: string /* mount prefix such as '/tap' or '/tap-server/tap' */;
   tables: SimTable[];
@@ -35,7 +35,7 @@ export function simRows(table: SimTable): Row[] {
   const sinMin = Math.sin((region.decMin * Math.PI) / 180);
   const sinMax = Math.sin((region.decMax * Math.PI) / 180);
   const out: Row[] = [];
-  for (let i = 0; i < table.rows; i++) {
+  for (let i = 0; i < (table.heldRows ?? table.rows); i++) {
     const ra = region.raMin + rand() * (region.raMax - region.raMin);
     // Uniform on the sphere: uniform in sin(dec).
     const dec = (Math.asin(sinMin + rand() * (sinMax - sinMin)) * 180) / Math.PI;
