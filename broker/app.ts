@@ -1,7 +1,7 @@
 /** buildApp(config) → a ready fastify instance serving GraphQL and REST (it never listens). */
 import { readFile } from 'node:fs/promises';
 import { GraphQLError } from 'graphql';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import mercurius, { type MercuriusOptions } from 'mercurius';
 import { isConstellationError } from '../registry/model/errors.js';
 import { packagePath } from '../registry/paths.js';
@@ -12,7 +12,11 @@ import type { Config } from './config/config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { createServices, type Services } from './factory.js';
 import type { GraphQLContext } from './graphql/context.js';
+import { jobTopic } from './graphql/job-resolvers.js';
 import { loaders } from './graphql/loaders.js';
+import { followJobs } from './jobs/feed.js';
+import { registerJobResultRoutes } from './jobs/routes.js';
+import type { JobServiceOptions } from './jobs/service.js';
 import { ReadScope } from './graphql/read-scope.js';
 import { resolvers } from './graphql/resolvers.js';
 import { ResponseCache } from './graphql/response-cache.js';
@@ -46,6 +50,10 @@ export interface BuildOptions {
   schedule?: boolean;
   /** HTTP client for talking to sites (tests shorten its timeouts). */
   http?: HttpClient;
+  /** Job polling settings (tests poll faster). */
+  jobs?: JobServiceOptions;
+  /** Where site credentials are read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Open (or take) the database, migrate, register configured sites, and build the server. */
@@ -53,7 +61,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const database = options.database ?? (await openDatabase(config.database));
   const owned = options.database === undefined;
   try {
-    const services = createServices(config, database.pool, database.kind, { http: options.http });
+    let log: FastifyBaseLogger | undefined;
+    const services = createServices(config, database.pool, database.kind, {
+      http: options.http,
+      env: options.env,
+      jobs: {
+        pollIntervalMs: config.jobs.pollIntervalS * 1000,
+        leaseMs: config.jobs.leaseS * 1000,
+        ...(config.jobs.giveUpAfterS ? { giveUpAfterMs: config.jobs.giveUpAfterS * 1000 } : {}),
+        onError: (err) => log?.error({ err }, 'job polling failed'),
+        ...options.jobs,
+      },
+    });
     if (!options.prepared) {
       await migrate(database.pool);
       await registerConfiguredSites(database.pool, config, services.publisher);
@@ -62,14 +81,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       logger: options.logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
       bodyLimit: config.bodyLimit,
     });
+    log = app.log;
     app.decorate('services', services);
     await services.coverage.refresh(database.pool);
     await services.planner.refresh(database.pool);
     const stopFollowing = services.coverage.follow(database.pool, COVERAGE_POLL_MS);
     const stopPlanner = services.planner.follow(database.pool, COVERAGE_POLL_MS);
     const scheduler = options.schedule ? startScheduler(config, services.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed')) : undefined;
+    let stopFeed: (() => Promise<void>) | undefined;
     app.addHook('onClose', async () => {
       scheduler?.stop();
+      await stopFeed?.();
+      await services.jobs.stop();
       stopFollowing();
       stopPlanner();
       if (!options.http) await services.http.close();
@@ -91,6 +114,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       resolvers,
       loaders,
       graphiql: true,
+      // Subscriptions read jobs through the pool: a socket lives too long for a request's read transaction.
+      subscription: { context: () => ({ services }) },
       jit: 1,
       cache: 1024,
       queryDepth: MAX_QUERY_DEPTH,
@@ -117,7 +142,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     await app.register(siteRoutes, { services });
     await app.register(healthRoutes, { services });
+    registerJobResultRoutes(app, services.jobs);
     await app.ready();
+    // On the embedded database other processes only join this one's server, so every job
+    // change is made here; PostgreSQL may be shared by several brokers, whose changes arrive by NOTIFY.
+    stopFeed = followJobs(services.jobs, database.pool, (job) => void app.graphql.pubsub.publish({ topic: jobTopic(job.id), payload: { jobUpdated: job } }), {
+      listen: database.kind === 'postgresql',
+      onError: (err) => app.log.error({ err }, 'job feed failed'),
+    });
+    await services.jobs.start();
     return app;
   } catch (err) {
     if (owned) await database.close();

@@ -5,6 +5,8 @@ import { HttpClient } from '../adapters/http.js';
 import type { Adapter } from '../registry/model/adapter.js';
 import type { Platform } from '../registry/model/capability.js';
 import type { Config } from './config/config.js';
+import { JobService, type JobServiceOptions } from './jobs/service.js';
+import { configuredSites } from './jobs/sites.js';
 import { PlannerView } from './planner/index.js';
 import { CoverageView } from './services/coverage-view.js';
 import { Harvester } from './services/harvester.js';
@@ -20,6 +22,7 @@ export interface Services {
   harvester: Harvester;
   http: HttpClient;
   planner: PlannerView;
+  jobs: JobService;
 }
 
 /** Wire the services over `pool`; `http` options (timeouts, retries) may be set for tests. */
@@ -27,7 +30,7 @@ export function createServices(
   config: Config,
   pool: pg.Pool,
   databaseKind: Services['databaseKind'],
-  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv } = {},
+  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions } = {},
 ): Services {
   const coverage = new CoverageView();
   const preferences = new Map(config.sites.map((s) => [s.id, s.preference ?? 1]));
@@ -39,6 +42,8 @@ export function createServices(
   };
   const publisher = new Publisher(pool, config, refreshViews);
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000 });
-  const harvester = new Harvester(pool, config, publisher, options.adapterFor ?? createAdapters(http), options.env, refreshViews);
-  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner };
+  const adapterFor = options.adapterFor ?? createAdapters(http);
+  const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews);
+  const jobs = new JobService(pool, configuredSites(config, adapterFor, options.env), options.jobs);
+  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner, jobs };
 }

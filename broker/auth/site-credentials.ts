@@ -1,5 +1,5 @@
 /** The broker's own credential for each site (used by harvests), read from the environment. */
-import type { SiteCredential } from '../../registry/model/adapter.js';
+import type { AdapterSite, SiteCredential } from '../../registry/model/adapter.js';
 import type { SiteConfig } from '../config/config.js';
 
 /**
@@ -12,4 +12,9 @@ export function harvestCredential(site: SiteConfig, env: NodeJS.ProcessEnv = pro
   if (site.credentials.strategy === 'anonymous' || !value) return { kind: 'anonymous' };
   if (site.credentials.header) return { kind: 'header', name: site.credentials.header, value };
   return { kind: 'bearer', token: value };
+}
+
+/** What an adapter is told about a configured site. */
+export function adapterSite(site: SiteConfig): AdapterSite {
+  return { id: site.id, name: site.name, platform: site.adapter, url: site.url, options: site.options };
 }

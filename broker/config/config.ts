@@ -28,6 +28,8 @@ export interface Config {
   /** Open registration: any site id may publish, not only those declared here. */
   registration: { open: boolean };
   harvest: { concurrency: number; jitterS: number; timeoutS: number };
+  /** Job polling: seconds between polls of a running job, the poll lease, and when to give up on an unreachable site (never when unset). */
+  jobs: { pollIntervalS: number; leaseS: number; giveUpAfterS?: number };
   sites: SiteConfig[];
   server: { host: string; port: number };
   database: { url?: string; dataDir: string };

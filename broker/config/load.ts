@@ -80,6 +80,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
     identity: fed.identity,
     registration: { open: fed.registration?.open ?? false },
     harvest: { concurrency: fed.harvest?.concurrency ?? 4, jitterS: fed.harvest?.jitterS ?? 60, timeoutS: fed.harvest?.timeoutS ?? 60 },
+    jobs: { pollIntervalS: fed.jobs?.pollIntervalS ?? 2, leaseS: fed.jobs?.leaseS ?? 30, ...(fed.jobs?.giveUpAfterS ? { giveUpAfterS: fed.jobs.giveUpAfterS } : {}) },
     sites: fed.sites.map((s): SiteConfig => ({
       ...s,
       credentials: s.credentials ?? { strategy: 'anonymous' },
@@ -100,6 +101,7 @@ type RawFederation = {
   identity?: Config['identity'];
   registration?: { open?: boolean };
   harvest?: Partial<Config['harvest']>;
+  jobs?: Partial<Config['jobs']>;
   sites: (Omit<SiteConfig, 'credentials' | 'datasets'> & { credentials?: SiteConfig['credentials']; datasets?: SiteConfig['datasets'] })[];
 };
 

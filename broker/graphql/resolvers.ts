@@ -10,10 +10,8 @@ import type { SiteRow } from '../../registry/store/queries/rows.js';
 import type { GraphQLContext } from './context.js';
 import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
-import { plan, type Caller, type PlanRequest } from '../planner/index.js';
-
-/** Every caller until identity arrives: no groups, so only public replicas are eligible. */
-const ANONYMOUS: Caller = { groups: [] };
+import { plan, type PlanRequest } from '../planner/index.js';
+import { ANONYMOUS, jobResolvers } from './job-resolvers.js';
 
 interface DatasetFilterArg {
   text?: string | null;
@@ -85,8 +83,10 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
         limit,
       });
     },
+    ...jobResolvers.Query,
   },
   Mutation: {
+    ...jobResolvers.Mutation,
     harvest: async (_root, { siteId }: { siteId: string }, ctx) => {
       await ctx.db.release();
       return ctx.services.harvester.harvest(siteId, 'graphql');
@@ -116,4 +116,7 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
   SiteDocument: {
     origin: (d: { origin: string }) => d.origin.toUpperCase(),
   },
+  Subscription: jobResolvers.Subscription,
+  Job: jobResolvers.Job,
+  JobEvent: jobResolvers.JobEvent,
 };

@@ -24,8 +24,9 @@ export class ResponseCache {
   key(version: number, body: unknown): string | undefined {
     if (typeof body !== 'object' || body === null) return undefined;
     const { query, variables, operationName } = body as { query?: unknown; variables?: unknown; operationName?: unknown };
-    // Only plain queries are cacheable; a mutation or subscription keyword anywhere disqualifies.
-    if (typeof query !== 'string' || /\b(mutation|subscription)\b/.test(query)) return undefined;
+    // Only plain registry queries are cacheable: a mutation or subscription keyword anywhere
+    // disqualifies, and so does reading jobs, which change without a new registry version.
+    if (typeof query !== 'string' || /\b(mutation|subscription)\b|\bjobs?\s*[({]/.test(query)) return undefined;
     return createHash('sha256').update(`${version}\u0000${operationName ?? ''}\u0000${query}\u0000${JSON.stringify(variables ?? null)}`).digest('base64url');
   }
 

@@ -10,7 +10,7 @@ import { UpstreamError } from '../../adapters/http.js';
 import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatus } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import {
-  claimDueJobs, createJobOnce, jobById, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
+  claimDueJobs, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
   recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, transition,
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
@@ -148,9 +148,19 @@ export class JobService {
       { id: randomUUID(), owner, kind: input.kind, request: input.request, plan, idempotencyKey: input.idempotencyKey },
       { owner: this.brokerId, ms: this.submitLeaseMs() },
     );
-    if (!created) return job;
+    if (!created) return sameRequest(job, input.request);
     this.emit({ job });
     return this.dispatch(job);
+  }
+
+  /**
+   * The owner's job already created under `key`, when there is one: the same job for the same
+   * request, an error for a different one (a key names one request, never two).
+   */
+  async existing(owner: string, key: string | undefined, request: unknown): Promise<JobRow | undefined> {
+    if (key === undefined) return undefined;
+    const job = await jobByIdempotencyKey(this.pool, owner, key);
+    return job && sameRequest(job, request);
   }
 
   /** The job, if `owner` (when given) owns it. */
@@ -421,6 +431,23 @@ const ErrorCodeOf = {
   UPSTREAM_UNAVAILABLE: 'CONSTELLATION_E_UPSTREAM_UNAVAILABLE',
   INTERNAL: 'CONSTELLATION_E_INTERNAL',
 } as const;
+
+/** `job` when it was created for `request`; otherwise the key was reused for another request. */
+function sameRequest(job: JobRow, request: unknown): JobRow {
+  if (stableJson(job.request) === stableJson(request)) return job;
+  throw new ConstellationError(
+    'INVALID_ARGUMENT',
+    `idempotencyKey "${job.idempotencyKey}" was already used for a different request (job ${job.id}); use a new key for a new request`,
+    { violations: [{ path: 'input.idempotencyKey', rule: 'idempotency', message: `already names job ${job.id}` }] },
+  );
+}
+
+// jsonb does not keep key order, so requests are compared with their keys sorted.
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
 
 function validateSubmit(input: SubmitJobInput): void {
   if (input.kind !== 'QUERY' && input.kind !== 'CONTAINER') throw new ConstellationError('INVALID_ARGUMENT', `job kind must be QUERY or CONTAINER, not ${String(input.kind)}`);

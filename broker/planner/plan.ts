@@ -110,7 +110,8 @@ function checkNumbers(request: PlanRequest): void {
 const isReadable = (replica: PlannerReplica, groups: ReadonlySet<string>): boolean =>
   replica.row.access.public || replica.row.access.groups.some((g) => groups.has(g));
 
-function imageMatches(image: ImageRow, wanted: string): boolean {
+/** True when the site image `image` is the one `wanted` names (reference, digest or ref@digest). */
+export function imageMatches(image: ImageRow, wanted: string): boolean {
   if (image.ref === wanted || (image.digest !== null && image.digest === wanted)) return true;
   const at = wanted.indexOf('@');
   return at > 0 && image.ref === wanted.slice(0, at) && image.digest === wanted.slice(at + 1);

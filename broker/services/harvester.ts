@@ -5,7 +5,7 @@ import type { Adapter } from '../../registry/model/adapter.js';
 import type { Platform } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { HarvestRunRow } from '../../registry/store/queries/rows.js';
-import { harvestCredential } from '../auth/site-credentials.js';
+import { adapterSite, harvestCredential } from '../auth/site-credentials.js';
 import type { Config, SiteConfig } from '../config/config.js';
 import type { Publisher } from './publisher.js';
 
@@ -51,7 +51,7 @@ export class Harvester {
         pool: this.pool,
         adapter: this.adapterFor(site.adapter),
         context: {
-          site: { id: site.id, name: site.name, platform: site.adapter, url: site.url, options: site.options },
+          site: adapterSite(site),
           credential: harvestCredential(site, this.env),
           signal,
         },

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   SITE_MISMATCH: { code: 'CONSTELLATION_E_SITE_MISMATCH', status: 409 },
   UNKNOWN_SITE: { code: 'CONSTELLATION_E_UNKNOWN_SITE', status: 404 },
   NOT_FOUND: { code: 'CONSTELLATION_E_NOT_FOUND', status: 404 },
+  NO_ELIGIBLE_SITE: { code: 'CONSTELLATION_E_NO_ELIGIBLE_SITE', status: 422 },
   PAYLOAD_TOO_LARGE: { code: 'CONSTELLATION_E_PAYLOAD_TOO_LARGE', status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { code: 'CONSTELLATION_E_UNSUPPORTED_MEDIA_TYPE', status: 415 },
   DATABASE: { code: 'CONSTELLATION_E_DATABASE', status: 503 },
@@ -58,4 +59,9 @@ export class ConstellationError extends Error {
 /** True when `err` is a ConstellationError (also across module copies). */
 export function isConstellationError(err: unknown): err is ConstellationError {
   return err instanceof ConstellationError || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ConstellationError');
+}
+
+/** INVALID_ARGUMENT for one bad input field, named by `path` in the message and its violation. */
+export function invalidArgument(path: string, message: string, rule = 'input'): ConstellationError {
+  return new ConstellationError('INVALID_ARGUMENT', `${path} ${message}`, { violations: [{ path, rule, message }] });
 }

@@ -94,3 +94,49 @@ export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
     throw new ConstellationError('DATABASE', `database unreachable: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/**
+ * LISTEN on `channel` over a connection of its own (so the pool keeps its size), calling
+ * `onPayload` per notification. A lost connection is reopened after a pause and `onConnected`
+ * runs again, so the caller can catch up on what it missed. Returns the function that stops it.
+ */
+export function listenChannel(
+  pool: pg.Pool,
+  channel: string,
+  handlers: { onPayload: (payload: string) => void; onConnected?: () => void; onError?: (err: unknown) => void },
+  retryMs = 1000,
+): () => Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new ConstellationError('INVALID_ARGUMENT', `"${channel}" is not a plain channel name`);
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const open = async (): Promise<void> => {
+    if (stopped) return;
+    const c = new pg.Client({ connectionString: pool.options.connectionString, types });
+    client = c;
+    const retry = (err: unknown) => {
+      if (stopped || client !== c) return;
+      client = undefined;
+      handlers.onError?.(err);
+      void c.end().catch(() => {});
+      timer = setTimeout(() => void open(), retryMs);
+    };
+    c.on('error', retry);
+    c.on('notification', (n) => {
+      if (n.channel === channel) handlers.onPayload(n.payload ?? '');
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+      if (!stopped) handlers.onConnected?.();
+    } catch (err) {
+      retry(err);
+    }
+  };
+  void open();
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await client?.end().catch(() => {});
+  };
+}

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
@@ -13,7 +12,6 @@ import { registerJobResultRoutes } from '../../broker/jobs/routes.js';
 import { JobService, type JobCandidate, type SiteBinding, type JobUpdate } from '../../broker/jobs/service.js';
 import type { Adapter, SiteQuery } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
-import { packagePath } from '../../registry/paths.js';
 import { migrate } from '../../registry/store/migrate.js';
 import { jobById, jobEvents, type JobRow } from '../../registry/store/queries/jobs.js';
 import { CanfarSite } from '../sites/canfar-site.js';
@@ -325,57 +323,5 @@ describe(`jobs (${backend})`, () => {
     const err = await jobs.submit({ kind: 'QUERY', request: {}, candidates: [{ siteId: 'b' }] }).catch((e: unknown) => e);
     expect(isConstellationError(err) && err.kind).toBe('INVALID_ARGUMENT');
     await expect(jobs.submit({ kind: 'QUERY', request: {}, candidates: [] })).rejects.toMatchObject({ kind: 'INVALID_ARGUMENT' });
-  });
-
-  it('resumes a job after the broker is killed with SIGKILL, without a second site job', async () => {
-    const slow = tapSites.get('slow')!;
-    const before = asyncCreations(slow);
-    const child = spawn(process.execPath, ['--import', 'tsx', packagePath('test/support/job-runner.ts')], {
-      cwd: packagePath('.'),
-      env: {
-        ...process.env,
-        TAP_URL: `${slow.url}/tap`,
-        JOBS_DATABASE_URL: db.url ?? '',
-        JOBS_DATA_DIR: db.dataDir,
-        JOBS_ADQL: ADQL,
-        JOBS_KEY: 'kill-9',
-        JOBS_LEASE_MS: '1500',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, signal) => r(signal)));
-    const jobId = await new Promise<string>((resolveId, reject) => {
-      let out = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-        const line = out.split('\n')[0];
-        if (out.includes('\n')) resolveId((JSON.parse(line) as { jobId: string }).jobId);
-      });
-      child.on('exit', () => reject(new Error(`job runner exited early: ${stderr}`)));
-    });
-    const submitted = (await jobById(db.pool, jobId))!;
-    const jobPath = new URL(submitted.siteJobId!).pathname;
-    // Kill it once it is polling the site, with the site job still running.
-    const deadline = Date.now() + 10_000;
-    while (!slow.seen.some((r) => r.method === 'GET' && r.url.startsWith(jobPath)) && Date.now() < deadline) await sleep(20);
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
-    const atKill = (await jobById(db.pool, jobId))!;
-    expect(['QUEUED', 'EXECUTING']).toContain(atKill.state);
-
-    const jobs = service({ leaseMs: 1500 });
-    await jobs.start();
-    const done = await until(jobId, (j) => j.state === 'COMPLETED', 20_000);
-    expect(done.siteJobId).toBe(submitted.siteJobId);
-    expect(asyncCreations(slow) - before).toBe(1);
-    // The retried submit after restart finds the job, still one site job.
-    const again = await jobs.submit({ kind: 'QUERY', idempotencyKey: 'kill-9', request: {}, candidates: [query('slow')] });
-    expect(again.id).toBe(jobId);
-    expect(asyncCreations(slow) - before).toBe(1);
-    const rows = (await readVOTableToArray((await jobResult(jobs, jobId, 'votable')).body)).tables[0].rows;
-    expect(rows).toHaveLength(expected.length);
-    await jobs.stop();
   });
 });

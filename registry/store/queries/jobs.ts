@@ -85,6 +85,11 @@ export async function jobById(db: Queryable, id: string): Promise<JobRow | undef
   return (await db.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id])).rows[0];
 }
 
+/** The owner's job created under this idempotency key, or undefined. */
+export async function jobByIdempotencyKey(db: Queryable, owner: string, key: string): Promise<JobRow | undefined> {
+  return (await db.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE owner = $1 AND idempotency_key = $2`, [owner, key])).rows[0];
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An owner's jobs, newest first, optionally filtered by state and kind. */

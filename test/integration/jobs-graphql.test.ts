@@ -1,0 +1,291 @@
+/**
+ * Route and run over GraphQL: queries and container jobs submitted to a real broker, planned,
+ * rewritten and run at simulated sites that speak TAP/UWS and skaha, then followed to the end.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpClient } from '../../adapters/http.js';
+import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
+import { CanfarSite } from '../sites/canfar-site.js';
+import { SimSite } from '../sites/sim-site.js';
+import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
+import { configFromYaml } from '../support/config.js';
+import { backend } from '../support/database.js';
+import { startBroker, type TestBroker } from '../support/broker.js';
+import { subscribe } from '../support/subscriptions.js';
+
+// The same catalogue at two sites, spelt differently at each. Both advertise 50,000 rows (so
+// whole-table queries run async) and hold 300 to query.
+const ALPHA: SimTable = {
+  name: 'gaiadr3.gaia_source',
+  rows: 50_000,
+  heldRows: 300,
+  position: { ra: 'ra', dec: 'dec' },
+  region: { raMin: 10, raMax: 20, decMin: 0, decMax: 10 },
+  columns: [
+    { name: 'source_id', datatype: 'long' },
+    { name: 'ra', datatype: 'double', unit: 'deg', ucd: 'pos.eq.ra;meta.main' },
+    { name: 'dec', datatype: 'double', unit: 'deg', ucd: 'pos.eq.dec;meta.main' },
+    { name: 'phot_g_mean_mag', datatype: 'double', unit: 'mag' },
+  ],
+};
+const BETA: SimTable = {
+  ...ALPHA,
+  name: 'gaia.src',
+  position: { ra: 'ra_deg', dec: 'dec_deg' },
+  columns: [
+    { name: 'sid', datatype: 'long' },
+    { name: 'ra_deg', datatype: 'double', unit: 'deg', ucd: 'pos.eq.ra;meta.main' },
+    { name: 'dec_deg', datatype: 'double', unit: 'deg', ucd: 'pos.eq.dec;meta.main' },
+    { name: 'gmag', datatype: 'double', unit: 'mag' },
+  ],
+};
+
+const JOB_FIELDS = `id kind state site { id } siteJobId sitePhase results plan candidateIndex unreachableSince
+  error { code message } history { from to site errorCode message }`;
+
+interface JobView {
+  id: string;
+  kind: string;
+  state: string;
+  site: { id: string } | null;
+  siteJobId: string | null;
+  sitePhase: string | null;
+  results: string | null;
+  plan: { candidates: { siteId: string; siteQuery?: { adql: string; mode: string; service: string }; siteJob?: { image: string } }[]; plan: { chosen: string } };
+  candidateIndex: number;
+  error: { code: string; message: string } | null;
+  history: { from: string | null; to: string; site: string | null; errorCode: string | null; message: string | null }[];
+}
+
+describe(`route and run over GraphQL (${backend})`, () => {
+  let alpha: SimSite;
+  let beta: SimSite;
+  let canfar: CanfarSite;
+  let broker: TestBroker;
+  let http: HttpClient;
+
+  const submitQuery = (input: Record<string, unknown>) =>
+    broker.graphql<{ submitQuery: JobView }>(`mutation($i: QueryInput!) { submitQuery(input: $i) { ${JOB_FIELDS} } }`, { i: input });
+  const job = async (id: string) => (await broker.graphql<{ job: JobView }>(`query($id: ID!) { job(id: $id) { ${JOB_FIELDS} } }`, { id })).data!.job;
+  const until = async (id: string, done: (j: JobView) => boolean, timeoutMs = 15_000): Promise<JobView> => {
+    const stop = Date.now() + timeoutMs;
+    for (;;) {
+      const j = await job(id);
+      if (done(j)) return j;
+      if (Date.now() > stop) throw new Error(`job ${id} is still ${j.state} after ${timeoutMs} ms: ${JSON.stringify(j.history)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const finished = (j: JobView) => ['COMPLETED', 'ERROR', 'ABORTED'].includes(j.state);
+  const asyncPosts = (site: SimSite) => site.seen.filter((r) => r.method === 'POST' && /\/tap\/async$/.test(r.url.split('?')[0])).length;
+
+  beforeAll(async () => {
+    alpha = new SimSite();
+    mountTapService(alpha, { path: '/tap', tables: [ALPHA], asyncDelayMs: 300 });
+    await alpha.start();
+    beta = new SimSite();
+    mountTapService(beta, { path: '/tap', tables: [BETA], asyncDelayMs: 300 });
+    await beta.start();
+    canfar = await new CanfarSite({ pendingMs: 150, runningMs: 300 }).start();
+    // alpha is preferred, so it is tried first whenever both can run a query.
+    const yaml = `
+federation: { name: route-and-run }
+harvest: { concurrency: 3, jitterS: 0, timeoutS: 20 }
+sites:
+  - id: alpha
+    name: Alpha
+    adapter: tap
+    url: "${alpha.url}/tap"
+    preference: 2
+  - id: beta
+    name: Beta
+    adapter: tap
+    url: "${beta.url}/tap"
+    datasets:
+      gaia.src: { id: gaiadr3.gaia_source, columns: { sid: source_id, ra_deg: ra, dec_deg: dec, gmag: phot_g_mean_mag } }
+  - id: canfar
+    name: CANFAR
+    adapter: canfar
+    url: "${canfar.registryUrl}"
+    credentials: { strategy: linked, env: TEST_CANFAR_TOKEN }
+    options:
+      resources: { skaha: "ivo://cadc.nrc.ca/skaha", argus: "ivo://cadc.nrc.ca/argus" }
+`;
+    http = new HttpClient({ retries: 0, connectTimeoutMs: 1000, headersTimeoutMs: 3000, bodyTimeoutMs: 3000 });
+    broker = await startBroker(configFromYaml(yaml), undefined, {
+      http,
+      env: { TEST_CANFAR_TOKEN: canfar.token },
+      jobs: { pollIntervalMs: 50, tickMs: 25, requestTimeoutMs: 3000, backoffBaseMs: 50, backoffMaxMs: 200 },
+    });
+    for (const id of ['alpha', 'beta', 'canfar']) {
+      const { data, errors } = await broker.graphql<{ harvest: { outcome: string; errorMessage: string | null } }>(
+        `mutation { harvest(siteId: "${id}") { outcome errorMessage } }`);
+      expect(errors, id).toBeUndefined();
+      expect(data!.harvest, id).toMatchObject({ outcome: 'OK' });
+    }
+  });
+  afterAll(async () => {
+    await broker?.close();
+    await http?.close();
+    await Promise.all([alpha?.close(), beta?.close(), canfar?.close()]);
+  });
+
+  it('runs a small query synchronously at the named site, in that site\'s own table and column names', async () => {
+    const adql = `SELECT TOP 5 g.source_id, g.ra AS "RA", phot_g_mean_mag -- from gaiadr3.gaia_source
+      FROM gaiadr3.gaia_source AS g
+      WHERE 'gaiadr3.gaia_source.ra' <> '' /* g.ra is gaiadr3.gaia_source.ra */ ORDER BY g.source_id`;
+    const { data, errors } = await submitQuery({ adql, site: 'beta', format: 'csv' });
+    expect(errors).toBeUndefined();
+    const submitted = data!.submitQuery;
+    const sent = submitted.plan.candidates[0].siteQuery!;
+    expect(sent.mode).toBe('sync');
+    expect(sent.adql).toContain('FROM gaia.src AS g');
+    // Renamed columns keep the name the user asked for in the result.
+    expect(sent.adql).toContain('g.sid AS source_id');
+    expect(sent.adql).toContain('g.ra_deg AS "RA"');
+    expect(sent.adql).toContain('gmag AS phot_g_mean_mag');
+    expect(sent.adql).toContain('ORDER BY g.sid');
+    // The literal that spells a table name is data, not a name: it is left as written.
+    expect(sent.adql).toContain(`'gaiadr3.gaia_source.ra'`);
+    const done = await until(submitted.id, finished);
+    expect(done).toMatchObject({ state: 'COMPLETED', site: { id: 'beta' }, results: `/results/${submitted.id}?format=csv` });
+    const res = await fetch(`${broker.url}${done.results}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
+    const [header, ...lines] = (await res.text()).trim().split('\r\n');
+    expect(header).toBe('source_id,RA,phot_g_mean_mag');
+    const expected = simRows(BETA).sort((a, b) => ((a[0] as bigint) < (b[0] as bigint) ? -1 : 1)).slice(0, 5);
+    expect(lines.map((l) => l.split(',')[0])).toEqual(expected.map((r) => String(r[0])));
+    lines.forEach((l, i) => {
+      const [, ra, mag] = l.split(',').map(Number);
+      expect(ra).toBeCloseTo(expected[i][1] as number, 9);
+      expect(mag).toBeCloseTo(expected[i][3] as number, 9);
+    });
+  });
+
+  it('runs a large query asynchronously where the plan puts it, pushing every transition to a subscriber', async () => {
+    const { data, errors } = await submitQuery({ adql: 'SELECT source_id, ra, dec FROM gaiadr3.gaia_source WHERE ra < 15' });
+    expect(errors).toBeUndefined();
+    const submitted = data!.submitQuery;
+    expect(submitted.plan.plan.chosen).toBe('alpha');
+    expect(submitted.plan.candidates.map((c) => c.siteId)).toEqual(['alpha', 'beta']);
+    expect(submitted.plan.candidates[0].siteQuery!.mode).toBe('async');
+    const states = (await subscribe<{ jobUpdated: { state: string } }>(broker.url, 'subscription($id: ID!) { jobUpdated(id: $id) { state } }', { id: submitted.id }, 15_000))
+      .map((m) => m.jobUpdated.state);
+    expect(states.at(-1)).toBe('COMPLETED');
+    expect(states).toContain('EXECUTING');
+    const done = await job(submitted.id);
+    expect(done.history.map((h) => h.to)).toEqual(expect.arrayContaining(['PENDING', 'QUEUED', 'EXECUTING', 'COMPLETED']));
+    const votable = await fetch(`${broker.url}${done.results}`);
+    expect(votable.headers.get('content-type')).toMatch(/votable|xml/);
+    const { tables } = await readVOTableToArray([new Uint8Array(await votable.arrayBuffer())]);
+    expect(tables[0].rows.map((r) => r[0])).toEqual(simRows(ALPHA).filter((r) => (r[1] as number) < 15).map((r) => r[0]));
+    const json = (await (await fetch(`${broker.url}/results/${done.id}?format=json`)).json()) as { metadata: { name: string }[]; data: unknown[][] };
+    expect(json.metadata.map((m) => m.name)).toEqual(['source_id', 'ra', 'dec']);
+    expect(json.data.length).toBe(tables[0].rows.length);
+  });
+
+  it('returns the same job for a retried submit with the same key, and refuses the key for another request', async () => {
+    const input = { adql: 'SELECT source_id FROM gaiadr3.gaia_source WHERE dec > 5', idempotencyKey: 'retry-me-1' };
+    const before = asyncPosts(alpha);
+    const [first, second] = await Promise.all([submitQuery(input), submitQuery(input)]);
+    const third = await submitQuery(input);
+    expect(first.errors).toBeUndefined();
+    expect(second.data!.submitQuery.id).toBe(first.data!.submitQuery.id);
+    expect(third.data!.submitQuery.id).toBe(first.data!.submitQuery.id);
+    await until(first.data!.submitQuery.id, finished);
+    expect(asyncPosts(alpha) - before).toBe(1);
+    const reused = await submitQuery({ ...input, adql: 'SELECT ra FROM gaiadr3.gaia_source' });
+    expect(reused.errors![0].extensions!.code).toBe('CONSTELLATION_E_INVALID_ARGUMENT');
+    expect(reused.errors![0].message).toContain(first.data!.submitQuery.id);
+  });
+
+  it('moves the job to the next site when the first answers 503, and records why', async () => {
+    await alpha.setFault({ kind: 'status', status: 503 });
+    try {
+      const { data, errors } = await submitQuery({ adql: 'SELECT source_id, ra FROM gaiadr3.gaia_source' });
+      expect(errors).toBeUndefined();
+      const done = await until(data!.submitQuery.id, finished);
+      expect(done).toMatchObject({ state: 'COMPLETED', site: { id: 'beta' }, candidateIndex: 1 });
+      const failure = done.history.find((h) => h.errorCode);
+      expect(failure).toMatchObject({ from: 'PENDING', to: 'PENDING', site: 'alpha' });
+      expect(failure!.message).toMatch(/503/);
+    } finally {
+      await alpha.setFault({ kind: 'none' });
+    }
+  });
+
+  it('cancels a running query at its site', async () => {
+    const { data } = await submitQuery({ adql: 'SELECT * FROM gaiadr3.gaia_source', site: 'alpha' });
+    const id = data!.submitQuery.id;
+    const cancelled = await broker.graphql<{ cancelJob: JobView }>(`mutation { cancelJob(id: "${id}") { state } }`);
+    expect(cancelled.data!.cancelJob.state).toBe('ABORTED');
+    const siteJob = data!.submitQuery.siteJobId!;
+    const atSite = await fetch(`${siteJob}/phase`);
+    expect(await atSite.text()).toBe('ABORTED');
+  });
+
+  it('refuses with clear reasons: unknown tables, TAP_SCHEMA, bad ADQL, a site without the data', async () => {
+    const unknown = await submitQuery({ adql: 'SELECT x FROM\n  no_such.catalogue' });
+    expect(unknown.errors![0].extensions!.code).toBe('CONSTELLATION_E_INVALID_ARGUMENT');
+    expect(unknown.errors![0].message).toContain('no_such.catalogue (line 2, column 3)');
+    const schema = await submitQuery({ adql: 'SELECT * FROM TAP_SCHEMA.tables' });
+    expect(schema.errors![0].message).toMatch(/TAP_SCHEMA/);
+    const syntax = await submitQuery({ adql: 'SELECT FROM WHERE' });
+    expect(syntax.errors![0].extensions!.code).toBe('CONSTELLATION_E_INVALID_ARGUMENT');
+    const nowhere = await submitQuery({ adql: 'SELECT ra FROM gaiadr3.gaia_source', site: 'canfar' });
+    expect(nowhere.errors![0].extensions!.code).toBe('CONSTELLATION_E_NO_ELIGIBLE_SITE');
+    expect(nowhere.errors![0].extensions!.violations!.some((v) => v.rule === 'NO_REPLICA')).toBe(true);
+    const badMaxrec = await submitQuery({ adql: 'SELECT ra FROM gaiadr3.gaia_source', maxrec: -1 });
+    expect(badMaxrec.errors![0].extensions!.violations![0].path).toBe('input.maxrec');
+    // Nothing was stored for any of them.
+    const { data } = await broker.graphql<{ jobs: { id: string; request: { adql: string } }[] }>('{ jobs(limit: 500) { id request } }');
+    expect(data!.jobs.some((j) => /no_such|TAP_SCHEMA|WHERE$/.test(j.request.adql))).toBe(false);
+  });
+
+  it('runs a container job on the site with the image and capacity, and says why others could not', async () => {
+    const { data, errors } = await broker.graphql<{ submitJob: JobView }>(
+      `mutation($i: ContainerJobInput!) { submitJob(input: $i) { ${JOB_FIELDS} } }`,
+      { i: { image: 'images.canfar.net/skaha/terminal:1.1.2', command: 'python', args: ['-c', 'print(42)'], env: [{ name: 'MODE', value: 'test' }], cores: 1, memoryGb: 2 } },
+    );
+    expect(errors).toBeUndefined();
+    expect(data!.submitJob.plan.plan.chosen).toBe('canfar');
+    const done = await until(data!.submitJob.id, finished);
+    expect(done).toMatchObject({ state: 'COMPLETED', kind: 'CONTAINER', site: { id: 'canfar' }, results: null });
+    expect(done.history.map((h) => h.to)).toContain('EXECUTING');
+    expect([...canfar.sessions.values()].some((s) => s.image === 'images.canfar.net/skaha/terminal:1.1.2')).toBe(true);
+
+    const missing = await broker.graphql(`mutation { submitJob(input: { image: "no/such:1", command: "true", cores: 1, memoryGb: 1 }) { id } }`);
+    expect(missing.errors![0].extensions!.code).toBe('CONSTELLATION_E_NO_ELIGIBLE_SITE');
+    const rules = new Set(missing.errors![0].extensions!.violations!.map((v) => v.rule));
+    expect(rules.has('NO_IMAGE') || rules.has('NO_SERVICE')).toBe(true);
+    const badEnv = await broker.graphql(`mutation { submitJob(input: { image: "x", command: "true", cores: 1, memoryGb: 1, env: [{ name: "1BAD", value: "" }] }) { id } }`);
+    expect(badEnv.errors![0].extensions!.violations![0].path).toBe('input.env[0].name');
+  });
+
+  // The embedded database belongs to one broker process, so only PostgreSQL has peers to hear from.
+  it.skipIf(backend !== 'postgresql')('pushes changes made by another broker on the same PostgreSQL (LISTEN/NOTIFY)', async () => {
+    // This broker never polls (its first tick runs before the job exists), so every change it
+    // pushes must come from the first broker through the database.
+    const peer = await startBroker(broker.app.services.config, broker.db, { prepared: true, http, jobs: { tickMs: 3_600_000 } });
+    try {
+      const { data } = await submitQuery({ adql: 'SELECT source_id FROM gaiadr3.gaia_source WHERE dec < 5', site: 'alpha' });
+      const states = (await subscribe<{ jobUpdated: { state: string } }>(peer.url, 'subscription($id: ID!) { jobUpdated(id: $id) { state } }', { id: data!.submitQuery.id }, 15_000))
+        .map((m) => m.jobUpdated.state);
+      expect(states.at(-1)).toBe('COMPLETED');
+      expect(states.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await peer.close();
+    }
+  });
+
+  it('lists the caller\'s jobs newest first, filtered by state and kind', async () => {
+    const { data } = await broker.graphql<{ all: { id: string; kind: string }[]; containers: { kind: string }[]; aborted: { state: string }[] }>(
+      '{ all: jobs(limit: 100) { id kind } containers: jobs(filter: { kinds: [CONTAINER] }) { kind } aborted: jobs(filter: { states: [ABORTED] }) { state } }');
+    expect(data!.all.length).toBeGreaterThanOrEqual(6);
+    expect(data!.containers.length).toBeGreaterThanOrEqual(1);
+    expect(data!.containers.every((j) => j.kind === 'CONTAINER')).toBe(true);
+    expect(data!.aborted.length).toBeGreaterThanOrEqual(1);
+    expect(data!.aborted.every((j) => j.state === 'ABORTED')).toBe(true);
+  });
+});
