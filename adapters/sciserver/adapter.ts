@@ -1,7 +1,8 @@
 /**
  * SciServer (JHU IDIES): RACM/JOBM compute domains become compute pools and images, CasJobs
- * contexts become T-SQL services with their tables as datasets, and container jobs run as
- * JOBM Docker jobs. Everything is authorised by a Keystone token in X-Auth-Token.
+ * contexts become T-SQL services with their tables as datasets, container jobs run as JOBM
+ * Docker jobs and queries as CasJobs queries (casjobs-jobs.ts). Everything is authorised by a
+ * Keystone token in X-Auth-Token.
  */
 import type {
   Adapter,
@@ -12,12 +13,14 @@ import type {
   SiteContainerJob,
   SiteCredential,
   SiteJobStatus,
+  SiteResult,
 } from '../../registry/model/adapter.js';
 import type { ComputePoolDoc, DatasetDoc, ImageDoc, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
 import type { HttpClient } from '../http.js';
 import { harvestedDocument } from '../tap/adapter.js';
+import { casjobsServiceId, createCasJobsHooks, isCasJobsJobId } from './casjobs-jobs.js';
 
 /** The header SciServer reads the Keystone token from. */
 export const SCISERVER_TOKEN_HEADER = 'X-Auth-Token';
@@ -143,6 +146,14 @@ export function createSciserverAdapter(http: HttpClient): Adapter {
     return domains;
   }
 
+  const casjobs = createCasJobsHooks(http, {
+    settings(ctx) {
+      const o = sciserverOptions(ctx);
+      return { casjobsUrl: o.casjobsUrl, contexts: o.casjobsContexts };
+    },
+    credential: (ctx) => tokenCredential(ctx, sciserverOptions(ctx)),
+  });
+
   return {
     kind: 'sciserver',
 
@@ -168,7 +179,7 @@ export function createSciserverAdapter(http: HttpClient): Adapter {
           }),
         );
         for (const { name, url, tables } of contexts) {
-          const serviceId = `casjobs-${name.toLowerCase().replace(/[^a-z0-9_.-]/g, '_')}`;
+          const serviceId = casjobsServiceId(name);
           services.push({
             id: serviceId,
             type: 'casjobs',
@@ -238,7 +249,10 @@ export function createSciserverAdapter(http: HttpClient): Adapter {
       return { siteJobId: String(model.id), status: mapped ?? { state: 'PENDING', sitePhase: 'PENDING' } };
     },
 
+    submitQuery: casjobs.submitQuery,
+
     async jobStatus(ctx: AdapterContext, siteJobId: string): Promise<SiteJobStatus> {
+      if (isCasJobsJobId(siteJobId)) return casjobs.jobStatus(ctx, siteJobId);
       const o = sciserverOptions(ctx);
       const credential = await tokenCredential(ctx, o);
       const res = await http.request(`${o.racmUrl}/jobm/rest/jobs/${encodeURIComponent(siteJobId)}`, {
@@ -258,12 +272,18 @@ export function createSciserverAdapter(http: HttpClient): Adapter {
     },
 
     async cancelJob(ctx: AdapterContext, siteJobId: string): Promise<void> {
+      if (isCasJobsJobId(siteJobId)) return casjobs.cancelJob(ctx, siteJobId);
       const o = sciserverOptions(ctx);
       const credential = await tokenCredential(ctx, o);
       const res = await http.request(`${o.racmUrl}/jobm/rest/jobs/${encodeURIComponent(siteJobId)}/cancel`, {
         method: 'POST', credential, signal: ctx.signal, meter: ctx.meter, headers: { accept: 'application/json' },
       });
       await res.dump();
+    },
+
+    async jobResult(ctx: AdapterContext, siteJobId: string): Promise<SiteResult> {
+      if (isCasJobsJobId(siteJobId)) return casjobs.jobResult(ctx, siteJobId);
+      throw new ConstellationError('NOT_FOUND', `JOBM job ${siteJobId} writes its outputs to its results folder at the site; there is no result stream`);
     },
   };
 }

@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { convertResult } from '../../broker/jobs/results.js';
 import { HttpClient } from '../../adapters/http.js';
+import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
 import { createSciserverAdapter } from '../../adapters/sciserver/adapter.js';
-import type { AdapterContext, SiteContainerJob, SiteJobStatus } from '../../registry/model/adapter.js';
+import type { AdapterContext, SiteContainerJob, SiteJobStatus, SiteQuery } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { SciserverSite } from '../sites/sciserver-site.js';
@@ -237,5 +239,183 @@ describe('SciServer adapter job hooks', () => {
     const adapter = createSciserverAdapter(http);
     expect(await kindOf(adapter.submitContainerJob!(context(), job({ image: 'nope' })))).toBe('INVALID_ARGUMENT');
     expect(await kindOf(adapter.jobStatus!(context(), '999999'))).toBe('NOT_FOUND');
+  });
+});
+
+const query = (overrides: Partial<SiteQuery> = {}): SiteQuery => ({ adql: 'SELECT objID FROM dbo.PhotoObjAll', service: 'casjobs-dr17', mode: 'sync', ...overrides });
+
+async function text(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of body) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** The simulated CasJobs job behind an async siteJobId, and the MyDB table it writes. */
+function casjobsJobOf(siteJobId: string) {
+  const m = /^casjobs:(\d+):(constellation_[a-z0-9_]+)(:ordered)?$/.exec(siteJobId);
+  expect(m, siteJobId).not.toBeNull();
+  return { job: site.casjobsJobs.find((j) => j.id === Number(m![1]))!, table: m![2] };
+}
+
+describe('SciServer adapter CasJobs queries', () => {
+  it('runs a sync query as a CasJobs quick query and answers a VOTable with exact 64-bit ids', async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    site.seen.length = 0;
+    const before = site.casjobsQueries.length;
+    const { siteJobId, status } = await adapter.submitQuery!(ctx, query({
+      adql: 'SELECT objID, ra, "dec", clean, flags FROM dbo.PhotoObjAll WHERE type = 3', maxrec: 2,
+    }));
+    expect(siteJobId).toMatch(/^casjobs-sync:/);
+    expect(status).toEqual({ state: 'COMPLETED', sitePhase: 'Finished' });
+    expect(site.casjobsQueries.slice(before)).toEqual([{
+      context: 'DR17', query: 'SELECT TOP 2 objID, ra, [dec], clean, flags FROM dbo.PhotoObjAll WHERE type = 3',
+      taskName: 'Constellation.CasJobs.query', accept: 'application/json+array',
+    }]);
+    expect(site.seen.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /CasJobs/RestApi/contexts/DR17/query']);
+    expect(site.seen[0].headers['x-auth-token']).toBe(site.token);
+    expect(await adapter.jobStatus!(ctx, siteJobId)).toEqual({ state: 'COMPLETED', sitePhase: 'Finished' });
+
+    const result = await adapter.jobResult!(ctx, siteJobId);
+    expect(result.contentType).toBe('application/x-votable+xml');
+    const doc = await readVOTableToArray(result.body);
+    expect(doc.status).toBe('OK');
+    expect(doc.tables[0].meta.fields.map((f) => [f.name, f.datatype])).toEqual([
+      ['objID', 'long'], ['ra', 'double'], ['dec', 'double'], ['clean', 'boolean'], ['flags', 'long'],
+    ]);
+    expect(doc.tables[0].rows).toEqual([
+      [1237648720693755918n, 195.0134, 2.5134, true, 268435472n],
+      [1237648720693755919n, 195.0211, 2.5177, false, 68987912192n],
+    ]);
+    // A sync result is handed out once.
+    expect(await kindOf(adapter.jobResult!(ctx, siteJobId))).toBe('NOT_FOUND');
+  });
+
+  it('infers text, empty and mixed columns, names nameless ones, and converts to JSON in the broker', async () => {
+    const adapter = createSciserverAdapter(http);
+    const { siteJobId } = await adapter.submitQuery!(context(), query({ adql: 'SELECT * FROM dbo.Field' }));
+    const doc = await readVOTableToArray((await adapter.jobResult!(context(), siteJobId)).body);
+    expect(doc.tables[0].meta.fields.map((f) => [f.name, f.datatype, f.arraysize])).toEqual([
+      ['fieldID', 'long', undefined], ['run', 'long', undefined], ['mjd', 'double', undefined],
+      ['quality', 'char', '*'], ['comment', 'unicodeChar', '*'], ['col6', 'char', '*'],
+    ]);
+    expect(doc.tables[0].rows).toEqual([
+      [1237648720693690368n, 756n, 51075, null, 'Messier 49 – Virgo', '1'],
+      [1237648720693755904n, 756n, 51075.5, null, null, 'x'],
+    ]);
+
+    const again = await adapter.submitQuery!(context(), query({ adql: 'SELECT objID FROM dbo.PhotoObjAll', maxrec: 1 }));
+    // Compared as text: JSON.parse would round the id the way the adapter must not.
+    const json = await text(convertResult(await adapter.jobResult!(context(), again.siteJobId), 'json').body);
+    expect(json).toBe('{"metadata":[{"name":"objID","datatype":"long"}],"data":[\n[1237648720693755918]\n]}\n');
+  });
+
+  it('runs an async query as a CasJobs job into MyDB, to Finished, and reads the table back', async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    // The service id is matched case-insensitively.
+    const { siteJobId, status } = await adapter.submitQuery!(ctx, query({
+      adql: 'SELECT specObjID, class AS cls, z FROM dbo.SpecObjAll WHERE z > 0.01', service: 'CasJobs-DR17', mode: 'async',
+    }));
+    expect(status).toEqual({ state: 'QUEUED', sitePhase: 'Ready' });
+    const { job, table } = casjobsJobOf(siteJobId);
+    expect(siteJobId).toBe(`casjobs:${job.id}:${table}`);
+    expect(job).toMatchObject({
+      context: 'DR17', taskName: 'Constellation.CasJobs.submitJob', into: table,
+      query: `SELECT specObjID, class AS cls, z INTO MyDB.${table} FROM dbo.SpecObjAll WHERE z > 0.01`,
+    });
+
+    const states = await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId));
+    expect(states.map((s) => s.sitePhase)).toEqual(expect.arrayContaining(['Started', 'Finished']));
+    for (const s of states) expect(s.state).toBe({ Ready: 'QUEUED', Started: 'EXECUTING', Finished: 'COMPLETED' }[s.sitePhase]);
+    expect(states.at(-1)).toEqual({ state: 'COMPLETED', sitePhase: 'Finished' });
+
+    const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
+    expect(site.casjobsQueries.at(-1)).toMatchObject({ context: 'MyDB', query: `SELECT * FROM [${table}]` });
+    expect(doc.tables[0].meta.fields.map((f) => [f.name, f.datatype])).toEqual([['specObjID', 'long'], ['cls', 'char'], ['z', 'double']]);
+    expect(doc.tables[0].rows).toEqual([
+      [299489677444933632n, 'GALAXY', 0.0321],
+      [299489952322840576n, 'QSO', 1.5318],
+      [299490227200747520n, 'STAR', -0.0001],
+    ]);
+    // Unlike a sync answer, the MyDB table can be read again.
+    expect((await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body)).tables[0].rows).toHaveLength(3);
+  });
+
+  it('keeps ORDER BY through MyDB by numbering the rows and reading them back in that order', async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    const { siteJobId } = await adapter.submitQuery!(ctx, query({ adql: 'SELECT objID, ra FROM dbo.PhotoObjAll ORDER BY ra DESC', maxrec: 2, mode: 'async' }));
+    expect(siteJobId).toMatch(/:ordered$/);
+    const { job, table } = casjobsJobOf(siteJobId);
+    expect(job.query).toBe(`SELECT TOP 2 objID, ra, ROW_NUMBER() OVER (ORDER BY ra DESC) AS [constellation_row] INTO MyDB.${table} FROM dbo.PhotoObjAll ORDER BY ra DESC`);
+    expect((await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId))).at(-1)?.state).toBe('COMPLETED');
+    const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
+    expect(site.casjobsQueries.at(-1)).toMatchObject({ context: 'MyDB', query: `SELECT * FROM [${table}] ORDER BY [constellation_row]` });
+    expect(doc.tables[0].meta.fields.map((f) => f.name)).toEqual(['objID', 'ra']);
+    expect(doc.tables[0].rows).toHaveLength(2);
+  });
+
+  it('cancels an async job, which then reads ABORTED, and drops a held sync answer', async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    const { siteJobId } = await adapter.submitQuery!(ctx, query({ mode: 'async' }));
+    const { job } = casjobsJobOf(siteJobId);
+    site.seen.length = 0;
+    await adapter.cancelJob!(ctx, siteJobId);
+    expect(site.seen.map((r) => `${r.method} ${r.url}`)).toEqual([`DELETE /CasJobs/RestApi/jobs/${job.id}`]);
+    expect(await adapter.jobStatus!(ctx, siteJobId)).toEqual({ state: 'ABORTED', sitePhase: 'Canceled' });
+    const err = await adapter.jobResult!(ctx, siteJobId).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'UPSTREAM', message: `CasJobs job ${job.id} has no result: it is Canceled` });
+
+    const sync = await adapter.submitQuery!(ctx, query());
+    site.seen.length = 0;
+    await adapter.cancelJob!(ctx, sync.siteJobId);
+    expect(site.seen).toHaveLength(0);
+    expect(await adapter.jobStatus!(ctx, sync.siteJobId)).toMatchObject({ state: 'ERROR' });
+    expect(await kindOf(adapter.jobResult!(ctx, sync.siteJobId))).toBe('NOT_FOUND');
+  });
+
+  it("reports a failed job as ERROR with CasJobs's message, and a failed quick query as UPSTREAM", async () => {
+    const adapter = createSciserverAdapter(http);
+    const ctx = context();
+    const { siteJobId } = await adapter.submitQuery!(ctx, query({ adql: 'SELECT SIM_FAIL FROM dbo.PhotoObjAll', mode: 'async' }));
+    expect((await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId))).at(-1)).toEqual({
+      state: 'ERROR', sitePhase: 'Failed', error: "Invalid column name 'SIM_FAIL'.",
+    });
+    expect(await kindOf(adapter.submitQuery!(ctx, query({ adql: 'SELECT SIM_FAIL FROM dbo.PhotoObjAll' })))).toBe('UPSTREAM');
+    expect(await kindOf(adapter.jobStatus!(ctx, 'casjobs:99999:constellation_x'))).toBe('NOT_FOUND');
+  });
+
+  it('refuses geometry and unknown services before sending anything to the site', async () => {
+    const adapter = createSciserverAdapter(http);
+    // A password credential would log in first: a refusal must not get that far.
+    const ctx = context({ credential: { kind: 'basic', username: site.user.name, password: site.user.password } });
+    site.seen.length = 0;
+    const err = await adapter.submitQuery!(ctx, query({
+      adql: "SELECT objID FROM dbo.PhotoObjAll\nWHERE CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 195, 2.5, 0.1)) = 1",
+    })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConstellationError);
+    expect(err).toMatchObject({ kind: 'INVALID_ARGUMENT', violations: [{ path: 'line 2, column 7', rule: 'casjobs-unsupported' }] });
+    expect((err as Error).message).toMatch(/^CONTAINS: CasJobs has no ADQL geometry; .*dbo\.fGetNearbyObjEq/);
+    expect(await adapter.submitQuery!(ctx, query({ service: 'casjobs-dr99', mode: 'async' })).catch((e: unknown) => e)).toMatchObject({
+      kind: 'INVALID_ARGUMENT', message: 'SciServer site sciserver has no CasJobs service "casjobs-dr99"',
+    });
+    expect(await kindOf(adapter.submitQuery!(ctx, query({ service: 'racm' })))).toBe('INVALID_ARGUMENT');
+    expect(site.seen).toHaveLength(0);
+  });
+
+  it('maps a CasJobs answer that is not JSON to UPSTREAM_MALFORMED', async () => {
+    site.corruptJson = true;
+    expect(await kindOf(createSciserverAdapter(http).submitQuery!(context(), query()))).toBe('UPSTREAM_MALFORMED');
+  });
+
+  it('keeps container-job ids on JOBM, which serves no result stream', async () => {
+    const adapter = createSciserverAdapter(http);
+    const { siteJobId } = await adapter.submitContainerJob!(context(), job({ image: 'image', cores: 1, memoryGb: 2, env: {} }));
+    site.seen.length = 0;
+    expect((await adapter.jobStatus!(context(), siteJobId)).sitePhase).toMatch(/^[A-Z]+$/);
+    expect(site.seen.map((r) => r.url)).toEqual([`/racm/jobm/rest/jobs/${siteJobId}`]);
+    expect(await kindOf(adapter.jobResult!(context(), siteJobId))).toBe('NOT_FOUND');
   });
 });

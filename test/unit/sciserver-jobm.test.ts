@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jobmIsTerminal, jobmJobState, shellQuote, slugPoolId } from '../../adapters/sciserver/adapter.js';
+import { casjobsJobState, casjobsServiceId, isCasJobsJobId } from '../../adapters/sciserver/casjobs-jobs.js';
 
 describe('JOBM status flags', () => {
   it('maps every flag onto a JobState', () => {
@@ -41,5 +42,26 @@ describe('SciServer naming helpers', () => {
     expect(shellQuote('a b')).toBe(`'a b'`);
     expect(shellQuote(`it's`)).toBe(`'it'\\''s'`);
     expect(shellQuote('')).toBe(`''`);
+  });
+});
+
+describe('CasJobs job Status', () => {
+  it('maps 0..5 onto a JobState, keeping the CasJobs word, and rejects anything else', () => {
+    expect([0, 1, 2, 3, 4, 5].map(casjobsJobState)).toEqual([
+      { state: 'QUEUED', sitePhase: 'Ready' },
+      { state: 'EXECUTING', sitePhase: 'Started' },
+      // Canceling is not final: the job may still finish.
+      { state: 'EXECUTING', sitePhase: 'Canceling' },
+      { state: 'ABORTED', sitePhase: 'Canceled' },
+      { state: 'ERROR', sitePhase: 'Failed' },
+      { state: 'COMPLETED', sitePhase: 'Finished' },
+    ]);
+    expect([-1, 6, 1.5, NaN].map(casjobsJobState)).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it('tells CasJobs ids from JOBM ids, and names services after their context', () => {
+    expect(['casjobs:70001:constellation_a', 'casjobs-sync:lq3-1'].every(isCasJobsJobId)).toBe(true);
+    expect(['4001', 'sync:x'].some(isCasJobsJobId)).toBe(false);
+    expect(['DR17', 'My Context'].map(casjobsServiceId)).toEqual(['casjobs-dr17', 'casjobs-my_context']);
   });
 });
