@@ -83,8 +83,6 @@ export interface JobServiceOptions {
   onError?: (err: unknown) => void;
 }
 
-// A site that fails this way at submit holds no job, so the next candidate may take it.
-const FAILOVER_KINDS: ReadonlySet<ErrorKind> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_AUTH', 'UNKNOWN_SITE']);
 // While polling, these say "cannot ask the site now", not "the job failed".
 const TRANSIENT_KINDS: ReadonlySet<ErrorKind> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_MALFORMED']);
 
@@ -309,21 +307,15 @@ export class JobService {
   }
 
   /**
-   * Record a failed submit. Returns true when the next candidate may be tried; otherwise
-   * the job is now ERROR (the failure was about the request, not the site) or no longer ours.
+   * Record a failed submit; returns false when the job is no longer ours to place (cancelled).
+   * Every failure moves on: the query was checked before routing, so what one site refuses
+   * (its dialect, its limits, its health) another may take. When none does, failAll names each.
    */
   private async submitFailed(job: JobRow, index: number, siteId: string, err: unknown): Promise<boolean> {
-    const failover = (isConstellationError(err) && FAILOVER_KINDS.has(err.kind)) || isServerError(err);
-    const message = `${siteId}: ${errorText(err)}`;
-    if (failover) {
-      const row = await recordSubmitFailure(this.pool, job.id, { candidateIndex: index, siteId, errorCode: errorCode(err), message });
-      if (!row) return false;
-      this.emit({ job: row });
-      return true;
-    }
-    const moved = await transition(this.pool, job.id, 'ERROR', { legalFrom: ['PENDING'], siteId, errorCode: errorCode(err), errorMessage: message });
-    if (moved) this.emit(moved);
-    return false;
+    const row = await recordSubmitFailure(this.pool, job.id, { candidateIndex: index, siteId, errorCode: errorCode(err), message: `${siteId}: ${errorText(err)}` });
+    if (!row) return false;
+    this.emit({ job: row });
+    return true;
   }
 
   /** Every candidate refused: ERROR, naming each failure from the job's history. */

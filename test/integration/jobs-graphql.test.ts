@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpClient } from '../../adapters/http.js';
 import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
 import { CanfarSite } from '../sites/canfar-site.js';
+import { SciserverSite } from '../sites/sciserver-site.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
 import { configFromYaml } from '../support/config.js';
@@ -61,6 +62,7 @@ describe(`route and run over GraphQL (${backend})`, () => {
   let alpha: SimSite;
   let beta: SimSite;
   let canfar: CanfarSite;
+  let sciserver: SciserverSite;
   let broker: TestBroker;
   let http: HttpClient;
 
@@ -87,6 +89,7 @@ describe(`route and run over GraphQL (${backend})`, () => {
     mountTapService(beta, { path: '/tap', tables: [BETA], asyncDelayMs: 300 });
     await beta.start();
     canfar = await new CanfarSite({ pendingMs: 150, runningMs: 300 }).start();
+    sciserver = await new SciserverSite().start();
     // alpha is preferred, so it is tried first whenever both can run a query.
     const yaml = `
 federation: { name: route-and-run }
@@ -110,14 +113,26 @@ sites:
     credentials: { strategy: linked, env: TEST_CANFAR_TOKEN }
     options:
       resources: { skaha: "ivo://cadc.nrc.ca/skaha", argus: "ivo://cadc.nrc.ca/argus" }
+  - id: sciserver
+    name: SciServer
+    adapter: sciserver
+    url: "${sciserver.url}"
+    credentials: { strategy: linked, env: TEST_SCISERVER_TOKEN, header: X-Auth-Token }
+    options:
+      loginUrl: "${sciserver.url}/login-portal/keystone/v3/tokens"
+      racmUrl: "${sciserver.url}/racm"
+      casjobsUrl: "${sciserver.url}/CasJobs/RestApi"
+      casjobsContexts: [DR17]
+    datasets:
+      dbo.PhotoObjAll: { id: sdss_dr17.photoobjall, columns: { objID: objid } }
 `;
     http = new HttpClient({ retries: 0, connectTimeoutMs: 1000, headersTimeoutMs: 3000, bodyTimeoutMs: 3000 });
     broker = await startBroker(configFromYaml(yaml), undefined, {
       http,
-      env: { TEST_CANFAR_TOKEN: canfar.token },
+      env: { TEST_CANFAR_TOKEN: canfar.token, TEST_SCISERVER_TOKEN: sciserver.token },
       jobs: { pollIntervalMs: 50, tickMs: 25, requestTimeoutMs: 3000, backoffBaseMs: 50, backoffMaxMs: 200 },
     });
-    for (const id of ['alpha', 'beta', 'canfar']) {
+    for (const id of ['alpha', 'beta', 'canfar', 'sciserver']) {
       const { data, errors } = await broker.graphql<{ harvest: { outcome: string; errorMessage: string | null } }>(
         `mutation { harvest(siteId: "${id}") { outcome errorMessage } }`);
       expect(errors, id).toBeUndefined();
@@ -127,7 +142,7 @@ sites:
   afterAll(async () => {
     await broker?.close();
     await http?.close();
-    await Promise.all([alpha?.close(), beta?.close(), canfar?.close()]);
+    await Promise.all([alpha?.close(), beta?.close(), canfar?.close(), sciserver?.close()]);
   });
 
   it('runs a small query synchronously at the named site, in that site\'s own table and column names', async () => {
@@ -213,6 +228,30 @@ sites:
     } finally {
       await alpha.setFault({ kind: 'none' });
     }
+  });
+
+  it('runs a query on SDSS at SciServer through CasJobs, translated to T-SQL, and records a dialect refusal', async () => {
+    const { data, errors } = await submitQuery({ adql: 'SELECT TOP 2 p.objid, p.ra FROM sdss_dr17.photoobjall AS p ORDER BY p.objid', format: 'json' });
+    expect(errors).toBeUndefined();
+    const done = await until(data!.submitQuery.id, finished);
+    expect(done).toMatchObject({ state: 'COMPLETED', site: { id: 'sciserver' } });
+    const sent = sciserver.casjobsQueries.at(-1)!;
+    expect(sent.context).toBe('DR17');
+    // CasJobs lists tables without columns, and SQL Server matches names regardless of case.
+    expect(sent.query).toMatch(/^SELECT TOP 2 p\.objid, p\.ra FROM dbo\.PhotoObjAll AS p ORDER BY p\.objid/);
+    const text = await (await fetch(`${broker.url}${done.results}`)).text();
+    const json = JSON.parse(text) as { metadata: { name: string }[]; data: unknown[][] };
+    // SQL Server names a bare column as the table declares it.
+    expect(json.metadata.map((m) => m.name)).toEqual(['objID', 'ra']);
+    // 64-bit SDSS ids survive JSON → VOTable → JSON exactly (JSON.parse here would round them).
+    expect(json.data).toHaveLength(2);
+    expect(text).toMatch(/\[1237648720693755918,[^\]]*\],\s*\[1237648720693755919,/);
+
+    const cone = await submitQuery({ adql: "SELECT objid FROM sdss_dr17.photoobjall WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 195, 2.5, 0.1))" });
+    const refused = await until(cone.data!.submitQuery.id, finished);
+    expect(refused.state).toBe('ERROR');
+    expect(refused.error!.code).toBe('CONSTELLATION_E_INVALID_ARGUMENT');
+    expect(refused.error!.message).toMatch(/sciserver: .*CONTAINS.*line 1, column \d+/);
   });
 
   it('cancels a running query at its site', async () => {
