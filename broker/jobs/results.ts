@@ -5,8 +5,7 @@
 import { readVOTable, type Cell, type FieldMeta } from '../../adapters/ivoa/votable/index.js';
 import type { SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
-import type { JobRow } from '../../registry/store/queries/jobs.js';
-import type { JobService, SiteBinding } from './service.js';
+import type { JobService } from './service.js';
 
 /** The formats a result can be streamed in. */
 export type ResultFormat = 'votable' | 'csv' | 'json';
@@ -30,23 +29,14 @@ export function resultFormatOf(format: string | undefined, accept: string | unde
   return 'votable';
 }
 
-/** Stream a COMPLETED job's result from its site in `format`. */
-export async function streamResult(site: SiteBinding, job: JobRow, format: ResultFormat, signal?: AbortSignal): Promise<ResultStream> {
-  if (job.state !== 'COMPLETED') {
-    throw new ConstellationError('NOT_FOUND', `job ${job.id} has no result: it is ${job.state}${job.errorMessage ? ` (${job.errorMessage})` : ''}`);
-  }
-  if (!site.adapter.jobResult || !job.siteJobId) {
-    throw new ConstellationError('NOT_FOUND', `job ${job.id} at ${job.siteId} has no result to fetch (${job.kind === 'CONTAINER' ? 'container jobs write their outputs at the site' : 'the site does not serve results'})`);
-  }
-  const result = await site.adapter.jobResult({ ...site.context, ...(signal ? { signal } : {}) }, job.siteJobId);
-  return convertResult(result, format);
-}
-
-/** Stream a job's result through the service that ran it (owner checked when given). */
+/** Stream a COMPLETED job's result from its site in `format` (owner checked when given). */
 export async function jobResult(jobs: JobService, id: string, format: ResultFormat, owner?: string, signal?: AbortSignal): Promise<ResultStream> {
   const job = await jobs.get(id, owner);
   if (!job) throw new ConstellationError('NOT_FOUND', `no job ${id}`);
-  return streamResult(await jobs.siteOf(job), job, format, signal);
+  if (job.state !== 'COMPLETED') {
+    throw new ConstellationError('NOT_FOUND', `job ${job.id} has no result: it is ${job.state}${job.errorMessage ? ` (${job.errorMessage})` : ''}`);
+  }
+  return convertResult(await jobs.result(job, signal), format);
 }
 
 /** Convert a site's VOTable result to `format` as a stream. */

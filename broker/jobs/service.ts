@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { UpstreamError } from '../../adapters/http.js';
-import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatus } from '../../registry/model/adapter.js';
+import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import {
   claimDueJobs, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
-  recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, transition,
+  recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, replaceSiteJobId, transition,
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
 import { isTerminal, legalFrom, stateFromSite, type JobState } from './state.js';
@@ -187,7 +187,13 @@ export class JobService {
     if (isTerminal(job.state)) return job;
     if (job.siteId && job.siteJobId) {
       const site = await this.resolveSite(job.siteId);
-      if (site.adapter.cancelJob) await site.adapter.cancelJob(this.context(site, this.opts.requestTimeoutMs), job.siteJobId);
+      try {
+        await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), job.siteJobId);
+      } catch (err) {
+        // Marking it ABORTED here would leave it running at the site unwatched; the caller retries.
+        if (!isConstellationError(err)) throw err;
+        throw new ConstellationError(err.kind, `could not ask ${job.siteId} to abort job ${id}, so it is still ${job.state}; try again: ${err.message}`, { cause: err });
+      }
     }
     const moved = await transition(this.pool, id, 'ABORTED', { legalFrom: legalFrom('ABORTED'), message: 'cancelled by the owner' });
     if (!moved) return (await jobById(this.pool, id))!;
@@ -226,10 +232,31 @@ export class JobService {
     await this.tick?.catch(() => {});
   }
 
-  /** The site binding for a job (for results). */
-  async siteOf(job: JobRow): Promise<SiteBinding> {
-    if (!job.siteId) throw new ConstellationError('NOT_FOUND', `job ${job.id} has not been placed at a site`);
-    return this.resolveSite(job.siteId);
+  /**
+   * The result of a COMPLETED job, from its site. A synchronous query's answer is held in this
+   * broker's memory and handed out once; when it is gone (already fetched, held too long, or the
+   * broker restarted) the read-only query runs again at the same site and the history says so.
+   */
+  async result(job: JobRow, signal?: AbortSignal): Promise<SiteResult> {
+    if (!job.siteId || !job.siteJobId) throw new ConstellationError('NOT_FOUND', `job ${job.id} has not been placed at a site`);
+    const site = await this.resolveSite(job.siteId);
+    if (!site.adapter.jobResult) {
+      throw new ConstellationError('NOT_FOUND', `job ${job.id} at ${job.siteId} has no result to fetch (${job.kind === 'CONTAINER' ? 'container jobs write their outputs at the site' : 'the site does not serve results'})`);
+    }
+    const ctx: AdapterContext = { ...site.context, ...(signal ? { signal } : {}) };
+    try {
+      return await site.adapter.jobResult(ctx, job.siteJobId);
+    } catch (err) {
+      const query = (job.plan as StoredPlan).candidates[job.candidateIndex]?.siteQuery;
+      if (!(isConstellationError(err) && err.kind === 'NOT_FOUND' && query?.mode === 'sync' && site.adapter.submitQuery)) throw err;
+      const again = await site.adapter.submitQuery(ctx, query);
+      if (again.status.state !== 'COMPLETED') {
+        throw new ConstellationError('UPSTREAM', `${job.siteId} did not answer the query again: ${again.status.error ?? again.status.sitePhase}`);
+      }
+      const moved = await replaceSiteJobId(this.pool, job.id, again.siteJobId, `the synchronous result was no longer held; the query ran again at ${job.siteId}`);
+      if (moved) this.emit({ job: moved });
+      return site.adapter.jobResult(ctx, again.siteJobId);
+    }
   }
 
   /** A context for one call: the site's, with a deadline and the service's stop signal. */

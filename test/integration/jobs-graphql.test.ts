@@ -176,6 +176,12 @@ sites:
       expect(ra).toBeCloseTo(expected[i][1] as number, 9);
       expect(mag).toBeCloseTo(expected[i][3] as number, 9);
     });
+    // A synchronous answer is handed out once; asking again runs the query again at the site.
+    const syncCalls = beta.seen.filter((r) => r.url.startsWith('/tap/sync')).length;
+    const again = (await (await fetch(`${broker.url}/results/${submitted.id}?format=json`)).json()) as { data: unknown[][] };
+    expect(again.data.map((r) => String(r[0]))).toEqual(expected.map((r) => String(r[0])));
+    expect(beta.seen.filter((r) => r.url.startsWith('/tap/sync')).length).toBe(syncCalls + 1);
+    expect((await job(submitted.id)).history.at(-1)!.message).toMatch(/ran again at beta/);
   });
 
   it('runs a large query asynchronously where the plan puts it, pushing every transition to a subscriber', async () => {
@@ -262,6 +268,19 @@ sites:
     const siteJob = data!.submitQuery.siteJobId!;
     const atSite = await fetch(`${siteJob}/phase`);
     expect(await atSite.text()).toBe('ABORTED');
+
+    // A site that cannot be reached cannot be asked to abort: the call says so and the job is kept.
+    const second = (await submitQuery({ adql: 'SELECT * FROM gaiadr3.gaia_source', site: 'alpha' })).data!.submitQuery;
+    await alpha.setFault({ kind: 'refuse' });
+    try {
+      const refused = await broker.graphql(`mutation { cancelJob(id: "${second.id}") { state } }`);
+      expect(refused.errors![0].extensions!.code).toBe('CONSTELLATION_E_UPSTREAM_UNAVAILABLE');
+      expect(refused.errors![0].message).toMatch(/could not ask alpha to abort .* still (QUEUED|EXECUTING); try again/);
+      expect((await job(second.id)).state).not.toBe('ABORTED');
+    } finally {
+      await alpha.setFault({ kind: 'none' });
+    }
+    expect((await broker.graphql<{ cancelJob: { state: string } }>(`mutation { cancelJob(id: "${second.id}") { state } }`)).data!.cancelJob.state).toBe('ABORTED');
   });
 
   it('refuses with clear reasons: unknown tables, TAP_SCHEMA, bad ADQL, a site without the data', async () => {
