@@ -2,7 +2,7 @@
 import type { Adapter, AdapterContext, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { HttpClient, HttpResponse } from '../http.js';
-import { tapAbort, tapErrorDetail, tapJob, tapResults, tapSubmit, tapSync } from '../ivoa/tap/client.js';
+import { tapAbort, tapErrorDetail, tapJob, tapResults, tapRun, tapSubmit, tapSync } from '../ivoa/tap/client.js';
 import { uwsJobStatus } from '../ivoa/uws/job.js';
 
 /** How the hooks find a service's TAP base URL and the credential to send. */
@@ -47,7 +47,12 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
         return { siteJobId, status: { state: 'COMPLETED', sitePhase: 'COMPLETED' } };
       }
       const { jobUrl, job } = await tapSubmit(http, endpoints, { ...opts, run: true });
-      const current = job ?? (await tapJob(http, jobUrl, await call(ctx)));
+      let current = job ?? (await tapJob(http, jobUrl, await call(ctx)));
+      // PHASE=RUN on creation is UWS 1.1; services that ignore it (DaCHS) leave the job PENDING.
+      if (current.phase === 'PENDING') {
+        await tapRun(http, jobUrl, await call(ctx));
+        current = await tapJob(http, jobUrl, await call(ctx));
+      }
       return { siteJobId: jobUrl, status: uwsJobStatus(current) };
     },
 

@@ -49,8 +49,6 @@ export const SYNC_MAX_ROWS = 10_000;
 
 const FORMATS = new Set(['votable', 'csv', 'json']);
 const MAX_MAXREC = 1_000_000_000;
-// SQL Server (CasJobs) matches names case-insensitively, so its local names need no quoting for case.
-const CASE_INSENSITIVE_PLATFORMS = new Set(['sciserver']);
 
 /** Plan an ADQL query and rewrite it for every eligible site. */
 export async function routeQuery(snapshot: PlannerSnapshot, db: Queryable, input: QueryInput, caller: Caller): Promise<RoutedQuery> {
@@ -137,7 +135,9 @@ function siteQueryFor(
   });
   let adql: string;
   try {
-    adql = printAdql(rewriteTables(query, mapping, { quoteMixedCase: !CASE_INSENSITIVE_PLATFORMS.has(site.site.platform) }));
+    // TAP_SCHEMA and VOSI spell a name as it must be written in ADQL, quotes included when it
+    // needs them (TAP 1.1, TAP_SCHEMA), so an unquoted mixed-case name is a regular identifier.
+    adql = printAdql(rewriteTables(query, mapping, { quoteMixedCase: false }));
   } catch (err) {
     throw isAdqlError(err) ? toConstellationError(err) : err;
   }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
+import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
 
 const DACHS = process.env.CONSTELLATION_DACHS_URL ?? 'http://127.0.0.1:8080/tap';
 
@@ -33,7 +34,7 @@ sites:
     adapter: tap
     url: "${DACHS}"
     datasets:
-      ps1.mean_object: { id: ps1_dr2.mean_object }
+      ps1.mean_object: { id: ps1_dr2.mean_object, columns: { ramean: ra, decmean: dec } }
       gaia.gaia_source: { id: gaia_dr3.gaia_source }
 `));
   });
@@ -54,7 +55,36 @@ sites:
     expect(gaia.columns.map((c) => c.name)).toEqual(expect.arrayContaining(['source_id', 'ra', 'dec', 'phot_g_mean_mag', 'parallax', 'pmra', 'pmdec']));
     expect(gaia.position).toEqual({ ra: 'ra', dec: 'dec' });
     const ps1 = byId.get('ps1_dr2.mean_object')!;
+    expect(ps1.table).toBe('ps1.mean_object');
     expect(ps1.columns.map((c) => c.name.toLowerCase())).toEqual(expect.arrayContaining(['objid', 'ramean', 'decmean']));
     expect([...byId.keys()].some((id) => id.startsWith('tap_schema.'))).toBe(false);
+  });
+
+  it('runs a routed cross-match at DaCHS, in its own names, with the same answer as asking DaCHS directly', async () => {
+    // Canonical names: ps1_dr2.mean_object's ra/dec are ramean/decmean at DaCHS.
+    const adql = `SELECT g.source_id, p.objid FROM gaia_dr3.gaia_source AS g
+      JOIN ps1_dr2.mean_object AS p ON 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', p.ra, p.dec, 1.0/3600))
+      WHERE 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', 180, 0, 0.3))`;
+    const submitted = await broker.graphql<{ submitQuery: { id: string; plan: { candidates: { siteQuery: { adql: string } }[] } } }>(
+      'mutation($q: String!) { submitQuery(input: { adql: $q }) { id plan } }', { q: adql });
+    expect(submitted.errors).toBeUndefined();
+    const sent = submitted.data!.submitQuery.plan.candidates[0].siteQuery.adql;
+    expect(sent).toContain('FROM gaia.gaia_source AS g JOIN ps1.mean_object AS p');
+    expect(sent).toContain('CIRCLE(\'ICRS\', p.ramean, p.decmean, 1.0 / 3600)');
+    const id = submitted.data!.submitQuery.id;
+    let state = '';
+    for (let i = 0; i < 300 && !['COMPLETED', 'ERROR', 'ABORTED'].includes(state); i++) {
+      const { data } = await broker.graphql<{ job: { state: string; error: { message: string } | null } }>(`{ job(id: "${id}") { state error { message } } }`);
+      state = data!.job.state;
+      if (state === 'ERROR') throw new Error(data!.job.error!.message);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(state).toBe('COMPLETED');
+    const routed = await readVOTableToArray([new Uint8Array(await (await fetch(`${broker.url}/results/${id}`)).arrayBuffer())]);
+    const direct = await fetch(`${DACHS}/sync`, { method: 'POST', body: new URLSearchParams({ REQUEST: 'doQuery', LANG: 'ADQL', QUERY: sent }) });
+    const expected = await readVOTableToArray([new Uint8Array(await direct.arrayBuffer())]);
+    const pairs = (rows: unknown[][]) => rows.map((r) => `${String(r[0])}/${String(r[1])}`).sort();
+    expect(routed.tables[0].rows.length).toBeGreaterThan(10);
+    expect(pairs(routed.tables[0].rows)).toEqual(pairs(expected.tables[0].rows));
   });
 });
