@@ -10,7 +10,7 @@ import { UpstreamError } from '../../adapters/http.js';
 import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import {
-  claimDueJobs, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
+  claimDueJobs, clearSubmission, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
   recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, replaceSiteJobId, transition,
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
@@ -297,7 +297,7 @@ export class JobService {
       if (!marked) return (await jobById(this.pool, job.id))!;
       let submitted: { siteJobId: string; status: SiteJobStatus };
       try {
-        submitted = await this.submitAt(site, candidate, job.kind);
+        submitted = await this.submitAt(site, candidate, job.kind, job.id);
       } catch (err) {
         if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
         continue;
@@ -323,11 +323,11 @@ export class JobService {
     return this.failAll(job);
   }
 
-  private async submitAt(site: SiteBinding, candidate: JobCandidate, kind: JobKind): Promise<{ siteJobId: string; status: SiteJobStatus }> {
+  private async submitAt(site: SiteBinding, candidate: JobCandidate, kind: JobKind, runId: string): Promise<{ siteJobId: string; status: SiteJobStatus }> {
     const ctx = this.context(site, this.opts.submitTimeoutMs);
     if (kind === 'QUERY') {
       if (!site.adapter.submitQuery) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run queries`);
-      return site.adapter.submitQuery(ctx, candidate.siteQuery!);
+      return site.adapter.submitQuery(ctx, { ...candidate.siteQuery!, runId });
     }
     if (!site.adapter.submitContainerJob) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run container jobs`);
     return site.adapter.submitContainerJob(ctx, candidate.siteJob!);
@@ -428,20 +428,55 @@ export class JobService {
   }
 
   /**
-   * A PENDING job no site holds whose submitter's lease ran out. Never sent: send it now.
-   * Sent but never recorded: the site may hold it, so it is not sent again (that could double
-   * it); the job fails with a message that says so.
+   * A PENDING job no site holds whose submitter's lease ran out. Never sent: send it now. Sent
+   * but never recorded: the site may hold it. A synchronous query is only a read, so it is sent
+   * again; an async query is looked up at the site by its run id and adopted, or sent again when
+   * the site has none; anything else cannot be told apart from a second copy, so it fails with a
+   * message that says so rather than run twice.
    */
   private async resumeUnsubmitted(job: JobRow): Promise<void> {
     if (job.submittedAt === null) {
       await this.dispatch(job);
       return;
     }
-    await this.fail(
-      job,
-      ErrorCodeOf.INTERNAL,
-      `the broker stopped while submitting to ${job.siteId ?? 'a site'} at ${job.submittedAt.toISOString()}; whether the site started the job is unknown, so it was not submitted again`,
-    );
+    const candidate = (job.plan as StoredPlan).candidates[job.candidateIndex];
+    const query = candidate?.siteQuery;
+    const unknown = `the broker stopped while submitting to ${job.siteId ?? 'a site'} at ${job.submittedAt.toISOString()}`;
+    let site: SiteBinding | undefined;
+    try {
+      site = query ? await this.resolveSite(candidate.siteId) : undefined;
+    } catch {
+      site = undefined;
+    }
+    if (!query || !site || (query.mode === 'async' && !site.adapter.findQueryJob)) {
+      await this.fail(job, ErrorCodeOf.INTERNAL, `${unknown}; whether the site started the job is unknown, so it was not submitted again`);
+      return;
+    }
+    let found: { siteJobId: string; status: SiteJobStatus } | undefined;
+    try {
+      if (query.mode === 'async') found = await site.adapter.findQueryJob!(this.context(site, this.opts.requestTimeoutMs), { ...query, runId: job.id }, job.submittedAt);
+    } catch (err) {
+      if ((isConstellationError(err) && TRANSIENT_KINDS.has(err.kind)) || isServerError(err)) return this.unreachable(job, err);
+      await this.fail(job, errorCode(err), `${unknown}, and looking for the job there failed: ${errorText(err)}`);
+      return;
+    }
+    if (found) {
+      const to = stateFromSite(found.status);
+      const moved = await transition(this.pool, job.id, to, {
+        legalFrom: ['PENDING'],
+        siteId: candidate.siteId,
+        siteJobId: found.siteJobId,
+        sitePhase: found.status.sitePhase,
+        message: `${unknown}; found it there as ${found.siteJobId} (${found.status.sitePhase}) by its run id`,
+        pollDelayMs: this.opts.pollIntervalMs,
+      });
+      if (moved) this.emit(moved);
+      return;
+    }
+    const cleared = await clearSubmission(this.pool, job.id, `${unknown}; ${candidate.siteId} holds no job with its run id, so it is sent again`);
+    if (!cleared) return;
+    this.emit({ job: cleared });
+    await this.dispatch(cleared);
   }
 }
 

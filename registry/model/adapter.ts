@@ -61,6 +61,8 @@ export interface SiteQuery {
   maxrec?: number;
   format?: string;
   mode: 'sync' | 'async';
+  /** The broker's job id, sent as the site job's run id (UWS RUNID) so a lost submit can be found again. */
+  runId?: string;
 }
 
 /** A container job for one site's compute API. */
@@ -100,4 +102,9 @@ export interface Adapter {
   jobStatus?(ctx: AdapterContext, siteJobId: string): Promise<SiteJobStatus>;
   cancelJob?(ctx: AdapterContext, siteJobId: string): Promise<void>;
   jobResult?(ctx: AdapterContext, siteJobId: string): Promise<SiteResult>;
+  /**
+   * The async query job submitted as `query` (with its runId) no earlier than `since`, when the
+   * site holds one: how a broker that died before recording a submit's answer finds that job.
+   */
+  findQueryJob?(ctx: AdapterContext, query: SiteQuery, since: Date): Promise<{ siteJobId: string; status: SiteJobStatus } | undefined>;
 }

@@ -267,9 +267,16 @@ class TapServiceImpl implements TapService {
     app.get('/sync', sync);
     app.post('/sync', sync);
 
+    // UWS 1.1 job list: AFTER filters by creation time; each ref carries its runId and creationTime.
     app.get('/async', async (req, reply) => {
+      const after = (req.query as Record<string, string | undefined>).AFTER;
       const refs = [...this.jobs.values()]
-        .map((j) => `<uws:jobref id="${j.id}" xlink:href="${this.base(req)}/async/${j.id}"><uws:phase>${j.phase}</uws:phase></uws:jobref>`)
+        .filter((j) => after === undefined || Date.parse(j.creationTime) > Date.parse(after))
+        .map((j) => {
+          const runId = j.params.get('RUNID');
+          return `<uws:jobref id="${j.id}" xlink:href="${this.base(req)}/async/${j.id}"><uws:phase>${j.phase}</uws:phase>` +
+            `${runId === undefined ? '' : `<uws:runId>${esc(runId)}</uws:runId>`}<uws:creationTime>${j.creationTime}</uws:creationTime></uws:jobref>`;
+        })
         .join('');
       return reply.type('text/xml').send(`<?xml version="1.0" encoding="UTF-8"?>\n<uws:jobs xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1">${refs}</uws:jobs>`);
     });
@@ -447,7 +454,7 @@ class TapServiceImpl implements TapService {
 
   private jobXml(req: FastifyRequest, job: Job): string {
     const params = [...job.params]
-      .filter(([k]) => k !== 'PHASE')
+      .filter(([k]) => k !== 'PHASE' && k !== 'RUNID')
       .map(([k, v]) => `<uws:parameter id="${esc(k.toLowerCase())}">${esc(v)}</uws:parameter>`)
       .join('');
     const results = job.result ? `<uws:result id="result" xlink:href="${esc(this.base(req))}/async/${job.id}/results/result" mime-type="${esc(job.result.contentType)}"/>` : '';
@@ -457,7 +464,7 @@ class TapServiceImpl implements TapService {
     return (
       '<?xml version="1.0" encoding="UTF-8"?>\n' +
       '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="1.1">' +
-      `<uws:jobId>${job.id}</uws:jobId><uws:ownerId xsi:nil="true"/><uws:phase>${job.phase}</uws:phase>` +
+      `<uws:jobId>${job.id}</uws:jobId>${job.params.has('RUNID') ? `<uws:runId>${esc(job.params.get('RUNID')!)}</uws:runId>` : ''}<uws:ownerId xsi:nil="true"/><uws:phase>${job.phase}</uws:phase>` +
       `<uws:creationTime>${job.creationTime}</uws:creationTime>` +
       (job.startTime ? `<uws:startTime>${job.startTime}</uws:startTime>` : '<uws:startTime xsi:nil="true"/>') +
       (job.endTime ? `<uws:endTime>${job.endTime}</uws:endTime>` : '<uws:endTime xsi:nil="true"/>') +

@@ -85,6 +85,16 @@ export async function jobById(db: Queryable, id: string): Promise<JobRow | undef
   return (await db.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id])).rows[0];
 }
 
+/** Forget an unanswered submit the site turned out not to hold, so the job may be sent again; the history says why. */
+export async function clearSubmission(db: Queryable, id: string, message: string): Promise<JobRow | undefined> {
+  return (await db.query<JobRow>(
+    `WITH u AS (UPDATE jobs SET submitted_at = NULL, updated_at = now()
+                WHERE id = $1 AND state = 'PENDING' AND site_job_id IS NULL RETURNING *),
+     ev AS (INSERT INTO job_events (job_id, from_state, to_state, site_id, message) SELECT id, state, state, site_id, $2 FROM u)
+     SELECT ${COLUMNS} FROM u`,
+    [id, message])).rows[0];
+}
+
 /** Record that the job's site now knows it as `siteJobId` (a synchronous query run again), with the history line saying why. */
 export async function replaceSiteJobId(db: Queryable, id: string, siteJobId: string, message: string): Promise<JobRow | undefined> {
   return (await db.query<JobRow>(
