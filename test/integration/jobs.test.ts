@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
@@ -13,7 +14,7 @@ import { JobService, type JobCandidate, type SiteBinding, type JobUpdate } from 
 import type { Adapter, SiteQuery } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { migrate } from '../../registry/store/migrate.js';
-import { jobById, jobEvents, type JobRow } from '../../registry/store/queries/jobs.js';
+import { createJobOnce, jobById, jobEvents, markSubmitting, type JobRow } from '../../registry/store/queries/jobs.js';
 import { CanfarSite } from '../sites/canfar-site.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
@@ -316,6 +317,23 @@ describe(`jobs (${backend})`, () => {
     } finally {
       await listener.end();
     }
+  });
+
+  it('sends a synchronous query again when a broker died before recording the site\'s answer', async () => {
+    // What a broker killed between asking site "a" and recording its answer leaves behind.
+    const { job } = await createJobOnce(db.pool, {
+      id: randomUUID(), owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL },
+      plan: { candidates: [{ siteId: 'a', siteQuery: { adql: ADQL, service: 'tap', mode: 'sync' } }] },
+    }, { owner: 'dead-broker', ms: 1 });
+    expect(await markSubmitting(db.pool, job.id, 0, 'a', { owner: 'dead-broker', ms: 1 })).toBeDefined();
+    await sleep(10);
+    const jobs = service();
+    await jobs.start();
+    const done = await until(job.id, (j) => j.state !== 'PENDING');
+    expect(done.state).toBe('COMPLETED');
+    expect((await jobEvents(db.pool, job.id)).map((e) => e.message).join('\n')).toMatch(/broker stopped while submitting to a .* holds no job with its run id, so it is sent again/);
+    const rows = (await readVOTableToArray((await jobResult(jobs, job.id, 'votable')).body)).tables[0].rows;
+    expect(rows).toHaveLength(expected.length);
   });
 
   it('rejects a bad submit clearly', async () => {
