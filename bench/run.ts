@@ -1,4 +1,5 @@
 /** `npm run bench`: every benchmark, each printed as ratios against a baseline from the same run. */
+import { benchE2eQuery, printE2eQuery } from './e2e-query.js';
 import { benchHarvest, printHarvest } from './harvest.js';
 import { benchRegistry, printRegistry } from './registry-graphql.js';
 import { benchVotable, printVotable } from './votable.js';
@@ -10,3 +11,5 @@ console.log();
 printVotable(await benchVotable(small ? { rows: 100_000 } : { rows: 1_000_000 }));
 console.log();
 printHarvest(await benchHarvest(small ? 20 : 200));
+console.log();
+printE2eQuery(await benchE2eQuery(small ? { rows: 20_000, runs: 3 } : { rows: 100_000, runs: 10 }));

@@ -14,6 +14,10 @@ export interface TapJobRouting {
 }
 
 const SYNC_PREFIX = 'sync:';
+// jobStatus asks the site to hold its answer until the job's phase changes (UWS 1.1 WAIT), so
+// a job that moves on during a poll is noticed at once; services without WAIT answer at once.
+// Short, well inside a poll's request timeout and lease.
+const STATUS_WAIT_S = 1;
 // A sync result is held unread until jobResult collects it; past this it is dropped.
 const SYNC_HOLD_MS = 5 * 60_000;
 
@@ -62,8 +66,11 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
         return { state: 'ERROR', sitePhase: 'UNKNOWN', error: 'the synchronous result is no longer held' };
       }
       const opts = await call(ctx);
-      const job = await tapJob(http, siteJobId, opts);
+      const asked = Date.now();
+      const job = await tapJob(http, siteJobId, { ...opts, waitS: STATUS_WAIT_S });
       const status = uwsJobStatus(job);
+      // An answer that took the whole wait was held by the site: it paces the poller itself.
+      if (Date.now() - asked >= STATUS_WAIT_S * 900) status.held = true;
       if (status.state === 'ERROR' && job.errorSummary?.hasDetail) {
         const detail = await tapErrorDetail(http, siteJobId, opts);
         if (detail && !status.error?.includes(detail)) status.error = status.error ? `${status.error}: ${detail}` : detail;

@@ -105,7 +105,9 @@ export class JobService {
   private readonly listeners = new Set<(update: JobUpdate) => void>();
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
-  private tick: Promise<unknown> | undefined;
+  private claiming: Promise<unknown> | undefined;
+  private wakeAgain = false;
+  private readonly inFlight = new Set<Promise<void>>();
   private running = false;
 
   constructor(
@@ -201,11 +203,11 @@ export class JobService {
     return moved.job;
   }
 
-  /** Claim the jobs due now and poll each once; returns how many were claimed. */
+  /** Claim the jobs due now and poll each once, waiting for the polls; returns how many were claimed. */
   async pollOnce(): Promise<number> {
-    const jobs = await claimDueJobs(this.pool, this.brokerId, this.opts.batchSize, this.opts.leaseMs);
-    await Promise.all(jobs.map((job) => this.pollJob(job).catch((err) => this.options.onError?.(err))));
-    return jobs.length;
+    const started = await this.claimAndPoll();
+    await Promise.all(started);
+    return started.length;
   }
 
   /** Resume every unfinished job now, then poll in a loop until `stop()`. */
@@ -213,23 +215,62 @@ export class JobService {
     if (this.running) return;
     this.running = true;
     await makeUnfinishedJobsDue(this.pool);
-    const loop = () => {
-      if (!this.running) return;
-      this.tick = this.pollOnce()
-        .catch((err) => this.options.onError?.(err))
-        .finally(() => {
-          if (this.running) this.timer = setTimeout(loop, this.opts.tickMs);
-        });
-    };
-    loop();
+    this.schedule(0);
   }
 
-  /** Stop the loop, abandon calls in flight and wait for the current tick to end. */
+  /** Stop the loop, abandon calls in flight and wait for them to end. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.stopping.abort();
-    await this.tick?.catch(() => {});
+    await this.claiming?.catch(() => {});
+    await Promise.all(this.inFlight);
+  }
+
+  /**
+   * Claim as many due jobs as there is room for and start polling each. Polls run on their own
+   * (a site holding its answer with UWS WAIT must not hold up the others); the lease keeps any
+   * other broker off a job while it is polled here.
+   */
+  private async claimAndPoll(): Promise<Promise<void>[]> {
+    const room = this.opts.batchSize - this.inFlight.size;
+    if (room <= 0) return [];
+    const jobs = await claimDueJobs(this.pool, this.brokerId, room, this.opts.leaseMs);
+    return jobs.map((job) => {
+      const poll: Promise<void> = this.pollJob(job)
+        .catch((err) => this.options.onError?.(err))
+        .finally(() => this.inFlight.delete(poll));
+      this.inFlight.add(poll);
+      return poll;
+    });
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), ms);
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    if (!this.running) return;
+    if (this.claiming) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.claiming = this.claimAndPoll()
+      .catch((err) => this.options.onError?.(err))
+      .finally(() => {
+        this.claiming = undefined;
+        const again = this.wakeAgain;
+        this.wakeAgain = false;
+        this.schedule(again ? 0 : this.opts.tickMs);
+      });
+  }
+
+  /** A job was just made due (submitted, or its state changed): look for it now, not at the next tick. */
+  private wake(): void {
+    this.schedule(0);
   }
 
   /**
@@ -310,7 +351,8 @@ export class JobService {
         sitePhase: submitted.status.sitePhase,
         ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${candidate.siteId}: ${submitted.status.error ?? `the site reports ${submitted.status.sitePhase}`}` } : {}),
         message: `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`,
-        pollDelayMs: this.opts.pollIntervalMs,
+        // Polled at once: with UWS WAIT the site holds that poll until the job moves on.
+        pollDelayMs: 0,
       });
       if (!moved) {
         // Cancelled while the site was creating it: the site job must not run unowned.
@@ -318,6 +360,7 @@ export class JobService {
         return (await jobById(this.pool, job.id))!;
       }
       this.emit(moved);
+      if (!isTerminal(to)) this.wake();
       return moved.job;
     }
     return this.failAll(job);
@@ -384,7 +427,9 @@ export class JobService {
     }
     const to = stateFromSite(status);
     if (to === job.state) {
-      const answered = await recordPollAnswer(this.pool, job.id, this.brokerId, { sitePhase: status.sitePhase, pollDelayMs: this.opts.pollIntervalMs });
+      // A site that held its answer (UWS WAIT) paces the polls itself; the others are asked every interval.
+      const answered = await recordPollAnswer(this.pool, job.id, this.brokerId, { sitePhase: status.sitePhase, pollDelayMs: status.held ? 0 : this.opts.pollIntervalMs });
+      if (status.held) this.wake();
       if (answered?.recovered) {
         const event = await recordJobEvent(this.pool, { jobId: job.id, state: job.state, siteId: job.siteId, message: `${job.siteId} answers again (${status.sitePhase})` });
         this.emit({ job: answered.job, event });
@@ -396,10 +441,12 @@ export class JobService {
       sitePhase: status.sitePhase,
       ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${job.siteId}: ${status.error ?? `the site reports ${status.sitePhase}`}` } : {}),
       message: `${job.siteId} reports ${status.sitePhase}`,
-      pollDelayMs: this.opts.pollIntervalMs,
+      // A job that just moved on (queued → executing) is asked again at once, not an interval later.
+      pollDelayMs: 0,
     });
-    if (moved) this.emit(moved);
-    else await releaseJobLease(this.pool, job.id, this.brokerId);
+    if (!moved) return releaseJobLease(this.pool, job.id, this.brokerId);
+    this.emit(moved);
+    if (!isTerminal(to)) this.wake();
   }
 
   private async unreachable(job: JobRow, err: unknown): Promise<void> {
@@ -468,9 +515,10 @@ export class JobService {
         siteJobId: found.siteJobId,
         sitePhase: found.status.sitePhase,
         message: `${unknown}; found it there as ${found.siteJobId} (${found.status.sitePhase}) by its run id`,
-        pollDelayMs: this.opts.pollIntervalMs,
+        pollDelayMs: 0,
       });
       if (moved) this.emit(moved);
+      if (moved && !isTerminal(to)) this.wake();
       return;
     }
     const cleared = await clearSubmission(this.pool, job.id, `${unknown}; ${candidate.siteId} holds no job with its run id, so it is sent again`);

@@ -84,6 +84,8 @@ export interface SiteJobStatus {
   sitePhase: string;
   error?: string;
   resultUrl?: string;
+  /** True when the site held its answer until the job moved on or a wait ran out (UWS WAIT): asking again at once costs it nothing. */
+  held?: boolean;
 }
 
 /** The result of a site job as a byte stream with its media type. */
