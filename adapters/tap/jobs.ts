@@ -2,7 +2,7 @@
 import type { Adapter, AdapterContext, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { HttpClient, HttpResponse } from '../http.js';
-import { tapAbort, tapErrorDetail, tapJob, tapResults, tapRun, tapSubmit, tapSync } from '../ivoa/tap/client.js';
+import { tapAbort, tapErrorDetail, tapJob, tapJobList, tapResults, tapRun, tapSubmit, tapSync } from '../ivoa/tap/client.js';
 import { uwsJobStatus } from '../ivoa/uws/job.js';
 
 /** How the hooks find a service's TAP base URL and the credential to send. */
@@ -21,7 +21,7 @@ const STATUS_WAIT_S = 1;
 // A sync result is held unread until jobResult collects it; past this it is dropped.
 const SYNC_HOLD_MS = 5 * 60_000;
 
-type JobHooks = Required<Pick<Adapter, 'submitQuery' | 'jobStatus' | 'cancelJob' | 'jobResult'>>;
+type JobHooks = Required<Pick<Adapter, 'submitQuery' | 'jobStatus' | 'cancelJob' | 'jobResult' | 'findQueryJob'>>;
 
 /**
  * Job hooks over TAP. Async queries are UWS jobs whose siteJobId is the job URL; a sync query
@@ -38,7 +38,7 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
     async submitQuery(ctx: AdapterContext, query: SiteQuery): Promise<{ siteJobId: string; status: SiteJobStatus }> {
       const base = (await routing.baseFor(ctx, query.service)).replace(/\/+$/, '');
       const endpoints = { sync: `${base}/sync`, async: `${base}/async` };
-      const opts = { ...(await call(ctx)), adql: query.adql, maxrec: query.maxrec, format: query.format };
+      const opts = { ...(await call(ctx)), adql: query.adql, maxrec: query.maxrec, format: query.format, runId: query.runId };
       if (query.mode === 'sync') {
         const res = await tapSync(http, endpoints, opts);
         const siteJobId = `${SYNC_PREFIX}${Date.now().toString(36)}-${++counter}`;
@@ -106,6 +106,17 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
       }
       const res = await tapResults(http, siteJobId, { ...opts, job });
       return { contentType: res.headers['content-type'] ?? 'application/x-votable+xml', body: res.body };
+    },
+
+    async findQueryJob(ctx: AdapterContext, query: SiteQuery, since: Date): Promise<{ siteJobId: string; status: SiteJobStatus } | undefined> {
+      if (query.runId === undefined) return undefined;
+      const asyncUrl = `${(await routing.baseFor(ctx, query.service)).replace(/\/+$/, '')}/async`;
+      // A minute of slack for clock skew between the broker and the site.
+      const list = await tapJobList(http, asyncUrl, { ...(await call(ctx)), after: new Date(since.getTime() - 60_000) });
+      const ref = list.jobs.find((j) => j.runId === query.runId);
+      if (!ref) return undefined;
+      const siteJobId = ref.href ?? `${asyncUrl}/${encodeURIComponent(ref.id)}`;
+      return { siteJobId, status: uwsJobStatus(ref.job ?? (await tapJob(http, siteJobId, await call(ctx)))) };
     },
   };
 }

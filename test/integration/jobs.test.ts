@@ -336,6 +336,37 @@ describe(`jobs (${backend})`, () => {
     expect(rows).toHaveLength(expected.length);
   });
 
+  it('finds an async job a dead broker created at the site by its run id, or sends it once when the site has none', async () => {
+    const site = tapSites.get('b')!;
+    const lost = async (runAtSite: boolean) => {
+      const id = randomUUID();
+      const siteQuery = { adql: ADQL, service: 'tap', mode: 'async' as const };
+      await createJobOnce(db.pool, { id, owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL, id }, plan: { candidates: [{ siteId: 'b', siteQuery }] } }, { owner: 'dead-broker', ms: 1 });
+      await markSubmitting(db.pool, id, 0, 'b', { owner: 'dead-broker', ms: 1 });
+      // The dead broker's POST reached the site (or never did).
+      if (runAtSite) {
+        const res = await fetch(`${site.url}/tap/async`, { method: 'POST', body: new URLSearchParams({ REQUEST: 'doQuery', LANG: 'ADQL', QUERY: ADQL, RUNID: id, PHASE: 'RUN' }), redirect: 'manual' });
+        expect(res.status).toBe(303);
+      }
+      return id;
+    };
+    const adopted = await lost(true);
+    const resent = await lost(false);
+    const before = asyncCreations(site);
+    await sleep(10);
+    const jobs = service();
+    await jobs.start();
+    const a = await until(adopted, (j) => j.state === 'COMPLETED' || j.state === 'ERROR');
+    const b = await until(resent, (j) => j.state === 'COMPLETED' || j.state === 'ERROR');
+    expect([a.state, b.state]).toEqual(['COMPLETED', 'COMPLETED']);
+    // One site job each: the adopted one was not created again, the other was created once.
+    expect(asyncCreations(site) - before).toBe(1);
+    const messages = async (id: string) => (await jobEvents(db.pool, id)).map((e) => e.message).join('\n');
+    expect(await messages(adopted)).toMatch(/found it there as .* by its run id/);
+    expect(await messages(resent)).toMatch(/holds no job with its run id, so it is sent again/);
+    expect(site.seen.some((r) => r.method === 'GET' && /\/tap\/async\?AFTER=/.test(r.url))).toBe(true);
+  });
+
   it('rejects a bad submit clearly', async () => {
     const jobs = service();
     const err = await jobs.submit({ kind: 'QUERY', request: {}, candidates: [{ siteId: 'b' }] }).catch((e: unknown) => e);

@@ -9,6 +9,7 @@ import { ConstellationError, isConstellationError } from '../../../registry/mode
 import type { ByteMeter, HttpClient, HttpResponse, RequestOptions } from '../../http.js';
 import { parseUwsJob, uwsJobStatus, type UwsJob } from '../uws/job.js';
 import { isTerminalUwsPhase } from '../uws/phases.js';
+import { parseUwsJobList, type UwsJobList } from '../uws/job-list.js';
 import { readVOTableToArray } from '../votable/index.js';
 import { buildMultipart, type FormPart } from './multipart.js';
 
@@ -38,6 +39,8 @@ export interface TapQueryOptions extends TapCallOptions {
   /** FORMAT / RESPONSEFORMAT value (votable, csv, a MIME type...); the service default when absent. */
   format?: string;
   upload?: TapUpload;
+  /** UWS RUNID: the client's own label for the job, listed with it (how a client finds a job whose creation answer it lost). */
+  runId?: string;
 }
 
 /** A submitted async job: its URL and, when the service answered with it, the UWS document. */
@@ -74,6 +77,7 @@ function queryParams(opts: TapQueryOptions): [string, string][] {
   }
   // TAP 1.0 names it FORMAT, DALI/TAP 1.1 RESPONSEFORMAT; services read either, so send both.
   if (opts.format !== undefined) p.push(['FORMAT', opts.format], ['RESPONSEFORMAT', opts.format]);
+  if (opts.runId !== undefined) p.push(['RUNID', opts.runId]);
   if (opts.upload !== undefined) {
     if (!UPLOAD_NAME.test(opts.upload.name)) {
       throw new ConstellationError('INVALID_ARGUMENT', `upload table name "${opts.upload.name}" is not an ADQL regular identifier`);
@@ -177,6 +181,12 @@ async function postForm(http: HttpClient, url: string, params: [string, string][
 /** Starts a PENDING job (POST {job}/phase PHASE=RUN). */
 export async function tapRun(http: HttpClient, jobUrl: string, opts: TapCallOptions = {}): Promise<void> {
   await postForm(http, `${jobUrl}/phase`, [['PHASE', 'RUN']], opts);
+}
+
+/** The service's async job list, only jobs created after `after` when the service filters (UWS 1.1 AFTER). */
+export async function tapJobList(http: HttpClient, asyncUrl: string, opts: TapCallOptions & { after?: Date } = {}): Promise<UwsJobList> {
+  const url = opts.after ? `${asyncUrl}?AFTER=${encodeURIComponent(opts.after.toISOString())}` : asyncUrl;
+  return parseUwsJobList(await (await http.request(url, common(opts))).bytes());
 }
 
 /** Reads the job document once; `waitS` asks the service to block until the phase changes (UWS 1.1). */
