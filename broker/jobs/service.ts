@@ -343,27 +343,37 @@ export class JobService {
         if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
         continue;
       }
-      const to = stateFromSite(submitted.status);
-      const moved = await transition(this.pool, job.id, to, {
-        legalFrom: ['PENDING'],
-        siteId: candidate.siteId,
-        siteJobId: submitted.siteJobId,
-        sitePhase: submitted.status.sitePhase,
-        ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${candidate.siteId}: ${submitted.status.error ?? `the site reports ${submitted.status.sitePhase}`}` } : {}),
-        message: `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`,
-        // Polled at once: with UWS WAIT the site holds that poll until the job moves on.
-        pollDelayMs: 0,
-      });
+      const moved = await this.placed(job, candidate.siteId, submitted, `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`);
       if (!moved) {
         // Cancelled while the site was creating it: the site job must not run unowned.
         await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), submitted.siteJobId).catch((err) => this.options.onError?.(err));
         return (await jobById(this.pool, job.id))!;
       }
-      this.emit(moved);
-      if (!isTerminal(to)) this.wake();
-      return moved.job;
+      return moved;
     }
     return this.failAll(job);
+  }
+
+  /**
+   * Record that `siteId` holds the job as `held.siteJobId`; undefined when the job is no longer
+   * PENDING (cancelled meanwhile). It is polled at once: with UWS WAIT the site holds that poll
+   * until the job moves on.
+   */
+  private async placed(job: JobRow, siteId: string, held: { siteJobId: string; status: SiteJobStatus }, message: string): Promise<JobRow | undefined> {
+    const to = stateFromSite(held.status);
+    const moved = await transition(this.pool, job.id, to, {
+      legalFrom: ['PENDING'],
+      siteId,
+      siteJobId: held.siteJobId,
+      sitePhase: held.status.sitePhase,
+      ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${siteId}: ${held.status.error ?? `the site reports ${held.status.sitePhase}`}` } : {}),
+      message,
+      pollDelayMs: 0,
+    });
+    if (!moved) return undefined;
+    this.emit(moved);
+    if (!isTerminal(to)) this.wake();
+    return moved.job;
   }
 
   private async submitAt(site: SiteBinding, candidate: JobCandidate, kind: JobKind, runId: string): Promise<{ siteJobId: string; status: SiteJobStatus }> {
@@ -508,17 +518,7 @@ export class JobService {
       return;
     }
     if (found) {
-      const to = stateFromSite(found.status);
-      const moved = await transition(this.pool, job.id, to, {
-        legalFrom: ['PENDING'],
-        siteId: candidate.siteId,
-        siteJobId: found.siteJobId,
-        sitePhase: found.status.sitePhase,
-        message: `${unknown}; found it there as ${found.siteJobId} (${found.status.sitePhase}) by its run id`,
-        pollDelayMs: 0,
-      });
-      if (moved) this.emit(moved);
-      if (moved && !isTerminal(to)) this.wake();
+      await this.placed(job, candidate.siteId, found, `${unknown}; found it there as ${found.siteJobId} (${found.status.sitePhase}) by its run id`);
       return;
     }
     const cleared = await clearSubmission(this.pool, job.id, `${unknown}; ${candidate.siteId} holds no job with its run id, so it is sent again`);
