@@ -89,7 +89,7 @@ describe(`route and run over GraphQL (${backend})`, () => {
     mountTapService(beta, { path: '/tap', tables: [BETA], asyncDelayMs: 300 });
     await beta.start();
     canfar = await new CanfarSite({ pendingMs: 150, runningMs: 300 }).start();
-    sciserver = await new SciserverSite().start();
+    sciserver = await new SciserverSite({ stepMs: 50 }).start();
     // alpha is preferred, so it is tried first whenever both can run a query.
     const yaml = `
 federation: { name: route-and-run }
@@ -123,6 +123,8 @@ sites:
       racmUrl: "${sciserver.url}/racm"
       casjobsUrl: "${sciserver.url}/CasJobs/RestApi"
       casjobsContexts: [DR17]
+      computeDomains: { small-jobs: testComputeDomain1 }
+      computeCapacity: { small-jobs: { cores: 96, memoryGb: 384, maxCoresPerJob: 4, maxMemoryGbPerJob: 16 } }
     datasets:
       dbo.PhotoObjAll: { id: sdss_dr17.photoobjall, columns: { objID: objid } }
 `;
@@ -335,6 +337,23 @@ sites:
     } finally {
       await peer.close();
     }
+  });
+
+  it('runs a container job as a SciServer JOBM docker job, its status flags mapped to the common states', async () => {
+    const { data, errors } = await broker.graphql<{ submitJob: JobView }>(
+      `mutation($i: ContainerJobInput!) { submitJob(input: $i) { ${JOB_FIELDS} } }`,
+      { i: { image: 'image', command: 'python run.py', cores: 2, memoryGb: 8, site: 'sciserver', idempotencyKey: 'jobm-1' } },
+    );
+    expect(errors).toBeUndefined();
+    const done = await until(data!.submitJob.id, finished);
+    expect(done).toMatchObject({ state: 'COMPLETED', site: { id: 'sciserver' } });
+    expect(done.history.map((h) => h.to)).toEqual(expect.arrayContaining(['QUEUED', 'EXECUTING', 'COMPLETED']));
+    // JOBM's own words for the phases are kept beside the common state.
+    expect(done.sitePhase).toMatch(/SUCCESS|FINISHED/);
+    // Too big for the pool's per-job limit: refused with the pool's numbers.
+    const big = await broker.graphql(`mutation { submitJob(input: { image: "image", command: "x", cores: 64, memoryGb: 8, site: "sciserver" }) { id } }`);
+    expect(big.errors![0].extensions!.code).toBe('CONSTELLATION_E_NO_ELIGIBLE_SITE');
+    expect(big.errors![0].extensions!.violations!.map((v) => v.rule)).toContain('NO_CAPACITY');
   });
 
   it('lists the caller\'s jobs newest first, filtered by state and kind', async () => {
