@@ -8,6 +8,7 @@ import { MocSyntaxError, parseMocAscii, type SMoc } from '../../registry/coverag
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { ComputeRow, ImageRow } from '../../registry/store/queries/rows.js';
 import { DEFAULT_COSTS, formulaText, freshness, score, type CostConstants } from './cost.js';
+import { mayTouch } from './reach.js';
 import type { PlannerReplica, PlannerSite, PlannerSnapshot } from './snapshot.js';
 import type { Candidate, Caller, CostTerm, Plan, PlanRequest, Reason } from './types.js';
 
@@ -29,6 +30,8 @@ export interface PlanOptions {
 /** A replica of one requested dataset as this request sees it. */
 interface Seen {
   replica: PlannerReplica;
+  /** Position of its site in the snapshot's sites. */
+  at: number;
   readable: boolean;
   covered: boolean;
   rows: number | null;
@@ -44,13 +47,58 @@ interface Source {
 
 /** The region tests one plan needs, built once per request. */
 interface RegionTest {
-  /** Sites whose replica of `dataset` touches the region, or undefined to test each replica. */
-  indexed(snapshot: PlannerSnapshot, dataset: string): Set<string> | undefined;
-  touches(moc: SMoc | null): boolean;
+  /** Sites whose replica of `dataset` touches the region, ascending, or undefined to test each replica. */
+  indexed(snapshot: PlannerSnapshot, dataset: string): string[] | undefined;
+  touches(replica: PlannerReplica): boolean;
   fraction(moc: SMoc | null): number;
 }
 
 const WHOLE_SKY: RegionTest = { indexed: () => undefined, touches: () => true, fraction: () => 1 };
+
+/** A cone region. One cone serves the whole plan: its thresholds cost some sixty sines to build. */
+class ConeRegion implements RegionTest {
+  private readonly sky: number;
+
+  constructor(private readonly cone: Cone) {
+    this.sky = cone.skyFraction();
+  }
+
+  indexed(snapshot: PlannerSnapshot, dataset: string): string[] | undefined {
+    // Sorted like the replicas, so the replica walk matches hits without building a set.
+    return snapshot.coverageOf(dataset)?.queryCone(this.cone.raDeg, this.cone.decDeg, this.cone.radiusDeg).sort();
+  }
+
+  touches({ moc, reach }: PlannerReplica): boolean {
+    return moc === null || ((reach === null || mayTouch(reach, this.cone)) && moc.intersectsConeOf(this.cone));
+  }
+
+  fraction(moc: SMoc | null): number {
+    return moc === null ? this.sky : moc.coneOverlapFractionOf(this.cone);
+  }
+}
+
+/** A MOC region. */
+class MocRegion implements RegionTest {
+  private readonly sky: number;
+
+  constructor(private readonly area: SMoc) {
+    this.sky = area.skyFraction();
+  }
+
+  indexed(): undefined {
+    return undefined;
+  }
+
+  touches({ moc }: PlannerReplica): boolean {
+    return moc === null || moc.intersects(this.area);
+  }
+
+  fraction(moc: SMoc | null): number {
+    if (moc === null) return this.sky;
+    const all = moc.skyFraction();
+    return all === 0 ? 0 : Math.min(1, moc.intersection(this.area).skyFraction() / all);
+  }
+}
 
 function bad(path: string, message: string): never {
   throw new ConstellationError('INVALID_ARGUMENT', `${path} ${message}`, { violations: [{ path, rule: 'range', message }] });
@@ -66,35 +114,16 @@ function regionTest(request: PlanRequest): RegionTest {
     if (!Number.isFinite(ra)) bad('request.region.cone.ra', 'must be a finite number of degrees');
     if (!(dec >= -90 && dec <= 90)) bad('request.region.cone.dec', 'must be between -90 and 90 degrees');
     if (!(radiusDeg > 0 && radiusDeg <= 180)) bad('request.region.cone.radiusDeg', 'must be greater than 0 and at most 180 degrees');
-    const sky = new Cone(ra, dec, radiusDeg).skyFraction();
-    return {
-      indexed: (snapshot, dataset) => {
-        const index = snapshot.coverageOf(dataset);
-        return index && new Set(index.queryCone(ra, dec, radiusDeg));
-      },
-      touches: (moc) => moc === null || moc.intersectsCone(ra, dec, radiusDeg),
-      fraction: (moc) => (moc === null ? sky : moc.coneOverlapFraction(ra, dec, radiusDeg)),
-    };
+    return new ConeRegion(new Cone(ra, dec, radiusDeg));
   }
-  let area: SMoc;
   try {
-    area = parseMocAscii(region.moc!);
+    return new MocRegion(parseMocAscii(region.moc!));
   } catch (err) {
     if (!(err instanceof MocSyntaxError)) throw err;
     throw new ConstellationError('INVALID_MOC', `request.region.moc: ${err.message}`, {
       cause: err, violations: [{ path: 'request.region.moc', rule: 'moc', message: err.message }],
     });
   }
-  const sky = area.skyFraction();
-  return {
-    indexed: () => undefined,
-    touches: (moc) => moc === null || moc.intersects(area),
-    fraction: (moc) => {
-      if (moc === null) return sky;
-      const all = moc.skyFraction();
-      return all === 0 ? 0 : Math.min(1, moc.intersection(area).skyFraction() / all);
-    },
-  };
 }
 
 function checkNumbers(request: PlanRequest): void {
@@ -199,47 +228,68 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
   const container = request.kind === 'CONTAINER';
   const allLocal = !container || options.requireAllLocal === true;
 
-  // What each requested dataset looks like at each site holding it, and where it is cheapest to pull from.
-  const seen = new Map<string, Map<string, Seen>>();
+  // What each requested dataset looks like at each site holding it (ordered by site id, like the
+  // sites), and where it is cheapest to pull from.
+  const seen: Seen[][] = [];
   const sources = new Map<string, Source>();
   for (const dataset of datasets) {
-    const bySite = new Map<string, Seen>();
+    const bySite: Seen[] = [];
     const hits = region.indexed(snapshot, dataset);
+    let h = 0;
     let source: Source | undefined;
     for (const replica of snapshot.replicasOf(dataset)) {
       const siteId = replica.row.siteId;
       const readable = isReadable(replica, groups);
-      const covered = hits ? hits.has(siteId) : region.touches(replica.moc);
+      let covered: boolean;
+      if (hits) {
+        covered = hits[h] === siteId;
+        if (covered) h++;
+      } else covered = region.touches(replica);
       let rows: number | null = null;
       let bytes: number | null = null;
       if (covered && replica.row.rows !== null) {
         rows = replica.row.rows * region.fraction(replica.moc);
         bytes = replica.row.rowBytes === null ? null : rows * replica.row.rowBytes;
       }
-      bySite.set(siteId, { replica, readable, covered, rows, bytes });
-      if (!allLocal && readable && covered && snapshot.site(siteId)?.site.status !== 'DOWN') {
+      const at = snapshot.positionOf(siteId);
+      bySite.push({ replica, at, readable, covered, rows, bytes });
+      if (!allLocal && readable && covered && !snapshot.siteDown[at]) {
         // Replicas arrive ordered by site id, so a strict < keeps the smaller id on a tie; unknown sizes lose to known ones.
         if (!source || (bytes !== null && (source.bytes === null || bytes < source.bytes))) source = { site: siteId, bytes, rows };
       }
     }
-    seen.set(dataset, bySite);
+    seen.push(bySite);
     if (source) sources.set(dataset, source);
   }
 
   // Most sites hold none of the requested datasets: they share one frozen list of reasons.
-  const seenAt = datasets.map((d) => seen.get(d)!);
   const noReplica = datasets.map((dataset): Reason => Object.freeze({ code: 'NO_REPLICA', dataset, message: `no replica of ${dataset} is held at this site` }));
   const holdsNone: readonly Reason[] = Object.freeze(noReplica);
-  const candidates: Candidate[] = [];
-  for (const site of snapshot.sites) {
-    const id = site.site.id;
-    const down = site.site.status === 'DOWN';
+  // Filled and then reordered in place: a plan's garbage is mostly its candidates, and each
+  // young-generation collection it triggers lands in some plan's latency.
+  const { sites, siteIds, siteDown } = snapshot;
+  const candidates = new Array<Candidate>(sites.length);
+  const eligible: Candidate[] = [];
+  // Per dataset, the next replica of the pass over the sites: both go in site order.
+  const next = datasets.map(() => 0);
+  const atSite: (Seen | undefined)[] = datasets.map(() => undefined);
+  for (let i = 0; i < sites.length; i++) {
     let held = false;
-    for (const m of seenAt) held ||= m.has(id);
+    for (let k = 0; k < datasets.length; k++) {
+      const s = seen[k][next[k]];
+      if (s !== undefined && s.at === i) {
+        atSite[k] = s;
+        next[k]++;
+        held = true;
+      } else atSite[k] = undefined;
+    }
+    const down = siteDown[i];
     if (!down && datasets.length > 0 && !held) {
-      candidates.push(rejected(id, holdsNone as Reason[]));
+      candidates[i] = rejected(siteIds[i], holdsNone as Reason[]);
       continue;
     }
+    const site = sites[i];
+    const id = siteIds[i];
     const reasons: Reason[] = [];
     if (down) reasons.push({ code: 'SITE_DOWN', message: `site ${id} is DOWN` });
     let local = 0;
@@ -250,7 +300,7 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     let missing: { dataset: string; why: Reason }[] | undefined;
     for (let k = 0; k < datasets.length; k++) {
       const dataset = datasets[k];
-      const s = seenAt[k].get(id);
+      const s = atSite[k];
       let why: Reason | undefined;
       if (!s) why = noReplica[k];
       else if (!s.readable) why = { code: 'FORBIDDEN', dataset, message: `the replica of ${dataset} at ${id} is restricted to groups ${s.replica.row.access.groups.join(', ') || '(none)'}` };
@@ -295,12 +345,12 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     }
     // Like PanDA's filter chain, compute filters run only for a site whose data passed.
     if (reasons.length > 0) {
-      candidates.push(rejected(id, reasons));
+      candidates[i] = rejected(id, reasons);
       continue;
     }
     const pool = container ? choosePool(site, request, costs, reasons) : undefined;
     if (reasons.length > 0) {
-      candidates.push(rejected(id, reasons));
+      candidates[i] = rejected(id, reasons);
       continue;
     }
     const waitS = pool?.queueWaitS ?? 0;
@@ -315,15 +365,29 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     }, ...(pulls ?? [])];
     if (moved === null || rows === null) explain.push({ code: 'UNKNOWN_SIZE', message: 'a row count or row width is not advertised, so the size estimate is partial' });
     if (freshness(ageS, costs) < 1) explain.push({ code: 'STALE', message: ageS === null ? `site ${id} never said when its state was current` : `site ${id} advertised its state ${Math.round(ageS / 3600)} h ago` });
-    candidates.push({
+    candidates[i] = {
       site: id, eligible: true, score: scored.score, estimatedBytesMoved: moved, estimatedRows: rows, estimatedWaitS: waitS,
       pool: pool?.id ?? null, reasons: explain, terms: scored.terms,
-    });
+    };
+    eligible.push(candidates[i]);
   }
-  // Sites come ordered by id, so only the few eligible ones need sorting; the rejected keep their order.
-  const eligible = candidates.filter((c) => c.eligible).sort(rank);
-  const ordered = eligible.length === 0 ? candidates : eligible.concat(candidates.filter((c) => !c.eligible));
-  return { chosen: eligible[0] ?? null, candidates: ordered, formula: formulaText(costs), registryVersion: snapshot.version };
+  eligibleFirst(candidates, eligible);
+  return { chosen: eligible[0] ?? null, candidates, formula: options.costs ? formulaText(costs) : DEFAULT_FORMULA, registryVersion: snapshot.version };
+}
+
+// Most plans use the default constants; their formula is the same long string every time.
+const DEFAULT_FORMULA = formulaText(DEFAULT_COSTS);
+
+/**
+ * Put the eligible candidates first, best first, and the rejected behind them in their site
+ * order. Sites come ordered by id, so only the few eligible need sorting; the move is in place.
+ */
+function eligibleFirst(candidates: Candidate[], eligible: Candidate[]): void {
+  if (eligible.length === 0) return;
+  eligible.sort(rank);
+  let to = candidates.length;
+  for (let from = candidates.length - 1; from >= 0; from--) if (!candidates[from].eligible) candidates[--to] = candidates[from];
+  for (let k = 0; k < eligible.length; k++) candidates[k] = eligible[k];
 }
 
 const NO_TERMS: CostTerm[] = Object.freeze([]) as unknown as CostTerm[];

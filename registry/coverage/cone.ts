@@ -9,7 +9,12 @@
 import { MAX_ORDER, MAX_PIXRAD, POW4, SAFE_ORDER, cellCenter, chord2, radecToVec, vec3, type Vec3 } from './healpix.js';
 import { FULL, NONE, RangeBuilder, RangeLookup, cellSpan, type CellSpan, type Ranges } from './ranges.js';
 
-/** A validated cone with its squared-chord thresholds cached per order. */
+/**
+ * A validated cone with its squared-chord thresholds cached per order. The tables are plain
+ * arrays: a Float64Array of 30 keeps its data off the V8 heap, which the young-generation
+ * collection must then free separately; with a cone per plan that lengthened its pauses in
+ * the planner bench by about a third.
+ */
 export class Cone {
   /** Unit vector of the centre. */
   readonly v: Vec3;
@@ -18,10 +23,10 @@ export class Cone {
   /** chord²(radius). */
   readonly rT: number;
   /** chord²(radius + MAX_PIXRAD[o]): a cell centre within this passes the inclusive test at o. */
-  readonly inclT: Float64Array;
+  readonly inclT: readonly number[];
   /** chord²(radius − MAX_PIXRAD[o]): a cell centre within this puts the whole cell inside the disc. */
-  readonly insideT: Float64Array;
-  private readonly pairT: (Float64Array | undefined)[] = [];
+  readonly insideT: readonly number[];
+  private readonly pairT: (number[] | undefined)[] = [];
 
   constructor(
     readonly raDeg: number,
@@ -32,20 +37,15 @@ export class Cone {
     this.v = radecToVec(raDeg, decDeg);
     this.radius = (radiusDeg * Math.PI) / 180;
     this.rT = chord2(this.radius);
-    this.inclT = new Float64Array(MAX_ORDER + 1);
-    this.insideT = new Float64Array(MAX_ORDER + 1);
-    for (let o = 0; o <= MAX_ORDER; o++) {
-      this.inclT[o] = chord2(this.radius + MAX_PIXRAD[o]);
-      this.insideT[o] = chord2(this.radius - MAX_PIXRAD[o]);
-    }
+    this.inclT = MAX_PIXRAD.map((p) => chord2(this.radius + p));
+    this.insideT = MAX_PIXRAD.map((p) => chord2(this.radius - p));
   }
 
   /** chord²(radius + MAX_PIXRAD[o] + MAX_PIXRAD[m]): beyond it no descendant at m of a cell at o passes. */
   pair(o: number, m: number): number {
     let row = this.pairT[m];
     if (row === undefined) {
-      row = new Float64Array(MAX_ORDER + 1);
-      for (let k = 0; k <= MAX_ORDER; k++) row[k] = chord2(this.radius + MAX_PIXRAD[k] + MAX_PIXRAD[m]);
+      row = MAX_PIXRAD.map((p) => chord2(this.radius + p + MAX_PIXRAD[m]));
       this.pairT[m] = row;
     }
     return row[o];
@@ -182,33 +182,60 @@ export function touchesCone(lk: RangeLookup, maxOrder: number, cone: Cone): bool
 export function coveredInCone(lk: RangeLookup, cone: Cone): number {
   let leaf = 3;
   while (leaf < MAX_ORDER && MAX_PIXRAD[leaf] > cone.radius / 16) leaf++;
-  const span: CellSpan = { sh: 0, sl: 0, eh: 0, el: 0 };
-  const visit = (o: number, f: number, x: number, y: number, s24: number, s5: number, cover: number): number => {
-    const d2 = cone.d2(o, f, x, y);
-    if (d2 > cone.inclT[o]) return 0;
-    const size = POW4[MAX_ORDER - o];
-    const amount = (): number => (cover === FULL ? size : lk.covered(cellSpan(o, s24, s5, span)));
-    if (d2 <= cone.insideT[o]) return amount();
-    if (o >= leaf) {
-      const d = 2 * Math.asin(Math.min(1, Math.sqrt(d2) / 2));
-      // A cell's half-width is about 0.7 of its centre-to-corner radius.
-      const w = 0.5 + (cone.radius - d) / (1.4 * MAX_PIXRAD[o]);
-      return w <= 0 ? 0 : amount() * Math.min(1, w);
-    }
-    let n = 0;
-    for (let k = 0; k < 4; k++) {
-      const cs24 = childS24(o, s24, k);
-      const cs5 = childS5(o, s5, k);
-      const st = cover === FULL ? FULL : lk.status(cellSpan(o + 1, cs24, cs5, span));
-      if (st !== NONE) n += visit(o + 1, f, 2 * x + (k & 1), 2 * y + (k >> 1), cs24, cs5, st);
-    }
-    return n;
-  };
   let total = 0;
   for (let f = 0; f < 12; f++) {
     const s24 = f * POW4[SAFE_ORDER];
-    const st = lk.status(cellSpan(0, s24, 0, span));
-    if (st !== NONE) total += visit(0, f, 0, 0, s24, 0, st);
+    const st = lk.status(cellSpan(0, s24, 0, spanScratch));
+    if (st === NONE) continue;
+    sums[0] = 0;
+    starts[0] = s24;
+    coveredBelow(lk, cone, leaf, 0, f, 0, 0, 0, st);
+    total += sums[0];
   }
   return total;
+}
+
+/**
+ * Per order, the running sum of the cells being added up and the order-24 start of the cell being
+ * walked, for coveredBelow. Both are doubles, and a double passed to or returned from a call is
+ * boxed on the heap; in arrays the walk, the planner's hottest loop, allocates nothing per cell.
+ */
+const sums = new Float64Array(MAX_ORDER + 1);
+const starts = new Float64Array(MAX_ORDER + 1);
+
+/**
+ * The walk of coveredInCone from cell (o, f, x, y), starting at (starts[o], s5), with cover
+ * `cover`: adds the cell's share to sums[o], in the same order of additions as a walk returning
+ * each cell's sum would, so the result does not depend on this layout.
+ */
+function coveredBelow(lk: RangeLookup, cone: Cone, leaf: number, o: number, f: number, x: number, y: number, s5: number, cover: number): void {
+  const d2 = cone.d2(o, f, x, y);
+  if (d2 > cone.inclT[o]) return;
+  const s24 = starts[o];
+  if (d2 <= cone.insideT[o]) {
+    sums[o] += coveredCells(lk, o, s24, s5, cover);
+    return;
+  }
+  if (o >= leaf) {
+    const d = 2 * Math.asin(Math.min(1, Math.sqrt(d2) / 2));
+    // A cell's half-width is about 0.7 of its centre-to-corner radius.
+    const w = 0.5 + (cone.radius - d) / (1.4 * MAX_PIXRAD[o]);
+    if (w > 0) sums[o] += coveredCells(lk, o, s24, s5, cover) * Math.min(1, w);
+    return;
+  }
+  sums[o + 1] = 0;
+  for (let k = 0; k < 4; k++) {
+    const cs24 = childS24(o, s24, k);
+    const cs5 = childS5(o, s5, k);
+    const st = cover === FULL ? FULL : lk.status(cellSpan(o + 1, cs24, cs5, spanScratch));
+    if (st === NONE) continue;
+    starts[o + 1] = cs24;
+    coveredBelow(lk, cone, leaf, o + 1, f, 2 * x + (k & 1), 2 * y + (k >> 1), cs5, st);
+  }
+  sums[o] += sums[o + 1];
+}
+
+/** Covered order-29 cells of the cell at (o, s24, s5) with cover `cover`. */
+function coveredCells(lk: RangeLookup, o: number, s24: number, s5: number, cover: number): number {
+  return cover === FULL ? POW4[MAX_ORDER - o] : lk.covered(cellSpan(o, s24, s5, spanScratch));
 }

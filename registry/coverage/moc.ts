@@ -59,6 +59,7 @@ export class SMoc {
   }
 
   private lookupCache: RangeLookup | undefined;
+  private cellsCache: number | undefined;
 
   private constructor(
     /** Order-29 ranges (see ranges.ts); do not mutate. */
@@ -187,7 +188,11 @@ export class SMoc {
    * when the disc and the coverage truly overlap; may be true up to about one maxOrder cell away.
    */
   intersectsCone(raDeg: number, decDeg: number, radiusDeg: number): boolean {
-    const cone = new Cone(raDeg, decDeg, radiusDeg);
+    return this.intersectsConeOf(new Cone(raDeg, decDeg, radiusDeg));
+  }
+
+  /** {@link intersectsCone} for a cone built once and tested against many MOCs. */
+  intersectsConeOf(cone: Cone): boolean {
     if (this.isEmpty()) return false;
     if (this.isFullSky()) return true;
     return touchesCone(this.lookup(), this.maxOrder, cone);
@@ -195,10 +200,16 @@ export class SMoc {
 
   /** Approximate fraction of the covered area lying inside the cone (0 for an empty MOC). */
   coneOverlapFraction(raDeg: number, decDeg: number, radiusDeg: number): number {
-    const cone = new Cone(raDeg, decDeg, radiusDeg);
+    return this.coneOverlapFractionOf(new Cone(raDeg, decDeg, radiusDeg));
+  }
+
+  /** {@link coneOverlapFraction} for a cone built once and tested against many MOCs. */
+  coneOverlapFractionOf(cone: Cone): number {
     if (this.isEmpty()) return 0;
     if (this.isFullSky()) return cone.skyFraction();
-    const f = coveredInCone(this.lookup(), cone) / Number(countCells(this.ranges));
+    // Counting cells walks BigInts; the ranges never change, so it is done once.
+    this.cellsCache ??= Number(countCells(this.ranges));
+    const f = coveredInCone(this.lookup(), cone) / this.cellsCache;
     return Math.min(1, Math.max(0, f));
   }
 

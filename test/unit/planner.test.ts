@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { plan, type PlanOptions } from '../../broker/planner/plan.js';
-import { snapshotFromDocuments, type DocumentSnapshotOptions } from '../../broker/planner/snapshot.js';
+import { INDEX_MIN_REPLICAS, PlannerSnapshot, snapshotFromDocuments, type DocumentSnapshotOptions } from '../../broker/planner/snapshot.js';
 import type { Candidate, Plan, PlanRequest, ReasonCode } from '../../broker/planner/types.js';
+import { MAX_PIXRAD } from '../../registry/coverage/healpix.js';
 import { SMoc } from '../../registry/coverage/moc.js';
 import type { CapabilityDocument, ComputePoolDoc, DatasetDoc, ImageDoc } from '../../registry/model/capability.js';
 import { documentFor } from '../support/documents.js';
@@ -202,7 +203,7 @@ describe('planner choices on hand-built federations', () => {
   });
 
   it('uses per-dataset coverage indexes for datasets with many replicas, agreeing with direct tests', () => {
-    const docs = Array.from({ length: 40 }, (_, i) => site(`s${String(i).padStart(2, '0')}`, {
+    const docs = Array.from({ length: INDEX_MIN_REPLICAS }, (_, i) => site(`s${String(i).padStart(3, '0')}`, {
       [GAIA]: { coverage: SMoc.fromCone(i * 9, (i % 9) * 20 - 80, 10, 5).toAscii() },
     }));
     const snap = snapshotFromDocuments(docs);
@@ -300,5 +301,66 @@ describe('planner properties', () => {
       const b = run([...docs].reverse(), request, { snap: { status }, groups });
       expect(b).toEqual(a);
     }), { numRuns: 200 });
+  });
+
+  it('plans the same over a snapshot advanced by a reload as over one built afresh', () => {
+    fc.assert(fc.property(federationArb, federationArb, fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }), requestArb, callerArb, (first, second, keep, request, groups) => {
+      // The next generation keeps some sites, replaces others, and adds or drops the rest.
+      const sites = second.map((s, i) => (i < first.length && keep[i] ? first[i] : s));
+      const changed = new Set(Array.from({ length: Math.max(first.length, sites.length) }, (_, i) => i)
+        .filter((i) => !(i < first.length && i < sites.length && keep[i])).map((i) => `s${i}`));
+      const before = build(first);
+      const after = build(sites);
+      const fresh = snapshotFromDocuments(after.docs, { status: after.status });
+      const advanced = PlannerSnapshot.advance(snapshotFromDocuments(before.docs, { status: before.status }), 1, changed, fresh.sites.filter((s) => changed.has(s.site.id)));
+      expect(plan(advanced, request, { groups }, { now: NOW })).toEqual(plan(fresh, request, { groups }, { now: NOW }));
+    }), { numRuns: 200 });
+  });
+});
+
+describe('planner region tests against the plain MOC methods', () => {
+  interface Patch { ra: number; dec: number; radius: number; order: number }
+  const deg = Math.PI / 180;
+  // Survey patches of several sizes and orders, and a few whole-sky, empty and unknown coverages.
+  const patchArb: fc.Arbitrary<Patch | string | undefined> = fc.oneof(
+    { weight: 16, arbitrary: fc.record({ ra: fc.double({ min: 0, max: 360, noNaN: true }), dec: fc.double({ min: -90, max: 90, noNaN: true }), radius: fc.double({ min: 0.5, max: 15, noNaN: true }), order: fc.integer({ min: 3, max: 6 }) }) },
+    { weight: 1, arbitrary: fc.constantFrom('0/0-11', SMoc.empty(5).toAscii(), undefined) },
+  );
+  /** The point `d` degrees from (ra, dec) towards bearing `theta` (radians). */
+  const offset = (ra: number, dec: number, d: number, theta: number) => {
+    const p = dec * deg;
+    const r = d * deg;
+    const dec2 = Math.asin(Math.min(1, Math.max(-1, Math.sin(p) * Math.cos(r) + Math.cos(p) * Math.sin(r) * Math.cos(theta))));
+    const ra2 = ra * deg + Math.atan2(Math.sin(theta) * Math.sin(r) * Math.cos(p), Math.cos(r) - Math.sin(p) * Math.sin(dec2));
+    return { ra: (((ra2 / deg) % 360) + 360) % 360, dec: dec2 / deg };
+  };
+  const federation = (sites: number) => {
+    const patches = fc.sample(patchArb, { numRuns: sites, seed: sites });
+    const coverage = patches.map((p) => (typeof p === 'object' ? SMoc.fromCone(p.ra, p.dec, p.radius, p.order).toAscii() : p));
+    const snap = snapshotFromDocuments(coverage.map((c, i) => site(`s${String(i).padStart(3, '0')}`, { [GAIA]: { coverage: c } })));
+    const surveys = patches.filter((p): p is Patch => typeof p === 'object');
+    // Random cones, and cones about as far from a patch as its cells reach (some cell radii past its
+    // edge, by the inclusive rule), where a bounding cap could go wrong.
+    const cones = fc.oneof(
+      fc.record({ ra: fc.double({ min: 0, max: 360, noNaN: true }), dec: fc.double({ min: -90, max: 90, noNaN: true }), radiusDeg: fc.double({ min: 0.01, max: 30, noNaN: true }) }),
+      fc.record({ p: fc.constantFrom(...surveys), radiusDeg: fc.double({ min: 0.01, max: 5, noNaN: true }), cells: fc.double({ min: -1, max: 3, noNaN: true }), theta: fc.double({ min: 0, max: 2 * Math.PI, noNaN: true }) })
+        .map(({ p, radiusDeg, cells, theta }) => ({ ...offset(p.ra, p.dec, Math.min(179, p.radius + radiusDeg + (cells * MAX_PIXRAD[p.order]) / deg), theta), radiusDeg })),
+    );
+    return { snap, cones };
+  };
+
+  // Below INDEX_MIN_REPLICAS each replica is tested through its bounding cap; at it, through the dataset's coverage index.
+  it.each([['bounding caps', 60], ['a coverage index', INDEX_MIN_REPLICAS]])('with %s: NOT_COVERED and estimated rows as SMoc.intersectsCone and coneOverlapFraction say', (_, sites) => {
+    const { snap, cones } = federation(sites);
+    expect(snap.coverageOf(GAIA) !== undefined).toBe(sites >= INDEX_MIN_REPLICAS);
+    fc.assert(fc.property(cones, ({ ra, dec, radiusDeg }) => {
+      const p = plan(snap, query([GAIA], { region: { cone: { ra, dec, radiusDeg } } }), ANON, { now: NOW });
+      for (const c of p.candidates) {
+        const moc = snap.site(c.site)!.replicas.get(GAIA)!.moc ?? SMoc.fullSky();
+        const covered = moc.intersectsCone(ra, dec, radiusDeg);
+        expect(c.reasons.some((r) => r.code === 'NOT_COVERED')).toBe(!covered);
+        if (covered) expect(c.estimatedRows).toBe(1000 * moc.coneOverlapFraction(ra, dec, radiusDeg));
+      }
+    }), { numRuns: 60 });
   });
 });
