@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, each printed as ratios against a baseline from the same run. */
 import { benchE2eQuery, printE2eQuery } from './e2e-query.js';
 import { benchHarvest, printHarvest } from './harvest.js';
+import { benchPlanner, printPlanner } from './planner.js';
 import { benchRegistry, printRegistry } from './registry-graphql.js';
 import { benchVotable, printVotable } from './votable.js';
 
@@ -11,5 +12,7 @@ console.log();
 printVotable(await benchVotable(small ? { rows: 100_000 } : { rows: 1_000_000 }));
 console.log();
 printHarvest(await benchHarvest(small ? 20 : 200));
+console.log();
+printPlanner(await benchPlanner(small ? { sites: 100, replicasPerSite: 100, datasets: 500, plans: 2_000 } : {}));
 console.log();
 printE2eQuery(await benchE2eQuery(small ? { rows: 20_000, runs: 3 } : { rows: 100_000, runs: 10 }));
