@@ -64,7 +64,7 @@ sites:
     // Canonical names: ps1_dr2.mean_object's ra/dec are ramean/decmean at DaCHS.
     const adql = `SELECT g.source_id, p.objid FROM gaia_dr3.gaia_source AS g
       JOIN ps1_dr2.mean_object AS p ON 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', p.ra, p.dec, 1.0/3600))
-      WHERE 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', 180, 0, 0.3))`;
+      WHERE 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', 180, 0, 0.1))`;
     const submitted = await broker.graphql<{ submitQuery: { id: string; plan: { candidates: { siteQuery: { adql: string } }[] } } }>(
       'mutation($q: String!) { submitQuery(input: { adql: $q }) { id plan } }', { q: adql });
     expect(submitted.errors).toBeUndefined();
