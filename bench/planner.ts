@@ -10,7 +10,7 @@ import type { PlanRequest } from '../broker/planner/types.js';
 import { CoverageIndex } from '../registry/coverage/index.js';
 import { SMoc } from '../registry/coverage/moc.js';
 import type { CapabilityDocument } from '../registry/model/capability.js';
-import { random } from './support.js';
+import { seededRandom as random } from '../test/support/random.js';
 
 export interface PlannerBenchOptions {
   sites: number;

@@ -13,7 +13,8 @@ import { openDatabase } from '../broker/db/database.js';
 import { SMoc } from '../registry/coverage/moc.js';
 import type { CapabilityDocument } from '../registry/model/capability.js';
 import { migrate } from '../registry/store/migrate.js';
-import { load, random } from './support.js';
+import { seededRandom as random } from '../test/support/random.js';
+import { load } from './support.js';
 
 export interface RegistryBenchOptions {
   sites: number;

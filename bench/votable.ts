@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { readVOTable, writeVOTable } from '../adapters/ivoa/votable/index.js';
 import type { Row, WritableTable } from '../adapters/ivoa/votable/index.js';
-import { random } from './support.js';
+import { seededRandom as random } from '../test/support/random.js';
 
 /** Options of `benchVotable`. */
 export interface BenchVotableOptions {

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseAdql, toPostgres } from '../../adapters/ivoa/adql/index.js';
 import { readVOTableToArray, writeVOTable, type Cell, type Datatype, type Row, type WritableField } from '../../adapters/ivoa/votable/index.js';
 import type { SimSite } from './sim-site.js';
+import { seededRandom } from '../support/random.js';
 
 export interface SimColumn { name: string; datatype: 'long' | 'int' | 'short' | 'double' | 'float' | 'char' | 'boolean'; unit?: string; ucd?: string; description?: string }
 export interface SimTable { name: string /* 'schema.table' as the site spells it, e.g. 'gaiadr3.gaia_source' or 'dbo.MeanObjectView' */; description?: string; columns: SimColumn[]; rows: number /* as VOSI advertises it */; heldRows?: number /* rows generated and queried (default rows), so a table can advertise billions */; position?: { ra: string; dec: string }; region?: { raMin: number; raMax: number; decMin: number; decMax: number } }
@@ -30,7 +31,7 @@ export interface TapService { readonly path: string; close(): Promise<void> }
 
 /** The synthetic rows of a table as the service holds them (same generator, same seed). */
 export function simRows(table: SimTable): Row[] {
-  const rand = mulberry32(seedOf(table.name));
+  const rand = seededRandom(seedOf(table.name));
   const region = table.region ?? { raMin: 0, raMax: 360, decMin: -90, decMax: 90 };
   const sinMin = Math.sin((region.decMin * Math.PI) / 180);
   const sinMax = Math.sin((region.decMax * Math.PI) / 180);
@@ -78,17 +79,6 @@ export function mountTapService(site: SimSite, options: TapServiceOptions): TapS
 
 function seedOf(s: string): number {
   return createHash('sha1').update(s).digest().readUInt32LE(0);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function esc(s: string): string {

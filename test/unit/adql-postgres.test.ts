@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdqlUnsupportedError, parseAdql, toPostgres, type ToPostgresOptions } from '../../adapters/ivoa/adql/index.js';
+import { seededRandom } from '../support/random.js';
 
 const sql = (adql: string, options?: ToPostgresOptions): string => toPostgres(parseAdql(adql), options);
 
@@ -111,18 +112,6 @@ if (!client) {
   console.warn('skipping ADQL→PostgreSQL execution tests: no PostgreSQL answers at DATABASE_URL or postgres://postgres@127.0.0.1:5432/test');
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const RAD = Math.PI / 180;
 
 /** Haversine distance in degrees, computed independently of the translator's formula. */
@@ -159,7 +148,7 @@ interface Row {
 }
 
 function makePoints(): Row[] {
-  const rand = rng(20260101);
+  const rand = seededRandom(20260101);
   const rows: Row[] = [];
   for (let i = 0; i < 1500; i++) rows.push({ id: rows.length + 1, ra: rand() * 360, dec: Math.asin(2 * rand() - 1) / RAD });
   for (const [ra, dec, r] of CONES) {

@@ -21,18 +21,7 @@ import {
   type Vec3,
 } from '../../registry/coverage/healpix.js';
 import { SMoc, parseMocAscii } from '../../registry/coverage/moc.js';
-
-/** Small deterministic PRNG so sampled tests are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../support/random.js';
 
 const DEG = Math.PI / 180;
 
@@ -97,7 +86,7 @@ const smallMocArb = fc
 
 describe('HEALPix core (orders 0–29)', () => {
   it('matches @hscmap/healpix on centres, indices and point lookup up to order 15', () => {
-    const rand = prng(1);
+    const rand = seededRandom(1);
     for (let i = 0; i < 5000; i++) {
       const order = Math.floor(rand() * 16);
       const nside = 2 ** order;
@@ -115,7 +104,7 @@ describe('HEALPix core (orders 0–29)', () => {
   });
 
   it('never has a cell point farther from its centre than MAX_PIXRAD', () => {
-    const rand = prng(2);
+    const rand = seededRandom(2);
     for (let i = 0; i < 20000; i++) {
       const order = Math.floor(rand() * 16);
       const nside = 2 ** order;
@@ -131,7 +120,7 @@ describe('HEALPix core (orders 0–29)', () => {
   });
 
   it('keeps order 25–29 indices exact and nested inside their order-15 parents', () => {
-    const rand = prng(3);
+    const rand = seededRandom(3);
     for (let i = 0; i < 2000; i++) {
       const order = 25 + Math.floor(rand() * 5);
       const idx = BigInt(Math.floor(rand() * 12 * 4 ** 24)) * 4n ** BigInt(order - 24) + BigInt(Math.floor(rand() * 4 ** (order - 24)));
@@ -166,7 +155,7 @@ describe('inclusive cone cells (SMoc.fromCone)', () => {
   });
 
   it('contain every point of the disc, at every order', () => {
-    const rand = prng(4);
+    const rand = seededRandom(4);
     for (let i = 0; i < 200; i++) {
       const ra = rand() * 360;
       const dec = Math.asin(2 * rand() - 1) / DEG;
@@ -187,7 +176,7 @@ describe('inclusive cone cells (SMoc.fromCone)', () => {
   });
 
   it('include every cell @hscmap/healpix query_disc_inclusive_nest finds, unless that cell cannot touch the disc', () => {
-    const rand = prng(5);
+    const rand = seededRandom(5);
     for (let i = 0; i < 200; i++) {
       const order = Math.floor(rand() * 11);
       const nside = 2 ** order;
@@ -238,7 +227,7 @@ describe('SMoc.intersectsCone', () => {
   it('is never false when a sampled point of the disc lies in the MOC (points via @hscmap ang2pix)', () => {
     fc.assert(
       fc.property(smallMocArb, coneArb, fc.integer(), (moc, { ra, dec, radius }, seed) => {
-        const rand = prng(seed);
+        const rand = seededRandom(seed);
         const c = radecToVec(ra, dec);
         let inside = false;
         for (let k = 0; k < 200 && !inside; k++) {
@@ -253,7 +242,7 @@ describe('SMoc.intersectsCone', () => {
   });
 
   it('is true for any cone holding a point of a covered cell, false beyond reach, at orders up to 29', () => {
-    const rand = prng(6);
+    const rand = seededRandom(6);
     for (let i = 0; i < 400; i++) {
       const order = Math.floor(rand() * 30);
       const cell = BigInt(Math.floor(rand() * 12 * 4 ** Math.min(order, 24))) * 4n ** BigInt(Math.max(0, order - 24));
@@ -284,7 +273,7 @@ describe('SMoc.intersectsCone', () => {
 
 describe('SMoc.coneOverlapFraction', () => {
   it('matches Monte Carlo area ratios within a few percent', () => {
-    const rand = prng(7);
+    const rand = seededRandom(7);
     // [MOC, cone ra, dec, radius, and a cap (ra, dec, radius) holding the MOC to sample in]
     const cases: [SMoc, number, number, number, number, number, number][] = [
       [SMoc.fromCone(40, 10, 20, 7), 45, 15, 10, 40, 10, 22],
@@ -336,7 +325,7 @@ const haveHealpy = !healpy.error && healpy.status === 0;
 
 describe.skipIf(!haveHealpy)('cross-check against healpy (Debian python3-healpy)', () => {
   it('agrees on ang2pix_nest up to order 29 and finds no touching cell that query_disc(inclusive) misses', () => {
-    const rand = prng(8);
+    const rand = seededRandom(8);
     const points = Array.from({ length: 300 }, () => {
       const order = Math.floor(rand() * 30);
       return { order, ra: rand() * 360, dec: Math.asin(2 * rand() - 1) / DEG };

@@ -3,18 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CoverageIndex } from '../../registry/coverage/index.js';
 import { SMoc, parseMocAscii } from '../../registry/coverage/moc.js';
-
-/** Small deterministic PRNG so generated populations are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../support/random.js';
 
 const randomRa = (rand: () => number): number => rand() * 360;
 const randomDec = (rand: () => number): number => (Math.asin(2 * rand() - 1) * 180) / Math.PI;
@@ -62,7 +51,7 @@ function sorted(keys: number[]): number[] {
 
 describe('CoverageIndex', () => {
   it.each([[undefined], [0], [3], [8]])('answers exactly like a scan with SMoc.intersectsCone over a varied population (bucketOrder %s)', (bucketOrder) => {
-    const rand = prng(11);
+    const rand = seededRandom(11);
     const index = new CoverageIndex<number>({ bucketOrder });
     const mocs = new Map<number, SMoc | null>();
     const n = bucketOrder === undefined ? 1000 : 300;
@@ -81,7 +70,7 @@ describe('CoverageIndex', () => {
   });
 
   it('finds small MOCs with cones centred on them and on their rims', () => {
-    const rand = prng(12);
+    const rand = seededRandom(12);
     const index = new CoverageIndex<number>();
     const mocs = new Map<number, SMoc | null>();
     const centres: [number, number][] = [];
@@ -121,7 +110,7 @@ describe('CoverageIndex', () => {
         const model = new Map<number, SMoc | null>();
         for (const o of ops) {
           if (o.kind === 'set') {
-            const m = randomMoc(prng(o.seed));
+            const m = randomMoc(seededRandom(o.seed));
             index.set(o.key, m);
             model.set(o.key, m);
           } else if (o.kind === 'delete') {
@@ -191,7 +180,7 @@ describe('CoverageIndex', () => {
  */
 describe.skipIf(!process.env.COVERAGE_BENCH)('CoverageIndex timing (on demand)', () => {
   it('queries 100,000 small MOCs + 1,000 whole-sky entries', () => {
-    const rand = prng(99);
+    const rand = seededRandom(99);
     const t0 = performance.now();
     const index = new CoverageIndex<number>();
     for (let k = 0; k < 100_000; k++) {
