@@ -3,6 +3,7 @@
  * `tableset` root the ESA Gaia archive serves (with esatapplus:* extension attributes).
  */
 import type { ColumnDoc } from '../../../registry/model/capability.js';
+import type { Datatype } from '../votable/types.js';
 import { NS, isIvoaOrNone, isVoDataServiceNs } from '../xml/namespaces.js';
 import { parseXml, wrongRoot, type XmlElement } from '../xml/tree.js';
 import { parseXsdBoolean, parseXsdInteger, textOf } from '../xml/values.js';
@@ -25,24 +26,9 @@ export interface VosiDataType {
   xtype?: string;
 }
 
-/** The VOTable datatype vocabulary every column type is mapped onto. */
-export type VoDatatype =
-  | 'boolean'
-  | 'bit'
-  | 'unsignedByte'
-  | 'short'
-  | 'int'
-  | 'long'
-  | 'char'
-  | 'unicodeChar'
-  | 'float'
-  | 'double'
-  | 'floatComplex'
-  | 'doubleComplex';
-
 /** A column type in the normalised (VOTable + DALI xtype) vocabulary. */
 export interface NormalisedType {
-  datatype: VoDatatype;
+  datatype: Datatype;
   arraysize?: string;
   /** DALI/VOTable xtype: timestamp, point, circle, polygon, region, moc, interval... */
   xtype?: string;
@@ -142,14 +128,14 @@ function optAttr(el: XmlElement, name: string, uri = ''): string | undefined {
 
 // --- datatypes -----------------------------------------------------------------------------
 
-const VOTABLE_TYPES: readonly VoDatatype[] = [
+const VOTABLE_TYPES: readonly Datatype[] = [
   'boolean', 'bit', 'unsignedByte', 'short', 'int', 'long', 'char', 'unicodeChar', 'float', 'double', 'floatComplex', 'doubleComplex',
 ];
 const VOTABLE_BY_LOWER = new Map(VOTABLE_TYPES.map((t) => [t.toLowerCase(), t]));
 
 // TAP 1.1 section 4.3 / VODataService TAPType, plus spellings services use in practice.
 // `vary` marks types whose size is a maximum (VARCHAR(n) -> "n*").
-const TAP_TYPES: Record<string, { datatype: VoDatatype; arraysize?: string; xtype?: string; sized?: 'fixed' | 'vary' }> = {
+const TAP_TYPES: Record<string, { datatype: Datatype; arraysize?: string; xtype?: string; sized?: 'fixed' | 'vary' }> = {
   BOOLEAN: { datatype: 'boolean' },
   SMALLINT: { datatype: 'short' },
   INTEGER: { datatype: 'int' },
@@ -207,7 +193,7 @@ function kindOf(xsiLocal: string | undefined, value: string): DataTypeKind {
   if (xsiLocal === 'VOTableType' || xsiLocal === 'VOTable') return 'votable';
   if (xsiLocal !== undefined) return 'other';
   // Untyped: VOTable names are lower camel case, TAP names upper case.
-  if (VOTABLE_TYPES.includes(value as VoDatatype)) return 'votable';
+  if (VOTABLE_TYPES.includes(value as Datatype)) return 'votable';
   if (TAP_TYPES[value.toUpperCase()] !== undefined && value === value.toUpperCase()) return 'tap';
   return 'other';
 }
