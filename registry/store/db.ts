@@ -33,20 +33,7 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});
   if (options.wrapStatements) {
-    (pool as unknown as { query: unknown }).query = async (text: string, values?: unknown[]) => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await client.query(text, values);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
-    };
+    (pool as unknown as { query: unknown }).query = (text: string, values?: unknown[]) => withTransaction(pool, (client) => client.query(text, values));
   }
   if (options.onQuery) {
     const onQuery = options.onQuery;
