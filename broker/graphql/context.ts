@@ -1,6 +1,12 @@
 /** What every resolver and loader receives. */
 import type { Services } from '../factory.js';
+import type { Caller } from '../planner/index.js';
 import type { ReadScope } from './read-scope.js';
+
+/** Every caller until identity arrives: no groups, so only public replicas are eligible. */
+export const ANONYMOUS: Caller = { groups: [] };
+/** The owner every job has until identity arrives. */
+export const ANONYMOUS_OWNER = 'anonymous';
 
 export interface GraphQLContext {
   /** This request's consistent read of the registry. */

@@ -4,15 +4,14 @@ import { ConstellationError } from '../../registry/model/errors.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
 import type { JobKind, JobRow } from '../../registry/store/queries/jobs.js';
 import type { Services } from '../factory.js';
-import type { Caller } from '../planner/index.js';
 import { isTerminal } from '../jobs/state.js';
 import { routeContainerJob, type ContainerJobInput } from '../jobs/route-container.js';
 import { routeQuery, type QueryInput } from '../jobs/route-query.js';
+import type { PlanRecord } from '../jobs/placement.js';
+import type { JobCandidate } from '../jobs/service.js';
+import { ANONYMOUS, ANONYMOUS_OWNER } from './context.js';
+import { checkLimit } from './limits.js';
 
-/** Every caller until identity arrives: no groups, so only public replicas are eligible. */
-export const ANONYMOUS: Caller = { groups: [] };
-/** The owner every job has until identity arrives. */
-const OWNER = 'anonymous';
 
 /** The pubsub topic of one job's changes. */
 export const jobTopic = (id: string): string => `job:${id}`;
@@ -24,29 +23,23 @@ interface JobContext {
   pubsub?: { subscribe(topic: string): Promise<AsyncIterable<{ jobUpdated: JobRow }>> };
 }
 
-function checkRange(name: string, value: number, max: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new ConstellationError('INVALID_ARGUMENT', `${name} must be an integer from 0 to ${max}, got ${value}`);
-}
-
-async function submitQuery(input: QueryInput, ctx: JobContext): Promise<JobRow> {
-  const { jobs, planner, pool } = ctx.services;
+/**
+ * Submit a routed job: a retried call with the same key returns the job it made, otherwise the
+ * request is routed (planned and written for each eligible site) and handed to the job service.
+ */
+async function submitRouted(
+  kind: JobKind,
+  input: { idempotencyKey?: string | null },
+  route: () => Promise<{ candidates: JobCandidate[]; plan: PlanRecord }> | { candidates: JobCandidate[]; plan: PlanRecord },
+  ctx: JobContext,
+): Promise<JobRow> {
   // Submitting writes and may wait on a site; this request's read transaction must not be held meanwhile.
   await ctx.db?.release();
   const key = input.idempotencyKey ?? undefined;
-  const earlier = await jobs.existing(OWNER, key, input);
+  const earlier = await ctx.services.jobs.existing(ANONYMOUS_OWNER, key, input);
   if (earlier) return earlier;
-  const routed = await routeQuery(planner.snapshot, pool, input, ANONYMOUS);
-  return jobs.submit({ kind: 'QUERY', owner: OWNER, idempotencyKey: key, request: input, candidates: routed.candidates, plan: routed.plan });
-}
-
-async function submitContainer(input: ContainerJobInput, ctx: JobContext): Promise<JobRow> {
-  const { jobs, planner } = ctx.services;
-  await ctx.db?.release();
-  const key = input.idempotencyKey ?? undefined;
-  const earlier = await jobs.existing(OWNER, key, input);
-  if (earlier) return earlier;
-  const routed = routeContainerJob(planner.snapshot, input, ANONYMOUS);
-  return jobs.submit({ kind: 'CONTAINER', owner: OWNER, idempotencyKey: key, request: input, candidates: routed.candidates, plan: routed.plan });
+  const routed = await route();
+  return ctx.services.jobs.submit({ kind, owner: ANONYMOUS_OWNER, idempotencyKey: key, request: input, candidates: routed.candidates, plan: routed.plan });
 }
 
 /**
@@ -56,7 +49,7 @@ async function submitContainer(input: ContainerJobInput, ctx: JobContext): Promi
 async function followJob(id: string, ctx: JobContext): Promise<AsyncIterable<{ jobUpdated: JobRow }>> {
   const changes = await ctx.pubsub!.subscribe(jobTopic(id));
   // Subscribed before reading, so no change between the read and the first push is missed.
-  const current = await ctx.services.jobs.get(id, OWNER);
+  const current = await ctx.services.jobs.get(id, ANONYMOUS_OWNER);
   if (!current) {
     (changes as unknown as { destroy?: () => void }).destroy?.();
     throw new ConstellationError('NOT_FOUND', `no job ${id}`);
@@ -86,19 +79,21 @@ async function followJob(id: string, ctx: JobContext): Promise<AsyncIterable<{ j
 /** Resolvers merged into the root resolvers. */
 export const jobResolvers = {
   Query: {
-    job: (_root: unknown, { id }: { id: string }, ctx: JobContext) => ctx.services.jobs.get(id, OWNER).then((j) => j ?? null),
+    job: (_root: unknown, { id }: { id: string }, ctx: JobContext) => ctx.services.jobs.get(id, ANONYMOUS_OWNER).then((j) => j ?? null),
     jobs: (_root: unknown, { filter, limit, offset }: { filter?: { states?: JobState[] | null; kinds?: JobKind[] | null } | null; limit: number; offset: number }, ctx: JobContext) => {
-      checkRange('limit', limit, 500);
-      checkRange('offset', offset, Number.MAX_SAFE_INTEGER);
-      return ctx.services.jobs.list(OWNER, { states: filter?.states ?? undefined, kinds: filter?.kinds ?? undefined, limit, offset });
+      checkLimit('limit', limit, 500);
+      checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
+      return ctx.services.jobs.list(ANONYMOUS_OWNER, { states: filter?.states ?? undefined, kinds: filter?.kinds ?? undefined, limit, offset });
     },
   },
   Mutation: {
-    submitQuery: (_root: unknown, { input }: { input: QueryInput }, ctx: JobContext) => submitQuery(input, ctx),
-    submitJob: (_root: unknown, { input }: { input: ContainerJobInput }, ctx: JobContext) => submitContainer(input, ctx),
+    submitQuery: (_root: unknown, { input }: { input: QueryInput }, ctx: JobContext) =>
+      submitRouted('QUERY', input, () => routeQuery(ctx.services.planner.snapshot, ctx.services.pool, input, ANONYMOUS), ctx),
+    submitJob: (_root: unknown, { input }: { input: ContainerJobInput }, ctx: JobContext) =>
+      submitRouted('CONTAINER', input, () => routeContainerJob(ctx.services.planner.snapshot, input, ANONYMOUS), ctx),
     cancelJob: async (_root: unknown, { id }: { id: string }, ctx: JobContext) => {
       await ctx.db?.release();
-      return ctx.services.jobs.cancel(id, OWNER);
+      return ctx.services.jobs.cancel(id, ANONYMOUS_OWNER);
     },
   },
   Subscription: {

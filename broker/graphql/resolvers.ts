@@ -7,11 +7,12 @@ import { listSites, sitesByIds } from '../../registry/store/queries/sites.js';
 import { documentsBySite } from '../../registry/store/queries/history.js';
 import { harvestRunsBySite } from '../../registry/store/queries/harvest.js';
 import type { SiteRow } from '../../registry/store/queries/rows.js';
-import type { GraphQLContext } from './context.js';
 import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { plan, type PlanRequest } from '../planner/index.js';
-import { ANONYMOUS, jobResolvers } from './job-resolvers.js';
+import { ANONYMOUS, type GraphQLContext } from './context.js';
+import { jobResolvers } from './job-resolvers.js';
+import { checkLimit } from './limits.js';
 
 interface DatasetFilterArg {
   text?: string | null;
@@ -29,11 +30,6 @@ interface ImageFilterArg {
   site?: string | null;
 }
 
-function checkLimit(name: string, value: number, max: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new ConstellationError('INVALID_ARGUMENT', `${name} must be an integer from 0 to ${max}, got ${value}`);
-  }
-}
 
 const upper = (v: string | null) => (v === null ? null : v.toUpperCase());
 
