@@ -1,7 +1,7 @@
 /** buildApp(config) → a ready fastify instance serving GraphQL and REST (it never listens). */
 import { readFile } from 'node:fs/promises';
 import { GraphQLError } from 'graphql';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import mercurius, { type MercuriusOptions } from 'mercurius';
 import { isConstellationError } from '../registry/model/errors.js';
 import { packagePath } from '../registry/paths.js';
@@ -61,27 +61,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const database = options.database ?? (await openDatabase(config.database));
   const owned = options.database === undefined;
   try {
-    let log: FastifyBaseLogger | undefined;
+    const app = Fastify({
+      logger: options.logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+      bodyLimit: config.bodyLimit,
+    });
     const services = createServices(config, database.pool, database.kind, {
       http: options.http,
       env: options.env,
-      jobs: {
-        pollIntervalMs: config.jobs.pollIntervalS * 1000,
-        leaseMs: config.jobs.leaseS * 1000,
-        ...(config.jobs.giveUpAfterS ? { giveUpAfterMs: config.jobs.giveUpAfterS * 1000 } : {}),
-        onError: (err) => log?.error({ err }, 'job polling failed'),
-        ...options.jobs,
-      },
+      jobs: { onError: (err) => app.log.error({ err }, 'job polling failed'), ...options.jobs },
     });
     if (!options.prepared) {
       await migrate(database.pool);
       await registerConfiguredSites(database.pool, config, services.publisher);
     }
-    const app = Fastify({
-      logger: options.logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
-      bodyLimit: config.bodyLimit,
-    });
-    log = app.log;
     app.decorate('services', services);
     await services.coverage.refresh(database.pool);
     await services.planner.refresh(database.pool);

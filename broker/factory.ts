@@ -25,7 +25,7 @@ export interface Services {
   jobs: JobService;
 }
 
-/** Wire the services over `pool`; `http` options (timeouts, retries) may be set for tests. */
+/** Wire the services over `pool`; `http` and `jobs` settings given here override the config's (tests shorten them). */
 export function createServices(
   config: Config,
   pool: pg.Pool,
@@ -44,6 +44,11 @@ export function createServices(
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000 });
   const adapterFor = options.adapterFor ?? createAdapters(http);
   const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews);
-  const jobs = new JobService(pool, configuredSites(config, adapterFor, options.env), options.jobs);
+  const jobs = new JobService(pool, configuredSites(config, adapterFor, options.env), {
+    pollIntervalMs: config.jobs.pollIntervalS * 1000,
+    leaseMs: config.jobs.leaseS * 1000,
+    ...(config.jobs.giveUpAfterS ? { giveUpAfterMs: config.jobs.giveUpAfterS * 1000 } : {}),
+    ...options.jobs,
+  });
   return { config, pool, databaseKind, publisher, coverage, harvester, http, planner, jobs };
 }
