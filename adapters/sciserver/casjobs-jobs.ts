@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Adapter, AdapterContext, JobState, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
+import { HeldResults } from '../held-results.js';
 import type { HttpClient } from '../http.js';
 import { casjobsTable, casjobsVOTable, type CasJobsTable } from './casjobs-result.js';
 import { adqlToCasJobsSql, CASJOBS_ORDER_COLUMN } from './casjobs-sql.js';
@@ -30,7 +31,6 @@ const CASJOBS_STATE: readonly JobState[] = ['QUEUED', 'EXECUTING', 'EXECUTING', 
 const SYNC_PREFIX = 'casjobs-sync:';
 const JOB_PREFIX = 'casjobs:';
 const JOB_ID = /^casjobs:(\d+):([A-Za-z0-9_]+)(:ordered)?$/;
-const SYNC_HOLD_MS = 5 * 60_000;
 const VOTABLE = 'application/x-votable+xml';
 // TaskName only labels the request in CasJobs's own logs and history.
 const TASK = 'Constellation.CasJobs';
@@ -55,8 +55,7 @@ export function casjobsJobState(status: number): { state: JobState; sitePhase: s
 
 /** Creates the CasJobs query hooks over one HttpClient. */
 export function createCasJobsHooks(http: HttpClient, access: CasJobsAccess): QueryHooks {
-  const held = new Map<string, { table: CasJobsTable; timer: NodeJS.Timeout }>();
-  let counter = 0;
+  const held = new HeldResults<CasJobsTable>(SYNC_PREFIX);
 
   function baseUrl(ctx: AdapterContext): string {
     const url = access.settings(ctx).casjobsUrl;
@@ -102,14 +101,6 @@ export function createCasJobsHooks(http: HttpClient, access: CasJobsAccess): Que
     return { jobId: m[1], table: m[2], ordered: m[3] !== undefined };
   }
 
-  function drop(siteJobId: string): CasJobsTable | undefined {
-    const h = held.get(siteJobId);
-    if (!h) return undefined;
-    held.delete(siteJobId);
-    clearTimeout(h.timer);
-    return h.table;
-  }
-
   return {
     async submitQuery(ctx: AdapterContext, query: SiteQuery): Promise<{ siteJobId: string; status: SiteJobStatus }> {
       const { casjobsUrl, contexts } = access.settings(ctx);
@@ -120,10 +111,7 @@ export function createCasJobsHooks(http: HttpClient, access: CasJobsAccess): Que
       if (query.mode === 'sync') {
         const { sql } = adqlToCasJobsSql(query.adql, { maxrec: query.maxrec });
         const table = await quickQuery(ctx, context, sql, await access.credential(ctx));
-        const siteJobId = `${SYNC_PREFIX}${Date.now().toString(36)}-${++counter}`;
-        const timer = setTimeout(() => held.delete(siteJobId), SYNC_HOLD_MS);
-        timer.unref();
-        held.set(siteJobId, { table, timer });
+        const siteJobId = held.hold(table);
         return { siteJobId, status: { state: 'COMPLETED', sitePhase: 'Finished' } };
       }
       const table = `constellation_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
@@ -144,17 +132,14 @@ export function createCasJobsHooks(http: HttpClient, access: CasJobsAccess): Que
     },
 
     async jobStatus(ctx: AdapterContext, siteJobId: string): Promise<SiteJobStatus> {
-      if (siteJobId.startsWith(SYNC_PREFIX)) {
-        if (held.has(siteJobId)) return { state: 'COMPLETED', sitePhase: 'Finished' };
-        return { state: 'ERROR', sitePhase: 'UNKNOWN', error: 'the synchronous result is no longer held' };
-      }
+      if (held.owns(siteJobId)) return held.status(siteJobId, 'Finished');
       const { jobId } = parseJobId(siteJobId);
       return casjobsStatus(ctx, jobId, await access.credential(ctx));
     },
 
     async cancelJob(ctx: AdapterContext, siteJobId: string): Promise<void> {
-      if (siteJobId.startsWith(SYNC_PREFIX)) {
-        drop(siteJobId);
+      if (held.owns(siteJobId)) {
+        held.take(siteJobId);
         return;
       }
       const { jobId } = parseJobId(siteJobId);
@@ -165,11 +150,7 @@ export function createCasJobsHooks(http: HttpClient, access: CasJobsAccess): Que
     },
 
     async jobResult(ctx: AdapterContext, siteJobId: string): Promise<SiteResult> {
-      if (siteJobId.startsWith(SYNC_PREFIX)) {
-        const table = drop(siteJobId);
-        if (!table) throw new ConstellationError('NOT_FOUND', `the synchronous result ${siteJobId} is no longer held`);
-        return { contentType: VOTABLE, body: casjobsVOTable(table) };
-      }
+      if (held.owns(siteJobId)) return { contentType: VOTABLE, body: casjobsVOTable(held.collect(siteJobId)) };
       const { jobId, table, ordered } = parseJobId(siteJobId);
       const credential = await access.credential(ctx);
       const status = await casjobsStatus(ctx, jobId, credential);

@@ -2,7 +2,8 @@
 import type { Adapter, AdapterContext, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { HttpClient, HttpResponse } from '../http.js';
-import { tapAbort, tapErrorDetail, tapJob, tapJobList, tapResults, tapRun, tapSubmit, tapSync } from '../ivoa/tap/client.js';
+import { HeldResults } from '../held-results.js';
+import { tapAbort, tapErrorDetail, tapJob, tapJobList, tapResults, tapStart, tapSync } from '../ivoa/tap/client.js';
 import { uwsJobStatus } from '../ivoa/uws/job.js';
 
 /** How the hooks find a service's TAP base URL and the credential to send. */
@@ -13,13 +14,10 @@ export interface TapJobRouting {
   credentialFor?(ctx: AdapterContext): Promise<SiteCredential>;
 }
 
-const SYNC_PREFIX = 'sync:';
 // jobStatus asks the site to hold its answer until the job's phase changes (UWS 1.1 WAIT), so
 // a job that moves on during a poll is noticed at once; services without WAIT answer at once.
 // Short, well inside a poll's request timeout and lease.
 const STATUS_WAIT_S = 1;
-// A sync result is held unread until jobResult collects it; past this it is dropped.
-const SYNC_HOLD_MS = 5 * 60_000;
 
 type JobHooks = Required<Pick<Adapter, 'submitQuery' | 'jobStatus' | 'cancelJob' | 'jobResult' | 'findQueryJob'>>;
 
@@ -29,8 +27,7 @@ type JobHooks = Required<Pick<Adapter, 'submitQuery' | 'jobStatus' | 'cancelJob'
  * until jobResult streams it.
  */
 export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): JobHooks {
-  const held = new Map<string, { res: HttpResponse; timer: NodeJS.Timeout }>();
-  let counter = 0;
+  const held = new HeldResults<HttpResponse>('sync:', (res) => void res.dump().catch(() => undefined));
   const credential = async (ctx: AdapterContext) => (routing.credentialFor ? routing.credentialFor(ctx) : ctx.credential);
   const call = async (ctx: AdapterContext) => ({ credential: await credential(ctx), signal: ctx.signal, meter: ctx.meter });
 
@@ -41,30 +38,15 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
       const opts = { ...(await call(ctx)), adql: query.adql, maxrec: query.maxrec, format: query.format, runId: query.runId };
       if (query.mode === 'sync') {
         const res = await tapSync(http, endpoints, opts);
-        const siteJobId = `${SYNC_PREFIX}${Date.now().toString(36)}-${++counter}`;
-        const timer = setTimeout(() => {
-          held.delete(siteJobId);
-          void res.dump().catch(() => undefined);
-        }, SYNC_HOLD_MS);
-        timer.unref();
-        held.set(siteJobId, { res, timer });
+        const siteJobId = held.hold(res);
         return { siteJobId, status: { state: 'COMPLETED', sitePhase: 'COMPLETED' } };
       }
-      const { jobUrl, job } = await tapSubmit(http, endpoints, { ...opts, run: true });
-      let current = job ?? (await tapJob(http, jobUrl, await call(ctx)));
-      // PHASE=RUN on creation is UWS 1.1; services that ignore it (DaCHS) leave the job PENDING.
-      if (current.phase === 'PENDING') {
-        await tapRun(http, jobUrl, await call(ctx));
-        current = await tapJob(http, jobUrl, await call(ctx));
-      }
-      return { siteJobId: jobUrl, status: uwsJobStatus(current) };
+      const { jobUrl, job } = await tapStart(http, endpoints, opts);
+      return { siteJobId: jobUrl, status: uwsJobStatus(job) };
     },
 
     async jobStatus(ctx: AdapterContext, siteJobId: string): Promise<SiteJobStatus> {
-      if (siteJobId.startsWith(SYNC_PREFIX)) {
-        if (held.has(siteJobId)) return { state: 'COMPLETED', sitePhase: 'COMPLETED' };
-        return { state: 'ERROR', sitePhase: 'UNKNOWN', error: 'the synchronous result is no longer held' };
-      }
+      if (held.owns(siteJobId)) return held.status(siteJobId, 'COMPLETED');
       const opts = await call(ctx);
       const asked = Date.now();
       const job = await tapJob(http, siteJobId, { ...opts, waitS: STATUS_WAIT_S });
@@ -79,25 +61,17 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
     },
 
     async cancelJob(ctx: AdapterContext, siteJobId: string): Promise<void> {
-      if (siteJobId.startsWith(SYNC_PREFIX)) {
-        const h = held.get(siteJobId);
-        held.delete(siteJobId);
-        if (h) {
-          clearTimeout(h.timer);
-          await h.res.dump();
-        }
+      if (held.owns(siteJobId)) {
+        await held.take(siteJobId)?.dump();
         return;
       }
       await tapAbort(http, siteJobId, await call(ctx));
     },
 
     async jobResult(ctx: AdapterContext, siteJobId: string): Promise<SiteResult> {
-      if (siteJobId.startsWith(SYNC_PREFIX)) {
-        const h = held.get(siteJobId);
-        if (!h) throw new ConstellationError('NOT_FOUND', `the synchronous result ${siteJobId} is no longer held`);
-        held.delete(siteJobId);
-        clearTimeout(h.timer);
-        return { contentType: h.res.headers['content-type'] ?? 'application/x-votable+xml', body: h.res.body };
+      if (held.owns(siteJobId)) {
+        const res = held.collect(siteJobId);
+        return { contentType: res.headers['content-type'] ?? 'application/x-votable+xml', body: res.body };
       }
       const opts = await call(ctx);
       const job = await tapJob(http, siteJobId, opts);
@@ -112,11 +86,12 @@ export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): Job
       if (query.runId === undefined) return undefined;
       const asyncUrl = `${(await routing.baseFor(ctx, query.service)).replace(/\/+$/, '')}/async`;
       // A minute of slack for clock skew between the broker and the site.
-      const list = await tapJobList(http, asyncUrl, { ...(await call(ctx)), after: new Date(since.getTime() - 60_000) });
+      const opts = await call(ctx);
+      const list = await tapJobList(http, asyncUrl, { ...opts, after: new Date(since.getTime() - 60_000) });
       const ref = list.jobs.find((j) => j.runId === query.runId);
       if (!ref) return undefined;
       const siteJobId = ref.href ?? `${asyncUrl}/${encodeURIComponent(ref.id)}`;
-      return { siteJobId, status: uwsJobStatus(ref.job ?? (await tapJob(http, siteJobId, await call(ctx)))) };
+      return { siteJobId, status: uwsJobStatus(ref.job ?? (await tapJob(http, siteJobId, opts))) };
     },
   };
 }

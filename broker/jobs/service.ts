@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { UpstreamError } from '../../adapters/http.js';
 import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
-import { ConstellationError, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
+import { ConstellationError, ErrorCodes, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import {
   claimDueJobs, clearSubmission, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
   recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, replaceSiteJobId, transition,
@@ -86,12 +86,13 @@ export interface JobServiceOptions {
 // While polling, these say "cannot ask the site now", not "the job failed".
 const TRANSIENT_KINDS: ReadonlySet<ErrorKind> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_MALFORMED']);
 
-function isServerError(err: unknown): boolean {
-  return err instanceof UpstreamError && err.status !== undefined && err.status >= 500;
+/** The site cannot be asked now (down, slow, rate limiting, a 5xx), as opposed to "the job failed". */
+function isTransient(err: unknown): boolean {
+  return (isConstellationError(err) && TRANSIENT_KINDS.has(err.kind)) || (err instanceof UpstreamError && err.retryable);
 }
 
 function errorCode(err: unknown): string {
-  return isConstellationError(err) ? err.code : 'CONSTELLATION_E_INTERNAL';
+  return isConstellationError(err) ? err.code : ErrorCodes.INTERNAL.code;
 }
 
 function errorText(err: unknown): string {
@@ -366,7 +367,7 @@ export class JobService {
       siteId,
       siteJobId: held.siteJobId,
       sitePhase: held.status.sitePhase,
-      ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${siteId}: ${held.status.error ?? `the site reports ${held.status.sitePhase}`}` } : {}),
+      ...(to === 'ERROR' ? { errorCode: ErrorCodes.UPSTREAM.code, errorMessage: `${siteId}: ${held.status.error ?? `the site reports ${held.status.sitePhase}`}` } : {}),
       message,
       pollDelayMs: 0,
     });
@@ -402,7 +403,7 @@ export class JobService {
   private async failAll(job: JobRow): Promise<JobRow> {
     const failures = (await jobEvents(this.pool, job.id)).filter((e) => e.fromState === 'PENDING' && e.toState === 'PENDING' && e.errorCode);
     const summary = failures.length > 0 ? failures.map((e) => e.message).join('; ') : 'the plan has no candidate left';
-    const last = failures.at(-1)?.errorCode ?? ErrorCodeOf.UPSTREAM_UNAVAILABLE;
+    const last = failures.at(-1)?.errorCode ?? ErrorCodes.UPSTREAM_UNAVAILABLE.code;
     const moved = await transition(this.pool, job.id, 'ERROR', {
       legalFrom: ['PENDING'],
       errorCode: last,
@@ -431,7 +432,7 @@ export class JobService {
         await releaseJobLease(this.pool, job.id, this.brokerId);
         return;
       }
-      if ((isConstellationError(err) && TRANSIENT_KINDS.has(err.kind)) || isServerError(err)) return this.unreachable(job, err);
+      if (isTransient(err)) return this.unreachable(job, err);
       await this.fail(job, errorCode(err), `${job.siteId}: ${errorText(err)}`);
       return;
     }
@@ -449,7 +450,7 @@ export class JobService {
     const moved = await transition(this.pool, job.id, to, {
       legalFrom: legalFrom(to),
       sitePhase: status.sitePhase,
-      ...(to === 'ERROR' ? { errorCode: ErrorCodeOf.UPSTREAM, errorMessage: `${job.siteId}: ${status.error ?? `the site reports ${status.sitePhase}`}` } : {}),
+      ...(to === 'ERROR' ? { errorCode: ErrorCodes.UPSTREAM.code, errorMessage: `${job.siteId}: ${status.error ?? `the site reports ${status.sitePhase}`}` } : {}),
       message: `${job.siteId} reports ${status.sitePhase}`,
       // A job that just moved on (queued → executing) is asked again at once, not an interval later.
       pollDelayMs: 0,
@@ -506,14 +507,14 @@ export class JobService {
       site = undefined;
     }
     if (!query || !site || (query.mode === 'async' && !site.adapter.findQueryJob)) {
-      await this.fail(job, ErrorCodeOf.INTERNAL, `${unknown}; whether the site started the job is unknown, so it was not submitted again`);
+      await this.fail(job, ErrorCodes.INTERNAL.code, `${unknown}; whether the site started the job is unknown, so it was not submitted again`);
       return;
     }
     let found: { siteJobId: string; status: SiteJobStatus } | undefined;
     try {
       if (query.mode === 'async') found = await site.adapter.findQueryJob!(this.context(site, this.opts.requestTimeoutMs), { ...query, runId: job.id }, job.submittedAt);
     } catch (err) {
-      if ((isConstellationError(err) && TRANSIENT_KINDS.has(err.kind)) || isServerError(err)) return this.unreachable(job, err);
+      if (isTransient(err)) return this.unreachable(job, err);
       await this.fail(job, errorCode(err), `${unknown}, and looking for the job there failed: ${errorText(err)}`);
       return;
     }
@@ -527,12 +528,6 @@ export class JobService {
     await this.dispatch(cleared);
   }
 }
-
-const ErrorCodeOf = {
-  UPSTREAM: 'CONSTELLATION_E_UPSTREAM',
-  UPSTREAM_UNAVAILABLE: 'CONSTELLATION_E_UPSTREAM_UNAVAILABLE',
-  INTERNAL: 'CONSTELLATION_E_INTERNAL',
-} as const;
 
 /** `job` when it was created for `request`; otherwise the key was reused for another request. */
 function sameRequest(job: JobRow, request: unknown): JobRow {

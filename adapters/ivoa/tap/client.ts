@@ -273,6 +273,19 @@ export async function tapDelete(http: HttpClient, jobUrl: string, opts: TapCallO
 }
 
 /**
+ * Creates an async job and starts it: PHASE=RUN in the creation request (UWS 1.1), then an
+ * explicit run for services that ignore it there (DaCHS) and leave the job PENDING. Returns the
+ * job URL and the job as it is after starting.
+ */
+export async function tapStart(http: HttpClient, endpoints: TapQueryEndpoints, opts: TapQueryOptions): Promise<{ jobUrl: string; job: UwsJob }> {
+  const { jobUrl, job: first } = await tapSubmit(http, endpoints, { ...opts, run: true });
+  const job = first ?? (await tapJob(http, jobUrl, opts));
+  if (job.phase !== 'PENDING') return { jobUrl, job };
+  await tapRun(http, jobUrl, opts);
+  return { jobUrl, job: await tapJob(http, jobUrl, opts) };
+}
+
+/**
  * Runs a query as an async job end to end: submit with PHASE=RUN, wait, and return the result
  * response together with the job URL (the caller deletes the job when done with it).
  */
@@ -281,11 +294,7 @@ export async function tapAsyncQuery(
   endpoints: TapQueryEndpoints,
   opts: TapQueryOptions & Omit<TapPollOptions, keyof TapCallOptions>,
 ): Promise<{ jobUrl: string; job: UwsJob; response: HttpResponse }> {
-  const { jobUrl, job: first } = await tapSubmit(http, endpoints, { ...opts, run: true });
-  // A service that ignored PHASE=RUN in the creation request still holds the job PENDING.
-  if (first?.phase === 'PENDING' || (first === undefined && (await tapJob(http, jobUrl, opts)).phase === 'PENDING')) {
-    await tapRun(http, jobUrl, opts);
-  }
+  const { jobUrl } = await tapStart(http, endpoints, opts);
   const job = await tapPoll(http, jobUrl, opts);
   if (job.phase !== 'COMPLETED') throw new ConstellationError('UPSTREAM', `TAP job ${job.jobId} ended ${job.rawPhase}`);
   return { jobUrl, job, response: await tapResults(http, jobUrl, { ...opts, job }) };
