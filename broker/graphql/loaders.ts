@@ -4,7 +4,7 @@
  */
 import type { MercuriusLoaders } from 'mercurius';
 import { canonicalColumnsByDatasets, columnsByReplicas, coverageByReplicas, datasetsByIds, replicasByDatasets, replicasBySites } from '../../registry/store/queries/catalogue.js';
-import { lastHarvestBySites } from '../../registry/store/queries/history.js';
+import { lastHarvestBySites } from '../../registry/store/queries/harvest.js';
 import { computeBySites, imagesBySites, servicesBySites } from '../../registry/store/queries/resources.js';
 import type { DatasetRow, ImageRow, ReplicaRow, SiteRow } from '../../registry/store/queries/rows.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';

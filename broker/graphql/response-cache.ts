@@ -6,6 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 
+/**
+ * Fields that change without a new registry version: jobs, and a site's harvest record (a
+ * failed or unchanged harvest is recorded without changing what the site advertises).
+ */
+const VOLATILE_FIELDS = /\b(?:jobs?\s*[({]|(?:harvests|lastHarvest|consecutiveFailures)\b)/;
+
 interface Entry {
   body: string;
   bytes: number;
@@ -25,8 +31,8 @@ export class ResponseCache {
     if (typeof body !== 'object' || body === null) return undefined;
     const { query, variables, operationName } = body as { query?: unknown; variables?: unknown; operationName?: unknown };
     // Only plain registry queries are cacheable: a mutation or subscription keyword anywhere
-    // disqualifies, and so does reading jobs, which change without a new registry version.
-    if (typeof query !== 'string' || /\b(mutation|subscription)\b|\bjobs?\s*[({]/.test(query)) return undefined;
+    // disqualifies, and so does any field that changes without a new registry version.
+    if (typeof query !== 'string' || /\b(mutation|subscription)\b/.test(query) || VOLATILE_FIELDS.test(query)) return undefined;
     return createHash('sha256').update(`${version}\u0000${operationName ?? ''}\u0000${query}\u0000${JSON.stringify(variables ?? null)}`).digest('base64url');
   }
 

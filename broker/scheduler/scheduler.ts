@@ -1,11 +1,11 @@
 /** Harvest schedules from federation.yaml, each tick claimed by exactly one broker replica. */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import cron from 'node-cron';
 import type pg from 'pg';
 import { claimHarvestTick } from '../../registry/store/queries/harvest.js';
 import type { Config } from '../config/config.js';
 import type { Harvester } from '../services/harvester.js';
+import { onSchedule } from './cron.js';
 
 export interface Scheduler {
   /** This replica's claimant id (recorded with each claimed tick). */
@@ -23,21 +23,20 @@ export function startScheduler(config: Config, harvester: Harvester, pool: pg.Po
   const tasks = config.sites
     .filter((s) => s.harvest?.schedule && s.harvest.enabled !== false)
     .map((site) =>
-      cron.schedule(site.harvest!.schedule!, async (ctx) => {
+      onSchedule(site.harvest!.schedule!, `harvest-${site.id}-${claimant}`, async (tick) => {
         try {
-          const tick = new Date(Math.floor(ctx.date.getTime() / 1000) * 1000);
           if (!(await claimHarvestTick(pool, site.id, tick, claimant))) return;
           if (config.harvest.jitterS > 0) await sleep(Math.random() * config.harvest.jitterS * 1000);
           await harvester.harvest(site.id, 'schedule');
         } catch (err) {
           onError(err);
         }
-      }, { name: `harvest-${site.id}-${claimant}`, noOverlap: true }),
+      }),
     );
   return {
     claimant,
     stop: () => {
-      for (const t of tasks) void t.destroy();
+      for (const t of tasks) t.stop();
     },
   };
 }

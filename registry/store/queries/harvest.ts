@@ -69,3 +69,9 @@ export async function claimHarvestTick(db: Queryable, siteId: string, tick: Date
 export async function harvestRunsBySite(db: Queryable, siteId: string, limit: number): Promise<HarvestRunRow[]> {
   return (await db.query<HarvestRunRow>(`SELECT ${RUN_COLUMNS} FROM harvest_runs WHERE site_id = $1 ORDER BY id DESC LIMIT $2`, [siteId, limit])).rows;
 }
+
+/** The latest harvest run of each of these sites. */
+export async function lastHarvestBySites(db: Queryable, siteIds: readonly string[]): Promise<HarvestRunRow[]> {
+  return (await db.query<HarvestRunRow>(
+    `SELECT DISTINCT ON (site_id) ${RUN_COLUMNS} FROM harvest_runs WHERE site_id = ANY($1) ORDER BY site_id, id DESC`, [siteIds])).rows;
+}

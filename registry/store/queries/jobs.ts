@@ -75,8 +75,7 @@ export async function createJobOnce(
     [job.id, job.owner, job.kind, JSON.stringify(job.request), JSON.stringify(job.plan), job.idempotencyKey ?? null, lease.owner, lease.ms]);
   if (inserted.rows[0]) return { job: inserted.rows[0], created: true };
   // The conflicting row was committed by the other caller, so READ COMMITTED sees it now.
-  const existing = await db.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE owner = $1 AND idempotency_key = $2`, [job.owner, job.idempotencyKey ?? null]);
-  return { job: existing.rows[0], created: false };
+  return { job: (await jobByIdempotencyKey(db, job.owner, job.idempotencyKey!))!, created: false };
 }
 
 /** The job with this id, or undefined. */
