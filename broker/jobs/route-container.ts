@@ -2,8 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SiteContainerJob } from '../../registry/model/adapter.js';
 import { invalidArgument } from '../../registry/model/errors.js';
-import { plan, type Caller, type PlannerSnapshot, type PlanRegion } from '../planner/index.js';
-import { imageMatches } from '../planner/plan.js';
+import { imageMatches, plan, type Caller, type PlannerSnapshot, type PlanRegion } from '../planner/index.js';
 import { eligibleCandidates, planRecord, type PlanRecord } from './placement.js';
 import type { JobCandidate } from './service.js';
 

@@ -3,9 +3,10 @@
  * leave typed reasons, and the eligible rest are ranked by the cost model in cost.ts. Pure and
  * synchronous over a snapshot, so the same snapshot, request, caller and `now` give the same Plan.
  */
+import { checkCone, parseMocArgument } from '../../registry/coverage/arguments.js';
 import { Cone } from '../../registry/coverage/cone.js';
-import { MocSyntaxError, parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
-import { ConstellationError } from '../../registry/model/errors.js';
+import type { SMoc } from '../../registry/coverage/moc.js';
+import { invalidArgument } from '../../registry/model/errors.js';
 import type { ComputeRow, ImageRow } from '../../registry/store/queries/rows.js';
 import { DEFAULT_COSTS, formulaText, freshness, score, type CostConstants } from './cost.js';
 import { mayTouch } from './reach.js';
@@ -101,7 +102,7 @@ class MocRegion implements RegionTest {
 }
 
 function bad(path: string, message: string): never {
-  throw new ConstellationError('INVALID_ARGUMENT', `${path} ${message}`, { violations: [{ path, rule: 'range', message }] });
+  throw invalidArgument(path, message, 'range');
 }
 
 function regionTest(request: PlanRequest): RegionTest {
@@ -110,20 +111,10 @@ function regionTest(request: PlanRequest): RegionTest {
   const given = (region.cone ? 1 : 0) + (region.moc !== undefined && region.moc !== null ? 1 : 0);
   if (given !== 1) bad('request.region', 'must give exactly one of cone or moc');
   if (region.cone) {
-    const { ra, dec, radiusDeg } = region.cone;
-    if (!Number.isFinite(ra)) bad('request.region.cone.ra', 'must be a finite number of degrees');
-    if (!(dec >= -90 && dec <= 90)) bad('request.region.cone.dec', 'must be between -90 and 90 degrees');
-    if (!(radiusDeg > 0 && radiusDeg <= 180)) bad('request.region.cone.radiusDeg', 'must be greater than 0 and at most 180 degrees');
-    return new ConeRegion(new Cone(ra, dec, radiusDeg));
+    checkCone(region.cone, 'request.region.cone');
+    return new ConeRegion(new Cone(region.cone.ra, region.cone.dec, region.cone.radiusDeg));
   }
-  try {
-    return new MocRegion(parseMocAscii(region.moc!));
-  } catch (err) {
-    if (!(err instanceof MocSyntaxError)) throw err;
-    throw new ConstellationError('INVALID_MOC', `request.region.moc: ${err.message}`, {
-      cause: err, violations: [{ path: 'request.region.moc', rule: 'moc', message: err.message }],
-    });
-  }
+  return new MocRegion(parseMocArgument(region.moc!, 'request.region.moc'));
 }
 
 function checkNumbers(request: PlanRequest): void {

@@ -323,16 +323,6 @@ export class PlannerView {
     return this.snapshot;
   }
 
-  /** Reload everything regardless of version (after a config change of preferences, say). */
-  async reload(pool: pg.Pool): Promise<PlannerSnapshot> {
-    const next = this.chain.then(async () => {
-      this.current = await withTransaction(pool, (c) => loadPlannerSnapshot(c, this.preference), { isolation: 'REPEATABLE READ', readOnly: true });
-    });
-    this.chain = next.catch(() => {});
-    await next;
-    return this.snapshot;
-  }
-
   private async load(pool: pg.Pool): Promise<void> {
     const prev = this.current;
     if (prev === undefined) {
