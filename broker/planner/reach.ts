@@ -4,12 +4,10 @@
  * The caps are built with the snapshot, once per distinct MOC.
  */
 import type { Cone } from '../../registry/coverage/cone.js';
-import { MAX_ORDER, MAX_PIXRAD, cellCenter, chord2, nestToFxy, vec3 } from '../../registry/coverage/healpix.js';
+import { capCells, capOf } from '../../registry/coverage/cap.js';
+import { MAX_PIXRAD, chord2 } from '../../registry/coverage/healpix.js';
 import type { SMoc } from '../../registry/coverage/moc.js';
 
-/** Finest order whose cell centres describe a cap, and most cells summed to find it. */
-const CAP_ORDER = 10;
-const CAP_CELLS = 256;
 /** Radians added so that rounding in the centre and distance sums never prunes a true match. */
 const PAD = 1e-9;
 
@@ -22,50 +20,17 @@ export interface Reach {
   readonly margin: number;
 }
 
-/** The cells of `order` the ranges touch, ascending, or undefined once there are more than `limit`. */
-function cellsAt(ranges: BigInt64Array, order: number, limit: number): number[] | undefined {
-  const shift = BigInt(2 * (MAX_ORDER - order));
-  const size = 1n << shift;
-  const out: number[] = [];
-  for (let i = 0; i < ranges.length; i += 2) {
-    const end = Number((ranges[i + 1] + size - 1n) >> shift);
-    // A cell shared with the previous range is already listed.
-    for (let c = Math.max(Number(ranges[i] >> shift), out.length > 0 ? out[out.length - 1] + 1 : 0); c < end; c++) {
-      if (out.push(c) > limit) return undefined;
-    }
-  }
-  return out;
-}
-
 /** The reach of a MOC, or null when there is nothing to bound (empty, whole sky, or no useful centre). */
 export function reachOf(moc: SMoc): Reach | null {
   if (moc.isEmpty() || moc.isFullSky()) return null;
-  let order = Math.min(moc.maxOrder, CAP_ORDER);
-  let cells = cellsAt(moc.ranges, order, CAP_CELLS);
-  // Order 0 has twelve cells, so the loop always ends.
-  while (cells === undefined) cells = cellsAt(moc.ranges, --order, CAP_CELLS);
-  const centres = cells.map((c) => {
-    const { f, x, y } = nestToFxy(order, c);
-    return cellCenter(order, f, x, y, vec3());
-  });
-  let sx = 0;
-  let sy = 0;
-  let sz = 0;
-  for (const c of centres) {
-    sx += c[0];
-    sy += c[1];
-    sz += c[2];
-  }
-  const norm = Math.hypot(sx, sy, sz);
-  if (norm < 1e-6) return null;
-  const x = sx / norm;
-  const y = sy / norm;
-  const z = sz / norm;
-  let radius = 0;
-  for (const c of centres) radius = Math.max(radius, 2 * Math.asin(Math.min(1, Math.hypot(c[0] - x, c[1] - y, c[2] - z) / 2)));
+  // Order 0 has twelve cells, so some order always has few enough.
+  const { order, cells } = capCells(moc, 0);
+  const cap = capOf(order, cells!);
+  if (cap === undefined) return null;
+  const [x, y, z] = cap.centre;
   // Cells of maxOrder have their centres among those summed; coarser cells hold them within their own radius.
   const inCell = order < moc.maxOrder ? MAX_PIXRAD[order] : 0;
-  return Object.freeze({ x, y, z, margin: radius + inCell + MAX_PIXRAD[moc.maxOrder] + PAD });
+  return Object.freeze({ x, y, z, margin: cap.radius + inCell + MAX_PIXRAD[moc.maxOrder] + PAD });
 }
 
 /**

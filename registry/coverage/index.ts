@@ -12,6 +12,7 @@
  * Results equal `moc === null || moc.intersectsCone(...)` for every key.
  */
 import { Cone, touchesBelow } from './cone.js';
+import { capCells, capOf, cellsAt } from './cap.js';
 import { MAX_PIXRAD, POW4, SAFE_ORDER, cellCenter, centerTable, chord2, nestToFxy, vec3 } from './healpix.js';
 import { FULL, PARTIAL, cellSpan, type CellSpan, type RangeLookup } from './ranges.js';
 import type { SMoc } from './moc.js';
@@ -20,9 +21,6 @@ import type { SMoc } from './moc.js';
 const BUCKET_ORDER = 7;
 /** Most bucket cells one MOC may occupy before it is filed at a coarser order. */
 const MAX_BUCKET_CELLS = 48;
-/** Finest order used for a MOC's bounding cap, and most cells summed to find it. */
-const CAP_ORDER = 10;
-const CAP_CELLS = 256;
 
 const EVERYWHERE = 0;
 const NOWHERE = 1;
@@ -42,21 +40,6 @@ interface Entry<K> {
   capRadius: number;
   /** Position in the everywhere list, or -1. */
   everywhereAt: number;
-}
-
-/** Cells of `order` a range set touches, or undefined once there are more than `limit`. */
-function cellsAt(ranges: BigInt64Array, order: number, limit: number): number[] | undefined {
-  const size = 1n << BigInt(2 * (29 - order));
-  const out: number[] = [];
-  for (let i = 0; i < ranges.length; i += 2) {
-    const first = Number(ranges[i] / size);
-    const end = Number((ranges[i + 1] + size - 1n) / size);
-    for (let c = out.length > 0 && out[out.length - 1] >= first ? out[out.length - 1] + 1 : first; c < end; c++) {
-      out.push(c);
-      if (out.length > limit) return undefined;
-    }
-  }
-  return out;
 }
 
 /** Sky-coverage index over keys K (one MOC per key). */
@@ -162,24 +145,12 @@ export class CoverageIndex<K> {
 
   /** Bounding cap from the MOC's cells at a moderate order, used to drop far candidates in one test. */
   private computeCap(e: Entry<K>, moc: SMoc): void {
-    let order = Math.min(moc.maxOrder, CAP_ORDER);
-    let cells = cellsAt(moc.ranges, order, CAP_CELLS);
-    while (cells === undefined && order > e.bucketOrder) cells = cellsAt(moc.ranges, --order, CAP_CELLS);
-    cells ??= e.cells;
-    const v = vec3();
-    const centers = cells.map((c) => {
-      const { f, x, y } = nestToFxy(order, c);
-      return cellCenter(order, f, x, y, vec3());
-    });
-    for (const c of centers) for (let k = 0; k < 3; k++) v[k] += c[k];
-    const norm = Math.hypot(v[0], v[1], v[2]);
-    if (norm < 1e-6) return;
-    for (let k = 0; k < 3; k++) v[k] /= norm;
-    let worst = 0;
-    for (const c of centers) {
-      const d = Math.hypot(c[0] - v[0], c[1] - v[1], c[2] - v[2]);
-      worst = Math.max(worst, 2 * Math.asin(Math.min(1, d / 2)));
-    }
+    const picked = capCells(moc, e.bucketOrder);
+    const order = picked.order;
+    const cap = capOf(order, picked.cells ?? e.cells);
+    if (cap === undefined) return;
+    const worst = cap.radius;
+    const v = cap.centre;
     const radius = worst + MAX_PIXRAD[order] + 1e-9;
     if (radius >= Math.PI / 2) return;
     e.cap = v;
