@@ -12,6 +12,7 @@ import { parseAvailability } from '../ivoa/vosi/availability.js';
 import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, TapHarvester } from '../tap/harvest.js';
 import { createTapJobHooks } from '../tap/jobs.js';
+import { joinUrl, stripSlash } from '../url.js';
 
 /** The token Data Lab's AuthManager hands out for public access. */
 export const DATALAB_ANONYMOUS_TOKEN = 'anonymous.0.0.anon_access';
@@ -54,7 +55,7 @@ export function createDatalabAdapter(http: HttpClient): Adapter {
 
 /** The standard TAP base URL: {url}{options.tapPath ?? '/tap'}. */
 export function datalabTapBase(ctx: AdapterContext): string {
-  return join(stripSlash(ctx.site.url), readOptions(ctx.site.options).tapPath);
+  return joinUrl(stripSlash(ctx.site.url), readOptions(ctx.site.options).tapPath);
 }
 
 /** The credential as Data Lab wants it: a token in X-DL-AuthToken, the anonymous one if none. */
@@ -93,7 +94,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
 
   // The query manager is optional for the federation (TAP carries its queries), so a listing
   // that fails only drops the dlquery service; when neither answers, the service is left out.
-  const queryUrl = join(base, options.queryPath);
+  const queryUrl = joinUrl(base, options.queryPath);
   const listing = (path: string) => harvester.fetchDocument(`${queryUrl}${path}`, ctx, state, credential, 'application/json, text/plain, */*').then(parseNameList, () => undefined);
   const [servicesList, profiles] = await Promise.all([listing('/services?mode=list'), listing('/profiles')]);
   if (servicesList !== undefined || profiles !== undefined) {
@@ -156,10 +157,3 @@ function readOptions(raw: Record<string, unknown> | undefined): DatalabOptions {
   return { tapPath: str(raw?.tapPath) ?? '/tap', queryPath: str(raw?.queryPath) ?? '/query' };
 }
 
-function join(base: string, path: string): string {
-  return /^https?:\/\//.test(path) ? stripSlash(path) : `${stripSlash(base)}${path.startsWith('/') ? '' : '/'}${stripSlash(path)}`;
-}
-
-function stripSlash(url: string): string {
-  return url.replace(/\/+$/, '');
-}

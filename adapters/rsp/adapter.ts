@@ -14,6 +14,7 @@ import { parseAvailability } from '../ivoa/vosi/availability.js';
 import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, TapHarvester, type HarvestState } from '../tap/harvest.js';
 import { createTapJobHooks } from '../tap/jobs.js';
+import { joinUrl, stripSlash } from '../url.js';
 
 /** The last X-RateLimit-* values Gafaelfawr sent during a harvest. */
 export interface RspRateLimit {
@@ -111,7 +112,7 @@ function tapBaseResolver(http: HttpClient): (ctx: AdapterContext, service: strin
     let discovery: unknown;
     let failure: unknown;
     try {
-      discovery = await discover(join(base, options.discoveryPath), ctx);
+      discovery = await discover(joinUrl(base, options.discoveryPath), ctx);
     } catch (err) {
       failure = err;
     }
@@ -133,7 +134,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
   };
 
   // Repertoire discovery is public; the token goes only where it is needed.
-  const discoveryUrl = join(base, options.discoveryPath);
+  const discoveryUrl = joinUrl(base, options.discoveryPath);
   const discovery = parseJson(discoveryUrl, await harvester.fetchDocument(discoveryUrl, ctx, state, { kind: 'anonymous' }, 'application/json'));
   const services: ServiceDoc[] = [];
   const datasets: DatasetDoc[] = [];
@@ -159,7 +160,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
   // that must not make an unchanged site look modified.
   let quota: RspQuota | undefined;
   if (options.userInfoPath && ctx.credential.kind !== 'anonymous') {
-    quota = await readQuota(harvester, join(base, options.userInfoPath), ctx, options.notebook ? state : harvestState(ctx)).catch(() => undefined);
+    quota = await readQuota(harvester, joinUrl(base, options.userInfoPath), ctx, options.notebook ? state : harvestState(ctx)).catch(() => undefined);
   }
 
   const compute: ComputePoolDoc[] = [];
@@ -172,7 +173,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
     if (maxCores !== undefined) pool.maxCoresPerJob = maxCores;
     if (maxMem !== undefined) pool.maxMemoryGbPerJob = maxMem;
     if (options.nubladoPath) {
-      services.push({ id: 'nublado', type: 'nublado', url: join(base, options.nubladoPath), title: 'Nublado lab controller (interactive JupyterLab only)', auth: ['bearer'] });
+      services.push({ id: 'nublado', type: 'nublado', url: joinUrl(base, options.nubladoPath), title: 'Nublado lab controller (interactive JupyterLab only)', auth: ['bearer'] });
       pool.service = 'nublado';
     }
     compute.push(pool);
@@ -190,7 +191,7 @@ async function health(http: HttpClient, ctx: AdapterContext): Promise<HealthOutc
   const problems: string[] = [];
   let discovery: unknown;
   try {
-    discovery = await http.json(join(base, options.discoveryPath), { signal: ctx.signal, retry: false });
+    discovery = await http.json(joinUrl(base, options.discoveryPath), { signal: ctx.signal, retry: false });
   } catch (err) {
     problems.push(`discovery: ${messageOf(err)}`);
   }
@@ -235,8 +236,8 @@ export function tapServicesFromDiscovery(discovery: unknown, options: { discover
     }
   }
   if (found.size === 0) {
-    if (options.tapPath) found.set('tap', { id: 'tap', url: join(siteUrl, options.tapPath), datasets: [] });
-    if (options.ssotapPath) found.set('ssotap', { id: 'ssotap', url: join(siteUrl, options.ssotapPath), datasets: [] });
+    if (options.tapPath) found.set('tap', { id: 'tap', url: joinUrl(siteUrl, options.tapPath), datasets: [] });
+    if (options.ssotapPath) found.set('ssotap', { id: 'ssotap', url: joinUrl(siteUrl, options.ssotapPath), datasets: [] });
   }
   return [...found.values()];
 }
@@ -301,13 +302,6 @@ function readOptions(raw: Record<string, unknown> | undefined): RspOptions {
   return out;
 }
 
-function join(base: string, path: string): string {
-  return /^https?:\/\//.test(path) ? stripSlash(path) : `${stripSlash(base)}${path.startsWith('/') ? '' : '/'}${stripSlash(path)}`;
-}
-
-function stripSlash(url: string): string {
-  return url.replace(/\/+$/, '');
-}
 
 function parseJson(url: string, text: string): unknown {
   try {

@@ -7,6 +7,7 @@ import type { SiteCredential } from '../../../registry/model/adapter.js';
 import { NS, isIvoaOrNone, isTapRegExtNs } from '../xml/namespaces.js';
 import { parseXml, wrongRoot, type XmlElement } from '../xml/tree.js';
 import { parseXsdInteger, textOf } from '../xml/values.js';
+import { stripSlash } from '../../url.js';
 
 const WHAT = 'VOSI capabilities document';
 
@@ -507,9 +508,6 @@ export interface TapEndpoints {
   mirrors: string[];
 }
 
-function stripSlash(url: string): string {
-  return url.replace(/\/+$/, '');
-}
 
 /**
  * Resolves the TAP endpoints for a credential kind (anonymous, cookie, bearer/token, basic,
