@@ -5,9 +5,10 @@ import { migrate } from '../../registry/store/migrate.js';
 import { replicasByDatasets, searchDatasets } from '../../registry/store/queries/catalogue.js';
 import { listSites } from '../../registry/store/queries/sites.js';
 import { buildApp } from '../app.js';
+import type { Config } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
-import { openDatabase } from '../db/database.js';
-import { createServices } from '../factory.js';
+import { openDatabase, type Database } from '../db/database.js';
+import { createServices, type Services } from '../factory.js';
 import { registerConfiguredSites } from '../services/seeds.js';
 import { formatTable } from './table.js';
 
@@ -71,37 +72,35 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'sites':
-    case 'datasets': {
-      const db = await openDatabase(config.database);
-      try {
-        await migrate(db.pool);
-        const services = createServices(config, db.pool, db.kind);
-        await registerConfiguredSites(db.pool, config, services.publisher);
-        await services.http.close();
+    case 'datasets':
+      return withRegistry(config, async (db) => {
         process.stdout.write(command === 'sites' ? await sitesTable(db.pool) : await datasetsTable(db.pool, values.text, values.site));
-      } finally {
-        await db.close();
-      }
-      return 0;
-    }
-    case 'harvest': {
-      const db = await openDatabase(config.database);
-      const services = createServices(config, db.pool, db.kind);
-      try {
-        await migrate(db.pool);
-        await registerConfiguredSites(db.pool, config, services.publisher);
+        return 0;
+      });
+    case 'harvest':
+      return withRegistry(config, async (_db, services) => {
         const site = positionals[1];
         const runs = site ? [await services.harvester.harvest(site, 'cli')] : await services.harvester.harvestAll('cli');
         process.stdout.write(formatTable(['SITE', 'OUTCOME', 'BYTES', 'MS', 'ERROR'],
           runs.map((r) => [r.siteId, r.outcome, r.bytes, r.durationMs, r.errorCode ? `${r.errorCode}: ${r.errorMessage}` : ''])));
         return runs.every((r) => r.outcome === 'OK' || r.outcome === 'NOT_MODIFIED') ? 0 : 1;
-      } finally {
-        await services.http.close();
-        await db.close();
-      }
-    }
+      });
     default:
       return 2;
+  }
+}
+
+/** Open the database, bring it up to date with the configured sites, run `fn`, and close everything whatever happens. */
+async function withRegistry(config: Config, fn: (db: Database, services: Services) => Promise<number>): Promise<number> {
+  const db = await openDatabase(config.database);
+  const services = createServices(config, db.pool, db.kind);
+  try {
+    await migrate(db.pool);
+    await registerConfiguredSites(db.pool, config, services.publisher);
+    return await fn(db, services);
+  } finally {
+    await services.http.close();
+    await db.close();
   }
 }
 

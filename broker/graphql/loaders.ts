@@ -33,6 +33,19 @@ function oneFor<P, R>(queries: Query<P>[], parentKey: (p: P) => string, rows: R[
 const unique = <T>(values: T[]) => [...new Set(values)];
 
 /** The loaders for schema.graphql's list and reference fields. */
+// coverage and skyFraction come from one query; asked for together in a request, they share it.
+const coverageReads = new WeakMap<object, Map<string, ReturnType<typeof coverageByReplicas>>>();
+
+async function coverageOf(queries: Query<ReplicaRow>[], ctx: GraphQLContext) {
+  const ids = unique(queries.map((q) => q.obj.id));
+  let reads = coverageReads.get(ctx.db);
+  if (!reads) coverageReads.set(ctx.db, (reads = new Map()));
+  const key = ids.join(',');
+  let rows = reads.get(key);
+  if (!rows) reads.set(key, (rows = coverageByReplicas(ctx.db, ids)));
+  return oneFor(queries, (r) => String(r.id), await rows, (c) => String(c.replicaId));
+}
+
 export const loaders: MercuriusLoaders<GraphQLContext> = {
   Site: {
     services: async (queries: Query<SiteRow>[], ctx) =>
@@ -60,10 +73,8 @@ export const loaders: MercuriusLoaders<GraphQLContext> = {
     service: async (queries: Query<ReplicaRow>[], ctx) =>
       oneFor(queries, (r) => `${r.siteId}/${r.serviceId}`, await servicesBySites(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => `${s.siteId}/${s.id}`),
     // Coverage text can be large, so it is read only when a query asks for it.
-    coverage: async (queries: Query<ReplicaRow>[], ctx) =>
-      oneFor(queries, (r) => String(r.id), await coverageByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => String(c.replicaId)).map((c) => c?.moc ?? null),
-    skyFraction: async (queries: Query<ReplicaRow>[], ctx) =>
-      oneFor(queries, (r) => String(r.id), await coverageByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => String(c.replicaId)).map((c) => c?.skyFraction ?? null),
+    coverage: async (queries: Query<ReplicaRow>[], ctx) => (await coverageOf(queries, ctx)).map((c) => c?.moc ?? null),
+    skyFraction: async (queries: Query<ReplicaRow>[], ctx) => (await coverageOf(queries, ctx)).map((c) => c?.skyFraction ?? null),
     columns: async (queries: Query<ReplicaRow>[], ctx) =>
       groupFor(queries, (r) => r.id, await columnsByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => c.replicaId),
   },
