@@ -25,6 +25,7 @@ import { ConstellationError, isConstellationError } from '../../registry/model/e
 import { defaultDatasetId } from '../../registry/model/mapping.js';
 import type { HttpClient, RequestOptions } from '../http.js';
 import { harvestedDocument } from '../tap/adapter.js';
+import { authMethodsOf, tapLanguages } from '../tap/harvest.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
 import {
   STANDARD_IDS,
@@ -39,7 +40,6 @@ import {
   type Capability,
   type ChosenInterface,
   type CredentialKind,
-  type SecurityKind,
 } from '../ivoa/vosi/capabilities.js';
 import { allTables, columnDoc, parseVosiTable, parseVosiTables, type VosiTable } from '../ivoa/vosi/tables.js';
 import { parseResourceCaps } from './resource-caps.js';
@@ -224,14 +224,14 @@ export function createCanfarAdapter(http: HttpClient): Adapter {
             title: `CADC TAP, ${ivoid}`,
             upload: supportsUpload(caps),
             async: true,
-            auth: authMethods(tapCap.interfaces.flatMap(interfaceSecurityKinds)),
+            auth: authMethodsOf(tapCap.interfaces.flatMap(interfaceSecurityKinds)),
           };
           const rec = maxRec(caps);
           const upl = uploadLimitBytes(caps);
-          const langs = tapCap.tableAccess?.languages.flatMap((l) => (l.versions.length ? l.versions.map((v) => `${l.name}-${v.version}`) : [l.name]));
+          const langs = tapLanguages(tapCap);
           if (rec !== undefined) service.maxRec = rec;
           if (upl !== undefined) service.uploadLimitBytes = upl;
-          if (langs && langs.length > 0) service.languages = langs;
+          if (langs.length > 0) service.languages = langs;
           services.push(service);
           if (tableServices.includes(key)) {
             const options = tap.security === 'anonymous' || !tap.credentialMatched ? {} : { credential: ctx.credential };
@@ -362,21 +362,8 @@ function skahaEndpoints(caps: Capability[], capsUrl: string, credential: SiteCre
     image: sibling('image', resolveCapabilityUrl(caps, STANDARD_IDS.skahaImage, kind)),
     context: sibling('context', resolveCapabilityUrl(caps, STANDARD_IDS.skahaContext, kind)),
     availability,
-    auth: authMethods(sessionCap.flatMap((c) => c.interfaces.flatMap(interfaceSecurityKinds))),
+    auth: authMethodsOf(sessionCap.flatMap((c) => c.interfaces.flatMap(interfaceSecurityKinds))),
   };
-}
-
-function authMethods(kinds: SecurityKind[]): AuthMethod[] {
-  const map: Partial<Record<SecurityKind, AuthMethod>> = {
-    anonymous: 'anonymous',
-    token: 'bearer',
-    OAuth: 'bearer',
-    cookie: 'cookie',
-    'tls-with-certificate': 'x509',
-    BasicAA: 'basic',
-    'tls-with-password': 'basic',
-  };
-  return [...new Set(kinds.map((k) => map[k]).filter((a): a is AuthMethod => a !== undefined))];
 }
 
 /** Request options for skaha: the credential, plus the header the canfar client sends with it. */

@@ -211,7 +211,7 @@ export class TapHarvester {
     if (capped !== undefined) service.maxRec = capped;
     const upLimit = uploadLimitBytes(caps);
     if (upLimit !== undefined) service.uploadLimitBytes = upLimit;
-    const languages = (tap?.tableAccess?.languages ?? []).flatMap((l) => (l.versions.length ? l.versions.map((v) => `${l.name}-${v.version}`) : [l.name]));
+    const languages = tapLanguages(tap);
     if (languages.length) service.languages = [...new Set(languages)].slice(0, 50);
     const formats = (tap?.tableAccess?.outputFormats ?? []).map((f) => f.mime);
     if (formats.length) service.formats = [...new Set(formats)].slice(0, 50);
@@ -271,15 +271,17 @@ function uniqueColumns(columns: ColumnDoc[]): ColumnDoc[] {
 }
 
 function authOf(tap: Capability | undefined): AuthMethod[] {
-  const out = new Set<AuthMethod>();
-  for (const iface of tap?.interfaces ?? []) {
-    if (iface.type === 'WebBrowser') continue;
-    for (const k of interfaceSecurityKinds(iface)) {
-      const a = AUTH_OF[k];
-      if (a) out.add(a);
-    }
-  }
-  return [...out];
+  return authMethodsOf((tap?.interfaces ?? []).filter((i) => i.type !== 'WebBrowser').flatMap(interfaceSecurityKinds));
+}
+
+/** Our auth methods for VOSI security kinds, each once, in the order first met. */
+export function authMethodsOf(kinds: readonly SecurityKind[]): AuthMethod[] {
+  return [...new Set(kinds.map((k) => AUTH_OF[k]).filter((a): a is AuthMethod => a !== undefined))];
+}
+
+/** The query languages a TAP capability names, as "NAME-version" (or the bare name). */
+export function tapLanguages(tap: Capability | undefined): string[] {
+  return (tap?.tableAccess?.languages ?? []).flatMap((l) => (l.versions.length ? l.versions.map((v) => `${l.name}-${v.version}`) : [l.name]));
 }
 
 /** A fresh state for one harvest. */
