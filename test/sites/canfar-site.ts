@@ -57,8 +57,6 @@ export const SIM_CLUSTER = { cores: 512, ramGb: 4096, baseRequestedCores: 100, b
 export class CanfarSite extends SimSite {
   readonly token: string;
   readonly sessions = new Map<string, SimSession>();
-  /** When true, skaha's JSON answers are cut short (malformed JSON). */
-  corruptJson = false;
   /** When false, skaha's availability says it is down. */
   available = true;
   private readonly pendingMs: number;
@@ -109,10 +107,7 @@ export class CanfarSite extends SimSite {
       }
     });
 
-    const json = (reply: import('fastify').FastifyReply, body: unknown) => {
-      const text = JSON.stringify(body);
-      return reply.type('application/json').send(this.corruptJson ? text.slice(0, Math.max(1, Math.floor(text.length / 2))) : text);
-    };
+    const json = (reply: import('fastify').FastifyReply, body: unknown) => this.sendJson(reply, JSON.stringify(body));
 
     app.get('/skaha/v1/image', async (_req, reply) => json(reply, SIM_SKAHA_IMAGES));
     app.get('/skaha/v1/context', async (_req, reply) => json(reply, SIM_SKAHA_CONTEXT));

@@ -183,8 +183,6 @@ export class SciserverSite extends SimSite {
   /** Every quick query received, in order. */
   readonly casjobsQueries: { context: string; query: string; taskName?: string; accept?: string }[] = [];
   domains = simComputeDomains();
-  /** When true, JSON answers are cut short (malformed JSON). */
-  corruptJson = false;
   private readonly stepMs: number;
   private nextJob = 4001;
 
@@ -223,10 +221,7 @@ export class SciserverSite extends SimSite {
 
   private routes(): void {
     const app = this.app;
-    const json = (reply: import('fastify').FastifyReply, body: unknown, code = 200) => {
-      const text = JSON.stringify(body);
-      return reply.code(code).type('application/json').send(this.corruptJson ? text.slice(0, Math.max(1, Math.floor(text.length / 2))) : text);
-    };
+    const json = (reply: import('fastify').FastifyReply, body: unknown, code = 200) => this.sendJson(reply, JSON.stringify(body), code);
 
     app.post('/login-portal/keystone/v3/tokens', async (req, reply) => {
       const user = (req.body as { auth?: { identity?: { password?: { user?: { name?: string; password?: string } } } } })?.auth?.identity?.password?.user;
@@ -281,10 +276,7 @@ export class SciserverSite extends SimSite {
       if (!tables) return json(reply, { Message: 'context not found' }, 404);
       return json(reply, tables);
     });
-    const casjobsAnswer = (reply: import('fastify').FastifyReply, body: unknown, code = 200) => {
-      const text = casjobsJson(body);
-      return reply.code(code).type('application/json').send(this.corruptJson ? text.slice(0, Math.max(1, Math.floor(text.length / 2))) : text);
-    };
+    const casjobsAnswer = (reply: import('fastify').FastifyReply, body: unknown, code = 200) => this.sendJson(reply, casjobsJson(body), code);
     app.post('/CasJobs/RestApi/contexts/:ctx/query', async (req, reply) => {
       const context = (req.params as { ctx: string }).ctx;
       const body = req.body as { Query?: string; TaskName?: string } | undefined;

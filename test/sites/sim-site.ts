@@ -34,6 +34,8 @@ export interface SeenRequest {
 export class SimSite {
   readonly app: FastifyInstance;
   readonly seen: SeenRequest[] = [];
+  /** When true, JSON answers sent with sendJson are cut short (malformed JSON). */
+  corruptJson = false;
   private fault: Fault = { kind: 'none' };
   private port = 0;
 
@@ -50,6 +52,11 @@ export class SimSite {
       }
     });
     this.app.addHook('onSend', async (_request, reply, payload) => this.distort(reply, payload));
+  }
+
+  /** Send JSON text (cut in half while corruptJson is set). */
+  protected sendJson(reply: FastifyReply, text: string, code = 200): FastifyReply {
+    return reply.code(code).type('application/json').send(this.corruptJson ? text.slice(0, Math.max(1, Math.floor(text.length / 2))) : text);
   }
 
   /** The base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */

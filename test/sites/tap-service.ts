@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { parseAdql, toPostgres } from '../../adapters/ivoa/adql/index.js';
+import { parseAdql, quoteIdentifier, toPostgres } from '../../adapters/ivoa/adql/index.js';
 import { readVOTableToArray, writeVOTable, type Cell, type Datatype, type Row, type WritableField } from '../../adapters/ivoa/votable/index.js';
 import type { SimSite } from './sim-site.js';
 import { seededRandom } from '../support/random.js';
@@ -83,10 +83,6 @@ function seedOf(s: string): number {
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-function qi(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 function splitTable(name: string): [string, string] {
@@ -536,8 +532,8 @@ class TapServiceImpl implements TapService {
       const db = new PGlite({ parsers: { 20: (v: string) => BigInt(v) } });
       for (const t of this.opts.tables) {
         const [schema, table] = splitTable(t.name);
-        const name = `${qi(schema)}.${qi(table)}`;
-        await db.exec(`CREATE SCHEMA IF NOT EXISTS ${qi(schema)}; CREATE TABLE ${name} (${t.columns.map((c) => `${qi(c.name)} ${PG_TYPE[c.datatype]}`).join(', ')})`);
+        const name = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
+        await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}; CREATE TABLE ${name} (${t.columns.map((c) => `${quoteIdentifier(c.name)} ${PG_TYPE[c.datatype]}`).join(', ')})`);
         const rows = simRows(t);
         for (let i = 0; i < rows.length; i += 1000) {
           const values = rows.slice(i, i + 1000).map((r) => `(${r.map(sqlLiteral).join(',')})`).join(',');
@@ -645,8 +641,8 @@ class TapServiceImpl implements TapService {
     if (!table) throw new TapFault(`UPLOAD ${name}: the VOTable holds no table`);
     const pgType = (d: Datatype, arr: string | undefined) =>
       arr !== undefined && d !== 'char' && d !== 'unicodeChar' ? 'text' : ({ long: 'bigint', int: 'integer', short: 'smallint', unsignedByte: 'smallint', double: 'double precision', float: 'real', boolean: 'boolean' } as Record<string, string>)[d] ?? 'text';
-    const full = `${qi('TAP_UPLOAD')}.${qi(name)}`;
-    await db.exec(`CREATE SCHEMA IF NOT EXISTS ${qi('TAP_UPLOAD')}; DROP TABLE IF EXISTS ${full}; CREATE TABLE ${full} (${table.meta.fields.map((f) => `${qi(f.name)} ${pgType(f.datatype, f.arraysize)}`).join(', ')})`);
+    const full = `${quoteIdentifier('TAP_UPLOAD')}.${quoteIdentifier(name)}`;
+    await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier('TAP_UPLOAD')}; DROP TABLE IF EXISTS ${full}; CREATE TABLE ${full} (${table.meta.fields.map((f) => `${quoteIdentifier(f.name)} ${pgType(f.datatype, f.arraysize)}`).join(', ')})`);
     for (let i = 0; i < table.rows.length; i += 1000) {
       const values = table.rows.slice(i, i + 1000).map((r) => `(${r.map((v) => sqlLiteral(Array.isArray(v) ? JSON.stringify(v) : (v as Cell))).join(',')})`).join(',');
       await db.exec(`INSERT INTO ${full} VALUES ${values}`);
