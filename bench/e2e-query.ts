@@ -9,16 +9,13 @@
  *   npx tsx bench/e2e-query.ts [--rows 100000] [--runs 10] [--fast-poll-interval-s 0.1]
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { WebSocket } from 'undici';
 import { readVOTable } from '../adapters/ivoa/votable/index.js';
 import { buildApp } from '../broker/app.js';
 import { parseConfig } from '../broker/config/load.js';
-import { openDatabase, type Database } from '../broker/db/database.js';
 import { packagePath } from '../registry/paths.js';
+import { freshDatabase } from '../test/support/database.js';
+import { SubscriptionClient } from '../test/support/subscriptions.js';
 
 export interface E2eBenchOptions {
   /** Rows the site holds; the query reads them all (default 100,000). */
@@ -74,94 +71,14 @@ async function startSite(rows: number): Promise<{ url: string; table: string; st
   return { url, table, stop: () => child.stdin!.end() };
 }
 
-/** A fresh database: a new one on the PostgreSQL server of DATABASE_URL (dropped afterwards), else embedded. */
-async function benchDatabase(suffix: string): Promise<{ database: Database; close(): Promise<void> }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'constellation-e2e-'));
-  const server = process.env.DATABASE_URL;
-  let url: string | undefined;
-  let drop: (() => Promise<void>) | undefined;
-  if (server) {
-    const pg = (await import('pg')).default;
-    const name = `constellation_e2e_${process.pid}_${suffix}`;
-    const admin = async (sql: string) => {
-      const c = new pg.Client({ connectionString: server });
-      await c.connect();
-      await c.query(sql);
-      await c.end();
-    };
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin(`CREATE DATABASE ${name}`);
-    const u = new URL(server);
-    u.pathname = `/${name}`;
-    url = u.toString();
-    drop = () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  }
-  const database = await openDatabase({ url, dataDir });
-  return {
-    database,
-    async close() {
-      await database.close();
-      await drop?.();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** A graphql-transport-ws connection kept open across runs, as an interactive client keeps one. */
-class Subscriptions {
-  private next = 1;
-  private readonly handlers = new Map<string, (message: { type: string; payload?: unknown }) => void>();
-
-  private constructor(private readonly ws: WebSocket) {
-    ws.addEventListener('message', (event) => {
-      const message = JSON.parse(String(event.data)) as { id?: string; type: string; payload?: unknown };
-      if (message.id) this.handlers.get(message.id)?.(message);
-    });
-  }
-
-  /** Open and initialise the connection. */
-  static async connect(brokerUrl: string): Promise<Subscriptions> {
-    const ws = new WebSocket(`${brokerUrl.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-    await new Promise<void>((resolve, reject) => {
-      ws.addEventListener('open', () => ws.send(JSON.stringify({ type: 'connection_init' })));
-      ws.addEventListener('message', (event) => {
-        const { type } = JSON.parse(String(event.data)) as { type: string };
-        if (type === 'connection_ack') resolve();
-        else reject(new Error(`expected connection_ack, got ${type}`));
-      }, { once: true });
-      ws.addEventListener('error', () => reject(new Error('websocket error')));
-    });
-    return new Subscriptions(ws);
-  }
-
-  /** Follow a job until it is final; resolves with the final state and when it arrived. */
-  follow(jobId: string, timeoutMs: number): Promise<{ state: string; at: number }> {
-    const id = String(this.next++);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`job ${jobId} not final after ${timeoutMs} ms`)), timeoutMs);
-      const finish = (err?: Error, state?: string) => {
-        clearTimeout(timer);
-        this.handlers.delete(id);
-        if (err) reject(err);
-        else resolve({ state: state!, at: performance.now() });
-      };
-      this.handlers.set(id, (message) => {
-        if (message.type === 'next') {
-          const payload = message.payload as { data?: { jobUpdated: { state: string } }; errors?: unknown };
-          if (payload.errors) return finish(new Error(`subscription error: ${JSON.stringify(payload.errors)}`));
-          const state = payload.data!.jobUpdated.state;
-          if (TERMINAL.has(state)) finish(undefined, state);
-        } else if (message.type === 'error') {
-          finish(new Error(`subscription error: ${JSON.stringify(message.payload)}`));
-        }
-      });
-      this.ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription($id: ID!) { jobUpdated(id: $id) { state } }', variables: { id: jobId } } }));
-    });
-  }
-
-  close(): void {
-    this.ws.close();
-  }
+/** Follow a job over a kept-open subscription until it is final: its final state and when that arrived. */
+async function follow(client: SubscriptionClient, jobId: string, timeoutMs: number): Promise<{ state: string; at: number }> {
+  let final: { state: string; at: number } | undefined;
+  await client.run<{ jobUpdated: { state: string } }>('subscription($id: ID!) { jobUpdated(id: $id) { state } }', { id: jobId }, timeoutMs, (data) => {
+    if (TERMINAL.has(data.jobUpdated.state)) final = { state: data.jobUpdated.state, at: performance.now() };
+  });
+  if (!final) throw new Error(`job ${jobId} ended its subscription without a final state`);
+  return final;
 }
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -221,14 +138,14 @@ async function directAsync(site: string, adql: string): Promise<Run> {
 interface Broker {
   url: string;
   pollIntervalS: number;
-  subscriptions: Subscriptions;
+  subscriptions: SubscriptionClient;
   graphql<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
   close(): Promise<void>;
 }
 
 /** A listening broker on a database of its own, with the site in its federation YAML, harvested once. */
-async function startBroker(siteUrl: string, pollIntervalS: number | undefined, name: string): Promise<Broker> {
-  const db = await benchDatabase(name);
+async function startBroker(siteUrl: string, pollIntervalS: number | undefined): Promise<Broker> {
+  const db = await freshDatabase({ recordStatements: false });
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
     const yaml = `federation: { name: e2e-bench }
@@ -237,11 +154,11 @@ ${pollIntervalS === undefined ? '' : `jobs: { pollIntervalS: ${pollIntervalS} }\
   - { id: sim, name: Simulated Gaia archive, adapter: tap, url: "${siteUrl}" }
 `;
     const config = parseConfig(yaml, { LOG_LEVEL: 'error' });
-    app = await buildApp(config, { database: db.database, logger: false });
+    app = await buildApp(config, { database: db, logger: false });
     const run = await app.services.harvester.harvest('sim', 'bench');
     if (run.outcome !== 'OK') throw new Error(`harvest of the simulated site: ${run.outcome} ${run.errorMessage ?? ''}`);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
-    const subscriptions = await Subscriptions.connect(url);
+    const subscriptions = await SubscriptionClient.connect(url);
     const listening = app;
     return {
       url,
@@ -272,7 +189,7 @@ async function routed(broker: Broker, adql: string): Promise<Run & { resultUrls:
   const { submitQuery } = await broker.graphql<{ submitQuery: { id: string; state: string } }>(
     'mutation($i: QueryInput!) { submitQuery(input: $i) { id state } }', { i: { adql } });
   const submitted = performance.now();
-  const final = await broker.subscriptions.follow(submitQuery.id, 120_000);
+  const final = await follow(broker.subscriptions, submitQuery.id, 120_000);
   if (final.state !== 'COMPLETED') throw new Error(`routed job ${submitQuery.id} ended ${final.state}`);
   const res = await fetch(`${broker.url}/results/${submitQuery.id}`);
   const headers = performance.now();
@@ -356,9 +273,9 @@ export async function benchE2eQuery(options: E2eBenchOptions = {}): Promise<E2eB
   const brokers: Broker[] = [];
   try {
     const tap = `${site.url}/tap`;
-    const shipped = await startBroker(tap, undefined, 'shipped');
+    const shipped = await startBroker(tap, undefined);
     brokers.push(shipped);
-    const fast = await startBroker(tap, options.fastPollIntervalS ?? 0.1, 'fast');
+    const fast = await startBroker(tap, options.fastPollIntervalS ?? 0.1);
     brokers.push(fast);
     const adql = `SELECT * FROM ${site.table}`;
     let resultUrls: [string, string] | undefined;

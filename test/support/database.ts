@@ -20,13 +20,14 @@ export interface TestDatabase extends Database {
 /** Which backend the suite runs on, for test names. */
 export const backend = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
 
-/** Create a fresh database; `close()` drops it. */
-export async function freshDatabase(): Promise<TestDatabase> {
+/** Create a fresh database; `close()` drops it. Benches pass `recordStatements: false`, so nothing is kept per statement. */
+export async function freshDatabase(options: { recordStatements?: boolean } = {}): Promise<TestDatabase> {
   const statements: string[] = [];
+  const onQuery = options.recordStatements === false ? undefined : (s: string) => statements.push(s);
   const dataDir = await mkdtemp(join(tmpdir(), 'constellation-test-'));
   const serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
-    const db = await openDatabase({ dataDir }, { onQuery: (s) => statements.push(s) });
+    const db = await openDatabase({ dataDir }, { onQuery });
     return {
       ...db,
       url: undefined,
@@ -45,7 +46,7 @@ export async function freshDatabase(): Promise<TestDatabase> {
   await admin.end();
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const db = await openDatabase({ url: url.toString(), dataDir }, { onQuery: (s) => statements.push(s) });
+  const db = await openDatabase({ url: url.toString(), dataDir }, { onQuery });
   return {
     ...db,
     url: url.toString(),
