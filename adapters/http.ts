@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
-import type { SiteCredential } from '../registry/model/adapter.js';
+import type { ByteMeter, SiteCredential } from '../registry/model/adapter.js';
 import { ConstellationError, type ErrorKind } from '../registry/model/errors.js';
 
 export interface HttpClientOptions {
@@ -22,10 +22,7 @@ export interface HttpClientOptions {
   userAgent?: string;
 }
 
-/** Counts bytes received, across every request that shares it (one harvest, one job). */
-export interface ByteMeter {
-  bytes: number;
-}
+export type { ByteMeter };
 
 export interface RequestOptions {
   method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';

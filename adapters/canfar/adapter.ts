@@ -23,7 +23,7 @@ import type {
 } from '../../registry/model/capability.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
-import type { HttpClient, RequestOptions } from '../http.js';
+import type { ByteMeter, HttpClient, RequestOptions } from '../http.js';
 import { harvestedDocument } from '../tap/adapter.js';
 import { authMethodsOf, tapLanguages } from '../tap/harvest.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
@@ -138,7 +138,7 @@ export function createCanfarAdapter(http: HttpClient): Adapter {
   // Which interface is chosen depends on the credential kind, so that is part of the key.
   const siteKey = (ctx: AdapterContext) => `${ctx.site.id}\u0000${ctx.site.url}\u0000${ctx.credential.kind}`;
 
-  async function discover(ctx: AdapterContext, meter: { bytes: number }): Promise<{ services: Map<string, { ivoid: string; capsUrl: string; caps: Capability[] }> }> {
+  async function discover(ctx: AdapterContext, meter: ByteMeter): Promise<{ services: Map<string, { ivoid: string; capsUrl: string; caps: Capability[] }> }> {
     const capsMap = parseResourceCaps(await http.text(resourceCapsUrl(ctx), { signal: ctx.signal, meter }));
     const wanted = resources(ctx);
     const present = Object.entries(wanted).filter(([, ivoid]) => capsMap.has(ivoid));
@@ -175,7 +175,7 @@ export function createCanfarAdapter(http: HttpClient): Adapter {
     resolvedBySite.set(key, { ...resolvedBySite.get(key), ...patch });
   }
 
-  async function skahaJson<T>(ctx: AdapterContext, url: string, meter?: { bytes: number }): Promise<T> {
+  async function skahaJson<T>(ctx: AdapterContext, url: string, meter?: ByteMeter): Promise<T> {
     return http.json<T>(url, skahaRequest(ctx, { signal: ctx.signal, meter }));
   }
 

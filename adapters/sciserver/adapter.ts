@@ -18,7 +18,7 @@ import type {
 import type { ComputePoolDoc, DatasetDoc, ImageDoc, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
-import type { HttpClient } from '../http.js';
+import type { ByteMeter, HttpClient } from '../http.js';
 import { harvestedDocument } from '../tap/adapter.js';
 import { casjobsServiceId, createCasJobsHooks, isCasJobsJobId } from './casjobs-jobs.js';
 
@@ -113,6 +113,13 @@ const LOGIN_TTL_MS = 30 * 60_000;
 // Compute domains change when operators add images; a job submitted later re-reads them after this.
 const DOMAINS_TTL_MS = 5 * 60_000;
 
+/** A token credential as SciServer takes it (X-Auth-Token), or undefined for credentials that need a login first. */
+function tokenHeader(c: SiteCredential): SiteCredential | undefined {
+  if (c.kind === 'header') return c;
+  if (c.kind === 'bearer') return { kind: 'header', name: SCISERVER_TOKEN_HEADER, value: c.token };
+  return undefined;
+}
+
 /** Creates the SciServer adapter over one HttpClient. */
 export function createSciserverAdapter(http: HttpClient): Adapter {
   const logins = new Map<string, { token: string; at: number }>();
@@ -121,25 +128,18 @@ export function createSciserverAdapter(http: HttpClient): Adapter {
   /** The credential as SciServer takes it: a Keystone token in X-Auth-Token. */
   async function tokenCredential(ctx: AdapterContext, o: SciserverOptions): Promise<SiteCredential> {
     const c = ctx.credential;
-    switch (c.kind) {
-      case 'header':
-        return c;
-      case 'bearer':
-        return { kind: 'header', name: SCISERVER_TOKEN_HEADER, value: c.token };
-      case 'basic': {
-        const key = `${o.loginUrl}\u0000${c.username}\u0000${c.password}`;
-        const cached = logins.get(key);
-        if (cached && Date.now() - cached.at < LOGIN_TTL_MS) return { kind: 'header', name: SCISERVER_TOKEN_HEADER, value: cached.token };
-        const token = await keystoneLogin(http, o.loginUrl, c.username, c.password, ctx.signal);
-        logins.set(key, { token, at: Date.now() });
-        return { kind: 'header', name: SCISERVER_TOKEN_HEADER, value: token };
-      }
-      default:
-        throw new ConstellationError('UPSTREAM_AUTH', `SciServer site ${ctx.site.id} needs a Keystone token (X-Auth-Token); none is configured`);
-    }
+    const token = tokenHeader(c);
+    if (token) return token;
+    if (c.kind !== 'basic') throw new ConstellationError('UPSTREAM_AUTH', `SciServer site ${ctx.site.id} needs a Keystone token (X-Auth-Token); none is configured`);
+    const key = `${o.loginUrl}\u0000${c.username}\u0000${c.password}`;
+    const cached = logins.get(key);
+    if (cached && Date.now() - cached.at < LOGIN_TTL_MS) return { kind: 'header', name: SCISERVER_TOKEN_HEADER, value: cached.token };
+    const fresh = await keystoneLogin(http, o.loginUrl, c.username, c.password, ctx.signal);
+    logins.set(key, { token: fresh, at: Date.now() });
+    return { kind: 'header', name: SCISERVER_TOKEN_HEADER, value: fresh };
   }
 
-  async function fetchDomains(ctx: AdapterContext, o: SciserverOptions, credential: SiteCredential, meter?: { bytes: number }): Promise<RacmComputeDomain[]> {
+  async function fetchDomains(ctx: AdapterContext, o: SciserverOptions, credential: SiteCredential, meter?: ByteMeter): Promise<RacmComputeDomain[]> {
     const url = `${o.racmUrl}/jobm/rest/computedomains?batch=true&interactive=false`;
     const domains = checkDomains(await http.json<unknown>(url, { credential, signal: ctx.signal, meter }), url);
     domainsBySite.set(ctx.site.id, { domains, at: Date.now() });
@@ -200,9 +200,7 @@ export function createSciserverAdapter(http: HttpClient): Adapter {
     async health(ctx: AdapterContext): Promise<HealthOutcome> {
       const o = sciserverOptions(ctx);
       // Reachability is the question, so no login is made and an auth refusal still counts as UP.
-      const c = ctx.credential;
-      const credential: SiteCredential | undefined =
-        c.kind === 'header' ? c : c.kind === 'bearer' ? { kind: 'header', name: SCISERVER_TOKEN_HEADER, value: c.token } : undefined;
+      const credential = tokenHeader(ctx.credential);
       try {
         const res = await http.request(`${o.racmUrl}/jobm/rest/computedomains?batch=true&interactive=false`, {
           credential, signal: ctx.signal, meter: ctx.meter, retry: false, accept: [401, 403, 404],

@@ -25,12 +25,17 @@ export interface HarvestValidators {
   [url: string]: { etag?: string; lastModified?: string };
 }
 
+/** Counts bytes received, across every request that shares it (one harvest, one job). */
+export interface ByteMeter {
+  bytes: number;
+}
+
 export interface AdapterContext {
   site: AdapterSite;
   credential: SiteCredential;
   signal?: AbortSignal;
   /** Adds up the bytes received from the site (harvest runs record it). */
-  meter?: { bytes: number };
+  meter?: ByteMeter;
 }
 
 export interface HarvestOutcome {
