@@ -1,9 +1,9 @@
-/** buildApp(config) → a ready fastify instance serving GraphQL and REST (it never listens). */
+/** The broker's server: createBroker registers every route at once and starts the services in timed phases; buildApp does both. */
 import { readFile } from 'node:fs/promises';
 import { GraphQLError } from 'graphql';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import mercurius, { type MercuriusOptions } from 'mercurius';
-import { isConstellationError } from '../registry/model/errors.js';
+import { ConstellationError, isConstellationError } from '../registry/model/errors.js';
 import { packagePath } from '../registry/paths.js';
 import type { HttpClient } from '../adapters/http.js';
 import { startScheduler } from './scheduler/scheduler.js';
@@ -21,9 +21,11 @@ import { ReadScope } from './graphql/read-scope.js';
 import { resolvers } from './graphql/resolvers.js';
 import { ResponseCache } from './graphql/response-cache.js';
 import { toConstellationError } from './http/errors.js';
+import { graphiqlRoutes } from './http/graphiql.js';
 import { healthRoutes } from './http/health.js';
 import { siteRoutes } from './http/sites.js';
-import { registerConfiguredSites } from './services/seeds.js';
+import { registerConfiguredSites, type Seeds } from './services/seeds.js';
+import { StartPhases } from './start-phases.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,98 +56,149 @@ export interface BuildOptions {
   jobs?: JobServiceOptions;
   /** Where site credentials are read from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Seeds already read and checked (serve checks them before it listens). */
+  seeds?: Seeds;
 }
 
-/** Open (or take) the database, migrate, register configured sites, and build the server. */
-export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const database = options.database ?? (await openDatabase(config.database));
-  const owned = options.database === undefined;
-  try {
-    const app = Fastify({
-      logger: options.logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
-      bodyLimit: config.bodyLimit,
-    });
-    const services = createServices(config, database.pool, database.kind, {
+/** The phases of a start, in order (the names /readyz and the log use). */
+export const START_PHASES = ['database', 'migrations', 'sites and seeds', 'registry views', 'jobs and schedules'] as const;
+
+/** A broker whose routes are registered but whose database and services are not started yet. */
+export interface Broker {
+  app: FastifyInstance;
+  phases: StartPhases;
+  /** Open the database, migrate, seed, load the registry views and start polling; the app answers 503 STARTING until this resolves. */
+  start(): Promise<void>;
+}
+
+/**
+ * Build the server without opening anything, so `serve` can listen at once and answer /readyz
+ * with what is still starting. Nothing here touches the database or the network.
+ */
+export async function createBroker(config: Config, options: BuildOptions = {}): Promise<Broker> {
+  const phases = new StartPhases(START_PHASES);
+  const app = Fastify({
+    logger: options.logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    bodyLimit: config.bodyLimit,
+  });
+  phases.logTo(app.log);
+  let services: Services | undefined;
+  const ready = () => {
+    if (!services) throw new ConstellationError('STARTING', `the broker is still starting (${phases.current() ?? 'almost ready'}); try again in a moment`);
+    return services;
+  };
+  app.decorate('services', { getter: ready });
+
+  // Until every phase is done only the probes and GraphiQL's page answer; the rest say why not.
+  app.addHook('onRequest', async (request, reply) => {
+    if (phases.ready || request.url === '/healthz' || request.url === '/readyz' || request.url.startsWith('/graphiql')) return;
+    const e = new ConstellationError('STARTING', `the broker is still starting (${phases.current() ?? 'almost ready'}); try again in a moment`);
+    return reply.code(e.statusCode).header('retry-after', '1').send(e.toJSON());
+  });
+  app.setErrorHandler((err, request, reply) => {
+    const e = toConstellationError(err);
+    if (e.statusCode >= 500 && e.kind !== 'STARTING') request.log.error({ err }, e.message);
+    return reply.code(e.statusCode).send(e.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ code: 'CONSTELLATION_E_NOT_FOUND', message: `no route ${request.method} ${request.url}` }),
+  );
+  if (config.responseCacheBytes > 0) cacheGraphQLResponses(app, new ResponseCache(config.responseCacheBytes));
+
+  await app.register(mercurius as unknown as FastifyPluginAsync<MercuriusOptions>, {
+    schema: await readFile(packagePath('schema.graphql'), 'utf8'),
+    resolvers,
+    loaders,
+    // GraphiQL is served from its npm package (graphiqlRoutes), not mercurius' CDN page.
+    graphiql: false,
+    // Subscriptions read jobs through the pool: a socket lives too long for a request's read transaction.
+    subscription: { context: () => ({ services: ready() }) },
+    jit: 1,
+    cache: 1024,
+    queryDepth: MAX_QUERY_DEPTH,
+    context: (request, reply): GraphQLContext => {
+      const current = ready();
+      const db = new ReadScope(current.pool);
+      // 'close' fires both when the response is sent and when the client goes away mid-request.
+      reply.raw.once('close', () => void db.close());
+      return { db, services: current };
+    },
+    errorFormatter: (execution, ctx) => {
+      const formatted = mercurius.defaultErrorFormatter(execution, ctx);
+      // Our own errors keep their stable code and violations; GraphQL's own (syntax,
+      // validation, depth) keep mercurius' messages.
+      const errors = (execution.errors ?? []).flatMap((error) => {
+        const original = (error as { originalError?: unknown }).originalError;
+        if (!isConstellationError(original) && !isBug(original)) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
+        // A bug's message may leak internals: callers get the stable INTERNAL code, the log gets the cause.
+        if (isBug(original)) ctx.reply.log.error({ err: original }, 'resolver failed');
+        const { code, violations } = toConstellationError(original).toJSON();
+        return [{ ...error.toJSON(), message: isBug(original) ? 'internal error' : (original as Error).message, extensions: { ...(error.extensions ?? {}), code, ...(violations ? { violations } : {}) } }];
+      });
+      return { statusCode: formatted.statusCode, response: { ...formatted.response, errors } };
+    },
+  });
+  await app.register(graphiqlRoutes);
+  await app.register(siteRoutes);
+  await app.register(healthRoutes, { phases });
+  registerJobResultRoutes(app);
+
+  // What start() opened, closed in reverse on app.close() whether or not the start finished.
+  const closers: (() => Promise<void> | void)[] = [];
+  app.addHook('onClose', async () => {
+    for (const close of closers.reverse()) await close();
+  });
+
+  const start = async (): Promise<void> => {
+    const database = await phases.run('database', async () => options.database ?? (await openDatabase(config.database)));
+    if (!options.database) closers.push(() => database.close());
+    const created = createServices(config, database.pool, database.kind, {
       http: options.http,
       env: options.env,
       jobs: { onError: (err) => app.log.error({ err }, 'job polling failed'), ...options.jobs },
     });
-    if (!options.prepared) {
-      await migrate(database.pool);
-      await registerConfiguredSites(database.pool, config, services.publisher);
-    }
-    app.decorate('services', services);
-    await services.coverage.refresh(database.pool);
-    await services.planner.refresh(database.pool);
-    const stopFollowing = services.coverage.follow(database.pool, COVERAGE_POLL_MS);
-    const stopPlanner = services.planner.follow(database.pool, COVERAGE_POLL_MS);
-    const scheduler = options.schedule ? startScheduler(config, services.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed')) : undefined;
-    let stopFeed: (() => Promise<void>) | undefined;
-    app.addHook('onClose', async () => {
-      scheduler?.stop();
-      await stopFeed?.();
-      await services.jobs.stop();
-      stopFollowing();
-      stopPlanner();
-      if (!options.http) await services.http.close();
-      if (owned) await database.close();
+    if (!options.http) closers.push(() => created.http.close());
+    await phases.run('migrations', async () => {
+      if (!options.prepared) await migrate(database.pool);
     });
+    await phases.run('sites and seeds', async () => {
+      if (!options.prepared) await registerConfiguredSites(database.pool, config, created.publisher, options.seeds);
+    });
+    await phases.run('registry views', async () => {
+      await created.coverage.refresh(database.pool);
+      await created.planner.refresh(database.pool);
+      const stopCoverage = created.coverage.follow(database.pool, COVERAGE_POLL_MS);
+      const stopPlanner = created.planner.follow(database.pool, COVERAGE_POLL_MS);
+      closers.push(stopCoverage, stopPlanner);
+    });
+    await phases.run('jobs and schedules', async () => {
+      // On the embedded database other processes only join this one's server, so every job
+      // change is made here; PostgreSQL may be shared by several brokers, whose changes arrive by NOTIFY.
+      const stopFeed = followJobs(created.jobs, database.pool, (job) => void app.graphql.pubsub.publish({ topic: jobTopic(job.id), payload: { jobUpdated: job } }), {
+        listen: database.kind === 'postgresql',
+        onError: (err) => app.log.error({ err }, 'job feed failed'),
+      });
+      closers.push(() => created.jobs.stop(), stopFeed);
+      services = created;
+      await created.jobs.start();
+      if (options.schedule) {
+        const scheduler = startScheduler(config, created.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed'));
+        closers.push(() => scheduler.stop());
+      }
+    });
+  };
+  return { app, phases, start };
+}
 
-    app.setErrorHandler((err, request, reply) => {
-      const e = toConstellationError(err);
-      if (e.statusCode >= 500) request.log.error({ err }, e.message);
-      return reply.code(e.statusCode).send(e.toJSON());
-    });
-    app.setNotFoundHandler((request, reply) =>
-      reply.code(404).send({ code: 'CONSTELLATION_E_NOT_FOUND', message: `no route ${request.method} ${request.url}` }),
-    );
-    if (config.responseCacheBytes > 0) cacheGraphQLResponses(app, new ResponseCache(config.responseCacheBytes), services);
-
-    await app.register(mercurius as unknown as FastifyPluginAsync<MercuriusOptions>, {
-      schema: await readFile(packagePath('schema.graphql'), 'utf8'),
-      resolvers,
-      loaders,
-      graphiql: true,
-      // Subscriptions read jobs through the pool: a socket lives too long for a request's read transaction.
-      subscription: { context: () => ({ services }) },
-      jit: 1,
-      cache: 1024,
-      queryDepth: MAX_QUERY_DEPTH,
-      context: (request, reply): GraphQLContext => {
-        const db = new ReadScope(services.pool);
-        // 'close' fires both when the response is sent and when the client goes away mid-request.
-        reply.raw.once('close', () => void db.close());
-        return { db, services };
-      },
-      errorFormatter: (execution, ctx) => {
-        const formatted = mercurius.defaultErrorFormatter(execution, ctx);
-        // Our own errors keep their stable code and violations; GraphQL's own (syntax,
-        // validation, depth) keep mercurius' messages.
-        const errors = (execution.errors ?? []).flatMap((error) => {
-          const original = (error as { originalError?: unknown }).originalError;
-          if (!isConstellationError(original) && !isBug(original)) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
-          // A bug's message may leak internals: callers get the stable INTERNAL code, the log gets the cause.
-          if (isBug(original)) ctx.reply.log.error({ err: original }, 'resolver failed');
-          const { code, violations } = toConstellationError(original).toJSON();
-          return [{ ...error.toJSON(), message: isBug(original) ? 'internal error' : (original as Error).message, extensions: { ...(error.extensions ?? {}), code, ...(violations ? { violations } : {}) } }];
-        });
-        return { statusCode: formatted.statusCode, response: { ...formatted.response, errors } };
-      },
-    });
-    await app.register(siteRoutes, { services });
-    await app.register(healthRoutes, { services });
-    registerJobResultRoutes(app, services.jobs);
+/** Build a ready broker: routes registered and every start phase done (it never listens). */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const { app, start } = await createBroker(config, options);
+  try {
     await app.ready();
-    // On the embedded database other processes only join this one's server, so every job
-    // change is made here; PostgreSQL may be shared by several brokers, whose changes arrive by NOTIFY.
-    stopFeed = followJobs(services.jobs, database.pool, (job) => void app.graphql.pubsub.publish({ topic: jobTopic(job.id), payload: { jobUpdated: job } }), {
-      listen: database.kind === 'postgresql',
-      onError: (err) => app.log.error({ err }, 'job feed failed'),
-    });
-    await services.jobs.start();
+    await start();
     return app;
   } catch (err) {
-    if (owned) await database.close();
+    await app.close();
     throw err;
   }
 }
@@ -157,10 +210,10 @@ function isBug(err: unknown): boolean {
 }
 
 /** Serve repeated read-only GraphQL queries from the response cache of the current registry version. */
-function cacheGraphQLResponses(app: FastifyInstance, cache: ResponseCache, services: Services): void {
+function cacheGraphQLResponses(app: FastifyInstance, cache: ResponseCache): void {
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST' || request.routeOptions.url !== '/graphql') return;
-    const key = cache.key(services.coverage.version, request.body);
+    const key = cache.key(app.services.coverage.version, request.body);
     if (!key) return;
     const hit = cache.get(key);
     if (hit !== undefined) return reply.header('content-type', 'application/json; charset=utf-8').header('x-constellation-cache', 'hit').send(hit);

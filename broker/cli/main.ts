@@ -1,15 +1,11 @@
-/** The `constellation` command: serve, migrate, sites, datasets. */
+/** The `constellation` command: serve, migrate, sites, datasets, harvest. Heavy modules load only for the command that needs them. */
 import { parseArgs } from 'node:util';
 import { isConstellationError } from '../../registry/model/errors.js';
-import { migrate } from '../../registry/store/migrate.js';
-import { replicasByDatasets, searchDatasets } from '../../registry/store/queries/catalogue.js';
-import { listSites } from '../../registry/store/queries/sites.js';
-import { buildApp } from '../app.js';
 import type { Config } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
-import { openDatabase, type Database } from '../db/database.js';
-import { createServices, type Services } from '../factory.js';
-import { registerConfiguredSites } from '../services/seeds.js';
+import type { Database } from '../db/database.js';
+import type { Services } from '../factory.js';
+import type { Catalogue } from './catalogue.js';
 import { formatTable } from './table.js';
 
 const USAGE = `usage: constellation <command> [--config FILE]
@@ -49,20 +45,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config = await loadConfig(process.env, values.config);
   switch (command) {
-    case 'serve': {
-      const app = await buildApp(config, { schedule: true });
-      const address = await app.listen({ host: config.server.host, port: config.server.port });
-      app.log.info(`constellation serving federation "${config.federation.name}" (${app.services.databaseKind} database): GraphQL at ${address}/graphql`);
-      const stop = async () => {
-        await app.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      return new Promise<number>(() => {});
-    }
+    case 'serve':
+      return (await import('./serve.js')).serve(config);
     case 'migrate': {
-      const db = await openDatabase(config.database);
+      const { migrate } = await import('../../registry/store/migrate.js');
+      const db = await (await import('../db/database.js')).openDatabase(config.database);
       try {
         const { applied } = await migrate(db.pool);
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
@@ -72,11 +59,18 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'sites':
-    case 'datasets':
-      return withRegistry(config, async (db) => {
-        process.stdout.write(command === 'sites' ? await sitesTable(db.pool) : await datasetsTable(db.pool, values.text, values.site));
+    case 'datasets': {
+      const show = async (catalogue: Catalogue) => {
+        process.stdout.write(command === 'sites' ? sitesTable(await catalogue.sites()) : datasetsTable(await catalogue.replicas({ text: values.text, site: values.site })));
         return 0;
-      });
+      };
+      const { runningBroker, databaseCatalogue } = await import('./catalogue.js');
+      const broker = await runningBroker(config);
+      if (broker) return show(broker);
+      const where = config.database.url ? 'the PostgreSQL database at DATABASE_URL' : `the embedded database in ${config.database.dataDir}`;
+      process.stderr.write(`constellation: no broker answering at ${config.server.host}:${config.server.port}; reading ${where} directly (slower; a running broker answers at once)\n`);
+      return withRegistry(config, (db) => show(databaseCatalogue(db.pool, where)));
+    }
     case 'harvest':
       return withRegistry(config, async (_db, services) => {
         const site = positionals[1];
@@ -92,6 +86,12 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Open the database, bring it up to date with the configured sites, run `fn`, and close everything whatever happens. */
 async function withRegistry(config: Config, fn: (db: Database, services: Services) => Promise<number>): Promise<number> {
+  const [{ openDatabase }, { createServices }, { migrate }, { registerConfiguredSites }] = await Promise.all([
+    import('../db/database.js'),
+    import('../factory.js'),
+    import('../../registry/store/migrate.js'),
+    import('../services/seeds.js'),
+  ]);
   const db = await openDatabase(config.database);
   const services = createServices(config, db.pool, db.kind);
   try {
@@ -104,17 +104,14 @@ async function withRegistry(config: Config, fn: (db: Database, services: Service
   }
 }
 
-async function sitesTable(db: Parameters<typeof listSites>[0]): Promise<string> {
-  const sites = await listSites(db);
+function sitesTable(sites: Awaited<ReturnType<Catalogue['sites']>>): string {
   return formatTable(
     ['SITE', 'NAME', 'PLATFORM', 'STATUS', 'ORIGIN', 'AS OF', 'URL'],
-    sites.map((s) => [s.id, s.name, s.platform, s.status, s.origin ?? '-', s.asOf?.toISOString().slice(0, 10) ?? '-', s.url]),
+    sites.map((s) => [s.id, s.name, s.platform, s.status, s.origin ?? '-', s.asOf?.slice(0, 10) ?? '-', s.url]),
   );
 }
 
-async function datasetsTable(db: Parameters<typeof listSites>[0], text?: string, site?: string): Promise<string> {
-  const datasets = await searchDatasets(db, { text, site, limit: 100_000, offset: 0 });
-  const replicas = await replicasByDatasets(db, datasets.map((d) => d.id));
+function datasetsTable(replicas: Awaited<ReturnType<Catalogue['replicas']>>): string {
   const rows = replicas.map((r) => [r.datasetId, r.siteId, r.table, r.rows, r.access.public ? 'public' : r.access.groups.join(',') || 'private']);
   return formatTable(['DATASET', 'SITE', 'LOCAL TABLE', 'ROWS', 'ACCESS'], rows);
 }

@@ -3,13 +3,15 @@
  * PostgreSQL wire protocol by pglite-socket, so the same `pg` code runs with no server
  * installed. Several broker processes on one data directory share the first one's server.
  */
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { ConstellationError } from '../../registry/model/errors.js';
+import { copyTemplate } from './pglite-template.js';
 
 export interface EmbeddedDatabase {
   /** postgres:// URL for `pg`. */
@@ -27,9 +29,51 @@ interface ServerFile {
   port: number;
 }
 
+/**
+ * DATA_DIR unless `dataDir` exists (or can be made) and this process may write there: checked
+ * before anything starts, so a read-only mount or a typo fails at once with what to do.
+ */
+export async function checkDataDir(dataDir: string): Promise<void> {
+  const unusable = (why: string, cause?: unknown) =>
+    new ConstellationError('DATA_DIR', `the data directory ${dataDir} cannot be used: ${why}; set CONSTELLATION_DATA to a writable directory, or DATABASE_URL to use PostgreSQL`, { cause });
+  try {
+    await makeDirectory(dataDir);
+  } catch (err) {
+    throw unusable((err as Error).message, err);
+  }
+  if (!(await stat(dataDir)).isDirectory()) throw unusable('it is not a directory');
+  try {
+    await access(dataDir, constants.W_OK | constants.R_OK | constants.X_OK);
+    // access() trusts the permission bits; a read-only mount only shows when writing.
+    const probe = join(dataDir, `.write-test-${process.pid}`);
+    await writeFile(probe, '');
+    await rm(probe);
+  } catch (err) {
+    throw unusable((err as Error).message, err);
+  }
+}
+
+/**
+ * mkdir -p one level at a time: Node's own recursive mkdir never returns for a path in a
+ * file system that refuses new entries with ENOENT (such as /proc).
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw err;
+    await makeDirectory(dirname(dir));
+    await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again;
+    });
+  }
+}
+
 /** Start (or join) the embedded database whose files live under `dataDir`. */
 export async function startEmbeddedDatabase(dataDir: string, options: { waitMs?: number } = {}): Promise<EmbeddedDatabase> {
-  await mkdir(dataDir, { recursive: true });
+  await checkDataDir(dataDir);
   const lockPath = join(dataDir, 'server.lock');
   const infoPath = join(dataDir, 'server.json');
   const deadline = Date.now() + (options.waitMs ?? 60_000);
@@ -65,7 +109,10 @@ async function host(dataDir: string, lockPath: string, infoPath: string): Promis
   let db: PGlite | undefined;
   let server: PGLiteSocketServer | undefined;
   try {
-    db = await PGlite.create(join(dataDir, 'pgdata'));
+    const pgdata = join(dataDir, 'pgdata');
+    // A new data directory starts from the install-time template rather than a slow initdb.
+    if (!(await stat(pgdata).catch(() => null))) await copyTemplate(pgdata);
+    db = await PGlite.create(pgdata);
     server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 100 });
     await server.start();
     const port = portOf(server);

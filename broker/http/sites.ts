@@ -2,19 +2,18 @@
 import type { FastifyInstance } from 'fastify';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { documentsBySite } from '../../registry/store/queries/history.js';
-import type { Services } from '../factory.js';
 
 /** PUT and GET /sites/:id/capabilities. */
-export async function siteRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
+export async function siteRoutes(app: FastifyInstance): Promise<void> {
   // A capability document is JSON; any other media type is refused with 415 here.
   app.removeContentTypeParser(['text/plain']);
   app.put<{ Params: { id: string } }>('/sites/:id/capabilities', async (request, reply) => {
-    const result = await services.publisher.publish(request.params.id, request.body, 'publish');
+    const result = await app.services.publisher.publish(request.params.id, request.body, 'publish');
     return reply.code(200).send(result);
   });
 
   app.get<{ Params: { id: string } }>('/sites/:id/capabilities', async (request, reply) => {
-    const [latest] = await documentsBySite(services.pool, request.params.id, 1);
+    const [latest] = await documentsBySite(app.services.pool, request.params.id, 1);
     if (!latest) throw new ConstellationError('NOT_FOUND', `site "${request.params.id}" has advertised no capability document`);
     return reply.header('x-constellation-origin', latest.origin).send(latest.document);
   });

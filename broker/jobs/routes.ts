@@ -6,10 +6,10 @@ import { jobResult, resultFormatOf } from './results.js';
 import type { JobService } from './service.js';
 
 /**
- * Register the results route on `app`; errors are ConstellationErrors for the app's error
- * handler. `ownerOf` names the caller (anonymous until identities are wired).
+ * Register the results route on `app` (over `jobs`, else the app's services once started);
+ * errors are ConstellationErrors for the app's error handler. `ownerOf` names the caller (anonymous until identities are wired).
  */
-export function registerJobResultRoutes(app: FastifyInstance, jobs: JobService, ownerOf: (headers: Record<string, unknown>) => string | undefined = () => undefined): void {
+export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService, ownerOf: (headers: Record<string, unknown>) => string | undefined = () => undefined): void {
   app.get('/results/:jobId', async (request, reply) => {
     const { jobId } = request.params as { jobId: string };
     const query = request.query as { format?: string };
@@ -17,7 +17,7 @@ export function registerJobResultRoutes(app: FastifyInstance, jobs: JobService, 
     if (!format) throw new ConstellationError('INVALID_ARGUMENT', `format must be votable, csv or json, not "${query.format}"`);
     const abort = new AbortController();
     request.raw.once('close', () => abort.abort());
-    const result = await jobResult(jobs, jobId, format, ownerOf(request.headers), abort.signal);
+    const result = await jobResult(jobs ?? app.services.jobs, jobId, format, ownerOf(request.headers), abort.signal);
     const extension = format === 'votable' ? 'xml' : format;
     // A failure after the first byte can only cut the response short; the client sees a truncated body.
     return reply

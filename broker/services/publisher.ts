@@ -25,26 +25,45 @@ export class Publisher {
    * every check passes; the error lists every violation found.
    */
   async publish(siteId: string, input: unknown, origin: DocumentOrigin): Promise<PublishResult> {
-    const claimed = claimedSite(input);
-    if (claimed.id !== undefined && claimed.id !== siteId) {
-      throw new ConstellationError('SITE_MISMATCH', `document is for site "${claimed.id}" but was sent for site "${siteId}"`, {
-        violations: [{ path: '/site/id', rule: 'site-match', message: `must equal "${siteId}"` }],
-      });
-    }
+    checkClaimedSite(siteId, input);
     const configured = this.sites.get(siteId);
     if (!configured && !this.config.registration.open && (await sitesByIds(this.pool, [siteId])).length === 0) {
       throw new ConstellationError('UNKNOWN_SITE', `site "${siteId}" is not a member of federation "${this.config.federation.name}"`);
     }
-    if (configured && claimed.platform !== undefined && claimed.platform !== configured.adapter) {
-      throw new ConstellationError('SITE_MISMATCH', `site "${siteId}" is a ${configured.adapter} site, not ${claimed.platform}`, {
-        violations: [{ path: '/site/platform', rule: 'site-match', message: `must equal "${configured.adapter}"` }],
-      });
-    }
-    let doc: CapabilityDocument = validateCapabilityDocument(input);
-    if (configured) doc = validateCapabilityDocument(applyMapping(doc, configured.datasets));
-    const result = await publishDocument(this.pool, doc, origin);
+    const result = await publishDocument(this.pool, this.check(siteId, input), origin);
     await this.onPublished(result);
     return result;
+  }
+
+  /** The document `input` becomes for `siteId`, or the error listing every violation; nothing is stored. */
+  check(siteId: string, input: unknown): CapabilityDocument {
+    return checkDocument(this.sites.get(siteId), siteId, input);
+  }
+}
+
+/**
+ * The document `input` becomes for `siteId` (with `configured`, federation.yaml's site, its
+ * mappings applied), or the error listing every violation. Pure: no database.
+ */
+export function checkDocument(configured: SiteConfig | undefined, siteId: string, input: unknown): CapabilityDocument {
+  checkClaimedSite(siteId, input);
+  const { platform } = claimedSite(input);
+  if (configured && platform !== undefined && platform !== configured.adapter) {
+    throw new ConstellationError('SITE_MISMATCH', `site "${siteId}" is a ${configured.adapter} site, not ${platform}`, {
+      violations: [{ path: '/site/platform', rule: 'site-match', message: `must equal "${configured.adapter}"` }],
+    });
+  }
+  const doc = validateCapabilityDocument(input);
+  return configured ? validateCapabilityDocument(applyMapping(doc, configured.datasets)) : doc;
+}
+
+/** SITE_MISMATCH when the document names another site than the one it is sent for. */
+function checkClaimedSite(siteId: string, input: unknown): void {
+  const claimed = claimedSite(input);
+  if (claimed.id !== undefined && claimed.id !== siteId) {
+    throw new ConstellationError('SITE_MISMATCH', `document is for site "${claimed.id}" but was sent for site "${siteId}"`, {
+      violations: [{ path: '/site/id', rule: 'site-match', message: `must equal "${siteId}"` }],
+    });
   }
 }
 

@@ -1,0 +1,56 @@
+/** `constellation serve`: check what can be checked offline, listen at once, then start phase by phase. */
+import { ConstellationError } from '../../registry/model/errors.js';
+import { createBroker } from '../app.js';
+import type { Config } from '../config/config.js';
+import { checkDataDir } from '../db/embedded.js';
+import { loadSeeds } from '../services/seeds.js';
+
+/**
+ * Serve until SIGINT or SIGTERM. Seeds, the data directory and the port are checked before
+ * the database starts, so each fails at once with its own code and what to do; the port then
+ * answers /readyz 503 with the start phases until the broker is ready.
+ */
+export async function serve(config: Config): Promise<never> {
+  const seeds = await loadSeeds(config);
+  if (!config.database.url) await checkDataDir(config.database.dataDir);
+  const { app, phases, start } = await createBroker(config, { schedule: true, seeds });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    await app.close();
+    throw listenError(err, config.server);
+  }
+  const database = config.database.url ? 'PostgreSQL at DATABASE_URL' : `the embedded database in ${config.database.dataDir}`;
+  app.log.info(`constellation listening at ${address} (federation "${config.federation.name}", ${database}); /readyz answers 503 until started`);
+  const stop = async () => {
+    await app.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await start();
+  } catch (err) {
+    await app.close().catch((closeErr: unknown) => app.log.error({ err: closeErr }, 'closing after a failed start failed'));
+    throw err;
+  }
+  app.log.info({ ms: phases.elapsedMs(), phases: phases.report() }, `constellation ready in ${phases.elapsedMs()} ms: GraphQL at ${address}/graphql, GraphiQL at ${address}/graphiql`);
+  return new Promise<never>(() => {});
+}
+
+/** PORT_IN_USE (or a plain coded error) for a failed listen, saying what to do. */
+function listenError(err: unknown, server: Config['server']): ConstellationError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${server.host}:${server.port}`;
+  if (code === 'EADDRINUSE') {
+    return new ConstellationError('PORT_IN_USE', `port ${where} is in use by another process (another broker?); stop it, or set PORT to a free port`, { cause: err });
+  }
+  if (code === 'EACCES') {
+    return new ConstellationError('PORT_IN_USE', `not allowed to listen on ${where}; ports below 1024 need privileges: set PORT to 1024 or above`, { cause: err });
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new ConstellationError('INVALID_CONFIG', `cannot listen on ${where}: HOST is not an address of this machine`, { cause: err });
+  }
+  return new ConstellationError('INTERNAL', `cannot listen on ${where}: ${(err as Error).message}`, { cause: err });
+}
