@@ -82,16 +82,20 @@ export async function columnsByReplicas(db: Queryable, replicaIds: readonly numb
 
 /**
  * The canonical columns of these datasets: one per canonical name (the mapped name, else the
- * lower-cased local name), described by the first replica (by site id) that has it.
+ * lower-cased local name), described by the first replica (by site id) that has it, in that
+ * replica's own column order (columns only later replicas have follow, in theirs).
  */
 export async function canonicalColumnsByDatasets(db: Queryable, datasetIds: readonly string[]): Promise<(ColumnRow & { datasetId: string })[]> {
   return (await db.query<ColumnRow & { datasetId: string }>(
-    `SELECT DISTINCT ON (r.dataset_id, COALESCE(c.canonical, lower(c.name)))
-       r.dataset_id AS "datasetId", c.replica_id AS "replicaId", COALESCE(c.canonical, lower(c.name)) AS name, c.canonical,
-       c.datatype, c.arraysize, c.xtype, c.unit, c.ucd, c.description, c.indexed
-     FROM replicas r JOIN replica_columns c ON c.replica_id = r.id
-     WHERE r.dataset_id = ANY($1)
-     ORDER BY r.dataset_id, COALESCE(c.canonical, lower(c.name)), r.site_id`, [datasetIds])).rows;
+    `SELECT "datasetId", "replicaId", name, canonical, datatype, arraysize, xtype, unit, ucd, description, indexed FROM (
+       SELECT DISTINCT ON (r.dataset_id, COALESCE(c.canonical, lower(c.name)))
+         r.dataset_id AS "datasetId", c.replica_id AS "replicaId", COALESCE(c.canonical, lower(c.name)) AS name, c.canonical,
+         c.datatype, c.arraysize, c.xtype, c.unit, c.ucd, c.description, c.indexed, r.site_id, c.ordinal
+       FROM replicas r JOIN replica_columns c ON c.replica_id = r.id
+       WHERE r.dataset_id = ANY($1)
+       ORDER BY r.dataset_id, COALESCE(c.canonical, lower(c.name)), r.site_id
+     ) first_described
+     ORDER BY "datasetId", site_id, ordinal`, [datasetIds])).rows;
 }
 
 /** Coverage of every replica at these sites (null MOC = unknown coverage). */
