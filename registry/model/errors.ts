@@ -27,6 +27,16 @@ export const ErrorCodes = {
   UPSTREAM_RATE_LIMITED: { code: 'CONSTELLATION_E_UPSTREAM_RATE_LIMITED', status: 503 },
   UPSTREAM_AUTH: { code: 'CONSTELLATION_E_UPSTREAM_AUTH', status: 502 },
   UPSTREAM_MALFORMED: { code: 'CONSTELLATION_E_UPSTREAM_MALFORMED', status: 502 },
+  /** A site's answer pointed the broker at a host the site may not use (outbound policy). */
+  UPSTREAM_POLICY: { code: 'CONSTELLATION_E_UPSTREAM_POLICY', status: 502 },
+  /** A site's answer exceeded the byte limit for its kind. */
+  UPSTREAM_TOO_LARGE: { code: 'CONSTELLATION_E_UPSTREAM_TOO_LARGE', status: 502 },
+  /** A GraphQL request whose static cost, size, aliases or directives exceed the limits. */
+  QUERY_TOO_COSTLY: { code: 'CONSTELLATION_E_QUERY_TOO_COSTLY', status: 400 },
+  /** A result the broker kept has passed its retention and was removed. */
+  RESULT_EXPIRED: { code: 'CONSTELLATION_E_RESULT_EXPIRED', status: 410 },
+  /** A harvest that would remove too much of a site's advertised state, held for confirmation. */
+  HARVEST_HELD: { code: 'CONSTELLATION_E_HARVEST_HELD', status: 409 },
   PORT_IN_USE: { code: 'CONSTELLATION_E_PORT_IN_USE', status: 500 },
   DATA_DIR: { code: 'CONSTELLATION_E_DATA_DIR', status: 500 },
   STARTING: { code: 'CONSTELLATION_E_STARTING', status: 503 },
