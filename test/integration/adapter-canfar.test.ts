@@ -5,6 +5,7 @@ import type { AdapterContext, SiteJobStatus } from '../../registry/model/adapter
 import { ConstellationError } from '../../registry/model/errors.js';
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { CanfarSite, SIM_CLUSTER } from '../sites/canfar-site.js';
+import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
 let site: CanfarSite;
 let http: HttpClient;
@@ -35,19 +36,36 @@ async function kindOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-async function pollUntilDone(poll: () => Promise<SiteJobStatus>, timeoutMs = 5000): Promise<SiteJobStatus[]> {
+/**
+ * Simulated jobs stay in each phase for HOLD_MS, far longer than any test: a test moves a job into
+ * a phase itself and polls until the adapter reports it, so every phase is seen however slowly the
+ * machine runs (a poller sampling phases of a few hundred ms misses some on a loaded machine).
+ */
+const HOLD_MS = 600_000;
+
+/**
+ * Move the simulated `job` into each phase in turn (making it that many phase-lengths old) and poll
+ * until the adapter reports that phase's state (or a final one); returns every answer. The limit of
+ * each wait (PATIENCE_MS) only guards against a job that never gets there.
+ */
+async function pollThrough(poll: () => Promise<SiteJobStatus>, job: { createdAt: number }, steps: [phases: number, state: SiteJobStatus['state']][]): Promise<SiteJobStatus[]> {
   const seen: SiteJobStatus[] = [];
-  const until = Date.now() + timeoutMs;
-  for (;;) {
+  const answer = async () => {
     const s = await poll();
     seen.push(s);
-    if (['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state) || Date.now() > until) return seen;
-    await new Promise((r) => setTimeout(r, 50));
+    return s;
+  };
+  for (const [phases, state] of steps) {
+    job.createdAt = Date.now() - phases * HOLD_MS;
+    await waitUntil(answer, (s) => s.state === state || ['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state), {
+      intervalMs: 50, describe: () => `job not ${state}: ${JSON.stringify(seen.map((x) => x.sitePhase))}`,
+    });
   }
+  return seen;
 }
 
 beforeAll(async () => {
-  site = await new CanfarSite().start();
+  site = await new CanfarSite({ pendingMs: HOLD_MS, runningMs: HOLD_MS }).start();
   http = new HttpClient({ retries: 2, retryBaseMs: 10, maxRetryDelayMs: 3000, connectTimeoutMs: 2000 });
 });
 afterAll(async () => {
@@ -177,10 +195,11 @@ describe('CANFAR adapter job hooks', () => {
     expect(post.headers.authorization).toBe(`Bearer ${site.token}`);
     expect(post.headers['x-skaha-authentication-type']).toBe('OIDC');
 
-    const states = await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId));
+    // skaha: Pending, Running, Succeeded.
+    const states = await pollThrough(() => adapter.jobStatus!(ctx, siteJobId), s, [[0, 'QUEUED'], [1, 'EXECUTING'], [2, 'COMPLETED']]);
     expect(states.at(-1)).toEqual({ state: 'COMPLETED', sitePhase: 'Succeeded' });
     expect(states.map((x) => x.state)).toEqual(expect.arrayContaining(['QUEUED', 'EXECUTING', 'COMPLETED']));
-  });
+  }, WAITING_TEST_MS);
 
   it('reports a failed session as ERROR', async () => {
     const adapter = createCanfarAdapter(http);
@@ -188,11 +207,11 @@ describe('CANFAR adapter job hooks', () => {
     const { siteJobId } = await adapter.submitContainerJob!(ctx, {
       name: 'fails', image: 'images.canfar.net/skaha/terminal:1.1.2', command: 'false', args: [], env: { SIM_FAIL: '1' }, cores: 1, memoryGb: 1, gpus: 0,
     });
-    const last = (await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId))).at(-1)!;
+    const last = (await pollThrough(() => adapter.jobStatus!(ctx, siteJobId), site.sessions.get(siteJobId)!, [[2, 'ERROR']])).at(-1)!;
     expect(last.state).toBe('ERROR');
     expect(last.sitePhase).toBe('Error');
     expect(last.error).toContain(siteJobId);
-  });
+  }, WAITING_TEST_MS);
 
   it('cancels a session with DELETE', async () => {
     const adapter = createCanfarAdapter(http);

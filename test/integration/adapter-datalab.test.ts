@@ -9,6 +9,10 @@ import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import { DATALAB_ANONYMOUS, DATALAB_TABLES, DATALAB_TEST_TOKEN, startDatalabSite, type DatalabSite } from '../sites/datalab-site.js';
 import { simRows } from '../sites/tap-service.js';
+import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
+
+/** A final state: the limit of a wait for one (PATIENCE_MS) only guards against a job that never ends. */
+const finished = (s: { state: string }): boolean => ['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state);
 
 // The options the default federation gives the datalab site.
 const federation = parse(readFileSync(new URL('../../federation.yaml', import.meta.url), 'utf8')) as { sites: { id: string; options: Record<string, unknown> }[] };
@@ -131,7 +135,6 @@ describe('Data Lab adapter against a simulated Data Lab', () => {
   });
 
   describe('job hooks', () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const tapCalls = () => site.sim.seen.filter((r) => r.url.startsWith('/tap/'));
 
     it('runs a sync query on /tap as the anonymous user, as the harvest does', async () => {
@@ -161,11 +164,7 @@ describe('Data Lab adapter against a simulated Data Lab', () => {
           mode: 'async',
         });
         expect(siteJobId.startsWith(`${site.url}/tap/async/`)).toBe(true);
-        let s = status;
-        for (let i = 0; i < 200 && s.state !== 'COMPLETED' && s.state !== 'ERROR'; i++) {
-          await sleep(25);
-          s = await adapter.jobStatus!(ctx, siteJobId);
-        }
+        const s = finished(status) ? status : await waitUntil(() => adapter.jobStatus!(ctx, siteJobId), finished, { intervalMs: 25 });
         expect(s.state).toBe('COMPLETED');
         const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
         const expected = simRows(DATALAB_TABLES[1]).filter((r) => (r[4] as number) < 12).map((r) => [r[0], r[4]]);
@@ -177,7 +176,7 @@ describe('Data Lab adapter against a simulated Data Lab', () => {
           expect(r.headers.authorization).toBeUndefined();
         }
       }
-    });
+    }, WAITING_TEST_MS);
 
     it('cancels an async job: ABORTED', async () => {
       const adapter = createDatalabAdapter(http);

@@ -9,6 +9,7 @@ import type { Fault } from '../sites/sim-site.js';
 import { startEsaSite, type EsaSite } from '../sites/esa-site.js';
 import { simRows } from '../sites/tap-service.js';
 import { ESA_TABLES } from '../sites/esa-site.js';
+import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
 let open: EsaSite;
 let locked: EsaSite;
@@ -92,11 +93,8 @@ describe('ESA harvest', () => {
       service: 'tap',
       mode: 'async',
     });
-    let s = await adapter.jobStatus!(c, siteJobId);
-    for (let i = 0; i < 200 && s.state !== 'COMPLETED' && s.state !== 'ERROR'; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      s = await adapter.jobStatus!(c, siteJobId);
-    }
+    // The limit of this wait (PATIENCE_MS) only guards against a job that never ends.
+    const s = await waitUntil(() => adapter.jobStatus!(c, siteJobId), (x) => ['COMPLETED', 'ERROR', 'ABORTED'].includes(x.state), { intervalMs: 25 });
     expect(s.state).toBe('COMPLETED');
     const doc = await readVOTableToArray((await adapter.jobResult!(c, siteJobId)).body);
     const r = Math.PI / 180;
@@ -106,7 +104,7 @@ describe('ESA harvest', () => {
       return Math.acos(Math.min(1, cos)) / r <= 2;
     });
     expect(doc.tables[0].rows.map((x) => x[0]).sort()).toEqual(expected.map((x) => x[1]).sort());
-  });
+  }, WAITING_TEST_MS);
 });
 
 describe('ESA fault modes', () => {

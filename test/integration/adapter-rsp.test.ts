@@ -9,6 +9,10 @@ import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import { RSP_SSOTAP_TABLES, RSP_TAP_TABLES, RSP_TEST_TOKEN, startRspSite, type RspSite } from '../sites/rsp-site.js';
 import { simRows } from '../sites/tap-service.js';
+import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
+
+/** A final state: the limit of a wait for one (PATIENCE_MS) only guards against a job that never ends. */
+const finished = (s: { state: string }): boolean => ['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state);
 
 // The options the default federation gives the rsp site, so the test harvests as production would.
 const federation = parse(readFileSync(new URL('../../federation.yaml', import.meta.url), 'utf8')) as { sites: { id: string; options: Record<string, unknown> }[] };
@@ -138,7 +142,6 @@ describe('RSP adapter against a simulated RSP', () => {
   });
 
   describe('job hooks', () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const OBJECT = RSP_TAP_TABLES[0];
     const SSOBJECT = RSP_SSOTAP_TABLES[0];
 
@@ -174,11 +177,7 @@ describe('RSP adapter against a simulated RSP', () => {
       });
       expect(siteJobId.startsWith(`${site.url}/api/ssotap/async/`)).toBe(true);
       expect(['QUEUED', 'EXECUTING']).toContain(status.state);
-      let s = status;
-      for (let i = 0; i < 200 && s.state !== 'COMPLETED' && s.state !== 'ERROR'; i++) {
-        await sleep(25);
-        s = await adapter.jobStatus!(ctx, siteJobId);
-      }
+      const s = finished(status) ? status : await waitUntil(() => adapter.jobStatus!(ctx, siteJobId), finished, { intervalMs: 25 });
       expect(s).toMatchObject({ state: 'COMPLETED', resultUrl: expect.stringMatching(/results\/result$/) });
       const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
       const expected = simRows(SSOBJECT).filter((r) => (r[2] as number) > 800).map((r) => [r[0], r[2]]);
@@ -188,7 +187,7 @@ describe('RSP adapter against a simulated RSP', () => {
       const tapCalls = site.sim.seen.filter((r) => r.url.startsWith('/api/'));
       expect(tapCalls.map((r) => r.url)).toEqual(expect.arrayContaining(['/api/ssotap/async', expect.stringMatching(/^\/api\/ssotap\/async\/job\d+\/results\/result$/)]));
       for (const r of tapCalls) expect(String(r.headers.authorization)).toMatch(/^Basic /);
-    });
+    }, WAITING_TEST_MS);
 
     it('cancels an async job: ABORTED', async () => {
       const adapter = createRspAdapter(http);

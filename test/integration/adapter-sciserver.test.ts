@@ -7,6 +7,7 @@ import type { AdapterContext, SiteContainerJob, SiteJobStatus, SiteQuery } from 
 import { ConstellationError } from '../../registry/model/errors.js';
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { SciserverSite } from '../sites/sciserver-site.js';
+import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
 let site: SciserverSite;
 let http: HttpClient;
@@ -43,15 +44,32 @@ async function kindOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-async function pollUntilDone(poll: () => Promise<SiteJobStatus>, timeoutMs = 5000): Promise<SiteJobStatus[]> {
+/**
+ * Simulated jobs stay in each phase for HOLD_MS, far longer than any test: a test moves a job into
+ * a phase itself and polls until the adapter reports it, so every phase is seen however slowly the
+ * machine runs (a poller sampling phases of a few hundred ms misses some on a loaded machine).
+ */
+const HOLD_MS = 600_000;
+
+/**
+ * Move the simulated `job` into each phase in turn (making it that many phase-lengths old) and poll
+ * until the adapter reports that phase's state (or a final one); returns every answer. The limit of
+ * each wait (PATIENCE_MS) only guards against a job that never gets there.
+ */
+async function pollThrough(poll: () => Promise<SiteJobStatus>, job: { createdAt: number }, steps: [phases: number, state: SiteJobStatus['state']][]): Promise<SiteJobStatus[]> {
   const seen: SiteJobStatus[] = [];
-  const until = Date.now() + timeoutMs;
-  for (;;) {
+  const answer = async () => {
     const s = await poll();
     seen.push(s);
-    if (['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state) || Date.now() > until) return seen;
-    await new Promise((r) => setTimeout(r, 25));
+    return s;
+  };
+  for (const [phases, state] of steps) {
+    job.createdAt = Date.now() - phases * HOLD_MS;
+    await waitUntil(answer, (s) => s.state === state || ['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state), {
+      intervalMs: 25, describe: () => `job not ${state}: ${JSON.stringify(seen.map((x) => x.sitePhase))}`,
+    });
   }
+  return seen;
 }
 
 const job = (overrides: Partial<SiteContainerJob> = {}): SiteContainerJob => ({
@@ -60,7 +78,7 @@ const job = (overrides: Partial<SiteContainerJob> = {}): SiteContainerJob => ({
 });
 
 beforeAll(async () => {
-  site = await new SciserverSite().start();
+  site = await new SciserverSite({ stepMs: HOLD_MS }).start();
   http = new HttpClient({ retries: 2, retryBaseMs: 10, maxRetryDelayMs: 3000, connectTimeoutMs: 2000 });
 });
 afterAll(async () => {
@@ -208,10 +226,11 @@ describe('SciServer adapter job hooks', () => {
       userVolumes: [],
     });
 
-    const states = await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId));
+    // JOBM flags, a step each: PENDING, QUEUED, ACCEPTED, STARTED, FINISHED, SUCCESS.
+    const states = await pollThrough(() => adapter.jobStatus!(ctx, siteJobId), site.jobs.get(Number(siteJobId))!, [[1, 'QUEUED'], [3, 'EXECUTING'], [5, 'COMPLETED']]);
     expect(states.map((s) => s.state)).toEqual(expect.arrayContaining(['QUEUED', 'EXECUTING', 'COMPLETED']));
     expect(states.at(-1)).toEqual({ state: 'COMPLETED', sitePhase: 'SUCCESS', resultUrl: `/home/idies/workspace/Temporary/astro/jobs/${siteJobId}/` });
-  });
+  }, WAITING_TEST_MS);
 
   it('cancels a job, which then reads ABORTED', async () => {
     const adapter = createSciserverAdapter(http);
@@ -231,9 +250,9 @@ describe('SciServer adapter job hooks', () => {
     const adapter = createSciserverAdapter(http);
     const ctx = context();
     const { siteJobId } = await adapter.submitContainerJob!(ctx, job({ command: 'SIM_FAIL' , args: [] }));
-    const last = (await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId))).at(-1)!;
+    const last = (await pollThrough(() => adapter.jobStatus!(ctx, siteJobId), site.jobs.get(Number(siteJobId))!, [[5, 'ERROR']])).at(-1)!;
     expect(last).toMatchObject({ state: 'ERROR', sitePhase: 'ERROR', error: 'container exited with code 1' });
-  });
+  }, WAITING_TEST_MS);
 
   it('refuses an image no domain offers, and reports an unknown job as NOT_FOUND', async () => {
     const adapter = createSciserverAdapter(http);
@@ -325,7 +344,8 @@ describe('SciServer adapter CasJobs queries', () => {
       query: `SELECT specObjID, class AS cls, z INTO MyDB.${table} FROM dbo.SpecObjAll WHERE z > 0.01`,
     });
 
-    const states = await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId));
+    // CasJobs Status, a step each: Ready, Started, Finished.
+    const states = await pollThrough(() => adapter.jobStatus!(ctx, siteJobId), job, [[1, 'EXECUTING'], [2, 'COMPLETED']]);
     expect(states.map((s) => s.sitePhase)).toEqual(expect.arrayContaining(['Started', 'Finished']));
     for (const s of states) expect(s.state).toBe({ Ready: 'QUEUED', Started: 'EXECUTING', Finished: 'COMPLETED' }[s.sitePhase]);
     expect(states.at(-1)).toEqual({ state: 'COMPLETED', sitePhase: 'Finished' });
@@ -340,7 +360,7 @@ describe('SciServer adapter CasJobs queries', () => {
     ]);
     // Unlike a sync answer, the MyDB table can be read again.
     expect((await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body)).tables[0].rows).toHaveLength(3);
-  });
+  }, WAITING_TEST_MS);
 
   it('keeps ORDER BY through MyDB by numbering the rows and reading them back in that order', async () => {
     const adapter = createSciserverAdapter(http);
@@ -349,12 +369,12 @@ describe('SciServer adapter CasJobs queries', () => {
     expect(siteJobId).toMatch(/:ordered$/);
     const { job, table } = casjobsJobOf(siteJobId);
     expect(job.query).toBe(`SELECT TOP 2 objID, ra, ROW_NUMBER() OVER (ORDER BY ra DESC) AS [constellation_row] INTO MyDB.${table} FROM dbo.PhotoObjAll ORDER BY ra DESC`);
-    expect((await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId))).at(-1)?.state).toBe('COMPLETED');
+    expect((await pollThrough(() => adapter.jobStatus!(ctx, siteJobId), job, [[2, 'COMPLETED']])).at(-1)?.state).toBe('COMPLETED');
     const doc = await readVOTableToArray((await adapter.jobResult!(ctx, siteJobId)).body);
     expect(site.casjobsQueries.at(-1)).toMatchObject({ context: 'MyDB', query: `SELECT * FROM [${table}] ORDER BY [constellation_row]` });
     expect(doc.tables[0].meta.fields.map((f) => f.name)).toEqual(['objID', 'ra']);
     expect(doc.tables[0].rows).toHaveLength(2);
-  });
+  }, WAITING_TEST_MS);
 
   it('cancels an async job, which then reads ABORTED, and drops a held sync answer', async () => {
     const adapter = createSciserverAdapter(http);
@@ -380,12 +400,12 @@ describe('SciServer adapter CasJobs queries', () => {
     const adapter = createSciserverAdapter(http);
     const ctx = context();
     const { siteJobId } = await adapter.submitQuery!(ctx, query({ adql: 'SELECT SIM_FAIL FROM dbo.PhotoObjAll', mode: 'async' }));
-    expect((await pollUntilDone(() => adapter.jobStatus!(ctx, siteJobId))).at(-1)).toEqual({
+    expect((await pollThrough(() => adapter.jobStatus!(ctx, siteJobId), casjobsJobOf(siteJobId).job, [[2, 'ERROR']])).at(-1)).toEqual({
       state: 'ERROR', sitePhase: 'Failed', error: "Invalid column name 'SIM_FAIL'.",
     });
     expect(await kindOf(adapter.submitQuery!(ctx, query({ adql: 'SELECT SIM_FAIL FROM dbo.PhotoObjAll' })))).toBe('UPSTREAM');
     expect(await kindOf(adapter.jobStatus!(ctx, 'casjobs:99999:constellation_x'))).toBe('NOT_FOUND');
-  });
+  }, WAITING_TEST_MS);
 
   it('refuses geometry and unknown services before sending anything to the site', async () => {
     const adapter = createSciserverAdapter(http);

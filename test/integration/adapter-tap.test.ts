@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpClient } from '../../adapters/http.js';
 import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
@@ -8,6 +7,10 @@ import { isConstellationError, type ErrorKind } from '../../registry/model/error
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { SimSite, type Fault } from '../sites/sim-site.js';
 import { mountTapService, type SimTable, type TapService } from '../sites/tap-service.js';
+import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
+
+/** A final state: the limit of a wait for one (PATIENCE_MS) only guards against a job that never ends. */
+const finished = (s: { state: string }): boolean => ['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state);
 
 const GAIA: SimTable = {
   name: 'gaia.dr3lite',
@@ -162,18 +165,14 @@ describe('job hooks', () => {
     const c = ctx(full);
     const { siteJobId, status } = await adapter.submitQuery!(c, { adql: 'SELECT TOP 4 source_id, ra FROM gaia.dr3lite ORDER BY source_id', service: 'tap', mode: 'async' });
     expect(['QUEUED', 'EXECUTING', 'COMPLETED']).toContain(status.state);
-    let s = status;
-    for (let i = 0; i < 100 && s.state !== 'COMPLETED' && s.state !== 'ERROR'; i++) {
-      await sleep(30);
-      s = await adapter.jobStatus!(c, siteJobId);
-    }
+    const s = finished(status) ? status : await waitUntil(() => adapter.jobStatus!(c, siteJobId), finished, { intervalMs: 30 });
     expect(s.state).toBe('COMPLETED');
     expect(s.resultUrl).toMatch(/results\/result$/);
     const result = await adapter.jobResult!(c, siteJobId);
     expect(result.contentType).toMatch(/votable/);
     const doc = await readVOTableToArray(result.body);
     expect(doc.tables[0].rows).toHaveLength(4);
-  });
+  }, WAITING_TEST_MS);
 
   it('sync query: held result streamed by jobResult; failing query reports the error', async () => {
     const adapter = createTapAdapter(http);
@@ -190,16 +189,12 @@ describe('job hooks', () => {
     const adapter = createTapAdapter(http);
     const c = ctx(full);
     const { siteJobId } = await adapter.submitQuery!(c, { adql: 'SELECT bogus FROM gaia.dr3lite', service: 'tap', mode: 'async' });
-    let s = await adapter.jobStatus!(c, siteJobId);
-    for (let i = 0; i < 100 && s.state !== 'ERROR'; i++) {
-      await sleep(30);
-      s = await adapter.jobStatus!(c, siteJobId);
-    }
+    const s = await waitUntil(() => adapter.jobStatus!(c, siteJobId), finished, { intervalMs: 30 });
     expect(s.error).toMatch(/bogus/);
     const job2 = await adapter.submitQuery!(c, { adql: 'SELECT * FROM gaia.dr3lite', service: 'tap', mode: 'async' });
     await adapter.cancelJob!(c, job2.siteJobId);
     expect(['ABORTED', 'COMPLETED']).toContain((await adapter.jobStatus!(c, job2.siteJobId)).state);
-  });
+  }, WAITING_TEST_MS);
 
   it('a truncated VOTable result fails the reader with UPSTREAM_MALFORMED, not a crash', async () => {
     const adapter = createTapAdapter(http);

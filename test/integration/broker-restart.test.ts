@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
 import { packagePath } from '../../registry/paths.js';
@@ -14,6 +13,7 @@ import { jobById } from '../../registry/store/queries/jobs.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
 import { backend, freshDatabase, type TestDatabase } from '../support/database.js';
+import { CHILD_PATIENCE_MS, PATIENCE_MS, waitForReady, waitUntil, within } from '../support/wait.js';
 
 const TABLE: SimTable = {
   name: 'sdss.photoobj',
@@ -43,6 +43,9 @@ describe(`a broker killed mid-job (${backend})`, () => {
   let site: SimSite;
   let configFile: string;
   const children: ChildProcess[] = [];
+  /** While set, the site leaves every status poll of an async job (a GET with UWS WAIT) unanswered. */
+  let holdPolls = false;
+  const isPoll = (method: string, url: string) => method === 'GET' && /^\/tap\/async\/[^/]+$/.test(url.split('?')[0]) && /[?&]WAIT=/i.test(url);
 
   /** `constellation serve` from source on the test database; resolves to its URL once ready. */
   async function serve(): Promise<{ url: string; child: ChildProcess; graphql: <T>(query: string) => Promise<T> }> {
@@ -55,14 +58,12 @@ describe(`a broker killed mid-job (${backend})`, () => {
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${stderr}`);
-      const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error(`serve not ready after 60 s: ${stderr}`);
-      await sleep(100);
-    }
+    // Not listening yet and listening but still starting (503) are both "not yet".
+    await waitForReady(url, {
+      exited: () => (child.exitCode !== null || child.signalCode !== null ? `serve exited with ${child.exitCode ?? child.signalCode}: ${stderr}` : undefined),
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; stderr: ${stderr}`);
+    });
     const graphql = async <T>(query: string): Promise<T> => {
       const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
       const body = (await res.json()) as { data?: T; errors?: unknown };
@@ -75,8 +76,12 @@ describe(`a broker killed mid-job (${backend})`, () => {
   beforeAll(async () => {
     db = await freshDatabase();
     site = new SimSite();
-    // The site job sits queued for 3 s: long enough to kill the broker while it runs.
+    // The site job sits queued for 3 s, then runs; the first broker never hears of it (holdPolls).
     mountTapService(site, { path: '/tap', tables: [TABLE], asyncDelayMs: 3000 });
+    // Runs after the simulator's own hook, which records the request in `site.seen`.
+    site.app.addHook('onRequest', async (request) => {
+      if (holdPolls && isPoll(request.method, request.url)) await new Promise<void>(() => {});
+    });
     await site.start();
     configFile = join(db.dataDir, 'federation.yaml');
     await writeFile(configFile, `
@@ -88,7 +93,13 @@ sites:
 `);
   });
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    // Every child is gone before its database is closed under it.
+    await Promise.all(children.map((c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return undefined;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGKILL');
+      return exited;
+    }));
     await site?.close();
     await db?.close();
   });
@@ -96,26 +107,30 @@ sites:
   it('resumes polling after a restart and finishes the job without a second site job', async () => {
     const first = await serve();
     await first.graphql('mutation { harvest(siteId: "sdss") { outcome } }');
+    // The site accepts the job (and answers the read of it that follows the POST) but none of the
+    // first broker's polls, so however slowly this machine runs, that broker cannot learn that
+    // the site job moved on: it dies with the job unfinished.
+    holdPolls = true;
     const { submitQuery } = await first.graphql<{ submitQuery: { id: string; state: string; siteJobId: string } }>(
       'mutation { submitQuery(input: { adql: "SELECT objid, ra, dec FROM sdss.photoobj", idempotencyKey: "once" }) { id state siteJobId } }');
     expect(submitQuery.state).toBe('QUEUED');
     const jobPath = new URL(submitQuery.siteJobId).pathname;
-    // Kill it once it has polled the site job at least once, with the site job still queued.
-    const deadline = Date.now() + 10_000;
-    while (!site.seen.some((r) => r.method === 'GET' && r.url.startsWith(jobPath)) && Date.now() < deadline) await sleep(20);
+    // Kill it once it has polled the site job at least once (that poll is held at the site).
+    await waitUntil(() => site.seen.some((r) => isPoll(r.method, r.url) && r.url.startsWith(jobPath)), (polled) => polled, {
+      describe: () => `the first broker never polled ${jobPath}`,
+    });
     const exited = new Promise((r) => first.child.once('exit', (_code, signal) => r(signal)));
     first.child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
     expect(['QUEUED', 'EXECUTING']).toContain((await jobById(db.pool, submitQuery.id))!.state);
+    holdPolls = false;
 
     const second = await serve();
-    let state = '';
-    const until = Date.now() + 30_000;
-    while (state !== 'COMPLETED' && Date.now() < until) {
-      state = (await second.graphql<{ job: { state: string } }>(`{ job(id: "${submitQuery.id}") { state } }`)).job.state;
-      if (state === 'ERROR' || state === 'ABORTED') break;
-      await sleep(100);
-    }
+    const state = await waitUntil(
+      async () => (await second.graphql<{ job: { state: string } }>(`{ job(id: "${submitQuery.id}") { state } }`)).job.state,
+      (s) => ['COMPLETED', 'ERROR', 'ABORTED'].includes(s),
+      { describe: (s) => `job ${submitQuery.id} still ${s} after the restart` },
+    );
     expect(state).toBe('COMPLETED');
     // The client retries its submit after the restart: the same job, still one site job.
     const again = await second.graphql<{ submitQuery: { id: string } }>(
@@ -125,6 +140,9 @@ sites:
     const res = await fetch(`${second.url}/results/${submitQuery.id}`);
     const { tables } = await readVOTableToArray([new Uint8Array(await res.arrayBuffer())]);
     expect(tables[0].rows.map((r) => r[0])).toEqual(simRows(TABLE).map((r) => r[0]));
+    const stopped = new Promise((r) => second.child.once('exit', r));
     second.child.kill('SIGTERM');
-  });
+    await within(stopped, 'serve did not exit on SIGTERM');
+    // Two starts of the real command and a job's run, each with its own limit.
+  }, 2 * CHILD_PATIENCE_MS + 2 * PATIENCE_MS);
 });

@@ -10,6 +10,7 @@ import { backend, freshDatabase, type TestDatabase } from '../support/database.j
 import { startBroker, type TestBroker } from '../support/broker.js';
 import { SimSite, type Fault } from '../sites/sim-site.js';
 import { mountTapService, type SimTable } from '../sites/tap-service.js';
+import { CHILD_PATIENCE_MS, WAITING_TEST_MS, waitUntil, within } from '../support/wait.js';
 
 const TABLES: SimTable[] = [
   {
@@ -148,6 +149,7 @@ describe(`harvesting a simulated TAP site (${backend})`, () => {
     await sim.setFault({ kind: 'none' });
   });
 
+  // Two runs of the real command, each with runCli's limit of CHILD_PATIENCE_MS.
   it('harvests from the command line, printing the run and exiting 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'constellation-cli-'));
     try {
@@ -164,7 +166,7 @@ describe(`harvesting a simulated TAP site (${backend})`, () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 2 * CHILD_PATIENCE_MS + 60_000);
 
   it('refuses to harvest a site that is not configured', async () => {
     const res = await broker.graphql('mutation { harvest(siteId: "elsewhere") { outcome } }');
@@ -192,18 +194,26 @@ describe(`scheduled harvests across two broker replicas (${backend})`, () => {
     const clients = [fastHttp(), fastHttp()];
     const a = await buildApp(config, { database: db, logger: false, schedule: true, http: clients[0] });
     const b = await buildApp(config, { database: db, logger: false, schedule: true, prepared: true, http: clients[1] });
-    await new Promise((r) => setTimeout(r, 4500));
+    // One snapshot of claimed ticks and recorded scheduled runs (one statement, so the two agree).
+    const count = async () => (await db.pool.query<{ ticks: number; runs: number; running: number }>(
+      `SELECT (SELECT count(*)::int FROM harvest_ticks) AS ticks,
+              (SELECT count(*)::int FROM harvest_runs WHERE trigger = 'schedule') AS runs,
+              (SELECT count(*)::int FROM harvest_runs WHERE trigger = 'schedule' AND outcome = 'RUNNING') AS running`)).rows[0];
+    // Let the two replicas claim at least three ticks, however slowly the machine runs them.
+    await waitUntil(count, (c) => c.ticks >= 3, { describe: (c) => `${c.ticks} ticks claimed` });
     await a.close();
     await b.close();
     for (const c of clients) await c.close();
-    // Let harvests already started finish recording.
-    await new Promise((r) => setTimeout(r, 1000));
-    const ticks = (await db.pool.query<{ n: number; claimants: number }>('SELECT count(*)::int AS n, count(DISTINCT claimed_by)::int AS claimants FROM harvest_ticks')).rows[0];
-    const runs = (await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM harvest_runs WHERE trigger = 'schedule'")).rows[0].n;
-    expect(ticks.n).toBeGreaterThanOrEqual(3);
-    expect(runs).toBeLessThanOrEqual(ticks.n);
-    expect(runs).toBeGreaterThanOrEqual(ticks.n - 1);
-  });
+    // Harvests already started finish recording after the close: wait until every claimed tick
+    // has its run and none is still RUNNING. A tick claimed but never harvested would end this
+    // wait at its limit; one harvested twice shows up below as more runs than ticks.
+    const settled = await waitUntil(count, (c) => c.runs >= c.ticks && c.running === 0, {
+      describe: (c) => `${c.ticks} ticks claimed, ${c.runs} scheduled runs recorded (${c.running} still RUNNING)`,
+    });
+    expect(settled.ticks).toBeGreaterThanOrEqual(3);
+    expect(settled.runs).toBeLessThanOrEqual(settled.ticks);
+    expect(settled.runs).toBeGreaterThanOrEqual(settled.ticks - 1);
+  }, WAITING_TEST_MS * 2);
 });
 
 describe(`many sites harvested concurrently (${backend})`, () => {
@@ -223,10 +233,7 @@ describe(`many sites harvested concurrently (${backend})`, () => {
     const http = fastHttp();
     const broker = await startBroker(configFromYaml(yaml), undefined, { http });
     try {
-      const runs = await Promise.race([
-        broker.app.services.harvester.harvestAll('test'),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('concurrent harvests did not finish in 45 s')), 45_000)),
-      ]);
+      const runs = await within(broker.app.services.harvester.harvestAll('test'), 'concurrent harvests did not finish');
       expect(runs.map((r) => r.outcome)).toEqual(Array(16).fill('OK'));
       const { data } = await broker.graphql<{ sites: { status: string; replicas: unknown[] }[] }>('{ sites { status replicas { table } } }');
       expect(data!.sites.every((s) => s.status === 'UP' && s.replicas.length === 20)).toBe(true);
@@ -237,5 +244,5 @@ describe(`many sites harvested concurrently (${backend})`, () => {
       await http.close();
       for (const s of sims) await s.close();
     }
-  }, 60_000);
+  }, WAITING_TEST_MS);
 });

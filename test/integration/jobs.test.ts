@@ -17,8 +17,9 @@ import { migrate } from '../../registry/store/migrate.js';
 import { createJobOnce, jobById, jobEvents, markSubmitting, type JobRow } from '../../registry/store/queries/jobs.js';
 import { CanfarSite } from '../sites/canfar-site.js';
 import { SimSite } from '../sites/sim-site.js';
-import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
+import { mountTapService, simRows, type SimTable, type TapService } from '../sites/tap-service.js';
 import { backend, freshDatabase, type TestDatabase } from '../support/database.js';
+import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
 const GAIA: SimTable = {
   name: 'gaia.dr3lite',
@@ -40,12 +41,13 @@ let http: HttpClient;
 let tap: Adapter;
 let canfarAdapter: Adapter;
 const tapSites = new Map<string, SimSite>();
+const tapServices: TapService[] = [];
 let canfar: CanfarSite;
 const services: JobService[] = [];
 
 async function tapSite(id: string, asyncDelayMs: number): Promise<SimSite> {
   const site = new SimSite();
-  mountTapService(site, { path: '/tap', tables: [GAIA], asyncDelayMs });
+  tapServices.push(mountTapService(site, { path: '/tap', tables: [GAIA], asyncDelayMs }));
   await site.start();
   tapSites.set(id, site);
   return site;
@@ -67,8 +69,11 @@ function resolve(siteId: string): SiteBinding {
   return { adapter: tap, context: { site: { id: siteId, name: siteId, platform: 'tap', url: `${site.url}/tap` }, credential: { kind: 'anonymous' } } };
 }
 
+// Polls are fast so jobs move on quickly; a call to a site may take long (no test here needs one
+// to time out: faults are 503s and refused connections), so a slow machine never turns a poll into
+// "unreachable". The lease stays above the request timeout, as JobService asks.
 function service(options: ConstructorParameters<typeof JobService>[2] = {}): JobService {
-  const s = new JobService(db.pool, resolve, { pollIntervalMs: 50, tickMs: 25, leaseMs: 2000, requestTimeoutMs: 1500, backoffBaseMs: 50, backoffMaxMs: 200, ...options });
+  const s = new JobService(db.pool, resolve, { pollIntervalMs: 50, tickMs: 25, leaseMs: 60_000, requestTimeoutMs: 30_000, backoffBaseMs: 50, backoffMaxMs: 200, ...options });
   services.push(s);
   return s;
 }
@@ -78,20 +83,35 @@ function query(siteId: string): JobCandidate {
   return { siteId, siteQuery };
 }
 
-async function until(id: string, pred: (j: JobRow) => boolean, timeoutMs = 15_000): Promise<JobRow> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = (await jobById(db.pool, id))!;
-    if (pred(job)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} stuck in ${job.state} (${job.errorMessage ?? ''})`);
-    await sleep(30);
-  }
+/** Poll the job's row until `pred`; the limit (PATIENCE_MS) only guards against a job that never moves on. */
+function until(id: string, pred: (j: JobRow) => boolean): Promise<JobRow> {
+  return waitUntil(async () => (await jobById(db.pool, id))!, pred, { describe: (job) => `job ${id} stuck in ${job.state} (${job.errorMessage ?? ''})` });
+}
+
+// Simulated skaha sessions stay in each phase for HOLD_MS, far longer than any test: a test moves a
+// session into its next phase once the broker has recorded the current one, so the broker sees
+// every phase however slowly the machine runs.
+const HOLD_MS = 600_000;
+
+/** Make the simulated `session` `phases` phase-lengths old (0 Pending, 1 Running, 2 ended), then wait until the job is `state` (or final). */
+async function enter(id: string, session: { createdAt: number }, phases: number, state: JobRow['state']): Promise<JobRow> {
+  session.createdAt = Date.now() - phases * HOLD_MS;
+  const job = await until(id, (j) => j.state === state || ['COMPLETED', 'ERROR', 'ABORTED'].includes(j.state));
+  expect(job.state).toBe(state);
+  return job;
 }
 
 async function text(body: AsyncIterable<Uint8Array>): Promise<string> {
   const parts: Buffer[] = [];
   for await (const c of body) parts.push(Buffer.from(c));
   return Buffer.concat(parts).toString('utf8');
+}
+
+/** Run one synchronous query at the site, so its query engine is up before the tests. */
+async function warmUp(site: SimSite): Promise<void> {
+  const res = await fetch(`${site.url}/tap/sync`, { method: 'POST', body: new URLSearchParams({ REQUEST: 'doQuery', LANG: 'ADQL', QUERY: 'SELECT TOP 1 source_id FROM gaia.dr3lite' }) });
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
 }
 
 function asyncCreations(site: SimSite): number {
@@ -101,14 +121,21 @@ function asyncCreations(site: SimSite): number {
 beforeAll(async () => {
   db = await freshDatabase();
   await migrate(db.pool);
-  http = new HttpClient({ retries: 1, retryBaseMs: 10, connectTimeoutMs: 1000 });
+  http = new HttpClient({ retries: 1, retryBaseMs: 10, connectTimeoutMs: 10_000, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000 });
   tap = createTapAdapter(http);
   canfarAdapter = createCanfarAdapter(http);
   await tapSite('a', 30);
   await tapSite('b', 200);
   await tapSite('slow', 2500);
-  canfar = await new CanfarSite({ pendingMs: 100, runningMs: 200 }).start();
-});
+  // Its jobs sit queued far longer than any test runs: one is still running whenever a test gets
+  // to cancel it, however slow the machine.
+  await tapSite('held', 600_000);
+  // Each simulator boots its own query engine (an in-process PGlite) on its first query, which
+  // takes long on a loaded machine: boot them here, not inside a test's submit or poll.
+  for (const id of ['a', 'b', 'slow']) await warmUp(tapSites.get(id)!);
+  // Sessions stay in each phase until a test moves them on (see HOLD_MS).
+  canfar = await new CanfarSite({ pendingMs: HOLD_MS, runningMs: HOLD_MS }).start();
+}, WAITING_TEST_MS);
 
 // A test that fails midway must not leave its poller claiming the next test's jobs.
 afterEach(async () => {
@@ -116,6 +143,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  // Closing the services clears the timers of jobs still queued at them.
+  for (const t of tapServices) await t.close();
   for (const s of tapSites.values()) await s.close();
   await canfar?.close();
   await http?.close();
@@ -132,8 +161,7 @@ describe(`jobs (${backend})`, () => {
     expect(['QUEUED', 'EXECUTING']).toContain(submitted.state);
     expect(submitted.siteId).toBe('b');
     expect(submitted.siteJobId).toMatch(/\/tap\/async\/./);
-    // The simulator boots its own query engine on the first query: allow for it.
-    const done = await until(submitted.id, (j) => j.state === 'COMPLETED', 45_000);
+    const done = await until(submitted.id, (j) => j.state === 'COMPLETED');
     expect(done.finishedAt).not.toBeNull();
     expect(done.startedAt).not.toBeNull();
     await jobs.stop();
@@ -181,7 +209,7 @@ describe(`jobs (${backend})`, () => {
     } finally {
       await app.close();
     }
-  });
+  }, WAITING_TEST_MS);
 
   it('runs a container job at the CANFAR simulator to COMPLETED', async () => {
     const jobs = service();
@@ -196,13 +224,15 @@ describe(`jobs (${backend})`, () => {
     });
     expect(job.state).toBe('QUEUED');
     expect(canfar.sessions.has(job.siteJobId!)).toBe(true);
-    const done = await until(job.id, (j) => j.state === 'COMPLETED');
+    const session = canfar.sessions.get(job.siteJobId!)!;
+    await enter(job.id, session, 1, 'EXECUTING');
+    const done = await enter(job.id, session, 2, 'COMPLETED');
     expect(done.sitePhase).toBe('Succeeded');
     const states = (await jobEvents(db.pool, job.id)).map((e) => e.toState);
     expect(states).toEqual(['PENDING', 'QUEUED', 'EXECUTING', 'COMPLETED']);
     await jobs.stop();
     await expect(jobResult(jobs, job.id, 'csv')).rejects.toMatchObject({ kind: 'NOT_FOUND' });
-  });
+  }, WAITING_TEST_MS);
 
   it('a duplicate submit with the same idempotency key returns the same job and makes one site job', async () => {
     const jobs = service();
@@ -218,7 +248,7 @@ describe(`jobs (${backend})`, () => {
     // Another owner's key is another job.
     const other = await jobs.submit({ ...input, owner: 'someone-else' });
     expect(other.id).not.toBe(first.id);
-  });
+  }, WAITING_TEST_MS);
 
   it('fails over when the first site answers 503, recording the failure', async () => {
     const jobs = service();
@@ -245,7 +275,7 @@ describe(`jobs (${backend})`, () => {
     } finally {
       await a.setFault({ kind: 'none' });
     }
-  });
+  }, WAITING_TEST_MS);
 
   it('keeps a job whose site is unreachable while polling, says so, and recovers', async () => {
     const jobs = service();
@@ -276,17 +306,17 @@ describe(`jobs (${backend})`, () => {
     const messages = (await jobEvents(db.pool, job.id)).map((e) => e.message ?? '');
     expect(messages.filter((m) => m.startsWith('slow unreachable'))).toHaveLength(1);
     await jobs.stop();
-  });
+  }, WAITING_TEST_MS);
 
   it('propagates cancel to the site (TAP abort and skaha delete)', async () => {
     const jobs = service();
-    const slow = tapSites.get('slow')!;
-    const job = await jobs.submit({ kind: 'QUERY', request: { adql: ADQL }, candidates: [query('slow')] });
+    const held = tapSites.get('held')!;
+    const job = await jobs.submit({ kind: 'QUERY', request: { adql: ADQL }, candidates: [query('held')] });
     const cancelled = await jobs.cancel(job.id);
     expect(cancelled.state).toBe('ABORTED');
     const jobPath = new URL(job.siteJobId!).pathname;
-    expect(slow.seen.some((r) => r.method === 'POST' && r.url === `${jobPath}/phase`)).toBe(true);
-    expect((await tap.jobStatus!(resolve('slow').context, job.siteJobId!)).state).toBe('ABORTED');
+    expect(held.seen.some((r) => r.method === 'POST' && r.url === `${jobPath}/phase`)).toBe(true);
+    expect((await tap.jobStatus!(resolve('held').context, job.siteJobId!)).state).toBe('ABORTED');
     // Cancelling again is a no-op; a finished job stays finished.
     expect((await jobs.cancel(job.id)).state).toBe('ABORTED');
     await expect(jobs.cancel('00000000-0000-0000-0000-000000000000')).rejects.toMatchObject({ kind: 'NOT_FOUND' });
@@ -299,7 +329,7 @@ describe(`jobs (${backend})`, () => {
     expect(canfar.sessions.has(container.siteJobId!)).toBe(true);
     expect((await jobs.cancel(container.id)).state).toBe('ABORTED');
     expect(canfar.sessions.has(container.siteJobId!)).toBe(false);
-  });
+  }, WAITING_TEST_MS);
 
   it.skipIf(!process.env.DATABASE_URL)('notifies constellation_jobs listeners of every recorded event', async () => {
     const listener = new pg.Client({ connectionString: db.url });
@@ -309,15 +339,15 @@ describe(`jobs (${backend})`, () => {
     await listener.query('LISTEN constellation_jobs');
     try {
       const jobs = service();
-      const job = await jobs.submit({ kind: 'QUERY', request: {}, candidates: [query('slow')] });
+      const job = await jobs.submit({ kind: 'QUERY', request: {}, candidates: [query('held')] });
       await jobs.cancel(job.id);
-      const deadline = Date.now() + 5000;
-      while (seen.filter((n) => n.jobId === job.id).length < 3 && Date.now() < deadline) await sleep(20);
+      // Wait for the third notification; if it never comes, the comparison below shows what did.
+      await waitUntil(() => seen.filter((n) => n.jobId === job.id).length, (n) => n >= 3).catch(() => undefined);
       expect(seen.filter((n) => n.jobId === job.id).map((n) => [n.from, n.to])).toEqual([[null, 'PENDING'], ['PENDING', 'QUEUED'], ['QUEUED', 'ABORTED']]);
     } finally {
       await listener.end();
     }
-  });
+  }, WAITING_TEST_MS);
 
   it('sends a synchronous query again when a broker died before recording the site\'s answer', async () => {
     // What a broker killed between asking site "a" and recording its answer leaves behind.
@@ -334,7 +364,7 @@ describe(`jobs (${backend})`, () => {
     expect((await jobEvents(db.pool, job.id)).map((e) => e.message).join('\n')).toMatch(/broker stopped while submitting to a .* holds no job with its run id, so it is sent again/);
     const rows = (await readVOTableToArray((await jobResult(jobs, job.id, 'votable')).body)).tables[0].rows;
     expect(rows).toHaveLength(expected.length);
-  });
+  }, WAITING_TEST_MS);
 
   it('finds an async job a dead broker created at the site by its run id, or sends it once when the site has none', async () => {
     const site = tapSites.get('b')!;
@@ -365,7 +395,7 @@ describe(`jobs (${backend})`, () => {
     expect(await messages(adopted)).toMatch(/found it there as .* by its run id/);
     expect(await messages(resent)).toMatch(/holds no job with its run id, so it is sent again/);
     expect(site.seen.some((r) => r.method === 'GET' && /\/tap\/async\?AFTER=/.test(r.url))).toBe(true);
-  });
+  }, WAITING_TEST_MS);
 
   it('rejects a bad submit clearly', async () => {
     const jobs = service();

@@ -1,6 +1,7 @@
 /** Running the real `constellation` command in a child process (from source, through tsx). */
 import { spawn } from 'node:child_process';
 import { packagePath } from '../../registry/paths.js';
+import { CHILD_PATIENCE_MS } from './wait.js';
 
 export interface CliResult {
   code: number | null;
@@ -8,8 +9,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `constellation <args>` with `env` added to this process's environment. */
-export function runCli(args: string[], env: Record<string, string | undefined>, timeoutMs = 60_000): Promise<CliResult> {
+/**
+ * Run `constellation <args>` with `env` added to this process's environment. The child is
+ * killed after `timeoutMs` (a guard against hanging, generous because starting tsx and a
+ * database on a loaded machine takes long); the result's stderr then says so. A test that
+ * calls this must have a vitest timeout above `timeoutMs` for each call it makes.
+ */
+export function runCli(args: string[], env: Record<string, string | undefined>, timeoutMs = CHILD_PATIENCE_MS): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', packagePath('broker/cli/run.ts'), ...args], {
       cwd: packagePath('.'),
@@ -18,12 +24,17 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
     });
     let stdout = '';
     let stderr = '';
+    let killed = false;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
+      if (killed) stderr += `\n[runCli: constellation ${args.join(' ')} killed after ${timeoutMs} ms]`;
       resolve({ code, stdout, stderr });
     });
   });

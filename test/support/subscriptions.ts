@@ -1,5 +1,6 @@
 /** A GraphQL subscription client over WebSocket (graphql-transport-ws), as browsers and graphql-ws speak it. */
 import { WebSocket } from 'undici';
+import { PATIENCE_MS } from './wait.js';
 
 type Message = { id?: string; type: string; payload?: unknown };
 
@@ -35,9 +36,10 @@ export class SubscriptionClient {
 
   /**
    * Run one subscription: `onData` sees each pushed payload's data; resolves with all of them when
-   * the server completes it, rejects on an error message or after `timeoutMs`.
+   * the server completes it, rejects on an error message or after `timeoutMs` (a guard against
+   * hanging, not a deadline for the job: default PATIENCE_MS).
    */
-  run<T>(query: string, variables: Record<string, unknown>, timeoutMs: number, onData: (data: T) => void = () => {}): Promise<T[]> {
+  run<T>(query: string, variables: Record<string, unknown>, timeoutMs: number = PATIENCE_MS, onData: (data: T) => void = () => {}): Promise<T[]> {
     const id = String(this.next++);
     const received: T[] = [];
     return new Promise<T[]>((resolve, reject) => {
@@ -66,8 +68,11 @@ export class SubscriptionClient {
   }
 }
 
-/** Subscribe to `query` on a connection of its own and collect every pushed payload's data until the server completes it. */
-export async function subscribe<T>(brokerUrl: string, query: string, variables: Record<string, unknown>, timeoutMs: number): Promise<T[]> {
+/**
+ * Subscribe to `query` on a connection of its own and collect every pushed payload's data until
+ * the server completes it (or `timeoutMs` passes: default PATIENCE_MS).
+ */
+export async function subscribe<T>(brokerUrl: string, query: string, variables: Record<string, unknown>, timeoutMs: number = PATIENCE_MS): Promise<T[]> {
   const client = await SubscriptionClient.connect(brokerUrl);
   try {
     return await client.run<T>(query, variables, timeoutMs);

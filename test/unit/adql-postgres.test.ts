@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdqlUnsupportedError, parseAdql, toPostgres, type ToPostgresOptions } from '../../adapters/ivoa/adql/index.js';
+import { backend, freshDatabase, type TestDatabase } from '../support/database.js';
 import { seededRandom } from '../support/random.js';
 
 const sql = (adql: string, options?: ToPostgresOptions): string => toPostgres(parseAdql(adql), options);
@@ -92,25 +93,8 @@ describe('toPostgres text', () => {
 });
 
 // ---- execution against a real PostgreSQL ------------------------------------------------
-
-const DB_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function connect(): Promise<pg.Client | undefined> {
-  const client = new pg.Client({ connectionString: DB_URL, connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return client;
-  } catch {
-    await client.end().catch(() => undefined);
-    return undefined;
-  }
-}
-
-const client = await connect();
-if (!client) {
-  console.warn('skipping ADQL→PostgreSQL execution tests: no PostgreSQL answers at DATABASE_URL or postgres://postgres@127.0.0.1:5432/test');
-}
+// The suite's database: a fresh database on the PostgreSQL at DATABASE_URL when it is set, the
+// embedded PGlite (PostgreSQL compiled to WebAssembly) otherwise.
 
 const RAD = Math.PI / 180;
 
@@ -161,8 +145,11 @@ function makePoints(): Row[] {
   return rows;
 }
 
-describe.skipIf(!client)('toPostgres on a real PostgreSQL', () => {
-  const db = client as pg.Client;
+describe(`toPostgres on a real PostgreSQL (${backend})`, () => {
+  let database: TestDatabase;
+  // One plain client (pg's own type parsing: bigint counts as text) for the whole file, one
+  // session: the tables and the function below are temporary (pg_temp).
+  let db: pg.Client;
   const points = makePoints();
 
   const ids = async (query: string, options?: ToPostgresOptions): Promise<number[]> => {
@@ -183,6 +170,9 @@ describe.skipIf(!client)('toPostgres on a real PostgreSQL', () => {
       .sort((x, y) => x - y);
 
   beforeAll(async () => {
+    database = await freshDatabase({ recordStatements: false });
+    db = new pg.Client({ connectionString: database.pool.options.connectionString });
+    await db.connect();
     await db.query('CREATE TEMP TABLE pts (id integer PRIMARY KEY, ra double precision, dec double precision, mag double precision, name text, flags integer)');
     const values = points.map((p, i) => `(${p.id}, ${p.ra ?? 'NULL'}, ${p.dec ?? 'NULL'}, ${10 + (i % 10)}, 'src${i % 7}', ${i % 16})`);
     await db.query(`INSERT INTO pts (id, ra, dec, mag, name, flags) VALUES ${values.join(', ')}`);
@@ -195,7 +185,8 @@ describe.skipIf(!client)('toPostgres on a real PostgreSQL', () => {
   });
 
   afterAll(async () => {
-    await db.end();
+    await db?.end();
+    await database?.close();
   });
 
   it.each(CONES)('cone (%f, %f, r=%f) returns exactly the brute-force set, in every spelling', async (ra, dec, r) => {
