@@ -3,6 +3,9 @@ import type pg from 'pg';
 import { createPool } from '../../registry/store/db.js';
 import { startEmbeddedDatabase } from './embedded.js';
 
+/** How long a connection to the embedded server may take (see openDatabase). */
+const EMBEDDED_CONNECT_TIMEOUT_MS = 120_000;
+
 export interface Database {
   pool: pg.Pool;
   kind: 'postgresql' | 'embedded';
@@ -19,7 +22,10 @@ export async function openDatabase(
     return { pool, kind: 'postgresql', close: () => pool.end() };
   }
   const embedded = await startEmbeddedDatabase(settings.dataDir);
-  const pool = createPool(embedded.url, { ...options, wrapStatements: true });
+  // The embedded server runs PostgreSQL's work on its host's event loop: after a crash its
+  // recovery, or a loaded machine, can keep a handshake waiting far longer than a remote
+  // server would. The limit only guards against a server that is gone.
+  const pool = createPool(embedded.url, { ...options, wrapStatements: true, connectTimeoutMs: EMBEDDED_CONNECT_TIMEOUT_MS });
   return {
     pool,
     kind: 'embedded',
