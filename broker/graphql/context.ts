@@ -1,6 +1,7 @@
 /** What every resolver and loader receives. */
 import type { Services } from '../factory.js';
 import type { Caller } from '../planner/index.js';
+import type { RequestBudget } from './budget.js';
 import type { ReadScope } from './read-scope.js';
 
 /** Every caller until identity arrives: no groups, so only public replicas are eligible. */
@@ -11,6 +12,8 @@ export const ANONYMOUS_OWNER = 'anonymous';
 export interface GraphQLContext {
   /** This request's consistent read of the registry. */
   db: ReadScope;
+  /** The objects this request may still build; ended when its client goes away. */
+  budget: RequestBudget;
   services: Services;
 }
 

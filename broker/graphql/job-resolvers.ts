@@ -10,7 +10,7 @@ import { routeQuery, type QueryInput } from '../jobs/route-query.js';
 import type { PlanRecord } from '../jobs/placement.js';
 import type { JobCandidate } from '../jobs/service.js';
 import { ANONYMOUS, ANONYMOUS_OWNER } from './context.js';
-import { checkLimit } from './limits.js';
+import { checkLimit, listLimit } from './limits.js';
 
 
 /** The pubsub topic of one job's changes. */
@@ -19,6 +19,8 @@ export const jobTopic = (id: string): string => `job:${id}`;
 /** What job resolvers need; subscriptions get no per-request read scope, so everything goes through the pool. */
 interface JobContext {
   services: Services;
+  /** The request's budget; subscriptions have none (their answers are one job at a time). */
+  budget?: { charge(n: number, field: string): void };
   db?: { release(): Promise<void> };
   pubsub?: { subscribe(topic: string): Promise<AsyncIterable<{ jobUpdated: JobRow }>> };
 }
@@ -81,9 +83,12 @@ export const jobResolvers = {
   Query: {
     job: (_root: unknown, { id }: { id: string }, ctx: JobContext) => ctx.services.jobs.get(id, ANONYMOUS_OWNER).then((j) => j ?? null),
     jobs: (_root: unknown, { filter, limit, offset }: { filter?: { states?: JobState[] | null; kinds?: JobKind[] | null } | null; limit: number; offset: number }, ctx: JobContext) => {
-      checkLimit('limit', limit, 500);
+      listLimit('Query.jobs', limit);
       checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
-      return ctx.services.jobs.list(ANONYMOUS_OWNER, { states: filter?.states ?? undefined, kinds: filter?.kinds ?? undefined, limit, offset });
+      return ctx.services.jobs.list(ANONYMOUS_OWNER, { states: filter?.states ?? undefined, kinds: filter?.kinds ?? undefined, limit, offset }).then((jobs) => {
+        ctx.budget?.charge(jobs.length, 'Query.jobs');
+        return jobs;
+      });
     },
   },
   Mutation: {
@@ -109,7 +114,13 @@ export const jobResolvers = {
       const format = (job.request as QueryInput).format?.toLowerCase();
       return `/results/${job.id}${format && format !== 'votable' ? `?format=${format}` : ''}`;
     },
-    history: (job: JobRow, _args: unknown, ctx: JobContext) => ctx.services.jobs.history(job.id),
+    history: async (job: JobRow, { limit }: { limit: number }, ctx: JobContext) => {
+      const n = listLimit('Job.history', limit);
+      // A job's history is a few lines per transition; it is read whole and cut to the limit.
+      const events = (await ctx.services.jobs.history(job.id)).slice(0, n);
+      ctx.budget?.charge(events.length, 'Job.history');
+      return events;
+    },
   },
   JobEvent: {
     from: (e: { fromState: JobState | null }) => e.fromState,

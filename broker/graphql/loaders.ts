@@ -9,23 +9,36 @@ import { computeBySites, imagesBySites, servicesBySites } from '../../registry/s
 import type { DatasetRow, ImageRow, ReplicaRow, SiteRow } from '../../registry/store/queries/rows.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
 import type { GraphQLContext } from './context.js';
+import { listLimit } from './limits.js';
 
 type Query<T> = { obj: T; params: unknown };
 
-/** Group `rows` by `key` and answer each parent in order (empty list when none). */
-function groupFor<P, R>(queries: Query<P>[], parentKey: (p: P) => string | number, rows: R[], rowKey: (r: R) => string | number): R[][] {
-  const groups = new Map<string | number, R[]>();
-  for (const r of rows) {
-    const k = rowKey(r);
-    let g = groups.get(k);
-    if (!g) groups.set(k, (g = []));
-    g.push(r);
-  }
-  return queries.map((q) => groups.get(parentKey(q.obj)) ?? []);
+/**
+ * A loader for the list field `field` (Type.field): every call's `limit` is checked before any
+ * SQL runs, the rows of all parents are read at once, and each parent gets its own first
+ * `limit` rows (aliases of one field may ask different limits in one batch); the objects
+ * handed out are charged to the request's budget.
+ */
+function listLoader<P, R>(field: string, parentKey: (p: P) => string | number, read: (db: GraphQLContext['db'], keys: (string | number)[]) => Promise<R[]>, rowKey: (r: R) => string | number) {
+  return async (queries: Query<P>[], ctx: GraphQLContext): Promise<R[][]> => {
+    const limits = queries.map((q) => listLimit(field, (q.params as { limit: number }).limit));
+    const rows = await read(ctx.db, unique(queries.map((q) => parentKey(q.obj))));
+    const groups = new Map<string | number, R[]>();
+    for (const r of rows) {
+      const k = rowKey(r);
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = []));
+      g.push(r);
+    }
+    const answer = queries.map((q, i) => (groups.get(parentKey(q.obj)) ?? []).slice(0, limits[i]));
+    ctx.budget.charge(answer.reduce((n, g) => n + g.length, 0), field);
+    return answer;
+  };
 }
 
-/** One parent → at most one row. */
-function oneFor<P, R>(queries: Query<P>[], parentKey: (p: P) => string, rows: R[], rowKey: (r: R) => string): (R | null)[] {
+/** One parent → at most one row (charged to the request's budget). */
+function oneFor<P, R>(ctx: GraphQLContext, queries: Query<P>[], parentKey: (p: P) => string, rows: R[], rowKey: (r: R) => string): (R | null)[] {
+  ctx.budget.charge(queries.length, 'references');
   const byKey = new Map(rows.map((r) => [rowKey(r), r]));
   return queries.map((q) => byKey.get(parentKey(q.obj)) ?? null);
 }
@@ -43,51 +56,44 @@ async function coverageOf(queries: Query<ReplicaRow>[], ctx: GraphQLContext) {
   const key = ids.join(',');
   let rows = reads.get(key);
   if (!rows) reads.set(key, (rows = coverageByReplicas(ctx.db, ids)));
-  return oneFor(queries, (r) => String(r.id), await rows, (c) => String(c.replicaId));
+  return oneFor(ctx, queries, (r) => String(r.id), await rows, (c) => String(c.replicaId));
 }
 
 export const loaders: MercuriusLoaders<GraphQLContext> = {
   Site: {
-    services: async (queries: Query<SiteRow>[], ctx) =>
-      groupFor(queries, (s) => s.id, await servicesBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
-    replicas: async (queries: Query<SiteRow>[], ctx) =>
-      groupFor(queries, (s) => s.id, await replicasBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
-    compute: async (queries: Query<SiteRow>[], ctx) =>
-      groupFor(queries, (s) => s.id, await computeBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
-    images: async (queries: Query<SiteRow>[], ctx) =>
-      groupFor(queries, (s) => s.id, await imagesBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
+    services: listLoader('Site.services', (s: SiteRow) => s.id, (db, ids) => servicesBySites(db, ids as string[]), (r) => r.siteId),
+    replicas: listLoader('Site.replicas', (s: SiteRow) => s.id, (db, ids) => replicasBySites(db, ids as string[]), (r) => r.siteId),
+    compute: listLoader('Site.compute', (s: SiteRow) => s.id, (db, ids) => computeBySites(db, ids as string[]), (r) => r.siteId),
+    images: listLoader('Site.images', (s: SiteRow) => s.id, (db, ids) => imagesBySites(db, ids as string[]), (r) => r.siteId),
     lastHarvest: async (queries: Query<SiteRow>[], ctx) =>
-      oneFor(queries, (s) => s.id, await lastHarvestBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
+      oneFor(ctx, queries, (s) => s.id, await lastHarvestBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
   },
   Dataset: {
-    replicas: async (queries: Query<DatasetRow>[], ctx) =>
-      groupFor(queries, (d) => d.id, await replicasByDatasets(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.datasetId),
-    columns: async (queries: Query<DatasetRow>[], ctx) =>
-      groupFor(queries, (d) => d.id, await canonicalColumnsByDatasets(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.datasetId),
+    replicas: listLoader('Dataset.replicas', (d: DatasetRow) => d.id, (db, ids) => replicasByDatasets(db, ids as string[]), (r) => r.datasetId),
+    columns: listLoader('Dataset.columns', (d: DatasetRow) => d.id, (db, ids) => canonicalColumnsByDatasets(db, ids as string[]), (r) => r.datasetId),
   },
   Replica: {
     site: async (queries: Query<ReplicaRow>[], ctx) =>
-      oneFor(queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
+      oneFor(ctx, queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
     dataset: async (queries: Query<ReplicaRow>[], ctx) =>
-      oneFor(queries, (r) => r.datasetId, await datasetsByIds(ctx.db, unique(queries.map((q) => q.obj.datasetId))), (d) => d.id),
+      oneFor(ctx, queries, (r) => r.datasetId, await datasetsByIds(ctx.db, unique(queries.map((q) => q.obj.datasetId))), (d) => d.id),
     service: async (queries: Query<ReplicaRow>[], ctx) =>
-      oneFor(queries, (r) => `${r.siteId}/${r.serviceId}`, await servicesBySites(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => `${s.siteId}/${s.id}`),
+      oneFor(ctx, queries, (r) => `${r.siteId}/${r.serviceId}`, await servicesBySites(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => `${s.siteId}/${s.id}`),
     // Coverage text can be large, so it is read only when a query asks for it.
     coverage: async (queries: Query<ReplicaRow>[], ctx) => (await coverageOf(queries, ctx)).map((c) => c?.moc ?? null),
     skyFraction: async (queries: Query<ReplicaRow>[], ctx) => (await coverageOf(queries, ctx)).map((c) => c?.skyFraction ?? null),
-    columns: async (queries: Query<ReplicaRow>[], ctx) =>
-      groupFor(queries, (r) => r.id, await columnsByReplicas(ctx.db, unique(queries.map((q) => q.obj.id))), (c) => c.replicaId),
+    columns: listLoader('Replica.columns', (r: ReplicaRow) => r.id, (db, ids) => columnsByReplicas(db, ids as number[]), (c) => c.replicaId),
   },
   Candidate: {
     site: async (queries: Query<{ site: string }>[], ctx) =>
-      oneFor(queries, (c) => c.site, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.site))), (s) => s.id),
+      oneFor(ctx, queries, (c) => c.site, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.site))), (s) => s.id),
   },
   HarvestRun: {
     site: async (queries: Query<{ siteId: string }>[], ctx) =>
-      oneFor(queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
+      oneFor(ctx, queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
   },
   Image: {
     site: async (queries: Query<ImageRow>[], ctx) =>
-      oneFor(queries, (i) => i.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
+      oneFor(ctx, queries, (i) => i.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
   },
 };

@@ -1,6 +1,7 @@
 /** One consistent read per request: a lazily opened REPEATABLE READ, READ ONLY transaction. */
 import type pg from 'pg';
 import { connect, type Queryable } from '../../registry/store/db.js';
+import { RequestEndedError } from './budget.js';
 
 /**
  * Every statement of one GraphQL request reads the same snapshot, so a publish committing
@@ -15,7 +16,7 @@ export class ReadScope implements Queryable {
   constructor(private readonly pool: pg.Pool) {}
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    if (this.closed) return Promise.reject(new Error('the request has ended; its read transaction is closed'));
+    if (this.closed) return Promise.reject(new RequestEndedError());
     const run = this.tail.then(() => this.open()).then((c) => c.query<R>(text, values));
     this.tail = run.catch(() => {});
     return run;

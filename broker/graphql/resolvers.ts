@@ -12,7 +12,7 @@ import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { plan, type PlanRequest } from '../planner/index.js';
 import { ANONYMOUS, type GraphQLContext } from './context.js';
 import { jobResolvers } from './job-resolvers.js';
-import { checkLimit } from './limits.js';
+import { checkLimit, listLimit } from './limits.js';
 
 interface DatasetFilterArg {
   text?: string | null;
@@ -40,52 +40,32 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
   JSON: JSONScalar,
   DateTime: DateTimeScalar,
   Query: {
-    sites: (_root, _args, ctx) => listSites(ctx.db),
-    site: async (_root, { id }: { id: string }, ctx) => (await sitesByIds(ctx.db, [id]))[0] ?? null,
-    datasets: async (_root, { filter, limit, offset }: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx) => {
-      checkLimit('limit', limit, 100_000);
-      checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
-      let ids: string[] | undefined;
-      if (filter?.cone || filter?.region) {
-        const matched = datasetsInRegion(ctx.services.coverage, filter.cone, filter.region)!;
-        ids = [...matched].sort();
-        if (ids.length === 0) return [];
-        // With no other constraint the page is known here; SQL then reads only that page.
-        if (!filter.text && !filter.ucd && !filter.site) {
-          return searchDatasets(ctx.db, { ids: ids.slice(offset, offset + limit), limit, offset: 0 });
-        }
-      }
-      return searchDatasets(ctx.db, {
-        text: filter?.text ?? undefined,
-        ucd: filter?.ucd ?? undefined,
-        site: filter?.site ?? undefined,
-        ids,
-        limit,
-        offset,
-      });
+    sites: async (_root, { limit }: { limit: number }, ctx) => {
+      const n = listLimit('Query.sites', limit);
+      return charged(ctx, 'Query.sites', (await listSites(ctx.db)).slice(0, n));
     },
+    site: async (_root, { id }: { id: string }, ctx) => (await sitesByIds(ctx.db, [id]))[0] ?? null,
+    datasets: async (_root, args: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx) => charged(ctx, 'Query.datasets', await searchDatasetsFor(args, ctx)),
     dataset: async (_root, { id }: { id: string }, ctx) => (await datasetsByIds(ctx.db, [id]))[0] ?? null,
     // The view is kept current by publishes, harvests and a poll; planning never waits on SQL.
     plan: (_root, { request }: { request: PlanRequest }, ctx) => plan(ctx.services.planner.snapshot, request, ANONYMOUS),
-    images: (_root, { filter, limit }: { filter?: ImageFilterArg | null; limit: number }, ctx) => {
-      checkLimit('limit', limit, 100_000);
-      return searchImages(ctx.db, {
+    images: async (_root, { filter, limit }: { filter?: ImageFilterArg | null; limit: number }, ctx) =>
+      charged(ctx, 'Query.images', await searchImages(ctx.db, {
         name: filter?.name ?? undefined,
         software: filter?.software ?? undefined,
         type: filter?.type ?? undefined,
         arch: filter?.arch ?? undefined,
         digest: filter?.digest ?? undefined,
         site: filter?.site ?? undefined,
-        limit,
-      });
-    },
+        limit: listLimit('Query.images', limit),
+      })),
     ...jobResolvers.Query,
   },
   Mutation: {
     ...jobResolvers.Mutation,
-    harvest: async (_root, { siteId }: { siteId: string }, ctx) => {
+    harvest: async (_root, { siteId, confirm }: { siteId: string; confirm?: boolean | null }, ctx) => {
       await ctx.db.release();
-      return ctx.services.harvester.harvest(siteId, 'graphql');
+      return ctx.services.harvester.harvest(siteId, 'graphql', { confirm: confirm === true });
     },
     publishCapabilities: async (_root, { siteId, document }: { siteId: string; document: unknown }, ctx) => {
       // Publishing writes through the pool; this request's read transaction must not hold it up.
@@ -97,14 +77,10 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
   Site: {
     origin: (site: SiteRow) => upper(site.origin),
     seeded: (site: SiteRow) => site.origin === 'seed',
-    harvests: async (site: SiteRow, { limit }: { limit: number }, ctx) => {
-      checkLimit('limit', limit, 100);
-      return harvestRunsBySite(ctx.db, site.id, limit);
-    },
-    documents: async (site: SiteRow, { limit }: { limit: number }, ctx) => {
-      checkLimit('limit', limit, 20);
-      return documentsBySite(ctx.db, site.id, limit);
-    },
+    harvests: async (site: SiteRow, { limit }: { limit: number }, ctx) =>
+      charged(ctx, 'Site.harvests', await harvestRunsBySite(ctx.db, site.id, listLimit('Site.harvests', limit))),
+    documents: async (site: SiteRow, { limit }: { limit: number }, ctx) =>
+      charged(ctx, 'Site.documents', await documentsBySite(ctx.db, site.id, listLimit('Site.documents', limit))),
   },
   ComputePool: {
     service: (p: { serviceId: string | null }) => p.serviceId,
@@ -116,3 +92,33 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
   Job: jobResolvers.Job,
   JobEvent: jobResolvers.JobEvent,
 };
+
+/** `rows`, charged to the request's budget as the answer of `field`. */
+function charged<T>(ctx: GraphQLContext, field: string, rows: T[]): T[] {
+  ctx.budget.charge(rows.length, field);
+  return rows;
+}
+
+/** The datasets a `datasets(filter, limit, offset)` call asks for. */
+async function searchDatasetsFor({ filter, limit, offset }: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx: GraphQLContext) {
+  listLimit('Query.datasets', limit);
+  checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
+  let ids: string[] | undefined;
+  if (filter?.cone || filter?.region) {
+    const matched = datasetsInRegion(ctx.services.coverage, filter.cone, filter.region)!;
+    ids = [...matched].sort();
+    if (ids.length === 0) return [];
+    // With no other constraint the page is known here; SQL then reads only that page.
+    if (!filter.text && !filter.ucd && !filter.site) {
+      return searchDatasets(ctx.db, { ids: ids.slice(offset, offset + limit), limit, offset: 0 });
+    }
+  }
+  return searchDatasets(ctx.db, {
+    text: filter?.text ?? undefined,
+    ucd: filter?.ucd ?? undefined,
+    site: filter?.site ?? undefined,
+    ids,
+    limit,
+    offset,
+  });
+}

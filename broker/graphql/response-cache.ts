@@ -5,12 +5,8 @@
  * a consistent answer of one version; a new version simply stops matching old entries.
  */
 import { createHash } from 'node:crypto';
-
-/**
- * Fields that change without a new registry version: jobs, and a site's harvest record (a
- * failed or unchanged harvest is recorded without changing what the site advertises).
- */
-const VOLATILE_FIELDS = /\b(?:jobs?\s*[({]|(?:harvests|lastHarvest|consecutiveFailures)\b)/;
+import type { FastifyInstance } from 'fastify';
+import type { OperationAnalysis } from './cost.js';
 
 interface Entry {
   body: string;
@@ -26,13 +22,17 @@ export class ResponseCache {
 
   constructor(private readonly maxBytes: number) {}
 
-  /** The key of a query at a registry version, or undefined when the request must not be cached. */
-  key(version: number, body: unknown): string | undefined {
+  /**
+   * The key of a request at a registry version, or undefined when it must not be cached.
+   * Cacheability is decided from the parsed operation that would run (the guard's analysis),
+   * never from the text: only a query, and only when no field it reads changes without a new
+   * registry version (jobs, harvest records; see cost.ts VOLATILE_FIELDS).
+   */
+  key(version: number, body: unknown, operation: OperationAnalysis | undefined): string | undefined {
+    if (!operation || operation.operation !== 'query' || operation.volatile) return undefined;
     if (typeof body !== 'object' || body === null) return undefined;
     const { query, variables, operationName } = body as { query?: unknown; variables?: unknown; operationName?: unknown };
-    // Only plain registry queries are cacheable: a mutation or subscription keyword anywhere
-    // disqualifies, and so does any field that changes without a new registry version.
-    if (typeof query !== 'string' || /\b(mutation|subscription)\b/.test(query) || VOLATILE_FIELDS.test(query)) return undefined;
+    if (typeof query !== 'string') return undefined;
     return createHash('sha256').update(`${version}\u0000${operationName ?? ''}\u0000${query}\u0000${JSON.stringify(variables ?? null)}`).digest('base64url');
   }
 
@@ -65,4 +65,31 @@ export class ResponseCache {
       this.bytes -= e.bytes;
     }
   }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    responseCacheKey?: string;
+  }
+}
+
+/**
+ * Serve repeated read-only GraphQL queries from `cache` at the registry version `version()`.
+ * Runs after the guard (preValidation), whose analysis of the request says what it reads.
+ */
+export function cacheGraphQLResponses(app: FastifyInstance, cache: ResponseCache, version: () => number): void {
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'POST' || request.routeOptions.url !== '/graphql') return;
+    const key = cache.key(version(), request.body, request.graphqlOperation);
+    if (!key) return;
+    const hit = cache.get(key);
+    if (hit !== undefined) return reply.header('content-type', 'application/json; charset=utf-8').header('x-constellation-cache', 'hit').send(hit);
+    request.responseCacheKey = key;
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.responseCacheKey && reply.statusCode === 200 && typeof payload === 'string' && payload.startsWith('{"data"') && !payload.includes('"errors":[')) {
+      cache.set(request.responseCacheKey, payload);
+    }
+    return payload;
+  });
 }
