@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { CoverageIndex } from '../../registry/coverage/index.js';
+import { INDEX_ORDER } from '../../registry/coverage/limits.js';
 import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
 import type { CapabilityDocument } from '../../registry/model/capability.js';
 import { withTransaction, type Queryable } from '../../registry/store/db.js';
@@ -184,20 +185,37 @@ interface Coverage {
 
 const UNKNOWN: Coverage = Object.freeze({ moc: null, reach: null });
 
-/** Parse each distinct MOC text once; many replicas of one survey share the same coverage. */
+/**
+ * Parse each distinct MOC text once; many replicas of one survey share the same coverage. The
+ * planner sees coverage at INDEX_ORDER at most (a superset), so no cone walk goes finer.
+ */
 class MocCache {
   private readonly seen = new Map<string, Coverage>();
   parse(text: string | null): Coverage {
     if (text === null) return UNKNOWN;
     let coverage = this.seen.get(text);
     if (coverage === undefined) {
-      const moc = parseMocAscii(text);
+      const moc = parseMocAscii(text).degrade(INDEX_ORDER);
       // The cone walks' lookup table is built with the snapshot, not by the first plan to need it.
       moc.lookup();
       coverage = { moc, reach: reachOf(moc) };
       this.seen.set(text, coverage);
     }
     return coverage;
+  }
+
+  /** Parse these sites' MOCs ahead of building them, giving the event loop back between slices. */
+  async prepare(rows: readonly SiteRows[]): Promise<void> {
+    let slice = performance.now();
+    for (const r of rows) {
+      for (const text of r.coverage.values()) {
+        this.parse(text);
+        if (performance.now() - slice > 15) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          slice = performance.now();
+        }
+      }
+    }
   }
 }
 
@@ -218,7 +236,7 @@ function buildSite(rows: SiteRows, preference: PreferenceOf, mocs: MocCache): Pl
 }
 
 /** Load the rows of these sites (all sites when `ids` is undefined) with six statements. */
-async function loadSites(db: Queryable, ids: readonly string[] | undefined, preference: PreferenceOf): Promise<PlannerSite[]> {
+async function loadRows(db: Queryable, ids: readonly string[] | undefined): Promise<SiteRows[]> {
   const sites = ids === undefined ? await listSites(db) : await sitesByIds(db, ids);
   const siteIds = sites.map((s) => s.id);
   const rows = new Map<string, SiteRows>(sites.map((site) => [site.id, { site, services: [], replicas: [], coverage: new Map(), pools: [], images: [] }]));
@@ -234,14 +252,20 @@ async function loadSites(db: Queryable, ids: readonly string[] | undefined, pref
   for (const c of coverage) rows.get(c.siteId)?.coverage.set(c.datasetId, c.moc);
   for (const p of pools) rows.get(p.siteId)?.pools.push(p);
   for (const i of images) rows.get(i.siteId)?.images.push(i);
+  return [...rows.values()];
+}
+
+/** Sites built from their rows, their MOCs parsed in slices first. */
+async function buildSites(rows: readonly SiteRows[], preference: PreferenceOf): Promise<PlannerSite[]> {
   const mocs = new MocCache();
-  return [...rows.values()].map((r) => buildSite(r, preference, mocs));
+  await mocs.prepare(rows);
+  return rows.map((r) => buildSite(r, preference, mocs));
 }
 
 /** Load a whole snapshot. Give a client inside a REPEATABLE READ transaction for a consistent cut. */
 export async function loadPlannerSnapshot(db: Queryable, preference: PreferenceOf = NO_PREFERENCE): Promise<PlannerSnapshot> {
   const version = await registryVersion(db);
-  return PlannerSnapshot.of(version, await loadSites(db, undefined, preference));
+  return PlannerSnapshot.of(version, await buildSites(await loadRows(db, undefined), preference));
 }
 
 /** Options for building a snapshot straight from capability documents. */
@@ -325,18 +349,21 @@ export class PlannerView {
 
   private async load(pool: pg.Pool): Promise<void> {
     const prev = this.current;
+    // Rows are read in one REPEATABLE READ transaction (the changed sites and the version come
+    // from one cut); MOCs are parsed after it ends, so no transaction stays open meanwhile.
     if (prev === undefined) {
-      this.current = await withTransaction(pool, (c) => loadPlannerSnapshot(c, this.preference), { isolation: 'REPEATABLE READ', readOnly: true });
+      const cut = await withTransaction(pool, async (c) => ({ version: await registryVersion(c), rows: await loadRows(c, undefined) }),
+        { isolation: 'REPEATABLE READ', readOnly: true });
+      this.current = PlannerSnapshot.of(cut.version, await buildSites(cut.rows, this.preference));
       return;
     }
     if ((await registryVersion(pool)) === prev.version) return;
-    // One REPEATABLE READ transaction so the changed sites and the version come from one cut.
-    this.current = await withTransaction(pool, async (c) => {
+    const cut = await withTransaction(pool, async (c) => {
       const version = await registryVersion(c);
       const changed = new Set((await sitesChangedSince(c, prev.version)).map((s) => s.id));
-      const next = changed.size === 0 ? [] : await loadSites(c, [...changed], this.preference);
-      return PlannerSnapshot.advance(prev, version, changed, next);
+      return { version, changed, rows: changed.size === 0 ? [] : await loadRows(c, [...changed]) };
     }, { isolation: 'REPEATABLE READ', readOnly: true });
+    this.current = PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference));
   }
 
   /** Keep refreshing every `ms`; returns a stop function. */

@@ -1,5 +1,6 @@
 /** The in-memory sky-coverage index of every replica, kept in step with the registry version. */
 import { CoverageIndex } from '../../registry/coverage/index.js';
+import { INDEX_ORDER } from '../../registry/coverage/limits.js';
 import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
 import type { Queryable } from '../../registry/store/db.js';
 import { coverageBySites } from '../../registry/store/queries/catalogue.js';
@@ -39,19 +40,30 @@ export class CoverageView {
     if (current === this.version_) return;
     const changed = await sitesChangedSince(db, this.version_);
     const siteIds = changed.map((s) => s.id);
+    const rows = siteIds.length > 0 ? await coverageBySites(db, siteIds) : [];
+    // Indexed at INDEX_ORDER at most (a superset: cone walks stop there). Each distinct MOC is
+    // parsed once, giving the event loop back between slices; the index itself changes below in
+    // one synchronous step, so a reader never sees a site half replaced.
+    const parsed = new Map<string, SMoc>();
+    let slice = performance.now();
+    for (const row of rows) {
+      if (row.moc === null || parsed.has(row.moc)) continue;
+      parsed.set(row.moc, parseMocAscii(row.moc).degrade(INDEX_ORDER));
+      if (performance.now() - slice > 15) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
+    }
     for (const id of siteIds) {
       for (const key of this.keysBySite.get(id) ?? []) {
         this.index.delete(key);
       }
       this.keysBySite.set(id, []);
     }
-    if (siteIds.length > 0) {
-      for (const row of await coverageBySites(db, siteIds)) {
-        const key = keyOf(row.siteId, row.datasetId);
-        const moc = row.moc === null ? null : parseMocAscii(row.moc);
-        this.index.set(key, moc);
-        this.keysBySite.get(row.siteId)!.push(key);
-      }
+    for (const row of rows) {
+      const key = keyOf(row.siteId, row.datasetId);
+      this.index.set(key, row.moc === null ? null : parsed.get(row.moc)!);
+      this.keysBySite.get(row.siteId)!.push(key);
     }
     this.version_ = Math.max(current, ...changed.map((s) => s.registryVersion));
   }

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { CapabilityDocument } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { applyMapping } from '../../registry/model/mapping.js';
-import { validateCapabilityDocument } from '../../registry/model/validate.js';
+import { validateCapabilityDocument, validateCapabilityDocumentAsync } from '../../registry/model/validate.js';
 import { publishDocument, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
 import type { Config, SiteConfig } from '../config/config.js';
@@ -30,14 +30,9 @@ export class Publisher {
     if (!configured && !this.config.registration.open && (await sitesByIds(this.pool, [siteId])).length === 0) {
       throw new ConstellationError('UNKNOWN_SITE', `site "${siteId}" is not a member of federation "${this.config.federation.name}"`);
     }
-    const result = await publishDocument(this.pool, this.check(siteId, input), origin);
+    const result = await publishDocument(this.pool, await checkDocumentAsync(configured, siteId, input), origin);
     await this.onPublished(result);
     return result;
-  }
-
-  /** The document `input` becomes for `siteId`, or the error listing every violation; nothing is stored. */
-  check(siteId: string, input: unknown): CapabilityDocument {
-    return checkDocument(this.sites.get(siteId), siteId, input);
   }
 }
 
@@ -46,6 +41,20 @@ export class Publisher {
  * mappings applied), or the error listing every violation. Pure: no database.
  */
 export function checkDocument(configured: SiteConfig | undefined, siteId: string, input: unknown): CapabilityDocument {
+  checkSite(configured, siteId, input);
+  const doc = validateCapabilityDocument(input);
+  return configured ? validateCapabilityDocument(applyMapping(doc, configured.datasets)) : doc;
+}
+
+/** {@link checkDocument} in slices of the event loop, for documents that arrive over the network: a large one does not hold up other requests. */
+async function checkDocumentAsync(configured: SiteConfig | undefined, siteId: string, input: unknown): Promise<CapabilityDocument> {
+  checkSite(configured, siteId, input);
+  const doc = await validateCapabilityDocumentAsync(input);
+  return configured ? validateCapabilityDocumentAsync(applyMapping(doc, configured.datasets)) : doc;
+}
+
+/** SITE_MISMATCH when the document names another site, or another platform than federation.yaml's. */
+function checkSite(configured: SiteConfig | undefined, siteId: string, input: unknown): void {
   checkClaimedSite(siteId, input);
   const { platform } = claimedSite(input);
   if (configured && platform !== undefined && platform !== configured.adapter) {
@@ -53,8 +62,6 @@ export function checkDocument(configured: SiteConfig | undefined, siteId: string
       violations: [{ path: '/site/platform', rule: 'site-match', message: `must equal "${configured.adapter}"` }],
     });
   }
-  const doc = validateCapabilityDocument(input);
-  return configured ? validateCapabilityDocument(applyMapping(doc, configured.datasets)) : doc;
 }
 
 /** SITE_MISMATCH when the document names another site than the one it is sent for. */

@@ -1,6 +1,7 @@
 /** Sky-region arguments (cones and MOCs) checked the same way wherever a caller gives one. */
 import { invalidArgument, ConstellationError } from '../model/errors.js';
-import { MocSyntaxError, parseMocAscii, type SMoc } from './moc.js';
+import { MOC_LIMITS } from './limits.js';
+import { MocSyntaxError, MocTooLargeError, parseMocAscii, type SMoc } from './moc.js';
 
 /** A cone in degrees, as callers give it. */
 export interface ConeArgument {
@@ -16,12 +17,16 @@ export function checkCone(cone: ConeArgument, path: string): void {
   if (!(cone.radiusDeg > 0 && cone.radiusDeg <= 180)) throw invalidArgument(`${path}.radiusDeg`, 'must be greater than 0 and at most 180 degrees', 'range');
 }
 
-/** Parse a MOC 2.0 ASCII argument; a malformed one is INVALID_MOC naming `path`. */
+/**
+ * Parse a MOC 2.0 ASCII argument with the caps of limits.ts; a malformed or oversized one is
+ * INVALID_MOC naming `path` (rule "moc" or "moc-limit").
+ */
 export function parseMocArgument(text: string, path: string): SMoc {
   try {
-    return parseMocAscii(text);
+    return parseMocAscii(text, MOC_LIMITS);
   } catch (err) {
     if (!(err instanceof MocSyntaxError)) throw err;
-    throw new ConstellationError('INVALID_MOC', `${path}: ${err.message}`, { cause: err, violations: [{ path, rule: 'moc', message: err.message }] });
+    const rule = err instanceof MocTooLargeError ? 'moc-limit' : 'moc';
+    throw new ConstellationError('INVALID_MOC', `${path}: ${err.message}`, { cause: err, violations: [{ path, rule, message: err.message }] });
   }
 }

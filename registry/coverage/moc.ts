@@ -8,6 +8,7 @@
  */
 import { Cone, checkCone, checkOrder, coneRanges, coveredInCone, rimCells, touchesCone } from './cone.js';
 import { MAX_ORDER, POW4, SAFE_ORDER, cellCount, interleave, radecToVec, vecToCell } from './healpix.js';
+import type { MocLimits } from './limits.js';
 import {
   FULL_END,
   NO_RANGES,
@@ -34,6 +35,9 @@ export class MocSyntaxError extends Error {
     super(message);
   }
 }
+
+/** A MOC over a size cap (characters or cells, see limits.ts); `position` is where the cap was passed. */
+export class MocTooLargeError extends MocSyntaxError {}
 
 /** A malformed JSON MOC; `path` is a JSON pointer to the offending value. */
 export class MocJsonError extends Error {
@@ -319,11 +323,18 @@ function describe(ch: string): string {
 
 /**
  * Parse a MOC 2.0 ASCII string ("3/3 10 4/16-18 22 29/"). Throws MocSyntaxError naming the
- * problem and its character offset. The empty string is the empty MOC of maxOrder 0.
+ * problem and its character offset, MocTooLargeError past `limits`. The empty string is the
+ * empty MOC of maxOrder 0.
  */
-export function parseMocAscii(text: string): SMoc {
+export function parseMocAscii(text: string, limits?: MocLimits): SMoc {
   if (typeof text !== 'string') throw new MocSyntaxError(`a MOC must be a string (got ${typeof text})`, 0);
   const n = text.length;
+  // Checked before reading anything, so an oversized MOC costs nothing.
+  if (limits && n > limits.maxChars) {
+    throw new MocTooLargeError(`MOC has ${n} characters; at most ${limits.maxChars} are accepted`, limits.maxChars);
+  }
+  const maxCells = limits?.maxCells ?? Infinity;
+  let cellTokens = 0;
   // Per order: ascending [start, end) pairs in that order's own cell units. Orders ≤ 24 stay in
   // doubles (exact there); finer orders use BigInt.
   const small: number[][] = Array.from({ length: SAFE_ORDER + 1 }, () => []);
@@ -412,6 +423,7 @@ export function parseMocAscii(text: string): SMoc {
       second = readNumber();
     }
     checkEnd();
+    if (++cellTokens > maxCells) throw new MocTooLargeError(`MOC has more than ${maxCells} cells or ranges (the cap is passed at offset ${tokenStart})`, tokenStart);
     if (order < 0) fail(`cell ${first.text} at offset ${tokenStart} has no order: a MOC starts with "order/" (e.g. "3/${first.text}")`, tokenStart);
     const maxCell = cellCount(order) - 1;
     if (order <= SAFE_ORDER) {

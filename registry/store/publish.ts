@@ -26,12 +26,20 @@ export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, or
   const siteId = doc.site.id;
   const json = JSON.stringify(doc);
   const digest = createHash('sha256').update(json).digest('hex');
-  // Coverage is parsed before the transaction so no lock is held while computing.
-  const coverage = doc.datasets.map((d) => {
-    if (d.coverage === undefined) return null;
-    const moc = parseMocAscii(d.coverage);
-    return { moc: moc.toAscii(), fraction: moc.skyFraction() };
-  });
+  // Coverage is parsed before the transaction so no lock is held while computing; each distinct
+  // MOC once, giving the event loop back between MOCs (a document may hold thousands).
+  const fractions = new Map<string, number>();
+  let slice = performance.now();
+  for (const d of doc.datasets) {
+    if (d.coverage === undefined || fractions.has(d.coverage)) continue;
+    fractions.set(d.coverage, parseMocAscii(d.coverage).skyFraction());
+    if (performance.now() - slice > 15) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      slice = performance.now();
+    }
+  }
+  // The document is validated, so its coverage is already in normal form.
+  const coverage = doc.datasets.map((d) => (d.coverage === undefined ? null : { moc: d.coverage, fraction: fractions.get(d.coverage)! }));
 
   return withTransaction(pool, async (c) => {
     await c.query(
