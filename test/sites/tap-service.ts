@@ -27,7 +27,14 @@ export interface TapServiceOptions {
   /** Extra: write /tables the ESA TAP+ way (VODataService root, esatapplus:size, ?only_tables=true). */
   esaTapPlus?: boolean;
 }
-export interface TapService { readonly path: string; close(): Promise<void> }
+/** The documents a hostile test may replace: the tableset, a UWS job, a query result (sync or async). */
+export type HostileDocument = 'tables' | 'job' | 'result';
+export interface TapService {
+  readonly path: string;
+  /** Hostile modes: what the service sends instead of each document (given the honest one); clear a key to restore it. */
+  hostile: Partial<Record<HostileDocument, (honest: string) => string>>;
+  close(): Promise<void>;
+}
 
 /** The synthetic rows of a table as the service holds them (same generator, same seed). */
 export function simRows(table: SimTable): Row[] {
@@ -171,6 +178,7 @@ function parseMultipart(body: Buffer, contentType: string): Params {
 
 class TapServiceImpl implements TapService {
   readonly path: string;
+  hostile: TapService['hostile'] = {};
   private readonly opts: TapServiceOptions;
   private db?: Promise<PGlite>;
   private queue: Promise<unknown> = Promise.resolve();
@@ -232,7 +240,7 @@ class TapServiceImpl implements TapService {
         return this.cached(req, reply, 'text/xml', this.tableset(false, this.opts.tables.filter((t) => names.includes(t.name.toLowerCase()))));
       }
       const min = this.opts.tablesDetail === 'min' || q.detail === 'min' || q.only_tables === 'true';
-      return this.cached(req, reply, 'text/xml', this.tableset(min));
+      return this.cached(req, reply, 'text/xml', this.distort('tables', this.tableset(min)));
     });
     app.get('/tables/:name', async (req, reply) => {
       const name = (req.params as { name: string }).name;
@@ -245,7 +253,7 @@ class TapServiceImpl implements TapService {
       try {
         const params = this.params(req);
         const out = await this.execute(params.values, params.files);
-        return reply.type(out.contentType).send(out.body);
+        return reply.type(out.contentType).send(this.distort('result', out.body));
       } catch (err) {
         return this.fail(reply, err);
       }
@@ -295,7 +303,7 @@ class TapServiceImpl implements TapService {
           job.changed.add(done);
         });
       }
-      return reply.type('text/xml').send(this.jobXml(req, job));
+      return reply.type('text/xml').send(this.distort('job', this.jobXml(req, job)));
     });
     const del = async (req: FastifyRequest, reply: FastifyReply) => {
       const job = this.job(req);
@@ -334,7 +342,7 @@ class TapServiceImpl implements TapService {
     app.get('/async/:id/results/result', async (req, reply) => {
       const job = this.job(req);
       if (!job?.result) return reply.code(404).type('text/plain').send('no result');
-      return reply.type(job.result.contentType).send(job.result.body);
+      return reply.type(job.result.contentType).send(this.distort('result', job.result.body));
     });
     app.get('/async/:id/error', async (req, reply) => {
       const job = this.job(req);
@@ -344,6 +352,11 @@ class TapServiceImpl implements TapService {
   }
 
   // --- documents ----------------------------------------------------------------------------
+
+  private distort(document: HostileDocument, honest: string): string {
+    const replace = this.hostile[document];
+    return replace === undefined ? honest : replace(honest);
+  }
 
   private base(req: FastifyRequest): string {
     return `http://${req.headers.host}${this.path}`;

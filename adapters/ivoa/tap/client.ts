@@ -1,12 +1,12 @@
 /**
- * A TAP client (TAP 1.0/1.1 over UWS 1.0/1.1) on top of HttpClient: synchronous queries,
+ * A TAP client (TAP 1.0/1.1 over UWS 1.0/1.1) on top of SiteHttp: synchronous queries,
  * the asynchronous job life cycle, and TAP_UPLOAD of VOTables. Results are returned as the
  * site sent them (a stream), so a large VOTable never has to sit in memory.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SiteCredential } from '../../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../../registry/model/errors.js';
-import type { ByteMeter, HttpClient, HttpResponse, RequestOptions } from '../../http.js';
+import type { ByteMeter, SiteHttp, HttpResponse, RequestOptions } from '../../http.js';
 import { parseUwsJob, uwsJobStatus, type UwsJob } from '../uws/job.js';
 import { isTerminalUwsPhase } from '../uws/phases.js';
 import { parseUwsJobList, type UwsJobList } from '../uws/job-list.js';
@@ -132,7 +132,7 @@ async function failIfError(res: HttpResponse, what: string): Promise<HttpRespons
  * UPSTREAM ConstellationError carrying the service's message; an error VOTable sent with 200
  * is left to the reader of the stream, which raises the same error.
  */
-export async function tapSync(http: HttpClient, endpoints: TapQueryEndpoints, opts: TapQueryOptions): Promise<HttpResponse> {
+export async function tapSync(http: SiteHttp, endpoints: TapQueryEndpoints, opts: TapQueryOptions): Promise<HttpResponse> {
   const { headers, body } = queryBody(opts);
   const res = await http.request(endpoints.sync, { ...common(opts), method: 'POST', headers, body, accept: [303, 302, 400] });
   if (res.status === 303 || res.status === 302) {
@@ -149,7 +149,7 @@ export async function tapSync(http: HttpClient, endpoints: TapQueryEndpoints, op
  * Creates an async job (POST {async}); with `run` the job is started in the same request
  * (PHASE=RUN). Services answer 303 with the job URL, or 200/201 with the UWS document.
  */
-export async function tapSubmit(http: HttpClient, endpoints: TapQueryEndpoints, opts: TapQueryOptions & { run?: boolean }): Promise<TapSubmitted> {
+export async function tapSubmit(http: SiteHttp, endpoints: TapQueryEndpoints, opts: TapQueryOptions & { run?: boolean }): Promise<TapSubmitted> {
   const { headers, body } = queryBody(opts, opts.run ? [['PHASE', 'RUN']] : []);
   const res = await http.request(endpoints.async, { ...common(opts), method: 'POST', headers, body, accept: [303, 302, 400], followRedirects: false });
   if (res.status === 303 || res.status === 302) {
@@ -165,7 +165,7 @@ export async function tapSubmit(http: HttpClient, endpoints: TapQueryEndpoints, 
   return { jobUrl: jobUrl.replace(/\/+$/, ''), job };
 }
 
-async function postForm(http: HttpClient, url: string, params: [string, string][], opts: TapCallOptions): Promise<void> {
+async function postForm(http: SiteHttp, url: string, params: [string, string][], opts: TapCallOptions): Promise<void> {
   const res = await http.request(url, {
     ...common(opts),
     method: 'POST',
@@ -179,25 +179,25 @@ async function postForm(http: HttpClient, url: string, params: [string, string][
 }
 
 /** Starts a PENDING job (POST {job}/phase PHASE=RUN). */
-export async function tapRun(http: HttpClient, jobUrl: string, opts: TapCallOptions = {}): Promise<void> {
+export async function tapRun(http: SiteHttp, jobUrl: string, opts: TapCallOptions = {}): Promise<void> {
   await postForm(http, `${jobUrl}/phase`, [['PHASE', 'RUN']], opts);
 }
 
 /** The service's async job list, only jobs created after `after` when the service filters (UWS 1.1 AFTER). */
-export async function tapJobList(http: HttpClient, asyncUrl: string, opts: TapCallOptions & { after?: Date } = {}): Promise<UwsJobList> {
+export async function tapJobList(http: SiteHttp, asyncUrl: string, opts: TapCallOptions & { after?: Date } = {}): Promise<UwsJobList> {
   const url = opts.after ? `${asyncUrl}?AFTER=${encodeURIComponent(opts.after.toISOString())}` : asyncUrl;
   return parseUwsJobList(await (await http.request(url, common(opts))).bytes());
 }
 
 /** Reads the job document once; `waitS` asks the service to block until the phase changes (UWS 1.1). */
-export async function tapJob(http: HttpClient, jobUrl: string, opts: TapCallOptions & { waitS?: number } = {}): Promise<UwsJob> {
+export async function tapJob(http: SiteHttp, jobUrl: string, opts: TapCallOptions & { waitS?: number } = {}): Promise<UwsJob> {
   const url = opts.waitS !== undefined && opts.waitS > 0 ? `${jobUrl}?WAIT=${Math.round(opts.waitS)}` : jobUrl;
   const res = await http.request(url, common(opts));
   return parseUwsJob(await res.bytes());
 }
 
 /** The job's error document ({job}/error): the VOTable's QUERY_STATUS text or the plain text. */
-export async function tapErrorDetail(http: HttpClient, jobUrl: string, opts: TapCallOptions = {}): Promise<string | undefined> {
+export async function tapErrorDetail(http: SiteHttp, jobUrl: string, opts: TapCallOptions = {}): Promise<string | undefined> {
   try {
     const res = await http.request(`${jobUrl}/error`, { ...common(opts), accept: [404] });
     const text = await res.text();
@@ -209,7 +209,7 @@ export async function tapErrorDetail(http: HttpClient, jobUrl: string, opts: Tap
 }
 
 /** An UPSTREAM error for a job in phase ERROR: its errorSummary, plus the error document when it has detail. */
-export async function jobError(http: HttpClient, jobUrl: string, job: UwsJob, opts: TapCallOptions = {}): Promise<ConstellationError> {
+export async function jobError(http: SiteHttp, jobUrl: string, job: UwsJob, opts: TapCallOptions = {}): Promise<ConstellationError> {
   const summary = job.errorSummary?.message || `job ${job.jobId} failed`;
   let message = summary;
   if (job.errorSummary?.hasDetail !== false) {
@@ -224,7 +224,7 @@ export async function jobError(http: HttpClient, jobUrl: string, job: UwsJob, op
  * exponentially between requests, so a service that ignores WAIT is not hammered. Returns the
  * COMPLETED, ABORTED or ARCHIVED job; a job in ERROR becomes an UPSTREAM ConstellationError.
  */
-export async function tapPoll(http: HttpClient, jobUrl: string, opts: TapPollOptions = {}): Promise<UwsJob> {
+export async function tapPoll(http: SiteHttp, jobUrl: string, opts: TapPollOptions = {}): Promise<UwsJob> {
   const waitS = opts.waitS ?? 10;
   const maxDelay = opts.maxDelayMs ?? 10_000;
   let delay = opts.initialDelayMs ?? 250;
@@ -249,14 +249,14 @@ export async function tapPoll(http: HttpClient, jobUrl: string, opts: TapPollOpt
  * The result of a finished job: the result the job document names ("result", else the first),
  * else {job}/results/result as TAP prescribes. The body is returned unread.
  */
-export async function tapResults(http: HttpClient, jobUrl: string, opts: TapCallOptions & { job?: UwsJob } = {}): Promise<HttpResponse> {
+export async function tapResults(http: SiteHttp, jobUrl: string, opts: TapCallOptions & { job?: UwsJob } = {}): Promise<HttpResponse> {
   const href = opts.job === undefined ? undefined : uwsJobStatus(opts.job).resultUrl;
   const url = href === undefined ? `${jobUrl}/results/result` : new URL(href, `${jobUrl}/`).toString();
   return failIfError(await http.request(url, { ...common(opts), accept: [400] }), 'TAP result download');
 }
 
 /** Aborts a job (POST {job}/phase PHASE=ABORT). */
-export async function tapAbort(http: HttpClient, jobUrl: string, opts: TapCallOptions = {}): Promise<void> {
+export async function tapAbort(http: SiteHttp, jobUrl: string, opts: TapCallOptions = {}): Promise<void> {
   await postForm(http, `${jobUrl}/phase`, [['PHASE', 'ABORT']], opts);
 }
 
@@ -264,7 +264,7 @@ export async function tapAbort(http: HttpClient, jobUrl: string, opts: TapCallOp
  * Deletes a job: HTTP DELETE, falling back to POST ACTION=DELETE for services that do not
  * allow the method. A job that is already gone (404) counts as deleted.
  */
-export async function tapDelete(http: HttpClient, jobUrl: string, opts: TapCallOptions = {}): Promise<void> {
+export async function tapDelete(http: SiteHttp, jobUrl: string, opts: TapCallOptions = {}): Promise<void> {
   const res = await http.request(jobUrl, { ...common(opts), method: 'DELETE', accept: [303, 302, 404, 405, 501], followRedirects: false });
   await res.dump();
   if (res.status === 405 || res.status === 501) {
@@ -277,7 +277,7 @@ export async function tapDelete(http: HttpClient, jobUrl: string, opts: TapCallO
  * explicit run for services that ignore it there (DaCHS) and leave the job PENDING. Returns the
  * job URL and the job as it is after starting.
  */
-export async function tapStart(http: HttpClient, endpoints: TapQueryEndpoints, opts: TapQueryOptions): Promise<{ jobUrl: string; job: UwsJob }> {
+export async function tapStart(http: SiteHttp, endpoints: TapQueryEndpoints, opts: TapQueryOptions): Promise<{ jobUrl: string; job: UwsJob }> {
   const { jobUrl, job: first } = await tapSubmit(http, endpoints, { ...opts, run: true });
   const job = first ?? (await tapJob(http, jobUrl, opts));
   if (job.phase !== 'PENDING') return { jobUrl, job };
@@ -290,7 +290,7 @@ export async function tapStart(http: HttpClient, endpoints: TapQueryEndpoints, o
  * response together with the job URL (the caller deletes the job when done with it).
  */
 export async function tapAsyncQuery(
-  http: HttpClient,
+  http: SiteHttp,
   endpoints: TapQueryEndpoints,
   opts: TapQueryOptions & Omit<TapPollOptions, keyof TapCallOptions>,
 ): Promise<{ jobUrl: string; job: UwsJob; response: HttpResponse }> {

@@ -3,6 +3,7 @@ import type { SiteJobStatus } from '../../../registry/model/adapter.js';
 import { NS, isUwsNs } from '../xml/namespaces.js';
 import { parseInstant, type Instant } from '../xml/datetime.js';
 import { locate, malformed, parseXml, wrongRoot, type XmlElement } from '../xml/tree.js';
+import { XML_MAX_NODES_SMALL } from '../xml/limits.js';
 import { parseXsdBoolean, parseXsdInteger, textOf } from '../xml/values.js';
 import { mapUwsPhase, parseUwsPhase, type UwsPhase } from './phases.js';
 
@@ -163,7 +164,7 @@ export function readUwsJob(el: XmlElement, version: string, what = WHAT): UwsJob
 
 /** Parses a UWS job document (root `uws:job`). */
 export function parseUwsJob(input: string | Uint8Array): UwsJob {
-  const root = parseXml(input, WHAT);
+  const root = parseXml(input, WHAT, { maxNodes: XML_MAX_NODES_SMALL });
   if (root.local !== 'job' || !isUwsNs(root.uri)) {
     const hint = root.local === 'jobs' && isUwsNs(root.uri) ? 'this is a job list, read it with parseUwsJobList' : undefined;
     throw wrongRoot(WHAT, `<uws:job> in namespace ${NS.uws} or ${NS.uwsRc3}`, root, hint);

@@ -2,6 +2,7 @@
 import { NS, isIvoaOrNone } from '../xml/namespaces.js';
 import { parseInstant, type Instant } from '../xml/datetime.js';
 import { malformed, parseXml, wrongRoot, locate, type XmlElement } from '../xml/tree.js';
+import { XML_MAX_NODES_SMALL } from '../xml/limits.js';
 import { parseXsdBoolean, textOf } from '../xml/values.js';
 
 /** What a service says about its own availability. */
@@ -31,7 +32,7 @@ function instant(el: XmlElement | undefined): Instant | undefined {
  * send "2000-00-00T00:00:00Z") keep their raw text with a null date instead of failing.
  */
 export function parseAvailability(input: string | Uint8Array): VosiAvailability {
-  const root = parseXml(input, WHAT);
+  const root = parseXml(input, WHAT, { maxNodes: XML_MAX_NODES_SMALL });
   if (root.local !== 'availability' || (root.uri !== NS.vosiAvailability && root.uri !== '')) {
     throw wrongRoot(WHAT, `<availability> in namespace ${NS.vosiAvailability}`, root);
   }

@@ -6,6 +6,7 @@
 import type { SiteCredential } from '../../../registry/model/adapter.js';
 import { NS, isIvoaOrNone, isTapRegExtNs } from '../xml/namespaces.js';
 import { parseXml, wrongRoot, type XmlElement } from '../xml/tree.js';
+import { XML_MAX_NODES_SMALL } from '../xml/limits.js';
 import { parseXsdInteger, textOf } from '../xml/values.js';
 import { stripSlash } from '../../url.js';
 
@@ -374,7 +375,7 @@ function parseCapability(el: XmlElement): Capability {
  * namespace, or in no namespace at all (Rubin's SIA service writes it that way).
  */
 export function parseCapabilities(input: string | Uint8Array): Capability[] {
-  const root = parseXml(input, WHAT);
+  const root = parseXml(input, WHAT, { maxNodes: XML_MAX_NODES_SMALL });
   if (root.local !== 'capabilities' || (root.uri !== NS.vosiCapabilities && root.uri !== '')) {
     throw wrongRoot(WHAT, `<capabilities> in namespace ${NS.vosiCapabilities}`, root);
   }

@@ -9,6 +9,7 @@ import { MetadataBuilder } from './metadata.js';
 import { StreamScanner } from './stream-reader.js';
 import { TableDataScanner } from './tabledata-reader.js';
 import { XmlSplitter } from './xml-splitter.js';
+import { XmlBudget } from '../xml/limits.js';
 
 /** Anything that yields the document's bytes (undici body, fs.createReadStream) or text. */
 export type VOTableSource =
@@ -27,7 +28,8 @@ export type VOTableSource =
  *    been yielded already; the error means they must be discarded.
  *  - UPSTREAM_MALFORMED for malformed XML, a document that ends early (inside TABLEDATA, in
  *    the middle of a binary row, before </VOTABLE>), a cell that does not fit its datatype
- *    (unless `invalidValues: 'null'`), and unsupported features (FITS, STREAM href).
+ *    (unless `invalidValues: 'null'`), unsupported features (FITS, STREAM href), and
+ *    elements nested deeper than XML_MAX_DEPTH (refused at the first such start tag).
  */
 export async function* readVOTable(source: VOTableSource, opts: ReadOptions = {}): AsyncGenerator<VOTableEvent, void, undefined> {
   const reader = new VOTableReader(opts);
@@ -117,6 +119,8 @@ class VOTableReader {
   private readonly sax: SaxesParser<{ xmlns: true; position: true }>;
   private readonly meta: MetadataBuilder;
   private readonly splitter = new XmlSplitter();
+  // Depth only: the metadata is streamed, and the rows are not elements the parser sees.
+  private readonly budget = new XmlBudget('VOTable');
   private decoder: TextDecoder | null = null;
   private head: Uint8Array | null = null;
   private pendingCR = false;
@@ -127,6 +131,7 @@ class VOTableReader {
   private batch: Row[] = [];
   private batchTable = 0;
   private rowCount = 0;
+  private dataTables = 0;
 
   constructor(opts: ReadOptions) {
     this.batchSize = Math.max(1, opts.batchSize ?? 1000);
@@ -144,10 +149,20 @@ class VOTableReader {
         this.events.push({ type: 'resource', resource });
       },
     });
+    // Checked before saxes resolves the tag's namespaces, whose cost grows with the depth.
+    this.sax.on('opentagstart', () => this.budget.open(() => this.where()));
     this.sax.on('opentag', (tag) => this.meta.open(tag as SaxesTagNS));
-    this.sax.on('closetag', (tag) => this.meta.close(tag as SaxesTagNS));
+    this.sax.on('closetag', (tag) => {
+      this.budget.close();
+      this.meta.close(tag as SaxesTagNS);
+    });
     this.sax.on('text', (t) => this.meta.text(t));
     this.sax.on('cdata', (t) => this.meta.text(t));
+  }
+
+  /** Where the XML parser is; its lines count only markup outside data sections, so after one, say that. */
+  private where(): string {
+    return this.dataTables === 0 ? `line ${this.sax.line}, column ${this.sax.column}` : `a start tag after the data of table ${this.dataTables}`;
   }
 
   /** Events produced so far, handed over once. */
@@ -263,6 +278,7 @@ class VOTableReader {
       if (this.batch.length >= this.batchSize) this.flushRows();
     };
     this.dataQName = req.qname;
+    this.dataTables++;
     this.data = req.kind === 'TABLEDATA' ? new TableDataScanner(cols, opts, onRow, req.qname) : new StreamScanner(cols, req.binary2, opts, onRow);
   }
 

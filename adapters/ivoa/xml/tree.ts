@@ -1,9 +1,11 @@
 /**
  * A small namespace-aware element tree built with saxes. The IVOA documents read with it
- * (capabilities, tablesets, availability, UWS jobs) are small, so holding them whole is fine.
+ * (capabilities, tablesets, availability, UWS jobs) are small, so holding them whole is fine;
+ * nesting and size are bounded (./limits.ts) because a site's answer is untrusted.
  */
 import { SaxesParser, type SaxesTagNS } from 'saxes';
-import { ConstellationError, type Violation } from '../../../registry/model/errors.js';
+import { ConstellationError, isConstellationError, type Violation } from '../../../registry/model/errors.js';
+import { XML_MAX_NODES, XmlBudget, type XmlLimits } from './limits.js';
 import { NS, nsMatches, type NsMatch } from './namespaces.js';
 
 /** One attribute with its resolved namespace URI ('' when unprefixed). */
@@ -155,10 +157,12 @@ export function locate(el: XmlElement): string {
 
 /**
  * Parses a whole XML document into an element tree and returns its root. `what` names the
- * document in error messages ("VOSI capabilities document"). Malformed XML throws a
- * ConstellationError of kind UPSTREAM_MALFORMED with the saxes error as `cause`.
+ * document in error messages ("VOSI capabilities document"). Malformed XML, nesting deeper
+ * than `limits.maxDepth` (XML_MAX_DEPTH) and more than `limits.maxNodes` elements and
+ * attributes (XML_MAX_NODES) throw a ConstellationError of kind UPSTREAM_MALFORMED, the
+ * bounds as soon as they are crossed, before the rest of the document is read.
  */
-export function parseXml(input: string | Uint8Array, what: string): XmlElement {
+export function parseXml(input: string | Uint8Array, what: string, limits: XmlLimits = {}): XmlElement {
   let text = decodeXmlInput(input, what);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   // Some servers emit a newline before the XML declaration, which XML forbids; forgive that.
@@ -173,11 +177,16 @@ export function parseXml(input: string | Uint8Array, what: string): XmlElement {
   // saxes reports the position after '>' of a start tag, and we need the line where the tag began.
   let tagLine = 1;
   let tagColumn = 0;
+  const budget = new XmlBudget(what, { maxDepth: limits.maxDepth, maxNodes: limits.maxNodes ?? XML_MAX_NODES });
+  const where = () => `line ${tagLine}, column ${tagColumn}`;
 
   parser.on('opentagstart', () => {
     tagLine = parser.line;
     tagColumn = parser.column;
+    budget.open(where);
   });
+  // Counted as read (namespace declarations too), so one element with a million attributes stops early.
+  parser.on('attribute', () => budget.count(1, where));
   parser.on('opentag', (tag: SaxesTagNS) => {
     const attrs: XmlAttribute[] = [];
     const decls: Record<string, string> = {};
@@ -194,6 +203,7 @@ export function parseXml(input: string | Uint8Array, what: string): XmlElement {
     current = el;
   });
   parser.on('closetag', (tag: SaxesTagNS) => {
+    budget.close();
     if (current === undefined) return;
     if (!tag.isSelfClosing) {
       // The end tag holds no '<', so the last '<' before the parser position starts it.
@@ -212,6 +222,7 @@ export function parseXml(input: string | Uint8Array, what: string): XmlElement {
   try {
     parser.write(text).close();
   } catch (err) {
+    if (isConstellationError(err)) throw err;
     const msg = err instanceof Error ? err.message : String(err);
     const m = /^(?:[^:]*:)?(\d+):(\d+): (.*)$/s.exec(msg);
     const path = m ? `line ${m[1]}, column ${m[2]}` : '/';
