@@ -2,12 +2,36 @@
  * The one place undici is used: a shared Agent with explicit connect, headers and body
  * timeouts; retries with backoff on network errors, 5xx and 429 (honouring Retry-After);
  * conditional requests; credentials applied per request; upstream failures translated once
- * into ConstellationErrors with stable codes.
+ * into ConstellationErrors with stable codes. Adapters get a client scoped to one site
+ * (`forSite`): every URL it is asked for, and every redirect, passes that site's outbound
+ * policy, answers are read only up to byte limits, and a per-site circuit breaker stops
+ * hammering a site that keeps failing.
  */
+import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
 import type { ByteMeter, SiteCredential } from '../registry/model/adapter.js';
 import { ConstellationError, type ErrorKind } from '../registry/model/errors.js';
+import { CircuitBreaker, type CircuitOptions, type CircuitOutcome } from './circuit.js';
+import { guardedLookup, isPrivateAddress, OutboundPolicy, PRIVATE_ADDRESS_CODE, type SitePolicySpec } from './outbound-policy.js';
+
+/** Largest answers read from a site, by kind (federation.yaml `limits`). */
+export interface ByteLimits {
+  /** A document read whole (VOSI, UWS, JSON, a harvested page): refused beyond this. */
+  documentBytes: number;
+  /** An error reply: at most this much is read for its excerpt, then the connection is dropped. */
+  errorBodyBytes: number;
+  /** A result streamed through (`body`): the stream fails beyond this. */
+  resultBytes: number;
+}
+
+export const DEFAULT_LIMITS: ByteLimits = {
+  documentBytes: 32 * 1024 * 1024,
+  errorBodyBytes: 64 * 1024,
+  resultBytes: 4 * 1024 * 1024 * 1024,
+};
+
+export const DEFAULT_CIRCUIT: CircuitOptions = { failures: 5, coolDownMs: 30_000 };
 
 export interface HttpClientOptions {
   connectTimeoutMs?: number;
@@ -20,6 +44,17 @@ export interface HttpClientOptions {
   /** Longest wait between attempts; a longer Retry-After fails at once. */
   maxRetryDelayMs?: number;
   userAgent?: string;
+  /** Byte limits per kind of answer; unset keys keep DEFAULT_LIMITS. */
+  limits?: Partial<ByteLimits>;
+  /** The per-site circuit breaker (DEFAULT_CIRCUIT); `false` turns it off. */
+  circuit?: Partial<CircuitOptions> | false;
+}
+
+/** The client an adapter uses for one site: the same calls as HttpClient, under that site's policy. */
+export interface SiteHttp {
+  request(url: string, options?: RequestOptions): Promise<HttpResponse>;
+  text(url: string, options?: RequestOptions): Promise<string>;
+  json<T = unknown>(url: string, options?: RequestOptions): Promise<T>;
 }
 
 export type { ByteMeter };
@@ -55,7 +90,7 @@ export interface HttpResponse {
   dump(): Promise<void>;
 }
 
-const DEFAULTS: Required<HttpClientOptions> = {
+const DEFAULTS: Required<Omit<HttpClientOptions, 'limits' | 'circuit'>> = {
   connectTimeoutMs: 10_000,
   headersTimeoutMs: 30_000,
   bodyTimeoutMs: 60_000,
@@ -67,43 +102,58 @@ const DEFAULTS: Required<HttpClientOptions> = {
 
 const MAX_REDIRECTS = 5;
 
+/** Headers that carry a credential: never sent on after a redirect changes host. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'x-auth-token', 'x-dl-authtoken', 'proxy-authorization'];
+
 /** An HTTP client over one undici Agent; create one per process (or per test) and close it. */
-export class HttpClient {
-  private readonly options: Required<HttpClientOptions>;
+export class HttpClient implements SiteHttp {
+  private readonly options: Required<Omit<HttpClientOptions, 'limits' | 'circuit'>>;
+  private readonly limits: ByteLimits;
+  /** Connects anywhere: for sites whose own url is on a private address (and unscoped use). */
   private readonly agent: Agent;
+  /** Refuses, at connect time, names that resolve to private addresses. */
+  private readonly guardedAgent: Agent;
+  private readonly circuit?: CircuitBreaker;
+  private readonly scoped = new Map<string, SiteHttp>();
 
   constructor(options: HttpClientOptions = {}) {
-    this.options = { ...DEFAULTS, ...options };
-    this.agent = new Agent({
-      connect: { timeout: this.options.connectTimeoutMs },
+    const { limits, circuit, ...rest } = options;
+    this.options = { ...DEFAULTS, ...stripUndefined(rest) };
+    this.limits = { ...DEFAULT_LIMITS, ...stripUndefined(limits ?? {}) };
+    if (circuit !== false) this.circuit = new CircuitBreaker({ ...DEFAULT_CIRCUIT, ...stripUndefined(circuit ?? {}) });
+    const agentOptions = {
       headersTimeout: this.options.headersTimeoutMs,
       bodyTimeout: this.options.bodyTimeoutMs,
       keepAliveTimeout: 10_000,
-    });
+    };
+    this.agent = new Agent({ ...agentOptions, connect: { timeout: this.options.connectTimeoutMs } });
+    this.guardedAgent = new Agent({ ...agentOptions, connect: { timeout: this.options.connectTimeoutMs, lookup: guardedLookup } });
   }
 
-  /** Send a request, retrying what may be retried; returns the response or throws a ConstellationError. */
-  async request(url: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    const method = options.method ?? 'GET';
-    const retry = options.retry ?? method !== 'POST';
-    const attempts = retry && !isStream(options.body) ? this.options.retries + 1 : 1;
-    let lastError: UpstreamError | undefined;
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) {
-        const wait = lastError?.retryAfterMs ?? backoff(this.options.retryBaseMs, attempt);
-        if (wait > this.options.maxRetryDelayMs) break;
-        await sleep(wait, undefined, { signal: options.signal }).catch(() => {
-          throw new ConstellationError('UPSTREAM_TIMEOUT', `request to ${redact(url)} was cancelled`);
-        });
-      }
-      try {
-        return await this.once(url, method, options);
-      } catch (err) {
-        if (!(err instanceof UpstreamError) || !err.retryable) throw err;
-        lastError = err;
-      }
+  /**
+   * The client for one site: every URL (and redirect) must pass the site's outbound policy,
+   * the credential goes only to the site's own and allowed hosts, and the site's circuit
+   * breaker applies. One scoped client per distinct policy is kept.
+   */
+  forSite(spec: SitePolicySpec): SiteHttp {
+    const key = OutboundPolicy.key(spec);
+    let client = this.scoped.get(key);
+    if (!client) {
+      const policy = new OutboundPolicy(spec);
+      client = {
+        request: (url, options) => this.send(url, options ?? {}, policy),
+        text: async (url, options) => (await this.send(url, options ?? {}, policy)).text(),
+        json: async <T>(url: string, options: RequestOptions = {}) =>
+          (await this.send(url, { ...options, headers: { accept: 'application/json', ...options.headers } }, policy)).json<T>(),
+      };
+      this.scoped.set(key, client);
     }
-    throw lastError!;
+    return client;
+  }
+
+  /** Send a request (no site policy: tests and tools only; adapters get `forSite`). */
+  async request(url: string, options: RequestOptions = {}): Promise<HttpResponse> {
+    return this.send(url, options, undefined);
   }
 
   /** GET a document as text. */
@@ -116,16 +166,68 @@ export class HttpClient {
     return (await this.request(url, { ...options, headers: { accept: 'application/json', ...options.headers } })).json<T>();
   }
 
-  /** Close the connection pool. */
+  /** Close the connection pools. */
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.agent.close(), this.guardedAgent.close()]);
   }
 
-  private async once(url: string, method: NonNullable<RequestOptions['method']>, options: RequestOptions, redirects = 0): Promise<HttpResponse> {
+  /** Send a request, retrying what may be retried; returns the response or throws a ConstellationError. */
+  private async send(url: string, options: RequestOptions, policy: OutboundPolicy | undefined): Promise<HttpResponse> {
+    const method = options.method ?? 'GET';
+    const retry = options.retry ?? method !== 'POST';
+    const attempts = retry && !isStream(options.body) ? this.options.retries + 1 : 1;
+    const first = policy ? policy.check(url) : parseUrl(url);
+    const report = policy && this.circuit ? this.circuit.enter(policy.siteId) : undefined;
+    let lastError: UpstreamError | undefined;
+    let outcome: CircuitOutcome = 'neutral';
+    try {
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        if (attempt > 0) {
+          const wait = lastError?.retryAfterMs ?? backoff(this.options.retryBaseMs, attempt);
+          if (wait > this.options.maxRetryDelayMs) break;
+          await sleep(wait, undefined, { signal: options.signal }).catch(() => {
+            throw translateNetworkError(options.signal?.reason ?? { name: 'AbortError' }, url, policy);
+          });
+        }
+        try {
+          const res = await this.once(first, method, options, policy, first.host, 0);
+          outcome = 'success';
+          return res;
+        } catch (err) {
+          outcome = err instanceof UpstreamError && err.siteFault ? 'failure' : err instanceof UpstreamError && err.status !== undefined ? 'success' : 'neutral';
+          if (!(err instanceof UpstreamError) || !err.retryable) throw err;
+          lastError = err;
+        }
+      }
+      throw lastError!;
+    } finally {
+      report?.(outcome);
+    }
+  }
+
+  private async once(
+    target: URL,
+    method: NonNullable<RequestOptions['method']>,
+    options: RequestOptions,
+    policy: OutboundPolicy | undefined,
+    credentialHost: string | undefined,
+    redirects: number,
+  ): Promise<HttpResponse> {
+    const url = target.toString();
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent, ...options.headers };
-    applyCredential(headers, options.credential);
+    // The credential goes to the host it was first meant for, and only to the site's own or
+    // allowed hosts; a redirect that changes host drops it (and any credential header the
+    // adapter set itself) for the rest of the chain.
+    if (credentialHost === target.host) applyCredential(headers, options.credential);
+    else for (const name of Object.keys(headers)) if (CREDENTIAL_HEADERS.includes(name.toLowerCase())) delete headers[name];
     if (options.conditional?.etag) headers['if-none-match'] = options.conditional.etag;
     if (options.conditional?.lastModified) headers['if-modified-since'] = options.conditional.lastModified;
+    let dispatcher = this.agent;
+    if (policy && !(await policy.privateAllowed())) {
+      const literal = target.hostname.replace(/^\[|\]$/g, '');
+      if (isIP(literal) && isPrivateAddress(literal)) throw policy.refusal(target.host, 'is a private address and the site is not');
+      dispatcher = this.guardedAgent;
+    }
     let res: Dispatcher.ResponseData;
     try {
       res = await undiciRequest(url, {
@@ -133,25 +235,32 @@ export class HttpClient {
         headers,
         body: options.body as Dispatcher.DispatchOptions['body'],
         signal: options.signal,
-        dispatcher: this.agent,
+        dispatcher,
       });
     } catch (err) {
-      throw translateNetworkError(err, url);
+      throw translateNetworkError(err, url, policy);
     }
     const responseHeaders = flattenHeaders(res.headers);
     const status = res.statusCode;
     const follow = (options.followRedirects ?? true) && (method === 'GET' || method === 'HEAD');
     if (follow && [301, 302, 303, 307, 308].includes(status) && responseHeaders.location && !options.accept?.includes(status)) {
-      await res.body.dump();
-      if (redirects >= MAX_REDIRECTS) throw new UpstreamError('UPSTREAM', `too many redirects from ${redact(url)}`, { status, retryable: false });
-      return this.once(new URL(responseHeaders.location, url).toString(), method, options, redirects + 1);
+      discard(res.body);
+      if (redirects >= MAX_REDIRECTS) throw new UpstreamError('UPSTREAM', `${where(url, policy)}: too many redirects`, { status, retryable: false });
+      let next: URL;
+      try {
+        next = new URL(responseHeaders.location, url);
+      } catch {
+        throw new UpstreamError('UPSTREAM_MALFORMED', `${where(url, policy)}: redirect to an invalid URL`, { status, retryable: false });
+      }
+      if (policy) policy.check(next.toString());
+      return this.once(next, method, options, policy, next.host === credentialHost ? credentialHost : undefined, redirects + 1);
     }
     const ok = (status >= 200 && status < 300) || status === 304 || options.accept?.includes(status);
     if (!ok) {
-      const excerpt = await readExcerpt(res.body);
-      throw statusError(status, url, responseHeaders, excerpt);
+      const excerpt = await readExcerpt(res, this.limits.errorBodyBytes);
+      throw statusError(status, url, responseHeaders, excerpt, policy, this.limits.errorBodyBytes);
     }
-    return wrapResponse(res, status, url, responseHeaders, options.meter);
+    return wrapResponse(res, status, url, responseHeaders, options.meter, this.limits, policy);
   }
 }
 
@@ -160,13 +269,21 @@ export class UpstreamError extends ConstellationError {
   readonly status?: number;
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
+  /** The site failed (network error, timeout, 5xx): counts towards opening its circuit. */
+  readonly siteFault: boolean;
 
-  constructor(kind: ErrorKind, message: string, options: { status?: number; retryable: boolean; retryAfterMs?: number; cause?: unknown }) {
+  constructor(kind: ErrorKind, message: string, options: { status?: number; retryable: boolean; retryAfterMs?: number; cause?: unknown; siteFault?: boolean }) {
     super(kind, message, { cause: options.cause });
     this.status = options.status;
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
+    this.siteFault = options.siteFault ?? false;
   }
+}
+
+/** How a request is named in errors: the site (when scoped) and the URL without query values. */
+function where(url: string, policy: OutboundPolicy | undefined): string {
+  return policy ? `site "${policy.siteId}" (${redact(url)})` : redact(url);
 }
 
 function applyCredential(headers: Record<string, string>, credential: SiteCredential | undefined): void {
@@ -189,41 +306,75 @@ function applyCredential(headers: Record<string, string>, credential: SiteCreden
   }
 }
 
-function statusError(status: number, url: string, headers: Record<string, string>, excerpt: string): UpstreamError {
-  const where = `${redact(url)} answered ${status}${excerpt ? `: ${excerpt}` : ''}`;
+function statusError(status: number, url: string, headers: Record<string, string>, excerpt: Excerpt, policy: OutboundPolicy | undefined, limit: number): UpstreamError {
+  const w = `${where(url, policy)} answered ${status}${excerpt.text ? `: ${excerpt.text}` : ''}${excerpt.truncated ? ` (error body over ${limit} bytes, not read further)` : ''}`;
+  // An error body too large to read whole is not asked for again: retrying would only fetch it again.
+  const again = !excerpt.truncated;
   if (status === 429) {
-    return new UpstreamError('UPSTREAM_RATE_LIMITED', `rate limited: ${where}`, { status, retryable: true, retryAfterMs: retryAfter(headers['retry-after']) });
+    return new UpstreamError('UPSTREAM_RATE_LIMITED', `rate limited: ${w}`, { status, retryable: again, retryAfterMs: retryAfter(headers['retry-after']) });
   }
-  if (status === 401 || status === 403) return new UpstreamError('UPSTREAM_AUTH', `not authorised: ${where}`, { status, retryable: false });
+  if (status === 401 || status === 403) return new UpstreamError('UPSTREAM_AUTH', `not authorised: ${w}`, { status, retryable: false });
   if (status === 503) {
-    return new UpstreamError('UPSTREAM_UNAVAILABLE', `unavailable: ${where}`, { status, retryable: true, retryAfterMs: retryAfter(headers['retry-after']) });
+    return new UpstreamError('UPSTREAM_UNAVAILABLE', `unavailable: ${w}`, { status, retryable: again, retryAfterMs: retryAfter(headers['retry-after']), siteFault: true });
   }
-  if (status >= 500) return new UpstreamError('UPSTREAM', `server error: ${where}`, { status, retryable: true });
-  return new UpstreamError('UPSTREAM', `request refused: ${where}`, { status, retryable: false });
+  if (status >= 500) return new UpstreamError('UPSTREAM', `server error: ${w}`, { status, retryable: again, siteFault: true });
+  return new UpstreamError('UPSTREAM', `request refused: ${w}`, { status, retryable: false });
 }
 
-function translateNetworkError(err: unknown, url: string): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  const e = err as { code?: string; name?: string; message?: string };
-  if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') {
-    return new UpstreamError('UPSTREAM_TIMEOUT', `request to ${redact(url)} was cancelled`, { retryable: false, cause: err });
+/** Network error codes shown as a category, so error text never reflects what another host said. */
+const NETWORK_CATEGORIES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  UND_ERR_SOCKET: 'connection closed',
+  UND_ERR_CLOSED: 'connection closed',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name not found',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'host unreachable',
+};
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'ESOCKETTIMEDOUT']);
+
+/**
+ * A network failure as a coded error. Timeouts of every kind are UPSTREAM_TIMEOUT: undici's
+ * connect/headers/body timeouts, ETIMEDOUT, and an AbortSignal.timeout deadline (a DOMException
+ * "TimeoutError" whose numeric code 23 used to be shown as "cannot reach …: 23").
+ */
+function translateNetworkError(err: unknown, url: string, policy?: OutboundPolicy): ConstellationError {
+  if (err instanceof ConstellationError) return err;
+  const e = err as { code?: string | number; name?: string; message?: string; cause?: { code?: string } };
+  const code = typeof e?.code === 'string' ? e.code : e?.cause?.code;
+  if (code === PRIVATE_ADDRESS_CODE && policy) {
+    return policy.refusal(new URL(url).host, 'resolves to a private address and the site does not');
   }
-  if (err instanceof undiciErrors.ConnectTimeoutError || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
-    return new UpstreamError('UPSTREAM_TIMEOUT', `${redact(url)} did not answer in time (${e.code})`, { retryable: true, cause: err });
+  if (e?.name === 'TimeoutError' || (code !== undefined && TIMEOUT_CODES.has(code)) || err instanceof undiciErrors.ConnectTimeoutError || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    // Our own deadline (AbortSignal.timeout) is final; undici's per-attempt timeouts may be retried.
+    return new UpstreamError('UPSTREAM_TIMEOUT', `${where(url, policy)} did not answer in time (${e?.name === 'TimeoutError' ? 'deadline passed' : code})`, { retryable: e?.name !== 'TimeoutError', cause: err, siteFault: true });
   }
-  return new UpstreamError('UPSTREAM_UNAVAILABLE', `cannot reach ${redact(url)}: ${e?.code ?? e?.message ?? 'network error'}`, { retryable: true, cause: err });
+  if (e?.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
+    return new UpstreamError('UPSTREAM_TIMEOUT', `request to ${where(url, policy)} was cancelled`, { retryable: false, cause: err });
+  }
+  const category = (code && NETWORK_CATEGORIES[code]) ?? 'network error';
+  return new UpstreamError('UPSTREAM_UNAVAILABLE', `cannot reach ${where(url, policy)}: ${category}`, { retryable: true, cause: err, siteFault: true });
 }
 
-function wrapResponse(res: Dispatcher.ResponseData, status: number, url: string, headers: Record<string, string>, meter?: ByteMeter): HttpResponse {
+/** UPSTREAM_TOO_LARGE for an answer over `limit` (`key` names the federation.yaml setting). */
+function tooLarge(url: string, policy: OutboundPolicy | undefined, limit: number, key: keyof ByteLimits): UpstreamError {
+  return new UpstreamError('UPSTREAM_TOO_LARGE', `${where(url, policy)} sent an answer over the limit of ${limit} bytes (limits.${key}); not read further`, { retryable: false });
+}
+
+function wrapResponse(res: Dispatcher.ResponseData, status: number, url: string, headers: Record<string, string>, meter: ByteMeter | undefined, limits: ByteLimits, policy: OutboundPolicy | undefined): HttpResponse {
   let consumed = false;
-  const take = (): AsyncIterable<Uint8Array> => {
+  const take = (limit: number, key: keyof ByteLimits): AsyncIterable<Uint8Array> => {
     if (consumed) throw new Error('response body already consumed');
     consumed = true;
-    return metered(res.body, url, meter);
+    return limited(res.body, url, meter, limit, key, policy, declaredLength(headers));
   };
+  // A document read whole is bounded by documentBytes; a result streamed through by resultBytes.
   const bytes = async () => {
     const parts: Buffer[] = [];
-    for await (const chunk of take()) parts.push(Buffer.from(chunk));
+    for await (const chunk of take(limits.documentBytes, 'documentBytes')) parts.push(Buffer.from(chunk));
     return Buffer.concat(parts);
   };
   return {
@@ -232,7 +383,7 @@ function wrapResponse(res: Dispatcher.ResponseData, status: number, url: string,
     headers,
     notModified: status === 304,
     get body() {
-      return take();
+      return take(limits.resultBytes, 'resultBytes');
     },
     text: async () => (await bytes()).toString('utf8'),
     json: async <T>() => {
@@ -240,37 +391,95 @@ function wrapResponse(res: Dispatcher.ResponseData, status: number, url: string,
       try {
         return JSON.parse(text) as T;
       } catch (err) {
-        throw new ConstellationError('UPSTREAM_MALFORMED', `${redact(url)} did not return JSON: ${(err as Error).message}`, { cause: err });
+        throw new ConstellationError('UPSTREAM_MALFORMED', `${where(url, policy)} did not return JSON: ${(err as Error).message}`, { cause: err });
       }
     },
     bytes,
     dump: async () => {
       if (!consumed) {
         consumed = true;
-        await res.body.dump();
+        // A small rest is drained so the connection can be reused; a large one is cut.
+        await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
       }
     },
   };
 }
 
-async function* metered(body: AsyncIterable<Uint8Array>, url: string, meter?: ByteMeter): AsyncIterable<Uint8Array> {
+/** A URL to request without a site policy; an invalid one is the upstream's fault (it handed it out). */
+function parseUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch {
+    throw new UpstreamError('UPSTREAM_MALFORMED', `not a valid URL: ${redact(url)}`, { retryable: false });
+  }
+}
+
+/** Stop reading a body and drop its connection (undici reports the abort as an error event: nobody waits for it). */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+function declaredLength(headers: Record<string, string>): number | undefined {
+  const n = Number(headers['content-length']);
+  return headers['content-length'] !== undefined && Number.isFinite(n) ? n : undefined;
+}
+
+/** The body, counted into `meter`, failing with UPSTREAM_TOO_LARGE (and the connection dropped) once over `limit`. */
+async function* limited(body: Dispatcher.ResponseData['body'], url: string, meter: ByteMeter | undefined, limit: number, key: keyof ByteLimits, policy: OutboundPolicy | undefined, declared: number | undefined): AsyncIterable<Uint8Array> {
+  if (declared !== undefined && declared > limit) {
+    discard(body);
+    throw tooLarge(url, policy, limit, key);
+  }
+  let seen = 0;
   try {
     for await (const chunk of body) {
+      seen += chunk.byteLength;
+      if (seen > limit) {
+        discard(body);
+        throw tooLarge(url, policy, limit, key);
+      }
       if (meter) meter.bytes += chunk.byteLength;
       yield chunk;
     }
   } catch (err) {
-    throw translateNetworkError(err, url);
+    throw translateNetworkError(err, url, policy);
+  } finally {
+    // A consumer that stops early (or an error above) must not leave the socket streaming.
+    if (!body.readableEnded) discard(body);
   }
 }
 
-async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<string> {
+interface Excerpt {
+  text: string;
+  /** The body was longer than the excerpt limit and was cut. */
+  truncated: boolean;
+}
+
+/** At most `limit` bytes of an error body, whitespace-collapsed to 200 characters; the rest is never read. */
+async function readExcerpt(res: Dispatcher.ResponseData, limit: number): Promise<Excerpt> {
+  const declared = declaredLength(flattenHeaders(res.headers));
+  const parts: Buffer[] = [];
+  let seen = 0;
+  let truncated = declared !== undefined && declared > limit;
   try {
-    const text = await body.text();
-    return text.replace(/\s+/g, ' ').trim().slice(0, 200);
+    if (!truncated) {
+      for await (const chunk of res.body) {
+        parts.push(Buffer.from(chunk));
+        seen += chunk.byteLength;
+        if (seen > limit) {
+          truncated = true;
+          break;
+        }
+      }
+    }
   } catch {
-    return '';
+    // An error body that breaks off is still an error answer; what arrived is enough.
+  } finally {
+    if (!res.body.readableEnded) discard(res.body);
   }
+  const text = Buffer.concat(parts).subarray(0, limit).toString('utf8');
+  return { text: text.replace(/\s+/g, ' ').trim().slice(0, 200), truncated };
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -290,6 +499,10 @@ export function retryAfter(value: string | undefined, now = Date.now()): number 
 function backoff(baseMs: number, attempt: number): number {
   const exp = baseMs * 2 ** (attempt - 1);
   return exp / 2 + Math.random() * exp / 2;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function isStream(body: RequestOptions['body']): boolean {

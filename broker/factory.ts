@@ -41,12 +41,18 @@ export function createServices(
     await planner.refresh(pool);
   };
   const publisher = new Publisher(pool, config, refreshViews);
-  const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000 });
-  const adapterFor = options.adapterFor ?? createAdapters(http);
+  const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000, limits: config.limits });
+  const allowHosts = new Map(config.sites.map((s) => [s.id, s.allowHosts]));
+  const adapterFor = options.adapterFor ?? createAdapters(http, { allowHosts: (id) => allowHosts.get(id) });
   const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews);
   const jobs = new JobService(pool, configuredSites(config, adapterFor, options.env), {
     pollIntervalMs: config.jobs.pollIntervalS * 1000,
     leaseMs: config.jobs.leaseS * 1000,
+    requestTimeoutMs: config.jobs.requestTimeoutS * 1000,
+    submitTimeoutMs: config.jobs.submitTimeoutS * 1000,
+    resultMaxBytes: config.results.maxBytes,
+    resultRetentionMs: config.results.retentionDays * 86_400_000,
+    resultFirstByteMs: config.results.firstByteTimeoutS * 1000,
     ...(config.jobs.giveUpAfterS ? { giveUpAfterMs: config.jobs.giveUpAfterS * 1000 } : {}),
     ...options.jobs,
   });

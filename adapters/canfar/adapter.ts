@@ -23,7 +23,7 @@ import type {
 } from '../../registry/model/capability.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
-import type { ByteMeter, HttpClient, RequestOptions } from '../http.js';
+import type { ByteMeter, SiteHttp, RequestOptions } from '../http.js';
 import { harvestedDocument } from '../tap/adapter.js';
 import { authMethodsOf, tapLanguages } from '../tap/harvest.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
@@ -131,8 +131,8 @@ export function quantityToGb(value: string | number | undefined): number | undef
   return n * scale[m[2] ?? ''];
 }
 
-/** Creates the CADC/CANFAR adapter over one HttpClient. */
-export function createCanfarAdapter(http: HttpClient): Adapter {
+/** Creates the CADC/CANFAR adapter over one SiteHttp. */
+export function createCanfarAdapter(http: SiteHttp): Adapter {
   const resolvedBySite = new Map<string, Resolved>();
 
   // Which interface is chosen depends on the credential kind, so that is part of the key.
@@ -481,7 +481,7 @@ function numbersOrStrings(list: unknown): string[] {
 
 // --- TAP tables ----------------------------------------------------------------------------
 
-async function harvestTables(http: HttpClient, url: string, version: '1.0' | '1.1', options: RequestOptions): Promise<VosiTable[]> {
+async function harvestTables(http: SiteHttp, url: string, version: '1.0' | '1.1', options: RequestOptions): Promise<VosiTable[]> {
   const tables = allTables(parseVosiTables(await http.text(url, options)));
   const thin = tables.filter((t) => t.needsDetail);
   if (version !== '1.1' || thin.length === 0 || thin.length > MAX_DETAIL_FETCHES) return tables;

@@ -5,7 +5,7 @@
  * (sync or UWS async). Every request carries the `X-DL-AuthToken` header, with Data Lab's
  * anonymous token when the broker has none.
  */
-import type { HttpClient } from '../http.js';
+import type { SiteHttp } from '../http.js';
 import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome, SiteCredential } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
@@ -35,7 +35,7 @@ interface DatalabOptions {
 }
 
 /** The NOIRLab Astro Data Lab adapter (kind 'datalab'). */
-export function createDatalabAdapter(http: HttpClient): Adapter {
+export function createDatalabAdapter(http: SiteHttp): Adapter {
   const harvester = new TapHarvester(http);
   const hooks = createTapJobHooks(http, {
     baseFor(ctx, service) {
@@ -116,7 +116,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
   return outcome;
 }
 
-async function health(http: HttpClient, ctx: AdapterContext): Promise<HealthOutcome> {
+async function health(http: SiteHttp, ctx: AdapterContext): Promise<HealthOutcome> {
   const url = `${datalabTapBase(ctx)}/availability`;
   try {
     const availability = parseAvailability(await http.text(url, { credential: datalabCredential(ctx.credential), signal: ctx.signal, retry: false }));

@@ -7,7 +7,7 @@
 import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome, SiteCredential } from '../../registry/model/adapter.js';
 import type { AuthMethod, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
-import type { HttpClient } from '../http.js';
+import type { SiteHttp } from '../http.js';
 import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, tapHealth, TapHarvester } from '../tap/harvest.js';
 import { createTapJobHooks } from '../tap/jobs.js';
@@ -34,7 +34,7 @@ export function sessionCookieOf(setCookie: string | undefined): string | undefin
 }
 
 /** The ESA Gaia archive adapter (kind "esa"). */
-export function createEsaAdapter(http: HttpClient): Adapter {
+export function createEsaAdapter(http: SiteHttp): Adapter {
   const harvester = new TapHarvester(http);
   // Sessions by site and user, so a harvest and the jobs after it share one login.
   const sessions = new Map<string, Promise<string>>();

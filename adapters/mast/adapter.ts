@@ -5,7 +5,7 @@
  */
 import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
-import type { HttpClient } from '../http.js';
+import type { SiteHttp } from '../http.js';
 import { harvestOutcome, harvestedDocument } from '../tap/adapter.js';
 import { harvestState, tapHealth, TapHarvester, type TapTarget } from '../tap/harvest.js';
 import { createTapJobHooks } from '../tap/jobs.js';
@@ -33,7 +33,7 @@ export function mastTargets(ctx: AdapterContext): TapTarget[] {
 }
 
 /** The MAST adapter (kind "mast"). */
-export function createMastAdapter(http: HttpClient): Adapter {
+export function createMastAdapter(http: SiteHttp): Adapter {
   const harvester = new TapHarvester(http);
   const hooks = createTapJobHooks(http, {
     baseFor(ctx, service) {

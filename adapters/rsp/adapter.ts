@@ -5,7 +5,7 @@
  * batch API: the only compute is the interactive Nublado lab pool, which comes from
  * federation.yaml options.
  */
-import type { HttpClient, HttpResponse } from '../http.js';
+import type { SiteHttp, HttpResponse } from '../http.js';
 import type { Adapter, AdapterContext, HarvestValidators, HealthOutcome, HealthStatus, HarvestOutcome } from '../../registry/model/adapter.js';
 import type { ComputePoolDoc, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
@@ -71,7 +71,7 @@ const POSITION_NAMES = { ra: ['ra', 'coord_ra', 'ra_icrs', 'ramean'], dec: ['dec
 const DISCOVERY_TTL_MS = 10 * 60_000;
 
 /** The Rubin Science Platform adapter (kind 'rsp'). */
-export function createRspAdapter(http: HttpClient): Adapter {
+export function createRspAdapter(http: SiteHttp): Adapter {
   const harvester = new TapHarvester(http);
   // Gafaelfawr takes the token as a bearer or as HTTP Basic, so the credential goes as given.
   const hooks = createTapJobHooks(http, { baseFor: tapBaseResolver(http) });
@@ -91,7 +91,7 @@ export function createRspAdapter(http: HttpClient): Adapter {
  * the same way in any process, and follows Rubin when it moves a service. Only submission
  * needs it: a submitted job is known by its absolute UWS URL.
  */
-function tapBaseResolver(http: HttpClient): (ctx: AdapterContext, service: string) => Promise<string> {
+function tapBaseResolver(http: SiteHttp): (ctx: AdapterContext, service: string) => Promise<string> {
   const cache = new Map<string, { expires: number; discovery: Promise<unknown> }>();
 
   function discover(url: string, ctx: AdapterContext): Promise<unknown> {
@@ -185,7 +185,7 @@ async function harvest(harvester: TapHarvester, ctx: AdapterContext, previous?: 
   return outcome;
 }
 
-async function health(http: HttpClient, ctx: AdapterContext): Promise<HealthOutcome> {
+async function health(http: SiteHttp, ctx: AdapterContext): Promise<HealthOutcome> {
   const options = readOptions(ctx.site.options);
   const base = stripSlash(ctx.site.url);
   const problems: string[] = [];

@@ -18,7 +18,7 @@ import type {
 import type { ComputePoolDoc, DatasetDoc, ImageDoc, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
-import type { ByteMeter, HttpClient } from '../http.js';
+import type { ByteMeter, SiteHttp } from '../http.js';
 import { harvestedDocument } from '../tap/adapter.js';
 import { casjobsServiceId, createCasJobsHooks, isCasJobsJobId } from './casjobs-jobs.js';
 
@@ -120,8 +120,8 @@ function tokenHeader(c: SiteCredential): SiteCredential | undefined {
   return undefined;
 }
 
-/** Creates the SciServer adapter over one HttpClient. */
-export function createSciserverAdapter(http: HttpClient): Adapter {
+/** Creates the SciServer adapter over one SiteHttp. */
+export function createSciserverAdapter(http: SiteHttp): Adapter {
   const logins = new Map<string, { token: string; at: number }>();
   const domainsBySite = new Map<string, { domains: RacmComputeDomain[]; at: number }>();
 
@@ -309,7 +309,7 @@ function sciserverOptions(ctx: AdapterContext): SciserverOptions {
 }
 
 /** Logs in to Keystone (SciScript's Authentication.login) and returns the X-Subject-Token. */
-async function keystoneLogin(http: HttpClient, loginUrl: string, name: string, password: string, signal?: AbortSignal): Promise<string> {
+async function keystoneLogin(http: SiteHttp, loginUrl: string, name: string, password: string, signal?: AbortSignal): Promise<string> {
   const res = await http.request(loginUrl, {
     method: 'POST',
     signal,

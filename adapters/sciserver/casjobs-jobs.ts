@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Adapter, AdapterContext, JobState, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { HeldResults } from '../held-results.js';
-import type { HttpClient } from '../http.js';
+import type { SiteHttp } from '../http.js';
 import { casjobsTable, casjobsVOTable, type CasJobsTable } from './casjobs-result.js';
 import { adqlToCasJobsSql, CASJOBS_ORDER_COLUMN } from './casjobs-sql.js';
 
@@ -53,8 +53,8 @@ export function casjobsJobState(status: number): { state: JobState; sitePhase: s
   return { state: CASJOBS_STATE[status], sitePhase: CASJOBS_PHASES[status] };
 }
 
-/** Creates the CasJobs query hooks over one HttpClient. */
-export function createCasJobsHooks(http: HttpClient, access: CasJobsAccess): QueryHooks {
+/** Creates the CasJobs query hooks over one SiteHttp. */
+export function createCasJobsHooks(http: SiteHttp, access: CasJobsAccess): QueryHooks {
   const held = new HeldResults<CasJobsTable>(SYNC_PREFIX);
 
   function baseUrl(ctx: AdapterContext): string {

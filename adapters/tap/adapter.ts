@@ -1,7 +1,7 @@
 /** The generic adapter for a standards-compliant TAP site, known only by its TAP base URL. */
 import type { Adapter, AdapterContext, HarvestOutcome, HarvestValidators, HealthOutcome } from '../../registry/model/adapter.js';
 import type { CapabilityDocument, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
-import type { HttpClient } from '../http.js';
+import type { SiteHttp } from '../http.js';
 import { harvestState, tapHealth, TapHarvester, type HarvestState } from './harvest.js';
 import { createTapJobHooks } from './jobs.js';
 
@@ -38,7 +38,7 @@ function trimBase(url: string): string {
 }
 
 /** The generic TAP adapter: `ctx.site.url` is the TAP base; one service "tap". */
-export function createTapAdapter(http: HttpClient): Adapter {
+export function createTapAdapter(http: SiteHttp): Adapter {
   const harvester = new TapHarvester(http);
   const hooks = createTapJobHooks(http, { baseFor: (ctx) => trimBase(ctx.site.url) });
   return {

@@ -8,7 +8,7 @@ import type { AdapterContext, HarvestValidators, SiteCredential } from '../../re
 import type { AuthMethod, ColumnDoc, DatasetDoc, ServiceDoc } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { defaultDatasetId } from '../../registry/model/mapping.js';
-import type { ByteMeter, HttpClient, HttpResponse } from '../http.js';
+import type { ByteMeter, SiteHttp, HttpResponse } from '../http.js';
 import { parseAvailability } from '../ivoa/vosi/availability.js';
 import {
   findTapCapability,
@@ -127,7 +127,7 @@ function clip(s: string | undefined, n = 4000): string | undefined {
 export class TapHarvester {
   private readonly cache = new Map<string, { etag?: string; lastModified?: string; body: string }>();
 
-  constructor(private readonly http: HttpClient) {}
+  constructor(private readonly http: SiteHttp) {}
 
   /**
    * GET a document, conditionally when an earlier body with the same validators is cached;
@@ -290,7 +290,7 @@ export function harvestState(ctx: AdapterContext, previous?: HarvestValidators):
 }
 
 /** Health of a TAP base: its availability document when advertised, else whether capabilities answer. */
-export async function tapHealth(http: HttpClient, base: string, ctx: AdapterContext): Promise<{ status: 'UP' | 'DOWN'; message?: string }> {
+export async function tapHealth(http: SiteHttp, base: string, ctx: AdapterContext): Promise<{ status: 'UP' | 'DOWN'; message?: string }> {
   try {
     const caps = parseCapabilities(await http.text(`${base}/capabilities`, { credential: ctx.credential, signal: ctx.signal, meter: ctx.meter }));
     const ep = tapEndpoints(caps, ctx.credential.kind);

@@ -1,7 +1,7 @@
 /** The Adapter job hooks for any TAP service, on the TAP client: sync or async queries, status, cancel, results. */
 import type { Adapter, AdapterContext, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
-import type { HttpClient, HttpResponse } from '../http.js';
+import type { SiteHttp, HttpResponse } from '../http.js';
 import { HeldResults } from '../held-results.js';
 import { tapAbort, tapErrorDetail, tapJob, tapJobList, tapResults, tapStart, tapSync } from '../ivoa/tap/client.js';
 import { uwsJobStatus } from '../ivoa/uws/job.js';
@@ -26,7 +26,7 @@ type JobHooks = Required<Pick<Adapter, 'submitQuery' | 'jobStatus' | 'cancelJob'
  * runs at once and its response waits (unread, for at most five minutes) under a "sync:" id
  * until jobResult streams it.
  */
-export function createTapJobHooks(http: HttpClient, routing: TapJobRouting): JobHooks {
+export function createTapJobHooks(http: SiteHttp, routing: TapJobRouting): JobHooks {
   const held = new HeldResults<HttpResponse>('sync:', (res) => void res.dump().catch(() => undefined));
   const credential = async (ctx: AdapterContext) => (routing.credentialFor ? routing.credentialFor(ctx) : ctx.credential);
   const call = async (ctx: AdapterContext) => ({ credential: await credential(ctx), signal: ctx.signal, meter: ctx.meter });
