@@ -29,21 +29,161 @@ export function resultFormatOf(format: string | undefined, accept: string | unde
   return 'votable';
 }
 
-/** Stream a COMPLETED job's result from its site in `format` (owner checked when given). */
-export async function jobResult(jobs: JobService, id: string, format: ResultFormat, owner?: string, signal?: AbortSignal): Promise<ResultStream> {
+/** Media types the broker answers with: its own, whatever the site called its answer. */
+export const RESULT_TYPES: Readonly<Record<ResultFormat, string>> = {
+  votable: 'application/x-votable+xml',
+  csv: 'text/csv; charset=utf-8; header=present',
+  json: 'application/json; charset=utf-8',
+};
+
+/** How long /results waits for a site's first byte by default. */
+export const FIRST_BYTE_TIMEOUT_MS = 15_000;
+
+/**
+ * Stream a COMPLETED job's result in `format` (owner checked when given). The first chunk is
+ * read before this returns, so a result that fails before its first byte (a truncated or
+ * malformed VOTable, a QUERY_STATUS error, an answer that is not a VOTable) throws its coded
+ * error here, for the route to answer with a status and a JSON body; a later failure can only
+ * cut the body short. A site that sends no byte within `firstByteMs` is UPSTREAM_TIMEOUT, and
+ * its request is abandoned.
+ */
+export async function jobResult(
+  jobs: JobService,
+  id: string,
+  format: ResultFormat,
+  owner?: string,
+  signal?: AbortSignal,
+  firstByteMs: number = FIRST_BYTE_TIMEOUT_MS,
+): Promise<ResultStream> {
   const job = await jobs.get(id, owner);
   if (!job) throw new ConstellationError('NOT_FOUND', `no job ${id}`);
   if (job.state !== 'COMPLETED') {
     throw new ConstellationError('NOT_FOUND', `job ${job.id} has no result: it is ${job.state}${job.errorMessage ? ` (${job.errorMessage})` : ''}`);
   }
-  return convertResult(await jobs.result(job, signal), format);
+  // The deadline aborts the site's request too; once the first byte is here only the client (or
+  // the HTTP client's body timeout) ends the transfer.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), firstByteMs);
+  const combined = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+  const timedOut = () => new ConstellationError('UPSTREAM_TIMEOUT', `${job.siteId ?? 'the site'} sent no byte of job ${job.id}'s result within ${firstByteMs / 1000} s`);
+  try {
+    const late = new Promise<never>((_resolve, reject) => deadline.signal.addEventListener('abort', () => reject(timedOut()), { once: true }));
+    late.catch(() => {});
+    const started = (async () => startStream(convertResult(siteVotable(await jobs.result(job, combined), job.siteId ?? 'the site'), format)))();
+    return await Promise.race([started, late]).catch((err: unknown) => {
+      if (deadline.signal.aborted) {
+        // The stream may still open after the deadline: release it.
+        void started.then((s) => s.body[Symbol.asyncIterator]().return?.(), () => {});
+        throw timedOut();
+      }
+      throw err;
+    });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-/** Convert a site's VOTable result to `format` as a stream. */
+/**
+ * A site's answer as a VOTable, or UPSTREAM_MALFORMED before its first byte is passed on: the
+ * document's root element must be VOTABLE, whatever media type the site gave it (sites mislabel
+ * VOTables as text/plain or text/html). A site cannot make the broker serve HTML (or anything
+ * else) from its origin; the answer carries only the broker's own media type.
+ */
+export function siteVotable(result: SiteResult, site: string): SiteResult {
+  const label = (result.contentType ?? '').split(';')[0].trim().toLowerCase().slice(0, 80);
+  return { contentType: RESULT_TYPES.votable, body: checkRoot(result.body, label ? `${site} (labelled ${label})` : site) };
+}
+
+/** Longest prologue (XML declaration, comments, doctype) read while looking for the root element. */
+const MAX_PROLOGUE = 64 * 1024;
+
+async function* checkRoot(body: AsyncIterable<Uint8Array>, site: string): AsyncIterable<Uint8Array> {
+  const held: Uint8Array[] = [];
+  let text = '';
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const it = body[Symbol.asyncIterator]();
+  let open = true;
+  try {
+    for (;;) {
+      const next = await it.next();
+      if (next.done) {
+        open = false;
+        break;
+      }
+      held.push(next.value);
+      text += decoder.decode(next.value, { stream: true });
+      const root = rootElement(text);
+      if (root === undefined && text.length < MAX_PROLOGUE) continue;
+      if (root === undefined || !/^([A-Za-z_][\w.-]*:)?VOTABLE$/.test(root)) {
+        throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result whose root element is ${root === undefined ? 'not found' : `<${root.slice(0, 40).replace(/[^\w:.-]/g, '?')}>`}, not a VOTable`);
+      }
+      for (const chunk of held.splice(0)) yield chunk;
+      for (;;) {
+        const more = await it.next();
+        if (more.done) {
+          open = false;
+          return;
+        }
+        yield more.value;
+      }
+    }
+    throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result that is not a VOTable${text.trim() === '' ? ' (it is empty)' : ''}`);
+  } finally {
+    if (open) await it.return?.();
+  }
+}
+
+/** The name of the first element of an XML text, skipping the declaration, comments, PIs and doctype; undefined until it is seen. */
+function rootElement(text: string): string | undefined {
+  let i = 0;
+  for (;;) {
+    const lt = text.indexOf('<', i);
+    if (lt < 0) return undefined;
+    if (text.startsWith('<?', lt)) i = text.indexOf('?>', lt);
+    else if (text.startsWith('<!--', lt)) i = text.indexOf('-->', lt);
+    else if (text.startsWith('<!', lt)) i = text.indexOf('>', lt);
+    else {
+      const m = /^<([^\s/>]+)[\s/>]/.exec(text.slice(lt, lt + 200));
+      return m ? m[1] : text.length - lt > 200 ? text.slice(lt + 1, lt + 41) : undefined;
+    }
+    if (i < 0) return undefined;
+  }
+}
+
+/** Reads `stream`'s first chunk now (throwing its error, if any) and returns the same stream. */
+export async function startStream(stream: ResultStream): Promise<ResultStream> {
+  const it = stream.body[Symbol.asyncIterator]();
+  const first = await it.next();
+  return { contentType: stream.contentType, body: resume(first, it) };
+}
+
+async function* resume(first: IteratorResult<Uint8Array>, it: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
+  // `open`: the source has neither ended nor failed, so a consumer that stops early (the
+  // client left) must release it, and with it the site's response.
+  let open = first.done !== true;
+  try {
+    if (open) yield first.value;
+    while (open) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await it.next();
+      } catch (err) {
+        open = false;
+        throw err;
+      }
+      open = next.done !== true;
+      if (open) yield next.value;
+    }
+  } finally {
+    if (open) await it.return?.();
+  }
+}
+
+/** Convert a site's VOTable result to `format` as a stream, under the broker's own media type. */
 export function convertResult(result: SiteResult, format: ResultFormat): ResultStream {
-  if (format === 'votable') return { contentType: result.contentType || 'application/x-votable+xml', body: result.body };
-  if (format === 'csv') return { contentType: 'text/csv; charset=utf-8; header=present', body: encode(toCsv(result.body)) };
-  return { contentType: 'application/json; charset=utf-8', body: encode(toJson(result.body)) };
+  if (format === 'votable') return { contentType: RESULT_TYPES.votable, body: result.body };
+  if (format === 'csv') return { contentType: RESULT_TYPES.csv, body: encode(toCsv(result.body)) };
+  return { contentType: RESULT_TYPES.json, body: encode(toJson(result.body)) };
 }
 
 async function* encode(parts: AsyncIterable<string>): AsyncIterable<Uint8Array> {

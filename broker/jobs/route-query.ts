@@ -25,7 +25,7 @@ import type { JobCandidate } from './service.js';
 /** submitQuery's input as GraphQL gives it. */
 export interface QueryInput {
   adql: string;
-  /** Canonical dataset ids; read from the FROM clauses when omitted. */
+  /** Canonical dataset ids planned besides those the FROM clauses name (they can only add to them). */
   datasets?: string[] | null;
   /** Run at this site only. */
   site?: string | null;
@@ -80,27 +80,35 @@ function checkInput(input: QueryInput): void {
 }
 
 
-/** The canonical datasets the query reads: as given, or every table of its FROM clauses, each known to the federation. */
-function datasetsOf(snapshot: PlannerSnapshot, query: Query, given: readonly string[] | null | undefined): string[] {
-  if (given && given.length > 0) {
-    const ids = [...new Set(given.map((d) => d.trim().toLowerCase()))];
-    ids.forEach((id, i) => {
-      if (snapshot.replicasOf(id).length === 0) throw invalidArgument(`input.datasets[${i}]`, `"${id}" is not a dataset of the federation`);
-    });
-    return ids;
-  }
-  const refs = tablesReferenced(query);
-  if (refs.length === 0) throw invalidArgument('input.adql', 'reads no table: give input.datasets or a FROM clause naming a dataset');
+/**
+ * The canonical datasets the query reads: every table any FROM clause names (joins, derived
+ * tables, subqueries in WHERE/SELECT/HAVING, set operation branches, CTEs), plus any `given`.
+ * `given` may only add datasets: what the query reads is always planned, so the access rules
+ * see every table the site will be asked for. A table the federation does not know, TAP_SCHEMA
+ * or an upload is refused here, before anything is sent.
+ */
+export function datasetsOf(snapshot: PlannerSnapshot, query: Query, given: readonly string[] | null | undefined): string[] {
   const ids: string[] = [];
-  for (const ref of refs) {
-    if (ref.id.startsWith('tap_schema.')) {
+  for (const ref of tablesReferenced(query)) {
+    // Any qualifier, quoted or not ("TAP_SCHEMA".tables, cat.tap_schema.tables).
+    const qualifiers = ref.id.toLowerCase().replace(/"/g, '').split('.').slice(0, -1);
+    if (qualifiers.includes('tap_schema')) {
       throw invalidArgument('input.adql', `reads ${ref.id}${at(ref.pos)}: TAP_SCHEMA describes one TAP service, not the federation; ask the datasets query, or a site directly`);
+    }
+    if (qualifiers.includes('tap_upload')) {
+      throw invalidArgument('input.adql', `reads ${ref.id}${at(ref.pos)}: the broker sends no uploaded tables, so a query cannot read TAP_UPLOAD`);
     }
     if (snapshot.replicasOf(ref.id).length === 0) {
       throw invalidArgument('input.adql', `reads ${ref.id}${at(ref.pos)}, which is not a dataset of the federation; name tables by their canonical ids (the datasets query lists them)`);
     }
     if (!ids.includes(ref.id)) ids.push(ref.id);
   }
+  (given ?? []).forEach((d, i) => {
+    const id = d.trim().toLowerCase();
+    if (snapshot.replicasOf(id).length === 0) throw invalidArgument(`input.datasets[${i}]`, `"${id}" is not a dataset of the federation`);
+    if (!ids.includes(id)) ids.push(id);
+  });
+  if (ids.length === 0) throw invalidArgument('input.adql', 'reads no table: give input.datasets or a FROM clause naming a dataset');
   return ids;
 }
 

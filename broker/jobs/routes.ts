@@ -1,4 +1,4 @@
-/** GET /results/:jobId — a job's result streamed from its site (VOTable, CSV or JSON). */
+/** GET /results/:jobId — a job's result (VOTable, CSV or JSON), as a download in the broker's own media type. */
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ConstellationError } from '../../registry/model/errors.js';
@@ -11,18 +11,22 @@ import type { JobService } from './service.js';
  */
 export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService, ownerOf: (headers: Record<string, unknown>) => string | undefined = () => undefined): void {
   app.get('/results/:jobId', async (request, reply) => {
+    // A result is the site's data: never sniffed into something else, never shown inline.
+    reply.header('x-content-type-options', 'nosniff');
     const { jobId } = request.params as { jobId: string };
     const query = request.query as { format?: string };
     const format = resultFormatOf(query.format, request.headers.accept);
     if (!format) throw new ConstellationError('INVALID_ARGUMENT', `format must be votable, csv or json, not "${query.format}"`);
     const abort = new AbortController();
     request.raw.once('close', () => abort.abort());
-    const result = await jobResult(jobs ?? app.services.jobs, jobId, format, ownerOf(request.headers), abort.signal);
+    const service = jobs ?? app.services.jobs;
+    const result = await jobResult(service, jobId, format, ownerOf(request.headers), abort.signal, service.resultFirstByteMs);
     const extension = format === 'votable' ? 'xml' : format;
+    // The job id is a UUID (jobResult found it), so the file name needs no escaping.
     // A failure after the first byte can only cut the response short; the client sees a truncated body.
     return reply
       .type(result.contentType)
-      .header('content-disposition', `inline; filename="${jobId}.${extension}"`)
+      .header('content-disposition', `attachment; filename="${jobId}.${extension}"`)
       .send(Readable.from(result.body, { objectMode: false }));
   });
 }

@@ -11,10 +11,14 @@ import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatu
 import { ConstellationError, ErrorCodes, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import {
   claimDueJobs, clearSubmission, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
-  recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, replaceSiteJobId, transition,
+  recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, transition,
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
+import { expireJobResults } from '../../registry/store/queries/job-results.js';
+import { keepResult, keptResult } from './result-store.js';
+import { siteVotable } from './results.js';
 import { isTerminal, legalFrom, stateFromSite, type JobState } from './state.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from './timings.js';
 
 /** One site the job may run at, with the request already rewritten for that site. */
 export interface JobCandidate {
@@ -66,14 +70,27 @@ export interface JobServiceOptions {
   pollIntervalMs?: number;
   /** How often the loop looks for due jobs (default: the poll interval, at most 1 s). */
   tickMs?: number;
-  /** How long a poll claim lasts; a broker that dies holding one frees it after this (default 30 s). */
+  /**
+   * How long a poll claim lasts; a broker that dies holding one frees it after this. It always
+   * outlasts the poll it covers: default requestTimeoutMs + LEASE_MARGIN_MS; a shorter one is refused.
+   */
   leaseMs?: number;
   /** Jobs claimed per tick (default 20). */
   batchSize?: number;
-  /** Longest time one call to a site may take (default 30 s); keep it below leaseMs. */
+  /** Longest time one poll of a site may take, every request of it included (default 28 s, or leaseMs − LEASE_MARGIN_MS when only leaseMs is given). */
   requestTimeoutMs?: number;
-  /** Longest time a submit may take (a synchronous query runs inside it; default 120 s). */
+  /**
+   * Longest time a submit may take, a synchronous query's whole answer included (default 40 s:
+   * the HTTP client's connect and headers timeouts). A broker that dies mid-submit leaves the
+   * job to another after this plus LEASE_MARGIN_MS.
+   */
   submitTimeoutMs?: number;
+  /** Largest synchronous result kept for /results (default 64 MiB); a larger one fails that site's submit with UPSTREAM_TOO_LARGE. */
+  resultMaxBytes?: number;
+  /** How long a kept result is served (default 7 days); then RESULT_EXPIRED. */
+  resultRetentionMs?: number;
+  /** How long /results waits for a site's first byte before UPSTREAM_TIMEOUT (default 15 s). */
+  resultFirstByteMs?: number;
   /** First and longest wait between polls of a site that does not answer (default 2 s, 5 min). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -99,10 +116,14 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+const RESULT_CHUNK_BYTES = 1024 * 1024;
+
 /** Submits, polls and cancels jobs; one per broker process. */
 export class JobService {
   readonly brokerId: string;
   private readonly opts: Required<Omit<JobServiceOptions, 'giveUpAfterMs' | 'onError' | 'brokerId' | 'tickMs'>> & { tickMs: number };
+  /** How long /results waits for a site's first byte. */
+  readonly resultFirstByteMs: number;
   private readonly listeners = new Set<(update: JobUpdate) => void>();
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
@@ -118,16 +139,21 @@ export class JobService {
   ) {
     this.brokerId = options.brokerId ?? `broker-${randomUUID()}`;
     const pollIntervalMs = options.pollIntervalMs ?? 2000;
+    const { leaseMs, requestTimeoutMs } = pollTimings(options.leaseMs, options.requestTimeoutMs);
     this.opts = {
       pollIntervalMs,
       tickMs: options.tickMs ?? Math.min(pollIntervalMs, 1000),
-      leaseMs: options.leaseMs ?? 30_000,
+      leaseMs,
       batchSize: options.batchSize ?? 20,
-      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-      submitTimeoutMs: options.submitTimeoutMs ?? 120_000,
+      requestTimeoutMs,
+      submitTimeoutMs: options.submitTimeoutMs ?? DEFAULT_SUBMIT_TIMEOUT_MS,
       backoffBaseMs: options.backoffBaseMs ?? 2000,
       backoffMaxMs: options.backoffMaxMs ?? 300_000,
+      resultMaxBytes: options.resultMaxBytes ?? 64 * 1024 * 1024,
+      resultRetentionMs: options.resultRetentionMs ?? 7 * 86_400_000,
+      resultFirstByteMs: options.resultFirstByteMs ?? 15_000,
     };
+    this.resultFirstByteMs = this.opts.resultFirstByteMs;
   }
 
   /** Call `listener` after every change to any job; returns the unsubscribe function. */
@@ -275,30 +301,24 @@ export class JobService {
   }
 
   /**
-   * The result of a COMPLETED job, from its site. A synchronous query's answer is held in this
-   * broker's memory and handed out once; when it is gone (already fetched, held too long, or the
-   * broker restarted) the read-only query runs again at the same site and the history says so.
+   * The result of a COMPLETED job. A synchronous query's result was kept by the broker when the
+   * query ran and is served from the database, by any broker, until it expires (RESULT_EXPIRED,
+   * never a silent second run); an async job's result is streamed from its site.
    */
   async result(job: JobRow, signal?: AbortSignal): Promise<SiteResult> {
     if (!job.siteId || !job.siteJobId) throw new ConstellationError('NOT_FOUND', `job ${job.id} has not been placed at a site`);
+    const query = (job.plan as StoredPlan).candidates[job.candidateIndex]?.siteQuery;
+    if (job.kind === 'QUERY' && query?.mode === 'sync') return keptResult(this.pool, job);
     const site = await this.resolveSite(job.siteId);
     if (!site.adapter.jobResult) {
       throw new ConstellationError('NOT_FOUND', `job ${job.id} at ${job.siteId} has no result to fetch (${job.kind === 'CONTAINER' ? 'container jobs write their outputs at the site' : 'the site does not serve results'})`);
     }
-    const ctx: AdapterContext = { ...site.context, ...(signal ? { signal } : {}) };
-    try {
-      return await site.adapter.jobResult(ctx, job.siteJobId);
-    } catch (err) {
-      const query = (job.plan as StoredPlan).candidates[job.candidateIndex]?.siteQuery;
-      if (!(isConstellationError(err) && err.kind === 'NOT_FOUND' && query?.mode === 'sync' && site.adapter.submitQuery)) throw err;
-      const again = await site.adapter.submitQuery(ctx, query);
-      if (again.status.state !== 'COMPLETED') {
-        throw new ConstellationError('UPSTREAM', `${job.siteId} did not answer the query again: ${again.status.error ?? again.status.sitePhase}`);
-      }
-      const moved = await replaceSiteJobId(this.pool, job.id, again.siteJobId, `the synchronous result was no longer held; the query ran again at ${job.siteId}`);
-      if (moved) this.emit({ job: moved });
-      return site.adapter.jobResult(ctx, again.siteJobId);
-    }
+    return site.adapter.jobResult({ ...site.context, ...(signal ? { signal } : {}) }, job.siteJobId);
+  }
+
+  /** Remove kept results past their retention (and writes a dead broker left unfinished); returns how many. */
+  expireResults(): Promise<number> {
+    return expireJobResults(this.pool, this.opts.submitTimeoutMs + LEASE_MARGIN_MS);
   }
 
   /** A context for one call: the site's, with a deadline and the service's stop signal. */
@@ -308,8 +328,9 @@ export class JobService {
     return { ...site.context, signal: AbortSignal.any(signals) };
   }
 
+  /** A submit's lease: its deadline, plus the margin to record what the site said. */
   private submitLeaseMs(): number {
-    return this.opts.submitTimeoutMs + this.opts.leaseMs;
+    return this.opts.submitTimeoutMs + LEASE_MARGIN_MS;
   }
 
   private emit(update: JobUpdate): void {
@@ -338,9 +359,18 @@ export class JobService {
       // Cancelled (or taken over) while we were busy: nothing more to submit.
       if (!marked) return (await jobById(this.pool, job.id))!;
       let submitted: { siteJobId: string; status: SiteJobStatus };
+      const ctx = this.context(site, this.opts.submitTimeoutMs);
       try {
-        submitted = await this.submitAt(site, candidate, job.kind, job.id);
+        submitted = await this.submitAt(ctx, site, candidate, job.kind, job.id);
       } catch (err) {
+        if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
+        continue;
+      }
+      try {
+        // A synchronous answer is read whole and kept now, inside the submit's deadline and lease.
+        if (candidate.siteQuery?.mode === 'sync' && submitted.status.state === 'COMPLETED') await this.keep(ctx, site, job.id, submitted.siteJobId);
+      } catch (err) {
+        await site.adapter.cancelJob?.(ctx, submitted.siteJobId).catch(() => undefined);
         if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
         continue;
       }
@@ -377,8 +407,14 @@ export class JobService {
     return moved.job;
   }
 
-  private async submitAt(site: SiteBinding, candidate: JobCandidate, kind: JobKind, runId: string): Promise<{ siteJobId: string; status: SiteJobStatus }> {
-    const ctx = this.context(site, this.opts.submitTimeoutMs);
+  /** Read a synchronous answer from its site and keep it in the database (bounded, VOTable only). */
+  private async keep(ctx: AdapterContext, site: SiteBinding, jobId: string, siteJobId: string): Promise<void> {
+    if (!site.adapter.jobResult) throw new ConstellationError('INVALID_ARGUMENT', `site ${ctx.site.id} does not serve results`);
+    const result = siteVotable(await site.adapter.jobResult(ctx, siteJobId), ctx.site.id);
+    await keepResult(this.pool, jobId, result, { maxBytes: this.opts.resultMaxBytes, retentionMs: this.opts.resultRetentionMs, chunkBytes: RESULT_CHUNK_BYTES, site: ctx.site.id });
+  }
+
+  private async submitAt(ctx: AdapterContext, site: SiteBinding, candidate: JobCandidate, kind: JobKind, runId: string): Promise<{ siteJobId: string; status: SiteJobStatus }> {
     if (kind === 'QUERY') {
       if (!site.adapter.submitQuery) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run queries`);
       return site.adapter.submitQuery(ctx, { ...candidate.siteQuery!, runId });
@@ -559,3 +595,16 @@ function validateSubmit(input: SubmitJobInput): void {
 }
 
 export type { JobState };
+
+/**
+ * The poll lease and deadline, one derived from the other: a lease always outlasts the poll it
+ * covers by LEASE_MARGIN_MS, so no second poll of a job starts while the first is in flight.
+ */
+export function pollTimings(leaseMs: number | undefined, requestTimeoutMs: number | undefined): { leaseMs: number; requestTimeoutMs: number } {
+  const request = requestTimeoutMs ?? (leaseMs === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : Math.min(DEFAULT_REQUEST_TIMEOUT_MS, leaseMs - LEASE_MARGIN_MS));
+  const lease = leaseMs ?? request + LEASE_MARGIN_MS;
+  if (!(request > 0) || lease < request + LEASE_MARGIN_MS) {
+    throw new ConstellationError('INVALID_ARGUMENT', `a poll lease of ${lease} ms does not outlast its request deadline of ${request} ms; it must be at least ${Math.max(request, 1) + LEASE_MARGIN_MS} ms`);
+  }
+  return { leaseMs: lease, requestTimeoutMs: request };
+}

@@ -17,6 +17,8 @@ const types = {
 
 export interface PoolOptions {
   max?: number;
+  /** How long to wait for a connection before DATABASE (default 10 s). */
+  connectTimeoutMs?: number;
   /** Sees every statement text (tests count statements). */
   onQuery?: (sql: string) => void;
   /**
@@ -29,7 +31,7 @@ export interface PoolOptions {
 
 /** Open a pool on `url`. */
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types, connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000 });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});
   if (options.wrapStatements) {
@@ -50,7 +52,34 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
       };
     });
   }
+  // Last, so it covers the wrappers above: a lost server is DATABASE (503) for every caller.
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as unknown as { query: unknown }).query = (...args: unknown[]) => {
+    const out = query(...args);
+    return out instanceof Promise ? out.catch((err: unknown) => { throw databaseError(err); }) : out;
+  };
   return pool;
+}
+
+// SQLSTATE classes and codes that say "the database cannot be used now", not "this statement is wrong".
+const UNAVAILABLE_STATES = /^(08|53|57P0[1-3]|3D000)/;
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|not queryable|Cannot use a pool after calling end/i;
+
+/** True when `err` says the database cannot be reached or used right now (refused, dropped, shutting down, gone). */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof ConstellationError) return false;
+  const code = String((err as { code?: unknown }).code ?? '');
+  if (UNAVAILABLE_NODE_CODES.has(code) || UNAVAILABLE_STATES.test(code)) return true;
+  if (err instanceof AggregateError && err.errors.some(isDatabaseUnavailable)) return true;
+  return UNAVAILABLE_MESSAGES.test(err.message);
+}
+
+/** `err` as CONSTELLATION_E_DATABASE when the database is unavailable; any other error unchanged. */
+export function databaseError(err: unknown): unknown {
+  if (!isDatabaseUnavailable(err)) return err;
+  const code = (err as { code?: unknown }).code;
+  return new ConstellationError('DATABASE', `database unavailable${code ? ` (${String(code)})` : ''}: ${(err as Error).message}`, { cause: err });
 }
 
 /** Run `fn` inside one transaction on one client; rolls back on any error. */
@@ -67,7 +96,7 @@ export async function withTransaction<T>(
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    throw databaseError(err);
   } finally {
     client.release();
   }

@@ -94,15 +94,6 @@ export async function clearSubmission(db: Queryable, id: string, message: string
     [id, message])).rows[0];
 }
 
-/** Record that the job's site now knows it as `siteJobId` (a synchronous query run again), with the history line saying why. */
-export async function replaceSiteJobId(db: Queryable, id: string, siteJobId: string, message: string): Promise<JobRow | undefined> {
-  return (await db.query<JobRow>(
-    `WITH u AS (UPDATE jobs SET site_job_id = $2, updated_at = now() WHERE id = $1 RETURNING *),
-     ev AS (INSERT INTO job_events (job_id, from_state, to_state, site_id, message) SELECT id, state, state, site_id, $3 FROM u)
-     SELECT ${COLUMNS} FROM u`,
-    [id, siteJobId, message])).rows[0];
-}
-
 /** The owner's job created under this idempotency key, or undefined. */
 export async function jobByIdempotencyKey(db: Queryable, owner: string, key: string): Promise<JobRow | undefined> {
   return (await db.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE owner = $1 AND idempotency_key = $2`, [owner, key])).rows[0];

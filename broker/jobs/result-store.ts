@@ -1,0 +1,82 @@
+/**
+ * Kept results: a synchronous query's answer is read once from its site and kept in the
+ * database in chunks, so /results serves it again (from any broker sharing the database) in
+ * constant memory, until its retention runs out.
+ */
+import type pg from 'pg';
+import type { SiteResult } from '../../registry/model/adapter.js';
+import { ConstellationError } from '../../registry/model/errors.js';
+import type { JobRow } from '../../registry/store/queries/jobs.js';
+import { appendJobResultChunk, beginJobResult, completeJobResult, dropJobResult, jobResultChunk, jobResultHeader } from '../../registry/store/queries/job-results.js';
+
+/** How a result is kept. */
+export interface KeepOptions {
+  maxBytes: number;
+  retentionMs: number;
+  chunkBytes: number;
+  /** The site the result comes from (for messages). */
+  site: string;
+}
+
+/**
+ * Read `result` whole into the database under `jobId`: all of it or nothing. Over `maxBytes`
+ * is UPSTREAM_TOO_LARGE (the site's request is abandoned at that byte); any failure leaves
+ * nothing kept.
+ */
+export async function keepResult(pool: pg.Pool, jobId: string, result: SiteResult, options: KeepOptions): Promise<{ bytes: number; chunks: number }> {
+  await beginJobResult(pool, jobId, result.contentType, options.retentionMs);
+  let bytes = 0;
+  let seq = 0;
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    await appendJobResultChunk(pool, jobId, seq++, Buffer.concat(pending, pendingBytes));
+    pending = [];
+    pendingBytes = 0;
+  };
+  try {
+    for await (const chunk of result.body) {
+      bytes += chunk.byteLength;
+      if (bytes > options.maxBytes) {
+        throw new ConstellationError('UPSTREAM_TOO_LARGE', `${options.site} sent a synchronous result over ${options.maxBytes} bytes (results.maxBytes); ask for fewer rows (TOP, maxrec)`);
+      }
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+      if (pendingBytes >= options.chunkBytes) await flush();
+    }
+    await flush();
+    await completeJobResult(pool, jobId, bytes, seq);
+    return { bytes, chunks: seq };
+  } catch (err) {
+    await dropJobResult(pool, jobId).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * A synchronous query's kept result, read chunk by chunk. One that expired (or was removed
+ * while being read) is RESULT_EXPIRED saying when; one never kept is RESULT_EXPIRED too, since
+ * the broker does not run a finished query a second time behind the caller's back.
+ */
+export async function keptResult(pool: pg.Pool, job: JobRow): Promise<SiteResult> {
+  const header = await jobResultHeader(pool, job.id);
+  if (!header || !header.complete) {
+    throw new ConstellationError('RESULT_EXPIRED', `the result of job ${job.id} was not kept by the broker (it finished ${job.finishedAt?.toISOString() ?? 'earlier'}); submit the query again`);
+  }
+  const expiry = header.expiredAt ?? (header.expiresAt.getTime() <= Date.now() ? header.expiresAt : undefined);
+  if (expiry) throw expired(job.id, expiry);
+  return { contentType: header.contentType, body: chunks(pool, job.id, header.chunks, header.expiresAt) };
+}
+
+function expired(jobId: string, at: Date): ConstellationError {
+  return new ConstellationError('RESULT_EXPIRED', `the result of job ${jobId} expired at ${at.toISOString()} (results.retentionDays) and is no longer kept; submit the query again`);
+}
+
+async function* chunks(pool: pg.Pool, jobId: string, count: number, expiresAt: Date): AsyncIterable<Uint8Array> {
+  for (let seq = 0; seq < count; seq++) {
+    const data = await jobResultChunk(pool, jobId, seq);
+    if (!data) throw expired(jobId, expiresAt);
+    yield data;
+  }
+}
