@@ -1,6 +1,6 @@
 /** The `constellation` command: serve, migrate, sites, datasets, harvest. Heavy modules load only for the command that needs them. */
 import { parseArgs } from 'node:util';
-import { isConstellationError } from '../../registry/model/errors.js';
+import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import type { Config } from '../config/config.js';
 import { loadConfig } from '../config/load.js';
 import type { Database } from '../db/database.js';
@@ -15,7 +15,8 @@ commands:
   migrate     apply pending database migrations and exit
   sites       list the federation's sites
   datasets    list canonical datasets and where their replicas are  [--text TEXT] [--site ID]
-  harvest     harvest one site now, or every site  [SITE]
+  harvest     harvest one site now, or every site  [SITE] [--confirm]
+              (--confirm applies a harvest held for removing too many datasets)
 
 environment:
   HOST, PORT              where serve listens
@@ -32,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, text: { type: 'string' }, site: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string', short: 'c' }, text: { type: 'string' }, site: { type: 'string' }, confirm: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const command = positionals[0];
   if (values.help || !command) {
@@ -72,12 +73,13 @@ export async function main(argv: string[]): Promise<number> {
       return withRegistry(config, (db) => show(databaseCatalogue(db.pool, where)));
     }
     case 'harvest':
+      if (values.confirm && !positionals[1]) throw new ConstellationError('INVALID_ARGUMENT', 'harvest --confirm needs the SITE whose held harvest to apply');
       return withRegistry(config, async (_db, services) => {
         const site = positionals[1];
-        const runs = site ? [await services.harvester.harvest(site, 'cli')] : await services.harvester.harvestAll('cli');
+        const runs = site ? [await services.harvester.harvest(site, 'cli', { confirm: values.confirm })] : await services.harvester.harvestAll('cli');
         process.stdout.write(formatTable(['SITE', 'OUTCOME', 'BYTES', 'MS', 'ERROR'],
           runs.map((r) => [r.siteId, r.outcome, r.bytes, r.durationMs, r.errorCode ? `${r.errorCode}: ${r.errorMessage}` : ''])));
-        return runs.every((r) => r.outcome === 'OK' || r.outcome === 'NOT_MODIFIED') ? 0 : 1;
+        return runs.every((r) => r.outcome === 'OK' || r.outcome === 'NOT_MODIFIED' || r.outcome === 'RESTORED') ? 0 : 1;
       });
     default:
       return 2;

@@ -28,13 +28,21 @@ export class Harvester {
     this.sites = new Map(config.sites.map((s) => [s.id, s]));
   }
 
-  /** Harvest one configured site now; a harvest already running for it is joined, not repeated. */
-  harvest(siteId: string, trigger = 'manual'): Promise<HarvestRunRow> {
+  /**
+   * Harvest one configured site now; a harvest already running for it is joined, not repeated.
+   * `confirm` applies a harvest the guard would hold; it runs after any harvest in flight.
+   */
+  harvest(siteId: string, trigger = 'manual', options: { confirm?: boolean } = {}): Promise<HarvestRunRow> {
     const site = this.sites.get(siteId);
     if (!site) return Promise.reject(new ConstellationError('UNKNOWN_SITE', `site "${siteId}" is not configured for harvesting in federation "${this.config.federation.name}"`));
     const existing = this.inFlight.get(siteId);
-    if (existing) return existing;
-    const run = this.withSlot(() => this.run(site, trigger)).finally(() => this.inFlight.delete(siteId));
+    if (existing && !options.confirm) return existing;
+    const confirm = options.confirm === true;
+    const start = () => this.withSlot(() => this.run(site, trigger, confirm));
+    // A confirmation must not be answered by an unconfirmed run already under way: it follows it.
+    const run = (existing ? existing.catch(() => undefined).then(start) : start()).finally(() => {
+      if (this.inFlight.get(siteId) === run) this.inFlight.delete(siteId);
+    });
     this.inFlight.set(siteId, run);
     return run;
   }
@@ -44,7 +52,7 @@ export class Harvester {
     return Promise.all(this.config.sites.filter((s) => s.harvest?.enabled !== false).map((s) => this.harvest(s.id, trigger)));
   }
 
-  private async run(site: SiteConfig, trigger: string): Promise<HarvestRunRow> {
+  private async run(site: SiteConfig, trigger: string, confirm: boolean): Promise<HarvestRunRow> {
     const signal = AbortSignal.timeout(this.config.harvest.timeoutS * 1000);
     const run = await harvestSite(
       {
@@ -56,6 +64,8 @@ export class Harvester {
           signal,
         },
         publish: (doc) => this.publisher.publish(site.id, withConfiguredSite(doc, site), 'harvest'),
+        maxRemovedShare: this.config.harvest.maxRemovedShare,
+        confirm,
       },
       trigger,
     );

@@ -37,13 +37,56 @@ export async function recordSiteHealth(db: Queryable, siteId: string, ok: boolea
        status = CASE WHEN $2 THEN 'UP' WHEN consecutive_failures + 1 >= $3 THEN 'DOWN' ELSE 'DEGRADED' END
      WHERE id = $1 RETURNING status`,
     [siteId, ok, downAfter])).rows[0].status;
+  await bumpOnStatusChange(db, siteId, before, after);
+  return after;
+}
+
+/**
+ * Record a held harvest: the site answered, so its failure count resets, but it is DEGRADED
+ * (never DOWN: it is reachable) until a harvest is applied.
+ */
+export async function recordSiteHeld(db: Queryable, siteId: string): Promise<void> {
+  const before = (await db.query<{ status: SiteStatus }>('SELECT status FROM sites WHERE id = $1', [siteId])).rows[0]?.status;
+  await db.query(`UPDATE sites SET consecutive_failures = 0, status = 'DEGRADED' WHERE id = $1`, [siteId]);
+  await bumpOnStatusChange(db, siteId, before, 'DEGRADED');
+}
+
+async function bumpOnStatusChange(db: Queryable, siteId: string, before: SiteStatus | undefined, after: SiteStatus): Promise<void> {
   if (after !== before) {
     // Cached answers show the status, so a change is a new registry version.
     await db.query(
       `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version)
        UPDATE sites SET registry_version = v.version, status_changed_at = now() FROM v WHERE id = $1`, [siteId]);
   }
-  return after;
+}
+
+/** What a harvest of a site is measured against. */
+export interface HarvestedState {
+  /** Local table names of the last applied harvest; when none was, those stored now (seeded or published). */
+  tables: string[];
+  /** True when the site's stored document is the one its last applied harvest stored. */
+  current: boolean;
+  /** Origin of the site's stored document, if any. */
+  storedOrigin: string | null;
+}
+
+/** The site's last harvested state compared with what it stores now. */
+export async function harvestedState(db: Queryable, siteId: string): Promise<HarvestedState> {
+  const row = (await db.query<{ digest: string | null; tables: string[] | null; stored: string | null; origin: string | null; now: string[] }>(
+    `SELECT s.harvested_digest AS digest, s.harvested_tables AS tables, d.digest AS stored, d.origin,
+       ARRAY(SELECT local_table FROM replicas WHERE site_id = s.id) AS now
+     FROM sites s LEFT JOIN LATERAL
+       (SELECT digest, origin FROM site_documents WHERE site_id = s.id ORDER BY id DESC LIMIT 1) d ON true
+     WHERE s.id = $1`, [siteId])).rows[0];
+  if (!row) return { tables: [], current: false, storedOrigin: null };
+  return { tables: row.tables ?? row.now, current: row.digest !== null && row.digest === row.stored, storedOrigin: row.origin };
+}
+
+/** Remember what an applied harvest stored: the digest of document `documentId` and its local tables. */
+export async function saveHarvestedState(db: Queryable, siteId: string, documentId: number, tables: readonly string[]): Promise<void> {
+  await db.query(
+    `UPDATE sites SET harvested_digest = (SELECT digest FROM site_documents WHERE id = $2), harvested_tables = $3::text[] WHERE id = $1`,
+    [siteId, documentId, tables]);
 }
 
 /** Cache validators (ETag, Last-Modified per URL) from the site's last successful harvest. */

@@ -98,7 +98,7 @@ export interface HarvestRunRow {
   trigger: string;
   startedAt: Date;
   finishedAt: Date | null;
-  outcome: 'RUNNING' | 'OK' | 'NOT_MODIFIED' | 'FAILED' | 'INVALID';
+  outcome: 'RUNNING' | 'OK' | 'NOT_MODIFIED' | 'RESTORED' | 'HELD' | 'FAILED' | 'INVALID';
   errorCode: string | null;
   errorMessage: string | null;
   bytes: number | null;
