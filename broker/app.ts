@@ -19,7 +19,10 @@ import { registerJobResultRoutes } from './jobs/routes.js';
 import type { JobServiceOptions } from './jobs/service.js';
 import { ReadScope } from './graphql/read-scope.js';
 import { resolvers } from './graphql/resolvers.js';
-import { ResponseCache } from './graphql/response-cache.js';
+import { ResponseCache, cacheGraphQLResponses } from './graphql/response-cache.js';
+import { RequestBudget, isRequestEnded } from './graphql/budget.js';
+import { guardGraphQLRequests, guardSubscriptions } from './graphql/guard.js';
+import { QUERY_LIMITS } from './graphql/limits.js';
 import { toConstellationError } from './http/errors.js';
 import { graphiqlRoutes } from './http/graphiql.js';
 import { healthRoutes } from './http/health.js';
@@ -28,9 +31,6 @@ import { registerConfiguredSites, type Seeds } from './services/seeds.js';
 import { StartPhases } from './start-phases.js';
 
 declare module 'fastify' {
-  interface FastifyRequest {
-    responseCacheKey?: string;
-  }
   interface FastifyInstance {
     services: Services;
   }
@@ -38,6 +38,9 @@ declare module 'fastify' {
 
 /** Deepest GraphQL selection accepted: deep enough for real queries, shallow enough to stop abuse. */
 export const MAX_QUERY_DEPTH = 12;
+
+/** How often kept query results past their retention are removed. */
+const RESULT_EXPIRY_MS = 3_600_000;
 
 /** How often the coverage index looks for registry changes made by other broker processes. */
 const COVERAGE_POLL_MS = 2_000;
@@ -100,10 +103,21 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     if (e.statusCode >= 500 && e.kind !== 'STARTING') request.log.error({ err }, e.message);
     return reply.code(e.statusCode).send(e.toJSON());
   });
+  // Every answer, errors and downloads included: never sniffed into another type, never framed,
+  // no Referer to whatever a page links to. A route that sets its own CSP (GraphiQL) keeps it.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'");
+    return payload;
+  });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ code: 'CONSTELLATION_E_NOT_FOUND', message: `no route ${request.method} ${request.url}` }),
   );
-  if (config.responseCacheBytes > 0) cacheGraphQLResponses(app, new ResponseCache(config.responseCacheBytes));
+  // The guard's hooks come first: the cache decides from the operation the guard parsed.
+  guardGraphQLRequests(app, { maxDepth: MAX_QUERY_DEPTH });
+  if (config.responseCacheBytes > 0) cacheGraphQLResponses(app, new ResponseCache(config.responseCacheBytes), () => app.services.coverage.version);
 
   await app.register(mercurius as unknown as FastifyPluginAsync<MercuriusOptions>, {
     schema: await readFile(packagePath('schema.graphql'), 'utf8'),
@@ -116,20 +130,29 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     jit: 1,
     cache: 1024,
     queryDepth: MAX_QUERY_DEPTH,
+    // Subscriptions are parsed by mercurius alone (HTTP queries are parsed by the guard first).
+    graphql: { parseOptions: { maxTokens: QUERY_LIMITS.maxTokens } },
     context: (request, reply): GraphQLContext => {
       const current = ready();
       const db = new ReadScope(current.pool);
-      // 'close' fires both when the response is sent and when the client goes away mid-request.
-      reply.raw.once('close', () => void db.close());
-      return { db, services: current };
+      const budget = new RequestBudget(QUERY_LIMITS.maxObjects);
+      // 'close' fires both when the response is sent and when the client goes away mid-request:
+      // from then on the request's loaders and resolvers stop (RequestEndedError).
+      reply.raw.once('close', () => {
+        budget.end();
+        void db.close();
+      });
+      return { db, budget, services: current };
     },
     errorFormatter: (execution, ctx) => {
       const formatted = mercurius.defaultErrorFormatter(execution, ctx);
+      const ended = (execution.errors ?? []).filter((e) => isRequestEnded((e as { originalError?: unknown }).originalError)).length;
+      if (ended > 0) ctx.reply.log.info({ fields: ended }, 'GraphQL request ended before its answer was complete (client gone); its remaining fields were not read');
       // Our own errors keep their stable code and violations; GraphQL's own (syntax,
       // validation, depth) keep mercurius' messages.
       const errors = (execution.errors ?? []).flatMap((error) => {
         const original = (error as { originalError?: unknown }).originalError;
-        if (!isConstellationError(original) && !isBug(original)) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
+        if (isRequestEnded(original) || (!isConstellationError(original) && !isBug(original))) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
         // A bug's message may leak internals: callers get the stable INTERNAL code, the log gets the cause.
         if (isBug(original)) ctx.reply.log.error({ err: original }, 'resolver failed');
         const { code, violations } = toConstellationError(original).toJSON();
@@ -138,6 +161,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       return { statusCode: formatted.statusCode, response: { ...formatted.response, errors } };
     },
   });
+  guardSubscriptions(app, { maxDepth: MAX_QUERY_DEPTH });
   await app.register(graphiqlRoutes);
   await app.register(siteRoutes);
   await app.register(healthRoutes, { phases });
@@ -181,6 +205,12 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       closers.push(() => created.jobs.stop(), stopFeed);
       services = created;
       await created.jobs.start();
+      // Kept results past their retention are removed now and every hour (any broker may; it is idempotent).
+      const expireResults = () => void created.jobs.expireResults().catch((err) => app.log.error({ err }, 'removing expired results failed'));
+      expireResults();
+      const expiry = setInterval(expireResults, RESULT_EXPIRY_MS);
+      expiry.unref();
+      closers.push(() => clearInterval(expiry));
       if (options.schedule) {
         const scheduler = startScheduler(config, created.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed'));
         closers.push(() => scheduler.stop());
@@ -207,22 +237,4 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 function isBug(err: unknown): boolean {
   if (!(err instanceof Error) || isConstellationError(err) || err instanceof GraphQLError) return false;
   return !String((err as { code?: unknown }).code ?? '').startsWith('MER_ERR');
-}
-
-/** Serve repeated read-only GraphQL queries from the response cache of the current registry version. */
-function cacheGraphQLResponses(app: FastifyInstance, cache: ResponseCache): void {
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.method !== 'POST' || request.routeOptions.url !== '/graphql') return;
-    const key = cache.key(app.services.coverage.version, request.body);
-    if (!key) return;
-    const hit = cache.get(key);
-    if (hit !== undefined) return reply.header('content-type', 'application/json; charset=utf-8').header('x-constellation-cache', 'hit').send(hit);
-    request.responseCacheKey = key;
-  });
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (request.responseCacheKey && reply.statusCode === 200 && typeof payload === 'string' && payload.startsWith('{"data"') && !payload.includes('"errors":[')) {
-      cache.set(request.responseCacheKey, payload);
-    }
-    return payload;
-  });
 }

@@ -9,6 +9,8 @@ export interface SiteConfig {
   name: string;
   adapter: Platform;
   url: string;
+  /** Further hosts (`host` or `host:port`) the site may send the broker to; they receive its credential. */
+  allowHosts?: string[];
   location?: { lat: number; lon: number };
   harvest?: { schedule?: string; enabled?: boolean };
   credentials: { strategy: CredentialStrategy; env?: string; header?: string; audience?: string };
@@ -27,9 +29,18 @@ export interface Config {
   identity?: { issuer: string; audience: string };
   /** Open registration: any site id may publish, not only those declared here. */
   registration: { open: boolean };
-  harvest: { concurrency: number; jitterS: number; timeoutS: number };
-  /** Job polling: seconds between polls of a running job, the poll lease, and when to give up on an unreachable site (never when unset). */
-  jobs: { pollIntervalS: number; leaseS: number; giveUpAfterS?: number };
+  /** maxRemovedShare: the largest share of a site's datasets one harvest may remove before it is held for confirmation. */
+  harvest: { concurrency: number; jitterS: number; timeoutS: number; maxRemovedShare: number };
+  /**
+   * Job polling: seconds between polls of a running job, the poll lease and the longest poll it
+   * covers (leaseS >= requestTimeoutS + 2), the longest submit, and when to give up on an
+   * unreachable site (never when unset).
+   */
+  jobs: { pollIntervalS: number; leaseS: number; requestTimeoutS: number; submitTimeoutS: number; giveUpAfterS?: number };
+  /** Kept synchronous results: largest kept, days kept, and how long /results waits for a site's first byte. */
+  results: { maxBytes: number; retentionDays: number; firstByteTimeoutS: number };
+  /** Largest answers read from a site, in bytes, by kind (see adapters/http.ts ByteLimits). */
+  limits: { documentBytes: number; errorBodyBytes: number; resultBytes: number };
   sites: SiteConfig[];
   server: { host: string; port: number };
   database: { url?: string; dataDir: string };

@@ -4,7 +4,10 @@ import { dirname, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { createAjv } from '../../registry/model/ajv.js';
+import { DEFAULT_MAX_REMOVED_SHARE } from '../../registry/harvest-guard.js';
+import { DEFAULT_LIMITS } from '../../adapters/http.js';
 import { ConstellationError, type Violation } from '../../registry/model/errors.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from '../jobs/timings.js';
 import { isValidSchedule } from '../scheduler/cron.js';
 import schema from './federation.schema.json' with { type: 'json' };
 import type { Config, SiteConfig } from './config.js';
@@ -79,8 +82,16 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
     federation: fed.federation,
     identity: fed.identity,
     registration: { open: fed.registration?.open ?? false },
-    harvest: { concurrency: fed.harvest?.concurrency ?? 4, jitterS: fed.harvest?.jitterS ?? 60, timeoutS: fed.harvest?.timeoutS ?? 60 },
-    jobs: { pollIntervalS: fed.jobs?.pollIntervalS ?? 2, leaseS: fed.jobs?.leaseS ?? 30, ...(fed.jobs?.giveUpAfterS ? { giveUpAfterS: fed.jobs.giveUpAfterS } : {}) },
+    harvest: { concurrency: fed.harvest?.concurrency ?? 4, jitterS: fed.harvest?.jitterS ?? 60, timeoutS: fed.harvest?.timeoutS ?? 60,
+      maxRemovedShare: fed.harvest?.maxRemovedShare ?? DEFAULT_MAX_REMOVED_SHARE },
+    jobs: jobsConfig(fed.jobs),
+    results: {
+      maxBytes: fed.results?.maxBytes ?? 64 * 1024 * 1024,
+      retentionDays: fed.results?.retentionDays ?? 7,
+      firstByteTimeoutS: fed.results?.firstByteTimeoutS ?? 15,
+    },
+    limits: { documentBytes: fed.limits?.documentBytes ?? DEFAULT_LIMITS.documentBytes, errorBodyBytes: fed.limits?.errorBodyBytes ?? DEFAULT_LIMITS.errorBodyBytes,
+      resultBytes: fed.limits?.resultBytes ?? DEFAULT_LIMITS.resultBytes },
     sites: fed.sites.map((s): SiteConfig => ({
       ...s,
       credentials: s.credentials ?? { strategy: 'anonymous' },
@@ -102,11 +113,33 @@ type RawFederation = {
   registration?: { open?: boolean };
   harvest?: Partial<Config['harvest']>;
   jobs?: Partial<Config['jobs']>;
+  results?: Partial<Config['results']>;
+  limits?: Partial<Config['limits']>;
   sites: (Omit<SiteConfig, 'credentials' | 'datasets'> & { credentials?: SiteConfig['credentials']; datasets?: SiteConfig['datasets'] })[];
 };
 
+/** The job timings with the derived ones filled in (the poll lease always outlasts the poll it covers). */
+function jobsConfig(jobs: RawFederation['jobs']): Config['jobs'] {
+  const margin = LEASE_MARGIN_MS / 1000;
+  const requestTimeoutS = jobs?.requestTimeoutS ?? (jobs?.leaseS === undefined ? DEFAULT_REQUEST_TIMEOUT_MS / 1000 : Math.min(DEFAULT_REQUEST_TIMEOUT_MS / 1000, jobs.leaseS - margin));
+  return {
+    pollIntervalS: jobs?.pollIntervalS ?? 2,
+    leaseS: jobs?.leaseS ?? requestTimeoutS + margin,
+    requestTimeoutS,
+    submitTimeoutS: jobs?.submitTimeoutS ?? DEFAULT_SUBMIT_TIMEOUT_MS / 1000,
+    ...(jobs?.giveUpAfterS ? { giveUpAfterS: jobs.giveUpAfterS } : {}),
+  };
+}
+
 function semanticViolations(fed: RawFederation, root: unknown, lines: LineCounter): Violation[] {
   const out: Violation[] = [];
+  const jobs = fed.jobs;
+  if (jobs && typeof jobs === 'object' && typeof jobs.leaseS === 'number' && typeof jobs.requestTimeoutS === 'number') {
+    const minimum = jobs.requestTimeoutS + LEASE_MARGIN_MS / 1000;
+    if (jobs.leaseS < minimum) {
+      out.push(located('/jobs/leaseS', 'lease', `${jobs.leaseS} s is shorter than the longest poll it covers (jobs.requestTimeoutS ${jobs.requestTimeoutS} s) plus ${LEASE_MARGIN_MS / 1000} s; the minimum is ${minimum}`, root, lines));
+    }
+  }
   const seen = new Map<string, number>();
   fed.sites.forEach((s, i) => {
     if (typeof s !== 'object' || s === null) return;
