@@ -3,10 +3,13 @@ import { benchE2eQuery, printE2eQuery } from './e2e-query.js';
 import { benchHarvest, printHarvest } from './harvest.js';
 import { benchPlanner, printPlanner } from './planner.js';
 import { benchRegistry, printRegistry } from './registry-graphql.js';
+import { benchStart, printStart } from './start.js';
 import { benchVotable, printVotable } from './votable.js';
 
 const small = process.argv.includes('--small');
 console.log(`Constellation benchmarks (${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}${small ? ', small' : ''})\n`);
+printStart(await benchStart(small ? 2 : 5));
+console.log();
 printRegistry(await benchRegistry(small ? { sites: 50, replicasPerSite: 100, datasets: 500, seconds: 3 } : { sites: 1000, replicasPerSite: 100, datasets: 20000, seconds: 10 }));
 console.log();
 printVotable(await benchVotable(small ? { rows: 100_000 } : { rows: 1_000_000 }));

@@ -4,7 +4,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
@@ -14,6 +13,7 @@ import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
 import { backend, freshDatabase, type TestDatabase } from '../support/database.js';
 import { CHILD_PATIENCE_MS, PATIENCE_MS, waitForReady, waitUntil, within } from '../support/wait.js';
+import { freePort } from '../support/ports.js';
 
 const TABLE: SimTable = {
   name: 'sdss.photoobj',
@@ -27,16 +27,6 @@ const TABLE: SimTable = {
   ],
 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe(`a broker killed mid-job (${backend})`, () => {
   let db: TestDatabase;

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { packagePath } from '../../registry/paths.js';
 import { runCli } from '../support/cli.js';
 import { backend } from '../support/database.js';
+import { freePort } from '../support/ports.js';
 
 /** Generous: a loaded 2-core machine compiles the CLI through tsx before the broker starts. */
 const START_LIMIT_MS = 150_000;
@@ -37,13 +38,6 @@ function serve(env: Record<string, string | undefined>): Served {
   return { child, url: `http://127.0.0.1:${env.PORT}`, output: () => out, exited };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Poll `url` until it answers at all (connection refused means the port is not open yet). */
 async function firstAnswer(url: string, served: Served): Promise<Response> {
