@@ -12,7 +12,7 @@ import { jobById } from '../../registry/store/queries/jobs.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
 import { backend, freshDatabase, type TestDatabase } from '../support/database.js';
-import { CHILD_PATIENCE_MS, PATIENCE_MS, waitForReady, waitUntil, within } from '../support/wait.js';
+import { CHILD_PATIENCE_MS, PATIENCE_MS, WAITING_TEST_MS, waitForReady, waitUntil, within } from '../support/wait.js';
 import { freePort } from '../support/ports.js';
 
 const TABLE: SimTable = {
@@ -50,7 +50,7 @@ describe(`a broker killed mid-job (${backend})`, () => {
     const url = `http://127.0.0.1:${port}`;
     // Not listening yet and listening but still starting (503) are both "not yet".
     await waitForReady(url, {
-      exited: () => (child.exitCode !== null || child.signalCode !== null ? `serve exited with ${child.exitCode ?? child.signalCode}: ${stderr}` : undefined),
+      exited: () => (child.exitCode !== null || child.signalCode !== null ? `serve exited with ${child.exitCode ?? child.signalCode}` : undefined),
     }).catch((err: Error) => {
       throw new Error(`${err.message}; stderr: ${stderr}`);
     });
@@ -73,6 +73,11 @@ describe(`a broker killed mid-job (${backend})`, () => {
       if (holdPolls && isPoll(request.method, request.url)) await new Promise<void>(() => {});
     });
     await site.start();
+    // The simulator boots its query engine (a PGlite in this process) on its first query, which
+    // holds this process for a long time on a loaded machine: boot it now, not while a broker starts.
+    const warm = await fetch(`${site.url}/tap/sync`, { method: 'POST', body: new URLSearchParams({ REQUEST: 'doQuery', LANG: 'ADQL', QUERY: 'SELECT TOP 1 objid FROM sdss.photoobj' }) });
+    expect(warm.status).toBe(200);
+    await warm.arrayBuffer();
     configFile = join(db.dataDir, 'federation.yaml');
     await writeFile(configFile, `
 federation: { name: restart }
@@ -81,7 +86,7 @@ jobs: { pollIntervalS: 0.2, leaseS: 5 }
 sites:
   - { id: sdss, name: SDSS, adapter: tap, url: "${site.url}/tap" }
 `);
-  });
+  }, WAITING_TEST_MS);
   afterAll(async () => {
     // Every child is gone before its database is closed under it.
     await Promise.all(children.map((c) => {

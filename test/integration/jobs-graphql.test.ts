@@ -12,8 +12,8 @@ import { mountTapService, simRows, type SimTable, type TapService } from '../sit
 import { configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
-import { subscribe } from '../support/subscriptions.js';
-import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
+import { SubscriptionClient } from '../support/subscriptions.js';
+import { PATIENCE_MS, WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
 // The same catalogue at two sites, spelt differently at each. Both advertise 50,000 rows (so
 // whole-table queries run async) and hold 300 to query.
@@ -75,6 +75,8 @@ describe(`route and run over GraphQL (${backend})`, () => {
   let beta: SimSite;
   let gamma: SimSite;
   let gammaTap: TapService;
+  /** While set, alpha holds the creation of each async job (POST /tap/async) until it resolves. */
+  let holdCreation: Promise<void> | undefined;
   let canfar: CanfarSite;
   let sciserver: SciserverSite;
   let broker: TestBroker;
@@ -87,6 +89,39 @@ describe(`route and run over GraphQL (${backend})`, () => {
   const until = (id: string, done: (j: JobView) => boolean): Promise<JobView> =>
     waitUntil(() => job(id), done, { describe: (j) => `job ${id} is still ${j.state}: ${JSON.stringify(j.history)}` });
   const finished = (j: JobView) => ['COMPLETED', 'ERROR', 'ABORTED'].includes(j.state);
+  /**
+   * Submit `input` (a query alpha will run) and follow its job with a subscription on `followUrl`
+   * from its first state: alpha holds the job's creation until the subscriber has that state, so
+   * the subscriber sees every transition however slowly the machine runs (a job that finished
+   * before the subscription started would show only its end). The job is found by its ADQL, which
+   * must be new to this file.
+   */
+  const submitAndFollow = async (input: { adql: string } & Record<string, unknown>, followUrl = broker.url): Promise<{ submitted: JobView; states: string[] }> => {
+    let release = () => {};
+    holdCreation = new Promise<void>((resolve) => (release = resolve));
+    try {
+      const answer = submitQuery(input);
+      const id = await waitUntil(
+        async () => (await broker.graphql<{ jobs: { id: string; request: { adql?: string } }[] }>('{ jobs(limit: 50) { id request } }')).data!.jobs.find((j) => j.request.adql === input.adql)?.id,
+        (found) => found !== undefined,
+        { describe: () => `no job was created for ${input.adql}` },
+      );
+      const client = await SubscriptionClient.connect(followUrl);
+      let states: string[];
+      try {
+        states = (await client.run<{ jobUpdated: { state: string } }>('subscription($id: ID!) { jobUpdated(id: $id) { state } }', { id }, PATIENCE_MS, () => release()))
+          .map((m) => m.jobUpdated.state);
+      } finally {
+        client.close();
+      }
+      const { data, errors } = await answer;
+      expect(errors).toBeUndefined();
+      return { submitted: data!.submitQuery, states };
+    } finally {
+      release();
+      holdCreation = undefined;
+    }
+  };
   /** Make the simulated `siteJob` `phases` phase-lengths old, then wait until the broker records `state` (or a final one). */
   const enter = async (id: string, siteJob: { createdAt: number }, phases: number, state: string): Promise<JobView> => {
     siteJob.createdAt = Date.now() - phases * HOLD_MS;
@@ -99,6 +134,9 @@ describe(`route and run over GraphQL (${backend})`, () => {
   beforeAll(async () => {
     alpha = new SimSite();
     mountTapService(alpha, { path: '/tap', tables: [ALPHA], asyncDelayMs: 300 });
+    alpha.app.addHook('onRequest', async (request) => {
+      if (holdCreation && request.method === 'POST' && request.url.split('?')[0] === '/tap/async') await holdCreation;
+    });
     await alpha.start();
     beta = new SimSite();
     mountTapService(beta, { path: '/tap', tables: [BETA], asyncDelayMs: 300 });
@@ -152,11 +190,11 @@ sites:
 `;
     // No test here needs a site call to time out (faults are 503s and refused connections), so the
     // timeouts are generous: a slow machine must not turn a poll into "unreachable".
-    http = new HttpClient({ retries: 0, connectTimeoutMs: 10_000, headersTimeoutMs: 20_000, bodyTimeoutMs: 20_000 });
+    http = new HttpClient({ retries: 0, connectTimeoutMs: 10_000, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000 });
     broker = await startBroker(configFromYaml(yaml), undefined, {
       http,
       env: { TEST_CANFAR_TOKEN: canfar.token, TEST_SCISERVER_TOKEN: sciserver.token },
-      jobs: { pollIntervalMs: 50, tickMs: 25, requestTimeoutMs: 20_000, backoffBaseMs: 50, backoffMaxMs: 200 },
+      jobs: { pollIntervalMs: 50, tickMs: 25, requestTimeoutMs: 25_000, backoffBaseMs: 50, backoffMaxMs: 200 },
     });
     for (const id of ['alpha', 'beta', 'gamma', 'canfar', 'sciserver']) {
       const { data, errors } = await broker.graphql<{ harvest: { outcome: string; errorMessage: string | null } }>(
@@ -164,6 +202,13 @@ sites:
       expect(errors, id).toBeUndefined();
       expect(data!.harvest, id).toMatchObject({ outcome: 'OK' });
     }
+    // A TAP simulator boots its own query engine (an in-process PGlite) on its first query, which
+    // takes long on a loaded machine: beta's first query is synchronous, inside a submit, so beta's
+    // engine boots here. Alpha's boots in its first (async) job, whose EXECUTING phase it stretches
+    // so that the broker sees that phase for certain (warm, a query ends within milliseconds).
+    const res = await fetch(`${beta.url}/tap/sync`, { method: 'POST', body: new URLSearchParams({ REQUEST: 'doQuery', LANG: 'ADQL', QUERY: `SELECT TOP 1 sid FROM ${BETA.name}` }) });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
   }, WAITING_TEST_MS);
   afterAll(async () => {
     await broker?.close();
@@ -212,14 +257,10 @@ sites:
   }, WAITING_TEST_MS);
 
   it('runs a large query asynchronously where the plan puts it, pushing every transition to a subscriber', async () => {
-    const { data, errors } = await submitQuery({ adql: 'SELECT source_id, ra, dec FROM gaiadr3.gaia_source WHERE ra < 15' });
-    expect(errors).toBeUndefined();
-    const submitted = data!.submitQuery;
+    const { submitted, states } = await submitAndFollow({ adql: 'SELECT source_id, ra, dec FROM gaiadr3.gaia_source WHERE ra < 15' });
     expect(submitted.plan.plan.chosen).toBe('alpha');
     expect(submitted.plan.candidates.map((c) => c.siteId)).toEqual(['alpha', 'beta']);
     expect(submitted.plan.candidates[0].siteQuery!.mode).toBe('async');
-    const states = (await subscribe<{ jobUpdated: { state: string } }>(broker.url, 'subscription($id: ID!) { jobUpdated(id: $id) { state } }', { id: submitted.id }))
-      .map((m) => m.jobUpdated.state);
     expect(states.at(-1)).toBe('COMPLETED');
     expect(states).toContain('EXECUTING');
     const done = await job(submitted.id);
@@ -357,9 +398,7 @@ sites:
     // pushes must come from the first broker through the database.
     const peer = await startBroker(broker.app.services.config, broker.db, { prepared: true, http, jobs: { tickMs: 3_600_000 } });
     try {
-      const { data } = await submitQuery({ adql: 'SELECT source_id FROM gaiadr3.gaia_source WHERE dec < 5', site: 'alpha' });
-      const states = (await subscribe<{ jobUpdated: { state: string } }>(peer.url, 'subscription($id: ID!) { jobUpdated(id: $id) { state } }', { id: data!.submitQuery.id }))
-        .map((m) => m.jobUpdated.state);
+      const { states } = await submitAndFollow({ adql: 'SELECT source_id FROM gaiadr3.gaia_source WHERE dec < 5', site: 'alpha' }, peer.url);
       expect(states.at(-1)).toBe('COMPLETED');
       expect(states.length).toBeGreaterThanOrEqual(2);
     } finally {
