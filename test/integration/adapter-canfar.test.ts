@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCanfarAdapter } from '../../adapters/canfar/adapter.js';
 import { HttpClient } from '../../adapters/http.js';
-import type { AdapterContext, SiteJobStatus } from '../../registry/model/adapter.js';
-import { ConstellationError } from '../../registry/model/errors.js';
+import type { AdapterContext } from '../../registry/model/adapter.js';
 import { validateCapabilityDocument } from '../../registry/model/validate.js';
 import { CanfarSite, SIM_CLUSTER } from '../sites/canfar-site.js';
-import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
+import { HOLD_MS, kindOf, pollThrough } from '../support/site-jobs.js';
+import { WAITING_TEST_MS } from '../support/wait.js';
 
 let site: CanfarSite;
 let http: HttpClient;
@@ -24,44 +24,6 @@ function context(overrides: Partial<AdapterContext> = {}): AdapterContext {
     credential: { kind: 'bearer', token: site.token },
     ...overrides,
   };
-}
-
-async function kindOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    if (!(err instanceof ConstellationError)) throw err;
-    return err.kind;
-  }
-}
-
-/**
- * Simulated jobs stay in each phase for HOLD_MS, far longer than any test: a test moves a job into
- * a phase itself and polls until the adapter reports it, so every phase is seen however slowly the
- * machine runs (a poller sampling phases of a few hundred ms misses some on a loaded machine).
- */
-const HOLD_MS = 600_000;
-
-/**
- * Move the simulated `job` into each phase in turn (making it that many phase-lengths old) and poll
- * until the adapter reports that phase's state (or a final one); returns every answer. The limit of
- * each wait (PATIENCE_MS) only guards against a job that never gets there.
- */
-async function pollThrough(poll: () => Promise<SiteJobStatus>, job: { createdAt: number }, steps: [phases: number, state: SiteJobStatus['state']][]): Promise<SiteJobStatus[]> {
-  const seen: SiteJobStatus[] = [];
-  const answer = async () => {
-    const s = await poll();
-    seen.push(s);
-    return s;
-  };
-  for (const [phases, state] of steps) {
-    job.createdAt = Date.now() - phases * HOLD_MS;
-    await waitUntil(answer, (s) => s.state === state || ['COMPLETED', 'ERROR', 'ABORTED'].includes(s.state), {
-      intervalMs: 50, describe: () => `job not ${state}: ${JSON.stringify(seen.map((x) => x.sitePhase))}`,
-    });
-  }
-  return seen;
 }
 
 beforeAll(async () => {

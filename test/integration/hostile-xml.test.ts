@@ -7,11 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpClient } from '../../adapters/http.js';
-import { NS } from '../../adapters/ivoa/xml/namespaces.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, type SimTable, type TapService } from '../sites/tap-service.js';
 import { configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
+import { deepJob, deepTableset } from '../support/hostile.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
 import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
@@ -30,18 +30,6 @@ const SOURCES: SimTable = {
   ],
 };
 const QUEUED_FOR_MS = 600_000;
-
-/** A VOSI tableset whose one schema holds `levels` tables, each inside the previous one. */
-function deepTableset(levels: number): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<vosi:tableset xmlns:vosi="${NS.vosiTables}"><schema><name>cat</name>` +
-    '<table type="table">'.repeat(levels) + '</table>'.repeat(levels) + '</schema></vosi:tableset>';
-}
-
-/** The honest UWS job document with `levels` nested elements inside its jobInfo. */
-function deepJob(honest: string, levels: number): string {
-  const info = '<uws:jobInfo>' + '<x>'.repeat(levels) + '</x>'.repeat(levels) + '</uws:jobInfo>';
-  return honest.replace('</uws:job>', `${info}</uws:job>`);
-}
 
 interface Probe {
   /** Stop probing; resolves to the slowest /healthz answer seen and how many there were. */
@@ -78,12 +66,7 @@ describe(`a hostile TAP site's XML (${backend})`, () => {
   let broker: TestBroker;
   let http: HttpClient;
 
-  const harvest = async () => {
-    const res = await broker.graphql<{ harvest: { outcome: string; errorCode: string | null; errorMessage: string | null; durationMs: number } }>(
-      'mutation { harvest(siteId: "hostile") { outcome errorCode errorMessage durationMs } }');
-    expect(res.errors).toBeUndefined();
-    return res.data!.harvest;
-  };
+  const harvest = () => broker.harvest('hostile');
   const submit = async (adql: string) => {
     const res = await broker.graphql<{ submitQuery: { id: string; state: string; plan: { candidates: { siteQuery: { mode: string } }[] } } }>(
       'mutation($i: QueryInput!) { submitQuery(input: $i) { id state plan } }', { i: { adql, format: 'csv' } });

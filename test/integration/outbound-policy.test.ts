@@ -13,6 +13,7 @@ import type { AdapterContext } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
 import { configFromYaml } from '../support/config.js';
+import { capabilities, hugeBody } from '../support/hostile.js';
 import { waitUntil, WAITING_TEST_MS } from '../support/wait.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -43,19 +44,6 @@ async function listen(host: string): Promise<Listener> {
 
 const TOKEN = 'site-token-that-must-not-leak';
 
-function capabilities(base: string): string {
-  const cap = (id: string, url: string) => `<capability standardID="${id}"><interface xsi:type="vs:ParamHTTP"><accessURL use="full">${url}</accessURL></interface></capability>`;
-  return (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/v1.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"' +
-    ' xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" xmlns:tr="http://www.ivoa.net/xml/TAPRegExt/v1.0">' +
-    `<capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess"><interface xsi:type="vs:ParamHTTP" role="std" version="1.1"><accessURL use="base">${base}</accessURL></interface>` +
-    '<language><name>ADQL</name><version ivo-id="ivo://ivoa.net/std/ADQL#v2.0">2.0</version></language></capability>' +
-    cap('ivo://ivoa.net/std/VOSI#availability', `${base}/availability`) +
-    cap('ivo://ivoa.net/std/VOSI#tables-1.1', `${base}/tables`) +
-    '</vosi:capabilities>'
-  );
-}
-
 function uwsJob(phase: string, resultHref?: string): string {
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink">' +
@@ -63,20 +51,6 @@ function uwsJob(phase: string, resultHref?: string): string {
     (resultHref ? `<uws:results><uws:result id="result" xlink:href="${resultHref}"/></uws:results>` : '') +
     '</uws:job>'
   );
-}
-
-/** Streams `total` bytes of `fill` lazily (with backpressure) and counts what the socket actually took. */
-function hugeBody(res: ServerResponse, total: number, counter: { written: number }, fill = 'x'): void {
-  const chunk = Buffer.alloc(64 * 1024, fill);
-  const pump = () => {
-    while (counter.written < total) {
-      counter.written += chunk.length;
-      if (!res.write(chunk)) return void res.once('drain', pump);
-    }
-    res.end();
-  };
-  res.on('close', () => res.removeAllListeners('drain'));
-  pump();
 }
 
 let site: Listener;
@@ -232,8 +206,7 @@ limits: { documentBytes: 1048576 }
     await broker?.close();
   });
 
-  const harvest = async (siteId: string) =>
-    (await broker.graphql<{ harvest: { outcome: string; errorCode: string | null; errorMessage: string | null } }>(`mutation { harvest(siteId: "${siteId}") { outcome errorCode errorMessage } }`)).data!.harvest;
+  const harvest = (siteId: string) => broker.harvest(siteId);
 
   it('refuses capabilities whose accessURLs point at another host, and never sends the token there', async () => {
     site.handler = (_req, res) => res.writeHead(200, { 'content-type': 'text/xml' }).end(capabilities(captureUrl('/tap')));

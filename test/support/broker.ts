@@ -10,7 +10,18 @@ export interface TestBroker {
   db: TestDatabase;
   /** POST a GraphQL query; returns the parsed body and HTTP status. */
   graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<{ status: number; data?: T; errors?: GraphQLErrorBody[] }>;
+  /** Run the `harvest` mutation for `siteId` and return its run record (throws on GraphQL errors). */
+  harvest(siteId: string): Promise<HarvestRunView>;
   close(): Promise<void>;
+}
+
+/** The fields of a HarvestRun that tests look at. */
+export interface HarvestRunView {
+  outcome: string;
+  errorCode: string | null;
+  errorMessage: string | null;
+  durationMs: number;
+  bytes: number | null;
 }
 
 export interface GraphQLErrorBody {
@@ -35,6 +46,12 @@ export async function startBroker(config: Config, db?: TestDatabase, options: Om
         body: JSON.stringify({ query, variables }),
       });
       return { status: res.status, ...((await res.json()) as object) };
+    },
+    async harvest(siteId) {
+      const { data, errors } = await this.graphql<{ harvest: HarvestRunView }>(
+        'mutation($siteId: ID!) { harvest(siteId: $siteId) { outcome errorCode errorMessage durationMs bytes } }', { siteId });
+      if (errors || !data) throw new Error(`harvest of ${siteId} answered ${JSON.stringify(errors)}`);
+      return data.harvest;
     },
     async close() {
       await app.close();
