@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MOC_LIMITS } from '../../registry/coverage/limits.js';
 import { MocJsonError, MocSyntaxError, SMoc, parseMocAscii, parseMocJson } from '../../registry/coverage/moc.js';
 import { countCells } from '../../registry/coverage/ranges.js';
 import { cellCenter, nestToFxy, vec3 } from '../../registry/coverage/healpix.js';
@@ -282,6 +283,54 @@ describe('properties', () => {
         expect(d.skyFraction()).toBeGreaterThanOrEqual(m.skyFraction());
       }),
       { numRuns: 300 },
+    );
+  });
+
+  // Hostile input: whatever a site or a caller sends, the parsers answer a MOC or their own coded
+  // error (INVALID_MOC at the edges), never another exception, and what they accept round-trips.
+  const mocToken = fc.oneof(
+    fc.constantFrom('/', '-', ' ', '\n', '\t', ',', 's', 't'),
+    fc.integer({ min: 0, max: 40 }).map(String),
+    fc.bigInt({ min: 0n, max: 2n ** 66n }).map(String),
+    fc.string({ maxLength: 3 }),
+  );
+  const accepted = (parse: () => SMoc, errorClass: typeof MocSyntaxError | typeof MocJsonError) => {
+    let moc: SMoc;
+    try {
+      moc = parse();
+    } catch (err) {
+      expect(err).toBeInstanceOf(errorClass);
+      return;
+    }
+    expect(parseMocAscii(moc.toAscii()).equals(moc)).toBe(true);
+  };
+
+  it('any text over the MOC alphabet (and beyond) parses or is refused with MocSyntaxError', () => {
+    fc.assert(
+      fc.property(fc.array(mocToken, { maxLength: 60 }), (tokens) => accepted(() => parseMocAscii(tokens.join(''), MOC_LIMITS), MocSyntaxError)),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a valid MOC text with one character inserted, replaced or deleted parses or is refused with MocSyntaxError', () => {
+    fc.assert(
+      fc.property(mocArb, fc.nat(), fc.constantFrom('insert', 'replace', 'delete'), fc.string({ minLength: 1, maxLength: 1 }), (m, at, edit, ch) => {
+        const text = m.toAscii();
+        const i = text.length === 0 ? 0 : at % text.length;
+        const edited = edit === 'insert' ? text.slice(0, i) + ch + text.slice(i) : edit === 'replace' ? text.slice(0, i) + ch + text.slice(i + 1) : text.slice(0, i) + text.slice(i + 1);
+        accepted(() => parseMocAscii(edited, MOC_LIMITS), MocSyntaxError);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('any JSON value parses as a JSON MOC or is refused with MocJsonError', () => {
+    const order = fc.oneof(fc.integer({ min: -2, max: 31 }).map(String), fc.string({ maxLength: 4 }));
+    const cell = fc.oneof(fc.integer({ min: -5, max: 5000 }), fc.double(), fc.string({ maxLength: 4 }), fc.constant(null), fc.bigInt({ min: 0n, max: 2n ** 60n }).map(String));
+    const jsonMoc = fc.oneof(fc.dictionary(order, fc.oneof(fc.array(cell, { maxLength: 8 }), cell), { maxKeys: 4 }), fc.jsonValue());
+    fc.assert(
+      fc.property(jsonMoc, fc.boolean(), (value, asText) => accepted(() => parseMocJson(asText ? JSON.stringify(value) : value), MocJsonError)),
+      { numRuns: 2000 },
     );
   });
 });
