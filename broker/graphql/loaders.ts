@@ -15,14 +15,19 @@ type Query<T> = { obj: T; params: unknown };
 
 /**
  * A loader for the list field `field` (Type.field): every call's `limit` is checked before any
- * SQL runs, the rows of all parents are read at once, and each parent gets its own first
- * `limit` rows (aliases of one field may ask different limits in one batch); the objects
- * handed out are charged to the request's budget.
+ * SQL runs, the rows of all parents are read at once (`read` may stop at the batch's largest
+ * limit per parent), and each parent gets its own first `limit` rows (aliases of one field may
+ * ask different limits in one batch); the objects handed out are charged to the request's budget.
  */
-function listLoader<P, R>(field: string, parentKey: (p: P) => string | number, read: (db: GraphQLContext['db'], keys: (string | number)[]) => Promise<R[]>, rowKey: (r: R) => string | number) {
+function listLoader<P, R>(
+  field: string,
+  parentKey: (p: P) => string | number,
+  read: (db: GraphQLContext['db'], keys: (string | number)[], perParent: number) => Promise<R[]>,
+  rowKey: (r: R) => string | number,
+) {
   return async (queries: Query<P>[], ctx: GraphQLContext): Promise<R[][]> => {
     const limits = queries.map((q) => listLimit(field, (q.params as { limit: number }).limit));
-    const rows = await read(ctx.db, unique(queries.map((q) => parentKey(q.obj))));
+    const rows = await read(ctx.db, unique(queries.map((q) => parentKey(q.obj))), Math.max(...limits));
     const groups = new Map<string | number, R[]>();
     for (const r of rows) {
       const k = rowKey(r);
@@ -62,14 +67,16 @@ async function coverageOf(queries: Query<ReplicaRow>[], ctx: GraphQLContext) {
 export const loaders: MercuriusLoaders<GraphQLContext> = {
   Site: {
     services: listLoader('Site.services', (s: SiteRow) => s.id, (db, ids) => servicesBySites(db, ids as string[]), (r) => r.siteId),
-    replicas: listLoader('Site.replicas', (s: SiteRow) => s.id, (db, ids) => replicasBySites(db, ids as string[]), (r) => r.siteId),
+    // A site may hold tens of thousands of replicas: read only the page asked for. The other
+    // lists of a site and a replica's columns are bounded by the document caps.
+    replicas: listLoader('Site.replicas', (s: SiteRow) => s.id, (db, ids, perParent) => replicasBySites(db, ids as string[], perParent), (r) => r.siteId),
     compute: listLoader('Site.compute', (s: SiteRow) => s.id, (db, ids) => computeBySites(db, ids as string[]), (r) => r.siteId),
     images: listLoader('Site.images', (s: SiteRow) => s.id, (db, ids) => imagesBySites(db, ids as string[]), (r) => r.siteId),
     lastHarvest: async (queries: Query<SiteRow>[], ctx) =>
       oneFor(ctx, queries, (s) => s.id, await lastHarvestBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
   },
   Dataset: {
-    replicas: listLoader('Dataset.replicas', (d: DatasetRow) => d.id, (db, ids) => replicasByDatasets(db, ids as string[]), (r) => r.datasetId),
+    replicas: listLoader('Dataset.replicas', (d: DatasetRow) => d.id, (db, ids, perParent) => replicasByDatasets(db, ids as string[], perParent), (r) => r.datasetId),
     columns: listLoader('Dataset.columns', (d: DatasetRow) => d.id, (db, ids) => canonicalColumnsByDatasets(db, ids as string[]), (r) => r.datasetId),
   },
   Replica: {

@@ -18,17 +18,12 @@ import { startBroker, type GraphQLErrorBody, type TestBroker } from '../support/
 import { OPEN_FEDERATION, configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { documentFor } from '../support/documents.js';
+import { bigDatasetsQuery } from '../support/hostile.js';
 import { WAITING_TEST_MS, within } from '../support/wait.js';
 
 const COSTLY = 'CONSTELLATION_E_QUERY_TOO_COSTLY';
 /** Generous bound for "refused at once" on a shared 2-core machine (the attacks took 6.8 s to minutes before). */
 const QUICK_MS = 5_000;
-
-/** The issue's amplifier: every dataset with its replicas, their sites and columns, `n` times over. */
-function bigDatasetsQuery(aliases: number): string {
-  const one = 'datasets(limit: 100000) { id title replicas { table rows site { id name status } columns { name unit ucd } } }';
-  return `{ ${Array.from({ length: aliases }, (_, i) => `a${i}: ${one}`).join(' ')} }`;
-}
 
 interface Answer {
   status: number;
@@ -134,6 +129,19 @@ describe(`GraphQL cost limits (${backend})`, () => {
     const both = await post({ query: '{ dataset(id: "survey.t1") { few: columns(limit: 1) { name } many: columns(limit: 20) { name } } }' });
     expect(both.body.data).toMatchObject({ dataset: { few: [{ name: 'col0' }] } });
     expect((both.body.data as { dataset: { many: unknown[] } }).dataset.many).toHaveLength(20);
+    // A site's replicas are read a page per site (the batch's largest limit): each alias gets the
+    // first rows of the same order as the whole list.
+    const pages = await post({ query: '{ sites(limit: 2) { few: replicas(limit: 1) { table } some: replicas(limit: 7) { table } all: replicas(limit: 100000) { table } } }' });
+    expect(pages.body.errors).toBeUndefined();
+    for (const site of (pages.body.data as { sites: Record<'few' | 'some' | 'all', { table: string }[]>[] }).sites) {
+      expect(site.all.length).toBeGreaterThan(7);
+      expect(site.few).toEqual(site.all.slice(0, 1));
+      expect(site.some).toEqual(site.all.slice(0, 7));
+    }
+    const dataset = await post({ query: '{ dataset(id: "survey.t0") { one: replicas(limit: 1) { site { id } } all: replicas(limit: 100) { site { id } } } }' });
+    const replicas = (dataset.body.data as { dataset: Record<'one' | 'all', unknown[]> }).dataset;
+    expect(replicas.all.length).toBeGreaterThan(1);
+    expect(replicas.one).toEqual(replicas.all.slice(0, 1));
     const over = await post({ query: '{ site(id: "north") { replicas(limit: 100001) { table } } }' });
     expect(over.body.errors![0].extensions?.code).toBe('CONSTELLATION_E_INVALID_ARGUMENT');
     expect(over.body.errors![0].message).toMatch(/limit must be an integer from 0 to 100000, got 100001/);

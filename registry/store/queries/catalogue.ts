@@ -53,18 +53,29 @@ export async function datasetsByIds(db: Queryable, ids: readonly string[]): Prom
   return (await db.query<DatasetRow>('SELECT id, title, description FROM datasets WHERE id = ANY($1)', [ids])).rows;
 }
 
-/** Replicas of these datasets, ordered by dataset then site. */
-export async function replicasByDatasets(db: Queryable, datasetIds: readonly string[]): Promise<ReplicaRow[]> {
+/**
+ * Replicas whose `parent` column is one of `keys`, ordered by parent then `then`; with
+ * `perParent`, only the first that many of each parent are read (an index walk per parent, so
+ * a site of 100,000 replicas costs what its first page costs).
+ */
+async function replicasBy(db: Queryable, parent: 'site_id' | 'dataset_id', then: 'site_id' | 'dataset_id', keys: readonly string[], perParent?: number): Promise<ReplicaRow[]> {
+  if (perParent === undefined) {
+    return (await db.query<ReplicaRow>(`SELECT ${REPLICA_COLUMNS} FROM replicas r WHERE r.${parent} = ANY($1) ORDER BY r.${parent}, r.${then}`, [keys])).rows;
+  }
   return (await db.query<ReplicaRow>(
-    `SELECT ${REPLICA_COLUMNS} FROM replicas r
-     WHERE r.dataset_id = ANY($1) ORDER BY r.dataset_id, r.site_id`, [datasetIds])).rows;
+    `SELECT ${REPLICA_COLUMNS} FROM unnest($1::text[]) AS p(key)
+     CROSS JOIN LATERAL (SELECT * FROM replicas WHERE ${parent} = p.key ORDER BY ${then} LIMIT $2) r
+     ORDER BY r.${parent}, r.${then}`, [keys, perParent])).rows;
 }
 
-/** Replicas held by these sites, ordered by site then dataset. */
-export async function replicasBySites(db: Queryable, siteIds: readonly string[]): Promise<ReplicaRow[]> {
-  return (await db.query<ReplicaRow>(
-    `SELECT ${REPLICA_COLUMNS} FROM replicas r
-     WHERE r.site_id = ANY($1) ORDER BY r.site_id, r.dataset_id`, [siteIds])).rows;
+/** Replicas of these datasets, ordered by dataset then site (at most `perParent` per dataset). */
+export function replicasByDatasets(db: Queryable, datasetIds: readonly string[], perParent?: number): Promise<ReplicaRow[]> {
+  return replicasBy(db, 'dataset_id', 'site_id', datasetIds, perParent);
+}
+
+/** Replicas held by these sites, ordered by site then dataset (at most `perParent` per site). */
+export function replicasBySites(db: Queryable, siteIds: readonly string[], perParent?: number): Promise<ReplicaRow[]> {
+  return replicasBy(db, 'site_id', 'dataset_id', siteIds, perParent);
 }
 
 /** Stored coverage of these replicas (replicas without coverage are absent). */
