@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { GraphQLError } from 'graphql';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import mercurius, { type MercuriusOptions } from 'mercurius';
-import { ConstellationError, isConstellationError } from '../registry/model/errors.js';
+import { ConstellationError, ErrorCodes, isConstellationError } from '../registry/model/errors.js';
 import { packagePath } from '../registry/paths.js';
 import type { HttpClient } from '../adapters/http.js';
 import { startScheduler } from './scheduler/scheduler.js';
@@ -20,8 +20,8 @@ import type { JobServiceOptions } from './jobs/service.js';
 import { ReadScope } from './graphql/read-scope.js';
 import { resolvers } from './graphql/resolvers.js';
 import { ResponseCache, cacheGraphQLResponses } from './graphql/response-cache.js';
-import { RequestBudget, isRequestEnded } from './graphql/budget.js';
-import { guardGraphQLRequests, guardSubscriptions } from './graphql/guard.js';
+import { AnswerTooLargeError, RequestBudget, isRequestEnded } from './graphql/budget.js';
+import { guardGraphQLRequests, guardSubscriptions, refusalBody } from './graphql/guard.js';
 import { QUERY_LIMITS } from './graphql/limits.js';
 import { toConstellationError } from './http/errors.js';
 import { graphiqlRoutes } from './http/graphiql.js';
@@ -135,7 +135,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     context: (request, reply): GraphQLContext => {
       const current = ready();
       const db = new ReadScope(current.pool);
-      const budget = new RequestBudget(QUERY_LIMITS.maxObjects);
+      const budget = new RequestBudget(QUERY_LIMITS.maxObjects, QUERY_LIMITS.maxResponseBytes);
       // 'close' fires both when the response is sent and when the client goes away mid-request:
       // from then on the request's loaders and resolvers stop (RequestEndedError).
       reply.raw.once('close', () => {
@@ -145,6 +145,12 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       return { db, budget, services: current };
     },
     errorFormatter: (execution, ctx) => {
+      // An answer that would pass the byte cap is refused whole, never sent in part.
+      const tooLarge = (execution.errors ?? []).map((e) => (e as { originalError?: unknown }).originalError).find((e) => e instanceof AnswerTooLargeError);
+      if (tooLarge) {
+        ctx.reply.log.info({ bytes: tooLarge.value, limit: tooLarge.limit }, 'GraphQL answer refused: too large');
+        return { statusCode: ErrorCodes.QUERY_TOO_COSTLY.status, response: JSON.parse(refusalBody({ measure: 'responseBytes', value: tooLarge.value, limit: tooLarge.limit, message: tooLarge.message })) };
+      }
       const formatted = mercurius.defaultErrorFormatter(execution, ctx);
       const ended = (execution.errors ?? []).filter((e) => isRequestEnded((e as { originalError?: unknown }).originalError)).length;
       if (ended > 0) ctx.reply.log.info({ fields: ended }, 'GraphQL request ended before its answer was complete (client gone); its remaining fields were not read');

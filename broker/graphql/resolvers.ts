@@ -4,9 +4,9 @@ import { ConstellationError } from '../../registry/model/errors.js';
 import { datasetsByIds, searchDatasets } from '../../registry/store/queries/catalogue.js';
 import { searchImages } from '../../registry/store/queries/resources.js';
 import { listSites, sitesByIds } from '../../registry/store/queries/sites.js';
-import { documentsBySite } from '../../registry/store/queries/history.js';
+import { documentById, documentsBySite } from '../../registry/store/queries/history.js';
 import { harvestRunsBySite } from '../../registry/store/queries/harvest.js';
-import type { SiteRow } from '../../registry/store/queries/rows.js';
+import type { DocumentRow, SiteRow } from '../../registry/store/queries/rows.js';
 import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { plan, type PlanRequest } from '../planner/index.js';
@@ -86,7 +86,13 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
     service: (p: { serviceId: string | null }) => p.serviceId,
   },
   SiteDocument: {
-    origin: (d: { origin: string }) => d.origin.toUpperCase(),
+    origin: (d: DocumentRow) => d.origin.toUpperCase(),
+    // Read only when asked for, and only while the request's answer stays under its byte cap:
+    // its size is known before the body is read.
+    document: async (d: DocumentRow, _args: unknown, ctx) => {
+      ctx.budget.chargeBytes(d.bytes, 'SiteDocument.document');
+      return documentById(ctx.db, d.id);
+    },
   },
   Subscription: jobResolvers.Subscription,
   Job: jobResolvers.Job,

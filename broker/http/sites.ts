@@ -1,7 +1,7 @@
 /** REST routes for site operators: publish and read a site's capability document. */
 import type { FastifyInstance } from 'fastify';
 import { ConstellationError } from '../../registry/model/errors.js';
-import { documentsBySite } from '../../registry/store/queries/history.js';
+import { documentById, documentsBySite } from '../../registry/store/queries/history.js';
 
 /** PUT and GET /sites/:id/capabilities. */
 export async function siteRoutes(app: FastifyInstance): Promise<void> {
@@ -15,6 +15,6 @@ export async function siteRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>('/sites/:id/capabilities', async (request, reply) => {
     const [latest] = await documentsBySite(app.services.pool, request.params.id, 1);
     if (!latest) throw new ConstellationError('NOT_FOUND', `site "${request.params.id}" has advertised no capability document`);
-    return reply.header('x-constellation-origin', latest.origin).send(latest.document);
+    return reply.header('x-constellation-origin', latest.origin).send(await documentById(app.services.pool, latest.id));
   });
 }

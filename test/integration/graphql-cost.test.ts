@@ -187,6 +187,8 @@ describe(`GraphQL cost limits (${backend})`, () => {
     const thrice = `{ ${Array.from({ length: 3 }, (_, i) => `d${i}: site(id: "heavy") { documents(limit: 1) { receivedAt document } }`).join(' ')} }`;
     const big = await post({ query: thrice });
     expectRefused(big, 'responseBytes', QUERY_LIMITS.maxResponseBytes);
+    // Refused from the stored sizes before the third body was read, not after building the answer.
+    expect(big.body.errors![0].message).toMatch(/at SiteDocument\.document, \d+ bytes so far/);
     // One document is within the cap and answers.
     const one = await post({ query: '{ site(id: "heavy") { documents(limit: 1) { origin } } }' });
     expect(one.body).toEqual({ data: { site: { documents: [{ origin: 'PUBLISH' }] } } });
@@ -198,6 +200,9 @@ describe(`GraphQL cost limits (${backend})`, () => {
     expect(() => budget.charge(1, 'Site.replicas')).toThrow(/grew past 10 objects \(at Site\.replicas\)/);
     budget.end();
     expect(() => budget.charge(0, 'Site.replicas')).toThrow(RequestEndedError);
+    const bytes = new RequestBudget(10, 1_000);
+    bytes.chargeBytes(600, 'SiteDocument.document');
+    expect(() => bytes.chargeBytes(600, 'SiteDocument.document')).toThrow(/more than 1000 bytes \(at SiteDocument\.document, 1200 bytes so far\)/);
     const scope = new ReadScope(broker.app.services.pool);
     expect((await scope.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await scope.close();

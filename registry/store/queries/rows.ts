@@ -105,6 +105,7 @@ export interface HarvestRunRow {
   durationMs: number | null;
 }
 
+/** One stored capability document, without its body (read apart with documentById). */
 export interface DocumentRow {
   id: number;
   siteId: string;
@@ -112,5 +113,6 @@ export interface DocumentRow {
   digest: string;
   asOf: Date | null;
   receivedAt: Date;
-  document: unknown;
+  /** Bytes of the document as JSON text, known before its body is read. */
+  bytes: number;
 }
