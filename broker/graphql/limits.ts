@@ -82,6 +82,12 @@ export const QUERY_LIMITS = {
   maxObjects: 250_000,
   /** Bytes of one serialised answer; a larger one is replaced by QUERY_TOO_COSTLY. */
   maxResponseBytes: 32 * 1024 * 1024,
+  /**
+   * Longest one statement of a request's read may run (PostgreSQL's statement_timeout; the
+   * embedded PGlite has no timer to enforce it). Every read is bounded by the limits above, so
+   * only a database in trouble gets here; it also ends a statement whose client has left.
+   */
+  maxStatementMs: 30_000,
 } as const;
 
 /**

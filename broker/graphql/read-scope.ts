@@ -1,7 +1,9 @@
 /** One consistent read per request: a lazily opened REPEATABLE READ, READ ONLY transaction. */
 import type pg from 'pg';
+import { ConstellationError } from '../../registry/model/errors.js';
 import { connect, type Queryable } from '../../registry/store/db.js';
 import { RequestEndedError } from './budget.js';
+import { QUERY_LIMITS } from './limits.js';
 
 /**
  * Every statement of one GraphQL request reads the same snapshot, so a publish committing
@@ -13,11 +15,18 @@ export class ReadScope implements Queryable {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly statementTimeoutMs: number = QUERY_LIMITS.maxStatementMs,
+  ) {}
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     if (this.closed) return Promise.reject(new RequestEndedError());
-    const run = this.tail.then(() => this.open()).then((c) => c.query<R>(text, values));
+    const run = this.tail.then(() => this.open()).then((c) => c.query<R>(text, values)).catch((err: unknown) => {
+      // 57014: the statement ran past the transaction's statement_timeout.
+      if ((err as { code?: unknown }).code !== '57014') throw err;
+      throw new ConstellationError('QUERY_TOO_COSTLY', `a read of this request ran past ${this.statementTimeoutMs} ms and was cancelled; ask for less`, { cause: err });
+    });
     this.tail = run.catch(() => {});
     return run;
   }
@@ -26,7 +35,8 @@ export class ReadScope implements Queryable {
     this.client ??= (async () => {
       const c = await connect(this.pool);
       try {
-        await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        // One round trip: a simple-protocol query may hold both statements.
+        await c.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.round(this.statementTimeoutMs))}`);
       } catch (err) {
         c.release();
         throw err;

@@ -207,6 +207,14 @@ describe(`GraphQL cost limits (${backend})`, () => {
     expect((await scope.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await scope.close();
     await expect(scope.query('SELECT 1')).rejects.toBeInstanceOf(RequestEndedError);
+    if (backend === 'postgresql') {
+      // A statement past the request's statement timeout is cancelled by the server (PGlite has no timer for it).
+      const slow = new ReadScope(broker.app.services.pool, 200);
+      const started = performance.now();
+      await expect(slow.query('SELECT pg_sleep(20)')).rejects.toMatchObject({ code: 'CONSTELLATION_E_QUERY_TOO_COSTLY', message: expect.stringMatching(/ran past 200 ms and was cancelled/) });
+      expect(performance.now() - started).toBeLessThan(15_000);
+      await slow.close();
+    }
     // Real clients going away mid-request: every request is cut short, and the broker carries on.
     const heavy = { query: '{ datasets { id columns { name } replicas { site { id services { id } } columns { name ucd } } } }' };
     await Promise.all(Array.from({ length: 20 }, async (_, i) => {
