@@ -14,6 +14,7 @@ import {
 } from '../../registry/model/validate.js';
 import { snapshotFromDocuments } from '../../broker/planner/snapshot.js';
 import { documentFor } from '../support/documents.js';
+import { AT_ONCE_MS } from '../support/wait.js';
 
 type Doc = Record<string, any>;
 
@@ -64,7 +65,7 @@ describe('capability documents: bounded validation (issue 9, finding 2)', () => 
     const ms = timed(() => (err = thrown(() => validateCapabilityDocument(doc))));
     expect(err.kind).toBe('INVALID_DOCUMENT');
     expect(err.violations).toEqual([{ path: '/datasets', rule: 'maxItems', message: expect.stringMatching(/150000 datasets; at most 50000/) }]);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(AT_ONCE_MS);
   });
 
   it('stops after the first 100 violations and says there are more, in time that does not grow with the document', () => {
@@ -80,7 +81,7 @@ describe('capability documents: bounded validation (issue 9, finding 2)', () => 
     };
     cost(1000);
     const ms = [4_000, 16_000, 50_000].map(cost);
-    expect(Math.max(...ms)).toBeLessThan(1000);
+    expect(Math.max(...ms)).toBeLessThan(AT_ONCE_MS);
   });
 
   it('counts every violation when there are few', () => {
@@ -126,9 +127,10 @@ describe('capability documents: bounded validation (issue 9, finding 2)', () => 
     const worst = delay.max / 1e6;
     const p90 = delay.percentile(90) / 1e6;
     console.log(`validated ${DOCUMENT_LIMITS.datasets} datasets in ${total.toFixed(0)} ms; event-loop delay p90 ${p90.toFixed(0)} ms, longest ${worst.toFixed(0)} ms; ${ticks} timer ticks meanwhile`);
-    // Slices are 15 ms of work. The bounds leave room for GC pauses and a CPU shared with other
-    // processes; run in one piece, the same validation blocks for its whole duration (1-4 s here).
-    expect(p90).toBeLessThan(100);
+    // Slices are 15 ms of work. The bounds leave room for GC pauses and a CPU shared with a hog
+    // and a parallel suite; run in one piece, the same validation blocks for its whole duration
+    // (1-4 s here), so its p90 would be that duration.
+    expect(p90).toBeLessThan(250);
     expect(worst).toBeLessThan(Math.max(1000, total / 2));
     expect(ticks).toBeGreaterThan(total / 100);
   });
@@ -145,7 +147,7 @@ describe('capability documents: huge MOCs (issue 9, finding 3)', () => {
     let violations: ReturnType<typeof capabilityViolations> = [];
     const ms = timed(() => (violations = capabilityViolations(many)));
     expect(violations).toEqual([expect.objectContaining({ path: '/datasets/1/coverage', rule: 'moc-limit' })]);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(AT_ONCE_MS);
   });
 
   it('refuses seven order-29 MOCs of 2 MB each by the caps', () => {
@@ -154,7 +156,7 @@ describe('capability documents: huge MOCs (issue 9, finding 3)', () => {
     let violations: ReturnType<typeof capabilityViolations> = [];
     const ms = timed(() => (violations = capabilityViolations(doc)));
     expect(violations.map((v) => `${v.path} ${v.rule}`)).toEqual(['/datasets limit']);
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(AT_ONCE_MS);
     const one = withDatasets(1, (i) => ({ ...validDataset(i), coverage: order29Moc(105_000) }));
     expect(capabilityViolations(one).map((v) => `${v.path} ${v.rule}`)).toEqual(['/datasets/0/coverage maxLength']);
   });
@@ -165,7 +167,8 @@ describe('capability documents: huge MOCs (issue 9, finding 3)', () => {
     const ms = timed(() => (err = thrown(() => parseMocArgument(huge, 'filter.region.moc'))));
     expect(err.kind).toBe('INVALID_MOC');
     expect(err.violations).toEqual([{ path: 'filter.region.moc', rule: 'moc-limit', message: expect.stringMatching(/at most 262144/) }]);
-    expect(ms).toBeLessThan(50);
+    // Refused by its length before any parsing: the 8 MB parse this replaced blocked 4.3 s.
+    expect(ms).toBeLessThan(1000);
     const tooMany = thrown(() => parseMocArgument(`12/${Array.from({ length: MOC_MAX_CELLS + 1 }, (_, i) => 2 * i).join(' ')}`, 'request.region.moc'));
     expect(tooMany.violations[0]).toMatchObject({ path: 'request.region.moc', rule: 'moc-limit' });
     expect(parseMocArgument('0/0-11', 'x').isFullSky()).toBe(true);
