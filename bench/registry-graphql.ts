@@ -35,13 +35,15 @@ export interface RegistryBenchResult {
   responseBytes: number;
 }
 
-const QUERY = `query Region($ra: Float!, $dec: Float!) {
+/** The discovery query measured here and before and after the attacks (bench/attacks.ts). */
+export const REGION_QUERY = `query Region($ra: Float!, $dec: Float!) {
   datasets(filter: { region: { cone: { ra: $ra, dec: $dec, radiusDeg: 1 } } }, limit: 50) {
     id title replicas { site { id status } table rows rowBytes }
   }
 }`;
 
-function siteDocument(i: number, opts: RegistryBenchOptions, rnd: () => number): CapabilityDocument {
+/** Bench site `i`: `replicasPerSite` public datasets drawn from `datasets`, with survey-patch or all-sky MOCs. */
+export function siteDocument(i: number, opts: Pick<RegistryBenchOptions, 'replicasPerSite' | 'datasets'>, rnd: () => number): CapabilityDocument {
   const id = `site-${String(i).padStart(4, '0')}`;
   const chosen = new Set<number>();
   while (chosen.size < opts.replicasPerSite) chosen.add(Math.floor(rnd() * opts.datasets));
@@ -108,7 +110,7 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Registr
     await uncached.services.coverage.refresh(database.pool);
 
     progress(`populated in ${populateSeconds.toFixed(1)} s; measuring`);
-    const body = JSON.stringify({ query: QUERY, variables: { ra: 180, dec: 20 } });
+    const body = JSON.stringify({ query: REGION_QUERY, variables: { ra: 180, dec: 20 } });
     const cachedUrl = await cached.listen({ host: '127.0.0.1', port: 0 });
     const uncachedUrl = await uncached.listen({ host: '127.0.0.1', port: 0 });
     const reference = await (await fetch(`${uncachedUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).text();

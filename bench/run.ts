@@ -1,4 +1,5 @@
 /** `npm run bench`: every benchmark, each printed as ratios against a baseline from the same run. */
+import { benchAttacks, printAttacks } from './attacks.js';
 import { benchE2eQuery, printE2eQuery } from './e2e-query.js';
 import { benchHarvest, printHarvest } from './harvest.js';
 import { benchPlanner, printPlanner } from './planner.js';
@@ -19,3 +20,5 @@ console.log();
 printPlanner(await benchPlanner(small ? { sites: 100, replicasPerSite: 100, datasets: 500, plans: 2_000 } : {}));
 console.log();
 printE2eQuery(await benchE2eQuery(small ? { rows: 20_000, runs: 3 } : { rows: 100_000, runs: 10 }));
+console.log();
+printAttacks(await benchAttacks({ small }));

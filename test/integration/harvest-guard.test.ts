@@ -13,6 +13,7 @@ import { backend } from '../support/database.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
 import { runCli } from '../support/cli.js';
 import { CHILD_PATIENCE_MS } from '../support/wait.js';
+import { keepOnly } from '../support/hostile.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, type SimTable, type TapService } from '../sites/tap-service.js';
 
@@ -25,10 +26,6 @@ const TABLES: SimTable[] = Array.from({ length: 10 }, (_, i) => ({
   ],
 }));
 const ALL = TABLES.map((t) => t.name).sort();
-
-/** The honest tableset with only the tables named in `keep` (the hostile site "forgets" the rest). */
-const keepOnly = (keep: readonly string[]) => (honest: string) =>
-  honest.replace(/<table\b[\s\S]*?<\/table>/g, (table) => (keep.some((name) => table.includes(`<name>${name}</name>`)) ? table : ''));
 
 const federation = (url: string) => `
 federation: { name: harvest-guard }

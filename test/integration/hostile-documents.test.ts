@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPEN_FEDERATION, configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { documentFor } from '../support/documents.js';
+import { order29Moc } from '../support/hostile.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
 
 // Issue 9, findings 2, 3 and 12: hostile capability documents published over REST are refused
@@ -21,14 +22,6 @@ function edited(edit: (doc: Doc) => void): string {
   const doc = structuredClone(original) as Doc;
   edit(doc);
   return JSON.stringify(doc);
-}
-
-/** An order-29 MOC of `cells` single cells spread over the sky. */
-function order29Moc(cells: number): string {
-  const step = (12n << 58n) / BigInt(cells + 1);
-  const parts = ['29/'];
-  for (let i = 1; i <= cells; i++) parts.push(String(step * BigInt(i)));
-  return parts.join(' ');
 }
 
 const dataset = (i: number) => ({ id: `bulk.t${i}`, service: 'tap', table: `bulk.t${i}`, rows: i, access: { public: true }, columns: [{ name: 'ra' }, { name: 'dec' }] });
