@@ -41,7 +41,7 @@ import {
   type ChosenInterface,
   type CredentialKind,
 } from '../ivoa/vosi/capabilities.js';
-import { allTables, columnDoc, parseVosiTable, parseVosiTables, type VosiTable } from '../ivoa/vosi/tables.js';
+import { allTables, columnDoc, parseVosiTable, parseVosiTablesAsync, type VosiTable } from '../ivoa/vosi/tables.js';
 import { parseResourceCaps } from './resource-caps.js';
 
 /** Resource identifiers looked up in resource-caps when federation.yaml names none. */
@@ -482,7 +482,7 @@ function numbersOrStrings(list: unknown): string[] {
 // --- TAP tables ----------------------------------------------------------------------------
 
 async function harvestTables(http: SiteHttp, url: string, version: '1.0' | '1.1', options: RequestOptions): Promise<VosiTable[]> {
-  const tables = allTables(parseVosiTables(await http.text(url, options)));
+  const tables = allTables(await parseVosiTablesAsync(await http.text(url, options)));
   const thin = tables.filter((t) => t.needsDetail);
   if (version !== '1.1' || thin.length === 0 || thin.length > MAX_DETAIL_FETCHES) return tables;
   const detailed = new Map<string, VosiTable>();

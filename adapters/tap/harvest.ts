@@ -23,7 +23,7 @@ import {
   type SecurityKind,
   type TapEndpoints,
 } from '../ivoa/vosi/capabilities.js';
-import { allTables, columnDoc, parseVosiTable, parseVosiTables, type VosiTable } from '../ivoa/vosi/tables.js';
+import { allTables, columnDoc, parseVosiTable, parseVosiTablesAsync, type VosiTable } from '../ivoa/vosi/tables.js';
 
 /** One TAP service to harvest. */
 export interface TapTarget {
@@ -188,7 +188,7 @@ export class TapHarvester {
       }
     }
     const tablesUrl = target.tablesQuery ? `${endpoints.tables}?${target.tablesQuery}` : endpoints.tables;
-    const tableset = parseVosiTables(await this.fetchDocument(tablesUrl, ctx, state, credential));
+    const tableset = await parseVosiTablesAsync(await this.fetchDocument(tablesUrl, ctx, state, credential));
     const tables: VosiTable[] = [];
     for (const schema of tableset.schemas) {
       if (schema.name.toLowerCase() === 'tap_schema' || schema.name.toLowerCase() === 'tap_upload') continue;
@@ -257,7 +257,7 @@ export class TapHarvester {
   }
 
   private async esaDetail(name: string, tablesBase: string, ctx: AdapterContext, state: HarvestState, credential: SiteCredential): Promise<VosiTable> {
-    const set = parseVosiTables(await this.fetchDocument(`${tablesBase}?tables=${encodeURIComponent(name)}`, ctx, state, credential));
+    const set = await parseVosiTablesAsync(await this.fetchDocument(`${tablesBase}?tables=${encodeURIComponent(name)}`, ctx, state, credential));
     const found = allTables(set).find((t) => t.name === name || t.name.toLowerCase() === name.toLowerCase());
     if (found === undefined) throw new ConstellationError('UPSTREAM_MALFORMED', `${tablesBase}?tables=${name} does not describe table ${name}`);
     return found;

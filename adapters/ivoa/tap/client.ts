@@ -9,7 +9,7 @@ import { ConstellationError, isConstellationError } from '../../../registry/mode
 import type { ByteMeter, SiteHttp, HttpResponse, RequestOptions } from '../../http.js';
 import { parseUwsJob, uwsJobStatus, type UwsJob } from '../uws/job.js';
 import { isTerminalUwsPhase } from '../uws/phases.js';
-import { parseUwsJobList, type UwsJobList } from '../uws/job-list.js';
+import { parseUwsJobListAsync, type UwsJobList } from '../uws/job-list.js';
 import { readVOTableToArray } from '../votable/index.js';
 import { buildMultipart, type FormPart } from './multipart.js';
 
@@ -186,7 +186,7 @@ export async function tapRun(http: SiteHttp, jobUrl: string, opts: TapCallOption
 /** The service's async job list, only jobs created after `after` when the service filters (UWS 1.1 AFTER). */
 export async function tapJobList(http: SiteHttp, asyncUrl: string, opts: TapCallOptions & { after?: Date } = {}): Promise<UwsJobList> {
   const url = opts.after ? `${asyncUrl}?AFTER=${encodeURIComponent(opts.after.toISOString())}` : asyncUrl;
-  return parseUwsJobList(await (await http.request(url, common(opts))).bytes());
+  return parseUwsJobListAsync(await (await http.request(url, common(opts))).bytes());
 }
 
 /** Reads the job document once; `waitS` asks the service to block until the phase changes (UWS 1.1). */

@@ -1,7 +1,7 @@
 /** UWS job lists: standard `uws:jobs` of `uws:jobref`, and ESA TAP+'s list of full `uws:job`s. */
 import { NS, isUwsNs } from '../xml/namespaces.js';
 import { parseInstant, type Instant } from '../xml/datetime.js';
-import { parseXml, wrongRoot, type XmlElement } from '../xml/tree.js';
+import { parseXml, parseXmlAsync, wrongRoot, type XmlElement } from '../xml/tree.js';
 import { textOf } from '../xml/values.js';
 import { readUwsJob, uwsChild, uwsVersion, type UwsJob } from './job.js';
 import { parseUwsPhase, type UwsPhase } from './phases.js';
@@ -66,11 +66,19 @@ function readJobList(root: XmlElement): UwsJobList {
 
 /** Parses a UWS job list (root `uws:jobs`), standard or ESA-style. */
 export function parseUwsJobList(input: string | Uint8Array): UwsJobList {
-  const root = parseXml(input, WHAT);
+  return readJobList(jobListRoot(parseXml(input, WHAT)));
+}
+
+/** {@link parseUwsJobList} with the XML parsed in slices: a site's job list may be large (it is read when a broker resumes a submit). */
+export async function parseUwsJobListAsync(input: string | Uint8Array): Promise<UwsJobList> {
+  return readJobList(jobListRoot(await parseXmlAsync(input, WHAT)));
+}
+
+function jobListRoot(root: XmlElement): XmlElement {
   if (root.local !== 'jobs' || !isUwsNs(root.uri)) {
     throw wrongRoot(WHAT, `<uws:jobs> in namespace ${NS.uws} or ${NS.uwsRc3}`, root);
   }
-  return readJobList(root);
+  return root;
 }
 
 /** Parses either UWS document kind, telling which it was. */

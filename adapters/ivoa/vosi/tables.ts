@@ -5,7 +5,7 @@
 import type { ColumnDoc } from '../../../registry/model/capability.js';
 import type { Datatype } from '../votable/types.js';
 import { NS, isIvoaOrNone, isVoDataServiceNs } from '../xml/namespaces.js';
-import { parseXml, wrongRoot, type XmlElement } from '../xml/tree.js';
+import { parseXml, parseXmlAsync, wrongRoot, yieldToLoop, type XmlElement } from '../xml/tree.js';
 import { parseXsdBoolean, parseXsdInteger, textOf } from '../xml/values.js';
 
 /** How a column's dataType was declared: TAP (VODataService TAPType), VOTable, or something else. */
@@ -303,8 +303,8 @@ function parseTable(el: XmlElement): VosiTable {
   return table;
 }
 
-function parseSchema(el: XmlElement): VosiSchema {
-  const schema: VosiSchema = { name: textOf(kid(el, 'name')) ?? '', tables: kids(el, 'table').map(parseTable) };
+function parseSchema(el: XmlElement, tables: VosiTable[] = kids(el, 'table').map(parseTable)): VosiSchema {
+  const schema: VosiSchema = { name: textOf(kid(el, 'name')) ?? '', tables };
   set(schema, 'title', textOf(kid(el, 'title')));
   set(schema, 'description', textOf(kid(el, 'description')));
   set(schema, 'utype', textOf(kid(el, 'utype')));
@@ -321,11 +321,42 @@ function isTablesRootNs(uri: string): boolean {
  * `tableset` root (ESA Gaia archive). Tables listed without columns have `needsDetail`.
  */
 export function parseVosiTables(input: string | Uint8Array): VosiTableSet {
-  const root = parseXml(input, WHAT_SET);
+  return { schemas: kids(tablesetRoot(parseXml(input, WHAT_SET)), 'schema').map((el) => parseSchema(el)) };
+}
+
+/** Columns read between two turns of the event loop while a large tableset is interpreted. */
+const COLUMNS_PER_SLICE = 5_000;
+
+/**
+ * {@link parseVosiTables} for what a site sends at harvest: the XML is parsed and then read in
+ * slices (parseXmlAsync, a turn of the event loop every COLUMNS_PER_SLICE columns), so a
+ * tableset of a million nodes never holds the broker for its seconds of work.
+ */
+export async function parseVosiTablesAsync(input: string | Uint8Array): Promise<VosiTableSet> {
+  const root = tablesetRoot(await parseXmlAsync(input, WHAT_SET));
+  const schemas: VosiSchema[] = [];
+  let columns = 0;
+  for (const el of kids(root, 'schema')) {
+    const tables: VosiTable[] = [];
+    for (const t of kids(el, 'table')) {
+      const table = parseTable(t);
+      tables.push(table);
+      columns += table.columns.length + 1;
+      if (columns >= COLUMNS_PER_SLICE) {
+        columns = 0;
+        await yieldToLoop();
+      }
+    }
+    schemas.push(parseSchema(el, tables));
+  }
+  return { schemas };
+}
+
+function tablesetRoot(root: XmlElement): XmlElement {
   if (root.local.toLowerCase() !== 'tableset' || !isTablesRootNs(root.uri)) {
     throw wrongRoot(WHAT_SET, `<tableset> in namespace ${NS.vosiTables} or VODataService`, root);
   }
-  return { schemas: kids(root, 'schema').map(parseSchema) };
+  return root;
 }
 
 /** Parses the single `<vosi:table>` document VOSI tables-1.1 serves at {tablesUrl}/{tableName}. */

@@ -1,7 +1,8 @@
 /**
  * A small namespace-aware element tree built with saxes. The IVOA documents read with it
- * (capabilities, tablesets, availability, UWS jobs) are small, so holding them whole is fine;
- * nesting and size are bounded (./limits.ts) because a site's answer is untrusted.
+ * (capabilities, tablesets, availability, UWS jobs) are held whole, bounded in nesting and size
+ * (./limits.ts) because a site's answer is untrusted; the large ones (a tableset) are parsed in
+ * slices so the event loop keeps turning (parseXmlAsync).
  */
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { ConstellationError, isConstellationError, type Violation } from '../../../registry/model/errors.js';
@@ -163,71 +164,127 @@ export function locate(el: XmlElement): string {
  * bounds as soon as they are crossed, before the rest of the document is read.
  */
 export function parseXml(input: string | Uint8Array, what: string, limits: XmlLimits = {}): XmlElement {
+  const text = xmlText(input, what);
+  const builder = new TreeBuilder(text, what, limits);
+  builder.write(0, text.length);
+  return builder.finish();
+}
+
+/** Characters of XML parsed between two turns of the event loop (about 10 ms of work). */
+export const XML_SLICE_CHARS = 128 * 1024;
+
+/**
+ * {@link parseXml} in slices of XML_SLICE_CHARS, giving the event loop a turn after each: a
+ * site's tableset of a million nodes costs seconds of parsing, which must not stop the broker
+ * answering meanwhile. Same tree, same errors.
+ */
+export async function parseXmlAsync(input: string | Uint8Array, what: string, limits: XmlLimits = {}, sliceChars = XML_SLICE_CHARS): Promise<XmlElement> {
+  const text = xmlText(input, what);
+  const builder = new TreeBuilder(text, what, limits);
+  for (let at = 0; at < text.length; at += sliceChars) {
+    if (at > 0) await yieldToLoop();
+    builder.write(at, Math.min(text.length, at + sliceChars));
+  }
+  return builder.finish();
+}
+
+/** Let other work of the event loop run before going on. */
+export function yieldToLoop(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** The document as text: decoded, without a BOM or the blank lines some servers put before the declaration. */
+function xmlText(input: string | Uint8Array, what: string): string {
   let text = decodeXmlInput(input, what);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   // Some servers emit a newline before the XML declaration, which XML forbids; forgive that.
   const lead = /^\s+(?=<\?xml[\s?])/.exec(text);
   if (lead !== null) text = text.slice(lead[0].length);
   if (text.trim() === '') throw malformed(what, 'empty document', { rule: 'xml-well-formed' });
+  return text;
+}
 
-  const source = { text };
-  const parser = new SaxesParser({ xmlns: true, position: true });
-  let root: XmlElement | undefined;
-  let current: XmlElement | undefined;
-  // saxes reports the position after '>' of a start tag, and we need the line where the tag began.
-  let tagLine = 1;
-  let tagColumn = 0;
-  const budget = new XmlBudget(what, { maxDepth: limits.maxDepth, maxNodes: limits.maxNodes ?? XML_MAX_NODES });
-  const where = () => `line ${tagLine}, column ${tagColumn}`;
+/** Builds the element tree of `text` from saxes events, fed in one piece or in slices. */
+class TreeBuilder {
+  private readonly parser = new SaxesParser({ xmlns: true, position: true });
+  private root: XmlElement | undefined;
 
-  parser.on('opentagstart', () => {
-    tagLine = parser.line;
-    tagColumn = parser.column;
-    budget.open(where);
-  });
-  // Counted as read (namespace declarations too), so one element with a million attributes stops early.
-  parser.on('attribute', () => budget.count(1, where));
-  parser.on('opentag', (tag: SaxesTagNS) => {
-    const attrs: XmlAttribute[] = [];
-    const decls: Record<string, string> = {};
-    for (const a of Object.values(tag.attributes)) {
-      if (a.prefix === 'xmlns') decls[a.local] = a.value;
-      else if (a.prefix === '' && a.local === 'xmlns') decls[''] = a.value;
-      else attrs.push({ uri: a.uri, local: a.local, prefix: a.prefix, value: a.value });
-    }
-    const el = new XmlElement(tag.uri, tag.local, tag.prefix, attrs, decls, current, tagLine, tagColumn, source);
-    el.innerStart = parser.position;
-    el.innerEnd = parser.position;
-    if (current === undefined) root = el;
-    else current.children.push(el);
-    current = el;
-  });
-  parser.on('closetag', (tag: SaxesTagNS) => {
-    budget.close();
-    if (current === undefined) return;
-    if (!tag.isSelfClosing) {
-      // The end tag holds no '<', so the last '<' before the parser position starts it.
-      const endTagStart = text.lastIndexOf('<', parser.position - 1);
-      current.innerEnd = Math.max(current.innerStart, endTagStart);
-    }
-    current = current.parent;
-  });
-  parser.on('text', (t: string) => {
-    if (current !== undefined) current.text += t;
-  });
-  parser.on('cdata', (t: string) => {
-    if (current !== undefined) current.text += t;
-  });
+  constructor(
+    private readonly text: string,
+    private readonly what: string,
+    limits: XmlLimits,
+  ) {
+    const parser = this.parser;
+    const source = { text };
+    let current: XmlElement | undefined;
+    // saxes reports the position after '>' of a start tag, and we need the line where the tag began.
+    let tagLine = 1;
+    let tagColumn = 0;
+    const budget = new XmlBudget(what, { maxDepth: limits.maxDepth, maxNodes: limits.maxNodes ?? XML_MAX_NODES });
+    const where = () => `line ${tagLine}, column ${tagColumn}`;
 
-  try {
-    parser.write(text).close();
-  } catch (err) {
-    if (isConstellationError(err)) throw err;
-    const msg = err instanceof Error ? err.message : String(err);
-    const m = /^(?:[^:]*:)?(\d+):(\d+): (.*)$/s.exec(msg);
-    const path = m ? `line ${m[1]}, column ${m[2]}` : '/';
-    throw malformed(what, `not well-formed XML: ${m ? `${m[3]} at ${path}` : msg}`, { cause: err, path, rule: 'xml-well-formed' });
+    parser.on('opentagstart', () => {
+      tagLine = parser.line;
+      tagColumn = parser.column;
+      budget.open(where);
+    });
+    // Counted as read (namespace declarations too), so one element with a million attributes stops early.
+    parser.on('attribute', () => budget.count(1, where));
+    parser.on('opentag', (tag: SaxesTagNS) => {
+      const attrs: XmlAttribute[] = [];
+      const decls: Record<string, string> = {};
+      for (const a of Object.values(tag.attributes)) {
+        if (a.prefix === 'xmlns') decls[a.local] = a.value;
+        else if (a.prefix === '' && a.local === 'xmlns') decls[''] = a.value;
+        else attrs.push({ uri: a.uri, local: a.local, prefix: a.prefix, value: a.value });
+      }
+      const el = new XmlElement(tag.uri, tag.local, tag.prefix, attrs, decls, current, tagLine, tagColumn, source);
+      el.innerStart = parser.position;
+      el.innerEnd = parser.position;
+      if (current === undefined) this.root = el;
+      else current.children.push(el);
+      current = el;
+    });
+    parser.on('closetag', (tag: SaxesTagNS) => {
+      budget.close();
+      if (current === undefined) return;
+      if (!tag.isSelfClosing) {
+        // The end tag holds no '<', so the last '<' before the parser position starts it
+        // (positions count from the start of the whole text, whatever the slices).
+        const endTagStart = text.lastIndexOf('<', parser.position - 1);
+        current.innerEnd = Math.max(current.innerStart, endTagStart);
+      }
+      current = current.parent;
+    });
+    parser.on('text', (t: string) => {
+      if (current !== undefined) current.text += t;
+    });
+    parser.on('cdata', (t: string) => {
+      if (current !== undefined) current.text += t;
+    });
   }
-  if (root === undefined) throw malformed(what, 'no root element', { rule: 'xml-well-formed' });
-  return root;
+
+  /** Parse text[from, to). */
+  write(from: number, to: number): void {
+    this.guard(() => this.parser.write(this.text.slice(from, to)));
+  }
+
+  /** End of input: the root, or the error that the document is incomplete. */
+  finish(): XmlElement {
+    this.guard(() => this.parser.close());
+    if (this.root === undefined) throw malformed(this.what, 'no root element', { rule: 'xml-well-formed' });
+    return this.root;
+  }
+
+  private guard(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      if (isConstellationError(err)) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      const m = /^(?:[^:]*:)?(\d+):(\d+): (.*)$/s.exec(msg);
+      const path = m ? `line ${m[1]}, column ${m[2]}` : '/';
+      throw malformed(this.what, `not well-formed XML: ${m ? `${m[3]} at ${path}` : msg}`, { cause: err, path, rule: 'xml-well-formed' });
+    }
+  }
 }
