@@ -158,11 +158,12 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       // validation, depth) keep mercurius' messages.
       const errors = (execution.errors ?? []).flatMap((error) => {
         const original = (error as { originalError?: unknown }).originalError;
-        if (isRequestEnded(original) || (!isConstellationError(original) && !isBug(original))) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
+        const ours = ownError(original);
+        if (ours === undefined) return mercurius.defaultErrorFormatter({ ...execution, errors: [error] }, ctx).response.errors ?? [];
         // A bug's message may leak internals: callers get the stable INTERNAL code, the log gets the cause.
-        if (isBug(original)) ctx.reply.log.error({ err: original }, 'resolver failed');
-        const { code, violations } = toConstellationError(original).toJSON();
-        return [{ ...error.toJSON(), message: isBug(original) ? 'internal error' : (original as Error).message, extensions: { ...(error.extensions ?? {}), code, ...(violations ? { violations } : {}) } }];
+        if (ours === 'bug') ctx.reply.log.error({ err: original }, 'resolver failed');
+        const { code, message, violations } = ours === 'bug' ? { ...toConstellationError(original).toJSON(), message: 'internal error' } : ours.toJSON();
+        return [{ ...error.toJSON(), message, extensions: { ...(error.extensions ?? {}), code, ...(violations ? { violations } : {}) } }];
       });
       return { statusCode: formatted.statusCode, response: { ...formatted.response, errors } };
     },
@@ -240,7 +241,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 }
 
 /** An error thrown by our own code that is neither ours by design nor GraphQL's or mercurius'. */
-function isBug(err: unknown): boolean {
-  if (!(err instanceof Error) || isConstellationError(err) || err instanceof GraphQLError) return false;
-  return !String((err as { code?: unknown }).code ?? '').startsWith('MER_ERR');
+/**
+ * How a GraphQL error is answered: undefined for GraphQL's and mercurius' own (syntax,
+ * validation, depth) and a request that ended, which keep their messages; our coded error
+ * (ours, or fastify's refusal of the request such as a body too large); or 'bug'.
+ */
+function ownError(err: unknown): ConstellationError | 'bug' | undefined {
+  if (isRequestEnded(err) || !(err instanceof Error) || err instanceof GraphQLError) return undefined;
+  if (isConstellationError(err)) return err;
+  if (String((err as { code?: unknown }).code ?? '').startsWith('MER_ERR')) return undefined;
+  const mapped = toConstellationError(err);
+  return mapped.kind === 'INTERNAL' ? 'bug' : mapped;
 }

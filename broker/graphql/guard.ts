@@ -118,6 +118,12 @@ export interface GuardOptions {
  * parses it, and the answer's size in onSend, where mercurius' serialised answer passes.
  */
 export function guardGraphQLRequests(app: FastifyInstance, options: GuardOptions): void {
+  // A GraphQL body is a query (at most maxBytes) and its variables (a MOC of at most 256 KiB, a
+  // small document): a larger body is refused before it is read and parsed, which for several
+  // MB would hold the event loop for a hundred ms and more. Large documents go through PUT.
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/graphql') route.bodyLimit = Math.min(route.bodyLimit ?? Number.POSITIVE_INFINITY, QUERY_LIMITS.maxBodyBytes);
+  });
   app.addHook('preValidation', async (request, reply) => {
     if (request.routeOptions.url !== '/graphql') return;
     const params = (request.method === 'GET' ? request.query : request.body) as Record<string, unknown> | null | undefined;

@@ -80,6 +80,12 @@ export const QUERY_LIMITS = {
   maxCost: 200_000_000,
   /** Objects the resolvers and loaders may return for one request (~100 MB of rows). */
   maxObjects: 250_000,
+  /**
+   * Bytes of one GraphQL request body (query and variables); a larger one is refused with 413
+   * before it is parsed. A capability document larger than this is published with
+   * PUT /sites/:id/capabilities (up to CONSTELLATION_BODY_LIMIT).
+   */
+  maxBodyBytes: 1024 * 1024,
   /** Bytes of one serialised answer; a larger one is replaced by QUERY_TOO_COSTLY. */
   maxResponseBytes: 32 * 1024 * 1024,
   /**

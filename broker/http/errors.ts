@@ -17,7 +17,7 @@ export function toConstellationError(err: unknown): ConstellationError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ConstellationError('INVALID_JSON', `request body is not valid JSON: ${e.message}`, { cause: err });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ConstellationError('PAYLOAD_TOO_LARGE', e.message, { cause: err });
+      return new ConstellationError('PAYLOAD_TOO_LARGE', 'request body is too large: at most CONSTELLATION_BODY_LIMIT bytes, and 1 MiB on /graphql (publish a larger capability document with PUT /sites/:id/capabilities)', { cause: err });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ConstellationError('UNSUPPORTED_MEDIA_TYPE', `${e.message}; send application/json`, { cause: err });
   }

@@ -152,9 +152,20 @@ describe(`GraphQL cost limits (${backend})`, () => {
   it('answers 500,000 __typename aliases (9.4 MB) with a coded error in bounded time', async () => {
     const query = `{ ${Array.from({ length: 500_000 }, (_, i) => `a${i}: __typename`).join(' ')} }`;
     expect(query.length).toBeGreaterThan(9_000_000);
-    const answer = await post({ query });
-    expectRefused(answer, 'bytes', QUERY_LIMITS.maxBytes);
-    expect(answer.ms).toBeLessThan(QUICK_MS);
+    // Over the GraphQL body limit: refused before the body is parsed, as is an 8 MB MOC variable.
+    const tooBig = [{ query }, { query: 'query($m: String!) { datasets(filter: { region: { moc: $m } }) { id } }', variables: { m: `0/0 ${'1'.repeat(8 * 1024 * 1024)}` } }];
+    for (const body of tooBig) {
+      const answer = await post(body);
+      expect(answer.status).toBe(413);
+      expect(answer.body.errors![0].extensions?.code).toBe('CONSTELLATION_E_PAYLOAD_TOO_LARGE');
+      expect(answer.body.errors![0].message).toMatch(/1 MiB on \/graphql .*PUT \/sites\/:id\/capabilities/);
+      expect(answer.ms).toBeLessThan(QUICK_MS);
+    }
+    // Under it, a query over its own size limit is refused by the guard, naming the measure.
+    const long = `{ ${Array.from({ length: 40_000 }, (_, i) => `a${i}: __typename`).join(' ')} }`;
+    expect(long.length).toBeGreaterThan(QUERY_LIMITS.maxBytes);
+    expect(long.length).toBeLessThan(QUERY_LIMITS.maxBodyBytes);
+    expectRefused(await post({ query: long }), 'bytes', QUERY_LIMITS.maxBytes);
     // Within the size limit: many same-named fields (quadratic to validate) and a fragment bomb.
     const repeated = `{ ${'__typename '.repeat(5_000)}}`;
     expectRefused(await post({ query: repeated }), 'fields', QUERY_LIMITS.maxFields);
