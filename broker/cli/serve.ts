@@ -13,7 +13,9 @@ import { loadSeeds } from '../services/seeds.js';
 export async function serve(config: Config): Promise<never> {
   const seeds = await loadSeeds(config);
   if (!config.database.url) await checkDataDir(config.database.dataDir);
-  const { app, phases, start } = await createBroker(config, { schedule: true, seeds });
+  // The embedded database gets a process of its own: its statements then never hold the
+  // broker's event loop, and its WASM memory is not the broker's.
+  const { app, phases, start } = await createBroker(config, { schedule: true, seeds, embeddedHost: 'separate-process' });
   let address: string;
   try {
     address = await app.listen({ host: config.server.host, port: config.server.port });

@@ -1,17 +1,19 @@
 /**
  * The embedded default database: PGlite (PostgreSQL compiled to WASM) served over the
  * PostgreSQL wire protocol by pglite-socket, so the same `pg` code runs with no server
- * installed. Several broker processes on one data directory share the first one's server.
+ * installed. Several broker processes on one data directory share the first one's server,
+ * which runs in the first one's process or, for `serve`, in a host process of its own.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { fileURLToPath } from 'node:url';
 import { ConstellationError } from '../../registry/model/errors.js';
-import { copyTemplate } from './pglite-template.js';
+import type { HostMessage } from './embedded-host.js';
+import { servePglite, type PgliteServer } from './pglite-server.js';
 
 export interface EmbeddedDatabase {
   /** postgres:// URL for `pg`. */
@@ -21,8 +23,12 @@ export interface EmbeddedDatabase {
   close(): Promise<void>;
 }
 
-/** How long a hosting process waits for joined processes to disconnect before it stops. */
-const DRAIN_MS = 30_000;
+/** Where the server runs when this process hosts it: here, or in a host process of its own. */
+export type EmbeddedHost = 'in-process' | 'separate-process';
+
+/** How long a separate host may take to start, and to drain and shut down when asked. */
+const HOST_START_MS = 180_000;
+const HOST_STOP_MS = 60_000;
 
 interface ServerFile {
   pid: number;
@@ -72,7 +78,7 @@ async function makeDirectory(dir: string): Promise<void> {
 }
 
 /** Start (or join) the embedded database whose files live under `dataDir`. */
-export async function startEmbeddedDatabase(dataDir: string, options: { waitMs?: number } = {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(dataDir: string, options: { waitMs?: number; host?: EmbeddedHost } = {}): Promise<EmbeddedDatabase> {
   await checkDataDir(dataDir);
   const lockPath = join(dataDir, 'server.lock');
   const infoPath = join(dataDir, 'server.json');
@@ -85,11 +91,13 @@ export async function startEmbeddedDatabase(dataDir: string, options: { waitMs?:
     if (lock) {
       await lock.writeFile(String(process.pid));
       await lock.close();
-      return host(dataDir, lockPath, infoPath);
+      return host(dataDir, lockPath, infoPath, options.host ?? 'in-process');
     }
-    const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-    if (holder && !alive(holder)) {
-      // The previous host died without cleaning up; its lock is stale.
+    // The lock names the hosting broker, then its host process when it has one.
+    const pids = (await readFile(lockPath, 'utf8').catch(() => '')).trim().split(/\s+/).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    const holder = pids[0];
+    if (holder && !pids.some(alive)) {
+      // The previous host died without cleaning up (and its host process has finished): the lock is stale.
       await rm(lockPath, { force: true });
       await rm(infoPath, { force: true });
       continue;
@@ -105,47 +113,70 @@ export async function startEmbeddedDatabase(dataDir: string, options: { waitMs?:
   }
 }
 
-async function host(dataDir: string, lockPath: string, infoPath: string): Promise<EmbeddedDatabase> {
-  let db: PGlite | undefined;
-  let server: PGLiteSocketServer | undefined;
+async function host(dataDir: string, lockPath: string, infoPath: string, where: EmbeddedHost): Promise<EmbeddedDatabase> {
+  const pgdata = join(dataDir, 'pgdata');
+  let server: PgliteServer;
   try {
-    const pgdata = join(dataDir, 'pgdata');
-    // A new data directory starts from the install-time template rather than a slow initdb.
-    if (!(await stat(pgdata).catch(() => null))) await copyTemplate(pgdata);
-    db = await PGlite.create(pgdata);
-    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 100 });
-    await server.start();
-    const port = portOf(server);
-    await writeFile(infoPath, JSON.stringify({ pid: process.pid, port } satisfies ServerFile));
-    let closed = false;
-    return {
-      url: urlFor(port),
-      host: true,
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        // Other brokers may have joined this server: let their connections finish first.
-        const drainUntil = Date.now() + DRAIN_MS;
-        while (server!.getStats().activeConnections > 0 && Date.now() < drainUntil) await sleep(100);
-        await server!.stop().catch(() => {});
-        await db!.close().catch(() => {});
-        await rm(infoPath, { force: true });
-        await rm(lockPath, { force: true });
-      },
-    };
+    server = where === 'in-process' ? await servePglite(pgdata) : await startHostProcess(pgdata, lockPath);
+    await writeFile(infoPath, JSON.stringify({ pid: process.pid, port: server.port } satisfies ServerFile));
   } catch (err) {
-    await server?.stop().catch(() => {});
-    await db?.close().catch(() => {});
     await rm(lockPath, { force: true });
     throw new ConstellationError('DATABASE', `cannot start the embedded database in ${dataDir}: ${(err as Error).message}`, { cause: err });
   }
+  let closing: Promise<void> | undefined;
+  return {
+    url: urlFor(server.port),
+    host: true,
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await server.close();
+        } finally {
+          await rm(infoPath, { force: true });
+          await rm(lockPath, { force: true });
+        }
+      })()),
+  };
 }
 
-function portOf(server: PGLiteSocketServer): number {
-  const conn = server.getServerConn();
-  const port = Number(conn.slice(conn.lastIndexOf(':') + 1));
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`unexpected pglite-socket address "${conn}"`);
-  return port;
+/**
+ * Fork ./embedded-host (from source through tsx when this module runs from source, as in the
+ * tests) and wait for its port; its pid joins the lock, so a later start waits for it to finish.
+ */
+async function startHostProcess(pgdata: string, lockPath: string): Promise<PgliteServer> {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = fileURLToPath(new URL(`./embedded-host.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  const child = fork(entry, [pgdata], { execArgv: fromSource ? ['--import', 'tsx'] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the database process did not start in ${HOST_START_MS / 1000} s`)), HOST_START_MS);
+    child.on('message', (m: HostMessage) => {
+      clearTimeout(timer);
+      if ('ready' in m) resolve(m.ready.port);
+      else reject(new Error(m.failed));
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the database process exited (${code}) before it was ready`));
+    });
+  }).catch(async (err: unknown) => {
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  });
+  await writeFile(lockPath, `${process.pid} ${child.pid}`);
+  return { port, close: () => stopHostProcess(child, exited) };
+}
+
+/** Ask the host process to drain and shut down; kill it if it does not within HOST_STOP_MS. */
+async function stopHostProcess(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+  if (child.exitCode !== null) return;
+  if (child.connected) child.send('stop');
+  else child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), HOST_STOP_MS);
+  const code = await exited;
+  clearTimeout(timer);
+  if (code !== 0) throw new ConstellationError('DATABASE', `the embedded database process ended with ${code ?? 'a signal'} while stopping`);
 }
 
 function urlFor(port: number): string {

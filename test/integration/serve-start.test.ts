@@ -14,6 +14,7 @@ import { packagePath } from '../../registry/paths.js';
 import { runCli } from '../support/cli.js';
 import { backend } from '../support/database.js';
 import { freePort } from '../support/ports.js';
+import { waitUntil } from '../support/wait.js';
 
 /** Generous: a loaded 2-core machine compiles the CLI through tsx before the broker starts. */
 const START_LIMIT_MS = 150_000;
@@ -105,6 +106,44 @@ describe(`constellation serve starting (${backend})`, () => {
     const datasets = await runCli(['datasets', '--text', 'gaia'], { ...env, DATABASE_URL: '' }, START_LIMIT_MS);
     expect(datasets.code, datasets.stderr).toBe(0);
     expect(datasets.stdout).toMatch(/^gaia_dr3\.gaia_source\s+esa\s+gaiadr3\.gaia_source/m);
+  }, START_LIMIT_MS * 3);
+
+  it('hosts the embedded database in a process of its own, which ends with the broker, even one killed with SIGKILL', async () => {
+    const data = await tempDir();
+    const dir = join(data, 'db');
+    const env = { PORT: String(await freePort()), CONSTELLATION_DATA: dir, DATABASE_URL: '' };
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const first = serve(env);
+    cleanup.push(stop(first));
+    await untilReady(first);
+    // The lock names the broker, then the database's own process.
+    const [broker, host] = (await readFile(join(dir, 'server.lock'), 'utf8')).trim().split(' ').map(Number);
+    expect(broker).toBe(first.child.pid);
+    expect(host).toBeGreaterThan(0);
+    expect(host).not.toBe(broker);
+    expect(alive(host)).toBe(true);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Its parent gone, the database process shuts down by itself rather than hold the directory.
+    await waitUntil(async () => alive(host), (up) => !up, { describe: () => `database process ${host} still running after its broker was killed` });
+    const second = serve(env);
+    cleanup.push(stop(second));
+    await untilReady(second);
+    const res = await fetch(`${second.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ sites { id } }' }) });
+    expect(((await res.json()) as { data: { sites: { id: string }[] } }).data.sites.map((x) => x.id)).toContain('esa');
+    const [, secondHost] = (await readFile(join(dir, 'server.lock'), 'utf8')).trim().split(' ').map(Number);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    // A clean stop takes the database process and the lock with it.
+    expect(alive(secondHost)).toBe(false);
+    expect(await stat(join(dir, 'server.lock')).catch(() => null)).toBeNull();
   }, START_LIMIT_MS * 3);
 
   it('without a running broker the read commands say they read the database themselves', async () => {
