@@ -150,7 +150,8 @@ async function child(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 5 });
   let close: () => Promise<void> = async () => undefined;
   try {
-    const database = await freshDatabase({ recordStatements: false });
+    // As `serve` runs it: an embedded database in a process of its own, not the broker's.
+    const database = await freshDatabase({ recordStatements: false, embeddedHost: 'separate-process' });
     const app = await buildApp(configFromYaml(yaml, { LOG_LEVEL: 'error' }), { database, logger: false, env });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     close = async () => {

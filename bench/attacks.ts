@@ -609,7 +609,7 @@ export async function benchAttacks(opts: AttackOptions = {}): Promise<AttacksRes
     const afterRps = await discovery(broker.url, seconds);
     const bareAfterRps = await bareRps();
     const result: AttacksResult = {
-      database: process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite',
+      database: process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite (in its own process, as serve runs it)',
       sizes: small ? 'small: 50-site registry, 3 s load runs, 64 MB instead of 300 MB hostile answers; every other size as in the issue' : 'as in the issue',
       peakMethod: broker.peakMethod,
       memory: { startRssMb: started.rssBytes / MB, restRssMb: rest.rssBytes / MB, restHeapMb: rest.heapUsedBytes / MB, restExternalMb: rest.externalBytes / MB },
@@ -641,7 +641,7 @@ export function printAttacks(r: AttacksResult): void {
   const m = r.memory;
   console.log(`  peak RSS from ${r.peakMethod}; block = longest monitorEventLoopDelay sample (5 ms resolution) from the request to 250 ms after the answer;`);
   console.log('  cpu = CPU time of the broker\'s main thread in that window (10 ms ticks): a block longer than cpu waited for a core');
-  console.log(`  broker RSS ${m.startRssMb.toFixed(0)} MB at start; ${m.restRssMb.toFixed(0)} MB at rest before the attacks (JS heap ${m.restHeapMb.toFixed(0)} MB, outside it ${m.restExternalMb.toFixed(0)} MB${r.database === 'embedded PGlite' ? ': mostly the embedded database\'s WASM memory, in this process' : ''})`);
+  console.log(`  broker RSS ${m.startRssMb.toFixed(0)} MB at start; ${m.restRssMb.toFixed(0)} MB at rest before the attacks (JS heap ${m.restHeapMb.toFixed(0)} MB, outside it ${m.restExternalMb.toFixed(0)} MB)`);
   console.log(`  ${'#'.padEnd(3)} ${'attack'.padEnd(48)} ${'outcome'.padEnd(48)} ${'refused'.padStart(9)} ${'block'.padStart(7)} ${'cpu'.padStart(7)} ${'peak RSS'.padStart(9)}`);
   for (const row of [r.idle, ...r.rows]) {
     console.log(`  ${row.finding.padEnd(3)} ${row.name.padEnd(48)} ${row.outcome.padEnd(48)} ${`${fmt(row.refusalMs)} ms`.padStart(9)} ${`${fmt(row.maxLoopBlockMs)} ms`.padStart(7)} ${`${fmt(row.mainCpuMs)} ms`.padStart(7)} ${`${fmt(row.peakRssMb)} MB`.padStart(9)}`);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../broker/db/database.js';
+import type { EmbeddedHost } from '../../broker/db/embedded.js';
 
 export interface TestDatabase extends Database {
   /** Connection URL of this test database (to hand to a child process). */
@@ -21,13 +22,13 @@ export interface TestDatabase extends Database {
 export const backend = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
 
 /** Create a fresh database; `close()` drops it. Benches pass `recordStatements: false`, so nothing is kept per statement. */
-export async function freshDatabase(options: { recordStatements?: boolean } = {}): Promise<TestDatabase> {
+export async function freshDatabase(options: { recordStatements?: boolean; embeddedHost?: EmbeddedHost } = {}): Promise<TestDatabase> {
   const statements: string[] = [];
   const onQuery = options.recordStatements === false ? undefined : (s: string) => statements.push(s);
   const dataDir = await mkdtemp(join(tmpdir(), 'constellation-test-'));
   const serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
-    const db = await openDatabase({ dataDir }, { onQuery });
+    const db = await openDatabase({ dataDir }, { onQuery, embeddedHost: options.embeddedHost });
     return {
       ...db,
       url: undefined,
