@@ -28,6 +28,7 @@ import { toConstellationError } from './http/errors.js';
 import { graphiqlRoutes } from './http/graphiql.js';
 import { healthRoutes } from './http/health.js';
 import { siteRoutes } from './http/sites.js';
+import { followRegistry } from './services/registry-follower.js';
 import { registerConfiguredSites, type Seeds } from './services/seeds.js';
 import { StartPhases } from './start-phases.js';
 
@@ -201,9 +202,10 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     await phases.run('registry views', async () => {
       await created.coverage.refresh(database.pool);
       await created.planner.refresh(database.pool);
-      const stopCoverage = created.coverage.follow(database.pool, COVERAGE_POLL_MS);
-      const stopPlanner = created.planner.follow(database.pool, COVERAGE_POLL_MS);
-      closers.push(stopCoverage, stopPlanner);
+      closers.push(followRegistry(database.pool, [created.coverage, created.planner], COVERAGE_POLL_MS, {
+        onError: (err) => app.log.error({ err }, 'following the registry failed; the coverage index and planner keep their last state until it works again'),
+        onRecovered: () => app.log.info('following the registry works again'),
+      }));
     });
     await phases.run('jobs and schedules', async () => {
       // On the embedded database other processes only join this one's server, so every job

@@ -366,10 +366,4 @@ export class PlannerView {
     this.current = PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference));
   }
 
-  /** Keep refreshing every `ms`; returns a stop function. */
-  follow(pool: pg.Pool, ms: number): () => void {
-    const timer = setInterval(() => void this.refresh(pool).catch(() => {}), ms);
-    timer.unref();
-    return () => clearInterval(timer);
-  }
 }

@@ -68,12 +68,6 @@ export class CoverageView {
     this.version_ = Math.max(current, ...changed.map((s) => s.registryVersion));
   }
 
-  /** Keep refreshing every `ms` so changes published by other broker processes arrive; returns a stop function. */
-  follow(db: Queryable, ms: number): () => void {
-    const timer = setInterval(() => void this.refresh(db).catch(() => {}), ms);
-    timer.unref();
-    return () => clearInterval(timer);
-  }
 
   /** Canonical ids of datasets with a replica whose coverage touches the cone. */
   datasetsInCone(ra: number, dec: number, radiusDeg: number): Set<string> {
