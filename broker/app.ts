@@ -10,7 +10,6 @@ import { startScheduler } from './scheduler/scheduler.js';
 import { migrate } from '../registry/store/migrate.js';
 import type { Config } from './config/config.js';
 import { openDatabase, type Database } from './db/database.js';
-import type { EmbeddedHost } from './db/embedded.js';
 import { createServices, type Services } from './factory.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { jobTopic } from './graphql/job-resolvers.js';
@@ -50,8 +49,8 @@ const COVERAGE_POLL_MS = 2_000;
 export interface BuildOptions {
   /** An already open database (tests share one); otherwise the app opens and owns one. */
   database?: Database;
-  /** Where an embedded database this app hosts runs (`serve` gives it a process of its own). */
-  embeddedHost?: EmbeddedHost;
+  /** A database already being opened for this app, which it owns (`serve` starts it early). */
+  opening?: Promise<Database>;
   /** Skip migrations and seeds (the caller did them). */
   prepared?: boolean;
   logger?: boolean;
@@ -185,7 +184,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   });
 
   const start = async (): Promise<void> => {
-    const database = await phases.run('database', async () => options.database ?? (await openDatabase(config.database, { embeddedHost: options.embeddedHost })));
+    const database = await phases.run('database', async () => options.database ?? (await (options.opening ?? openDatabase(config.database))));
     if (!options.database) closers.push(() => database.close());
     const created = createServices(config, database.pool, database.kind, {
       http: options.http,

@@ -1,7 +1,8 @@
 /** `constellation serve`: check what can be checked offline, listen at once, then start phase by phase. */
+import { createServer } from 'node:net';
 import { ConstellationError } from '../../registry/model/errors.js';
-import { createBroker } from '../app.js';
 import type { Config } from '../config/config.js';
+import { openDatabase, type Database } from '../db/database.js';
 import { checkDataDir } from '../db/embedded.js';
 import { loadSeeds } from '../services/seeds.js';
 
@@ -13,14 +14,22 @@ import { loadSeeds } from '../services/seeds.js';
 export async function serve(config: Config): Promise<never> {
   const seeds = await loadSeeds(config);
   if (!config.database.url) await checkDataDir(config.database.dataDir);
-  // The embedded database gets a process of its own: its statements then never hold the
-  // broker's event loop, and its WASM memory is not the broker's.
-  const { app, phases, start } = await createBroker(config, { schedule: true, seeds, embeddedHost: 'separate-process' });
+  await checkPort(config.server);
+  // The database starts now, while the broker's modules load: the embedded one in a process of
+  // its own (its statements then never hold the broker's event loop, and its WASM memory is not
+  // the broker's), which boots on the other core meanwhile.
+  const opening = openDatabase(config.database, { embeddedHost: 'separate-process' });
+  // Awaited by the start's database phase; marked handled so a failure before then is not an
+  // unhandled rejection (it is reported by that phase).
+  opening.catch(() => undefined);
+  const { createBroker } = await import('../app.js');
+  const { app, phases, start } = await createBroker(config, { schedule: true, seeds, opening });
   let address: string;
   try {
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
     await app.close();
+    await closeOpening(opening);
     throw listenError(err, config.server);
   }
   const database = config.database.url ? 'PostgreSQL at DATABASE_URL' : `the embedded database in ${config.database.dataDir}`;
@@ -39,6 +48,25 @@ export async function serve(config: Config): Promise<never> {
   }
   app.log.info({ ms: phases.elapsedMs(), phases: phases.report() }, `constellation ready in ${phases.elapsedMs()} ms: GraphQL at ${address}/graphql, GraphiQL at ${address}/graphiql`);
   return new Promise<never>(() => {});
+}
+
+/** PORT_IN_USE before anything starts when the port is taken (a listen that loses a race later reports the same). */
+async function checkPort(server: Config['server']): Promise<void> {
+  if (server.port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen({ host: server.host, port: server.port, exclusive: true }, () => resolve());
+  }).catch((err: unknown) => {
+    throw listenError(err, server);
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/** Close a database opened for a start that failed before the app took it over. */
+async function closeOpening(opening: Promise<Database>): Promise<void> {
+  const database = await opening.catch(() => undefined);
+  await database?.close();
 }
 
 /** PORT_IN_USE (or a plain coded error) for a failed listen, saying what to do. */
