@@ -8,7 +8,7 @@ import { isTerminal } from '../jobs/state.js';
 import { routeContainerJob, type ContainerJobInput } from '../jobs/route-container.js';
 import { routeQuery, type QueryInput } from '../jobs/route-query.js';
 import type { PlanRecord } from '../jobs/placement.js';
-import type { JobCandidate } from '../jobs/service.js';
+import type { JobCandidate } from '../jobs/plan.js';
 import { ANONYMOUS, ANONYMOUS_OWNER } from './context.js';
 import { checkLimit, listLimit } from './limits.js';
 

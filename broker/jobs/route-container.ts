@@ -4,7 +4,7 @@ import type { SiteContainerJob } from '../../registry/model/adapter.js';
 import { invalidArgument } from '../../registry/model/errors.js';
 import { imageMatches, plan, type Caller, type PlannerSnapshot, type PlanRegion } from '../planner/index.js';
 import { eligibleCandidates, planRecord, type PlanRecord } from './placement.js';
-import type { JobCandidate } from './service.js';
+import type { JobCandidate } from './plan.js';
 
 /** submitJob's input as GraphQL gives it. */
 export interface ContainerJobInput {

@@ -20,7 +20,7 @@ import type { ColumnRow } from '../../registry/store/queries/rows.js';
 import { plan, type Caller, type Candidate, type PlannerSnapshot, type PlanRegion } from '../planner/index.js';
 import { eligibleCandidates, planRecord, type PlanRecord } from './placement.js';
 import { coneOfQuery } from './query-region.js';
-import type { JobCandidate } from './service.js';
+import type { JobCandidate } from './plan.js';
 
 /** submitQuery's input as GraphQL gives it. */
 export interface QueryInput {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { UpstreamError } from '../../adapters/http.js';
-import type { Adapter, AdapterContext, SiteContainerJob, SiteQuery, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
+import type { Adapter, AdapterContext, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError, ErrorCodes, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
 import {
   claimDueJobs, clearSubmission, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
@@ -15,18 +15,13 @@ import {
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
 import { expireJobResults } from '../../registry/store/queries/job-results.js';
+import { candidatesOf, currentQuery, type JobCandidate, type PlannedCandidate, type StoredPlan } from './plan.js';
 import { keepResult, keptResult } from './result-store.js';
 import { siteVotable } from './results.js';
 import { isTerminal, legalFrom, stateFromSite, type JobState } from './state.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from './timings.js';
 
 /** One site the job may run at, with the request already rewritten for that site. */
-export interface JobCandidate {
-  siteId: string;
-  siteQuery?: SiteQuery;
-  siteJob?: SiteContainerJob;
-}
-
 /** What `JobService.submit` takes. */
 export interface SubmitJobInput {
   kind: JobKind;
@@ -39,12 +34,6 @@ export interface SubmitJobInput {
   /** Candidates in the order to try them. */
   candidates: JobCandidate[];
   /** The planner's own description of the plan, kept beside the candidates. */
-  plan?: unknown;
-}
-
-/** The plan column: the candidates a job runs under. */
-export interface StoredPlan {
-  candidates: JobCandidate[];
   plan?: unknown;
 }
 
@@ -307,8 +296,7 @@ export class JobService {
    */
   async result(job: JobRow, signal?: AbortSignal): Promise<SiteResult> {
     if (!job.siteId || !job.siteJobId) throw new ConstellationError('NOT_FOUND', `job ${job.id} has not been placed at a site`);
-    const query = (job.plan as StoredPlan).candidates[job.candidateIndex]?.siteQuery;
-    if (job.kind === 'QUERY' && query?.mode === 'sync') return keptResult(this.pool, job);
+    if (currentQuery(job)?.mode === 'sync') return keptResult(this.pool, job);
     const site = await this.resolveSite(job.siteId);
     if (!site.adapter.jobResult) {
       throw new ConstellationError('NOT_FOUND', `job ${job.id} at ${job.siteId} has no result to fetch (${job.kind === 'CONTAINER' ? 'container jobs write their outputs at the site' : 'the site does not serve results'})`);
@@ -345,7 +333,8 @@ export class JobService {
 
   /** Try the candidates from the job's current index until one takes it. */
   private async dispatch(job: JobRow): Promise<JobRow> {
-    const { candidates } = job.plan as StoredPlan;
+    const candidates = await this.plannedOrFail(job);
+    if (!candidates) return (await jobById(this.pool, job.id))!;
     for (let i = job.candidateIndex; i < candidates.length; i++) {
       const candidate = candidates[i];
       let site: SiteBinding;
@@ -361,14 +350,14 @@ export class JobService {
       let submitted: { siteJobId: string; status: SiteJobStatus };
       const ctx = this.context(site, this.opts.submitTimeoutMs);
       try {
-        submitted = await this.submitAt(ctx, site, candidate, job.kind, job.id);
+        submitted = await this.submitAt(ctx, site, candidate, job.id);
       } catch (err) {
         if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
         continue;
       }
       try {
         // A synchronous answer is read whole and kept now, inside the submit's deadline and lease.
-        if (candidate.siteQuery?.mode === 'sync' && submitted.status.state === 'COMPLETED') await this.keep(ctx, site, job.id, submitted.siteJobId);
+        if (candidate.kind === 'QUERY' && candidate.siteQuery.mode === 'sync' && submitted.status.state === 'COMPLETED') await this.keep(ctx, site, job.id, submitted.siteJobId);
       } catch (err) {
         await site.adapter.cancelJob?.(ctx, submitted.siteJobId).catch(() => undefined);
         if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
@@ -414,13 +403,13 @@ export class JobService {
     await keepResult(this.pool, jobId, result, { maxBytes: this.opts.resultMaxBytes, retentionMs: this.opts.resultRetentionMs, chunkBytes: RESULT_CHUNK_BYTES, site: ctx.site.id });
   }
 
-  private async submitAt(ctx: AdapterContext, site: SiteBinding, candidate: JobCandidate, kind: JobKind, runId: string): Promise<{ siteJobId: string; status: SiteJobStatus }> {
-    if (kind === 'QUERY') {
+  private async submitAt(ctx: AdapterContext, site: SiteBinding, candidate: PlannedCandidate, runId: string): Promise<{ siteJobId: string; status: SiteJobStatus }> {
+    if (candidate.kind === 'QUERY') {
       if (!site.adapter.submitQuery) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run queries`);
-      return site.adapter.submitQuery(ctx, { ...candidate.siteQuery!, runId });
+      return site.adapter.submitQuery(ctx, { ...candidate.siteQuery, runId });
     }
     if (!site.adapter.submitContainerJob) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run container jobs`);
-    return site.adapter.submitContainerJob(ctx, candidate.siteJob!);
+    return site.adapter.submitContainerJob(ctx, candidate.siteJob);
   }
 
   /**
@@ -515,6 +504,17 @@ export class JobService {
     }
   }
 
+  /** The job's candidates; a plan the database gave back damaged fails the job (INTERNAL, saying so) instead of every poll. */
+  private async plannedOrFail(job: JobRow): Promise<PlannedCandidate[] | undefined> {
+    try {
+      return candidatesOf(job);
+    } catch (err) {
+      this.options.onError?.(err);
+      await this.fail(job, ErrorCodes.INTERNAL.code, (err as Error).message);
+      return undefined;
+    }
+  }
+
   private async fail(job: JobRow, code: string, message: string): Promise<void> {
     const moved = await transition(this.pool, job.id, 'ERROR', { legalFrom: legalFrom('ERROR'), errorCode: code, errorMessage: message });
     if (moved) this.emit(moved);
@@ -533,8 +533,10 @@ export class JobService {
       await this.dispatch(job);
       return;
     }
-    const candidate = (job.plan as StoredPlan).candidates[job.candidateIndex];
-    const query = candidate?.siteQuery;
+    const candidates = await this.plannedOrFail(job);
+    if (!candidates) return;
+    const candidate = candidates[job.candidateIndex];
+    const query = candidate?.kind === 'QUERY' ? candidate.siteQuery : undefined;
     const unknown = `the broker stopped while submitting to ${job.siteId ?? 'a site'} at ${job.submittedAt.toISOString()}`;
     let site: SiteBinding | undefined;
     try {

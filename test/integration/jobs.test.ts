@@ -10,7 +10,8 @@ import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
 import { createTapAdapter } from '../../adapters/tap/adapter.js';
 import { jobResult } from '../../broker/jobs/results.js';
 import { registerJobResultRoutes } from '../../broker/jobs/routes.js';
-import { JobService, type JobCandidate, type SiteBinding, type JobUpdate } from '../../broker/jobs/service.js';
+import type { JobCandidate } from '../../broker/jobs/plan.js';
+import { JobService, type SiteBinding, type JobUpdate } from '../../broker/jobs/service.js';
 import type { Adapter, SiteQuery } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { migrate } from '../../registry/store/migrate.js';
@@ -395,6 +396,23 @@ describe(`jobs (${backend})`, () => {
     expect(await messages(adopted)).toMatch(/found it there as .* by its run id/);
     expect(await messages(resent)).toMatch(/holds no job with its run id, so it is sent again/);
     expect(site.seen.some((r) => r.method === 'GET' && /\/tap\/async\?AFTER=/.test(r.url))).toBe(true);
+  }, WAITING_TEST_MS);
+
+  it('fails a job whose stored plan comes back damaged with INTERNAL saying so, instead of failing every poll', async () => {
+    // A dead broker's job whose plan column no longer holds a plan (edited by hand, or a bug).
+    const { job } = await createJobOnce(db.pool, {
+      id: randomUUID(), owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL },
+      plan: { candidates: [{ siteId: 'a', siteJob: { image: 'x' } }] },
+    }, { owner: 'dead-broker', ms: 1 });
+    await sleep(10);
+    const errors: unknown[] = [];
+    const jobs = service({ onError: (err) => errors.push(err) });
+    await jobs.start();
+    const done = await until(job.id, (j) => j.state !== 'PENDING');
+    expect(done.state).toBe('ERROR');
+    expect(done.errorCode).toBe('CONSTELLATION_E_INTERNAL');
+    expect(done.errorMessage).toBe(`the stored plan of job ${job.id} is not a plan (candidate 0 (a) has no siteQuery)`);
+    expect(errors).toHaveLength(1);
   }, WAITING_TEST_MS);
 
   it('rejects a bad submit clearly', async () => {
