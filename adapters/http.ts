@@ -374,8 +374,7 @@ function wrapResponse(res: Dispatcher.ResponseData, status: number, url: string,
   // A document read whole is bounded by documentBytes; a result streamed through by resultBytes.
   const bytes = async () => {
     const parts: Buffer[] = [];
-    // Kept as they came (a view, not a copy): a document at its limit is then held once, not twice.
-    for await (const chunk of take(limits.documentBytes, 'documentBytes')) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    for await (const chunk of take(limits.documentBytes, 'documentBytes')) parts.push(Buffer.from(chunk));
     return Buffer.concat(parts);
   };
   return {
