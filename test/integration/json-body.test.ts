@@ -56,6 +56,23 @@ describe(`large JSON bodies (${backend})`, () => {
     expectLoopTurned(m, `${(body.length / 1e6).toFixed(1)} MB document read and refused`);
   }, WAITING_TEST_MS);
 
+  it('reads long strings (seven MOCs of 2 MB) without holding the loop or a string per character', async () => {
+    const moc = `29/${Array.from({ length: 105_000 }, (_, i) => String(i * 1_000_003)).join(' ')}`;
+    const doc = documentFor('long-strings', Array.from({ length: 7 }, (_, i) => ({ id: `long.t${i}`, table: `long.t${i}`, coverage: moc })));
+    const body = JSON.stringify(doc);
+    expect(body.length).toBeGreaterThan(7 * 1_000_000);
+    const heapBefore = process.memoryUsage().heapUsed;
+    let heapPeak = heapBefore;
+    const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 5);
+    const m = await measureLoop(() => put('long-strings', body));
+    clearInterval(sampler);
+    expect(m.result.status).toBe(422);
+    expect(m.result.body.violations?.map((v) => v.rule)).toContain('limit');
+    expectLoopTurned(m, `${(body.length / 1e6).toFixed(1)} MB of long strings read and refused`);
+    // About the size of the strings themselves, not hundreds of MB.
+    expect(heapPeak - heapBefore).toBeLessThan(250 * 1024 * 1024);
+  }, WAITING_TEST_MS);
+
   it('refuses what is not JSON, a "__proto__" key and a truncated document, large or small, with INVALID_JSON', async () => {
     const pad = (json: string) => json.replace('{', `{"pad":"${'x'.repeat(WHOLE_BODY_BYTES + 10)}",`);
     for (const json of ['{"a":1,"__proto__":{"admin":true}}', '{"a":', '{"a":1}{"b":2}', '{"a":tru}']) {
