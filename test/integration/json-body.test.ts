@@ -52,7 +52,9 @@ describe(`large JSON bodies (${backend})`, () => {
     const m = await measureLoop(() => put('attack-doc', body));
     expect(m.result.status).toBe(422);
     expect(m.result.body.code).toBe('CONSTELLATION_E_INVALID_DOCUMENT');
-    expect(m.result.body.violations?.[0].rule).toBe('maxItems');
+    expect(m.result.body.violations?.[0]).toMatchObject({ path: '/datasets', rule: 'maxItems' });
+    // Refused while it arrived, at the 50,001st dataset: the rest was never built.
+    expect(m.result.body.message).toMatch(/has more than 50000 datasets/);
     expectLoopTurned(m, `${(body.length / 1e6).toFixed(1)} MB document read and refused`);
   }, WAITING_TEST_MS);
 
@@ -71,6 +73,15 @@ describe(`large JSON bodies (${backend})`, () => {
     expectLoopTurned(m, `${(body.length / 1e6).toFixed(1)} MB of long strings read and refused`);
     // About the size of the strings themselves, not hundreds of MB.
     expect(heapPeak - heapBefore).toBeLessThan(250 * 1024 * 1024);
+  }, WAITING_TEST_MS);
+
+  it('caps only the document\'s own datasets array: a "datasets" key deeper down is the validator\'s business', async () => {
+    const doc = bigDocument('nested', 1.2) as unknown as Record<string, unknown>;
+    doc.extra = { datasets: Array.from({ length: 60_000 }, (_, i) => i) };
+    const { status, body } = await put('nested', JSON.stringify(doc));
+    expect(status).toBe(422);
+    expect(body.message).not.toMatch(/has more than 50000 datasets/);
+    expect(body.violations?.[0].path).toBe('/extra');
   }, WAITING_TEST_MS);
 
   it('refuses what is not JSON, a "__proto__" key and a truncated document, large or small, with INVALID_JSON', async () => {
