@@ -244,7 +244,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
 }
 
-/** An error thrown by our own code that is neither ours by design nor GraphQL's or mercurius'. */
 /**
  * How a GraphQL error is answered: undefined for GraphQL's and mercurius' own (syntax,
  * validation, depth) and a request that ended, which keep their messages; our coded error
