@@ -3,6 +3,7 @@
  * no SQL. Per-site facts are frozen objects shared between generations: a reload after a publish
  * rebuilds only the sites that changed and the coverage indexes of the datasets they touch.
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type pg from 'pg';
 import { CoverageIndex } from '../../registry/coverage/index.js';
 import { INDEX_ORDER } from '../../registry/coverage/limits.js';
@@ -211,7 +212,7 @@ class MocCache {
       for (const text of r.coverage.values()) {
         this.parse(text);
         if (performance.now() - slice > 15) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await yieldToLoop();
           slice = performance.now();
         }
       }

@@ -1,4 +1,5 @@
 /** The in-memory sky-coverage index of every replica, kept in step with the registry version. */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CoverageIndex } from '../../registry/coverage/index.js';
 import { INDEX_ORDER } from '../../registry/coverage/limits.js';
 import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
@@ -50,7 +51,7 @@ export class CoverageView {
       if (row.moc === null || parsed.has(row.moc)) continue;
       parsed.set(row.moc, parseMocAscii(row.moc).degrade(INDEX_ORDER));
       if (performance.now() - slice > 15) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await yieldToLoop();
         slice = performance.now();
       }
     }

@@ -9,6 +9,7 @@
  * looks inside an item. The work is a generator that yields between items: the synchronous entry
  * points run it straight through, the asynchronous one gives the event loop back every few ms.
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { createAjv } from './ajv.js';
 import schema from './capability.schema.json' with { type: 'json' };
@@ -320,7 +321,7 @@ async function runSliced<T>(steps: Generator<void, T, void>): Promise<T> {
     const r = steps.next();
     if (r.done) return r.value;
     if (performance.now() - start >= SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToLoop();
       start = performance.now();
     }
   }

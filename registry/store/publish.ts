@@ -1,4 +1,5 @@
 /** Replacing one site's advertised state with a validated document, in one transaction. */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { CapabilityDocument } from '../model/capability.js';
@@ -34,7 +35,7 @@ export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, or
     if (d.coverage === undefined || fractions.has(d.coverage)) continue;
     fractions.set(d.coverage, parseMocAscii(d.coverage).skyFraction());
     if (performance.now() - slice > 15) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToLoop();
       slice = performance.now();
     }
   }

@@ -46,11 +46,15 @@ describe(`the harvest guard and harvested truth (${backend})`, () => {
   let broker: TestBroker;
   let http: HttpClient;
 
-  const harvest = async (confirm?: boolean): Promise<Run> => {
-    const res = await broker.graphql<{ harvest: Run }>(
-      `mutation($confirm: Boolean) { harvest(siteId: "guard", confirm: $confirm) { outcome errorCode errorMessage } }`, confirm === undefined ? {} : { confirm });
-    expect(res.errors).toBeUndefined();
-    return res.data!.harvest;
+  const harvest = (confirm?: boolean) => broker.harvest('guard', confirm);
+  /** Run `steps` while the site lists only `kept` of its tables; it lists them all again afterwards. */
+  const listing = async (kept: string[], steps: () => Promise<void>) => {
+    tap.hostile.tables = keepOnly(kept);
+    try {
+      await steps();
+    } finally {
+      delete tap.hostile.tables;
+    }
   };
   const site = async (): Promise<SiteView> => {
     const res = await broker.graphql<{ site: SiteView }>(
@@ -77,8 +81,7 @@ describe(`the harvest guard and harvested truth (${backend})`, () => {
 
   it('holds a harvest that would remove 9 of 10 datasets, keeps the stored state, and applies it once confirmed', async () => {
     const documentsBefore = (await site()).documents.length;
-    tap.hostile.tables = keepOnly(['survey.t3']);
-    try {
+    await listing(['survey.t3'], async () => {
       const held = await harvest();
       expect(held).toMatchObject({ outcome: 'HELD', errorCode: 'CONSTELLATION_E_HARVEST_HELD' });
       expect(held.errorMessage).toContain('would remove 9 of 10 datasets (90%)');
@@ -100,41 +103,33 @@ describe(`the harvest guard and harvested truth (${backend})`, () => {
       s = await site();
       expect(s).toMatchObject({ status: 'UP', origin: 'HARVEST' });
       expect(tables(s)).toEqual(['survey.t3']);
-    } finally {
-      delete tap.hostile.tables;
-    }
+    });
     // Growing back from 1 to 10 tables removes nothing: applied.
     expect((await harvest()).outcome).toBe('OK');
     expect(tables(await site())).toEqual(ALL);
   });
 
   it('holds a harvest that finds no tables at all', async () => {
-    tap.hostile.tables = keepOnly([]);
-    try {
+    await listing([], async () => {
       const held = await harvest();
       expect(held).toMatchObject({ outcome: 'HELD', errorCode: 'CONSTELLATION_E_HARVEST_HELD' });
       expect(held.errorMessage).toMatch(/^would remove 10 of 10 datasets \(100%\): the harvest found no datasets; held: confirm with /);
       const s = await site();
       expect(s.status).toBe('DEGRADED');
       expect(tables(s)).toEqual(ALL);
-    } finally {
-      delete tap.hostile.tables;
-    }
+    });
     expect((await harvest()).outcome).toBe('OK');
     expect((await site()).status).toBe('UP');
   });
 
   it('applies a small change (2 of 10 tables gone, 20%) at once', async () => {
     const kept = ALL.filter((t) => t !== 'survey.t0' && t !== 'survey.t9');
-    tap.hostile.tables = keepOnly(kept);
-    try {
+    await listing(kept, async () => {
       expect(await harvest()).toMatchObject({ outcome: 'OK', errorCode: null });
       const s = await site();
       expect(s.status).toBe('UP');
       expect(tables(s)).toEqual(kept);
-    } finally {
-      delete tap.hostile.tables;
-    }
+    });
     expect((await harvest()).outcome).toBe('OK');
     expect(tables(await site())).toEqual(ALL);
   });

@@ -10,8 +10,8 @@ export interface TestBroker {
   db: TestDatabase;
   /** POST a GraphQL query; returns the parsed body and HTTP status. */
   graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<{ status: number; data?: T; errors?: GraphQLErrorBody[] }>;
-  /** Run the `harvest` mutation for `siteId` and return its run record (throws on GraphQL errors). */
-  harvest(siteId: string): Promise<HarvestRunView>;
+  /** Run the `harvest` mutation for `siteId` (confirming a held one when asked) and return its run record (throws on GraphQL errors). */
+  harvest(siteId: string, confirm?: boolean): Promise<HarvestRunView>;
   close(): Promise<void>;
 }
 
@@ -47,9 +47,9 @@ export async function startBroker(config: Config, db?: TestDatabase, options: Om
       });
       return { status: res.status, ...((await res.json()) as object) };
     },
-    async harvest(siteId) {
+    async harvest(siteId, confirm = false) {
       const { data, errors } = await this.graphql<{ harvest: HarvestRunView }>(
-        'mutation($siteId: ID!) { harvest(siteId: $siteId) { outcome errorCode errorMessage durationMs bytes } }', { siteId });
+        'mutation($siteId: ID!, $confirm: Boolean) { harvest(siteId: $siteId, confirm: $confirm) { outcome errorCode errorMessage durationMs bytes } }', { siteId, confirm });
       if (errors || !data) throw new Error(`harvest of ${siteId} answered ${JSON.stringify(errors)}`);
       return data.harvest;
     },

@@ -2,10 +2,11 @@
  * VOSI tables: VOSITables 1.0/1.1 `tableset` and `table` roots, and the VODataService
  * `tableset` root the ESA Gaia archive serves (with esatapplus:* extension attributes).
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ColumnDoc } from '../../../registry/model/capability.js';
 import type { Datatype } from '../votable/types.js';
 import { NS, isIvoaOrNone, isVoDataServiceNs } from '../xml/namespaces.js';
-import { parseXml, parseXmlAsync, wrongRoot, yieldToLoop, type XmlElement } from '../xml/tree.js';
+import { parseXml, parseXmlAsync, wrongRoot, type XmlElement } from '../xml/tree.js';
 import { parseXsdBoolean, parseXsdInteger, textOf } from '../xml/values.js';
 
 /** How a column's dataType was declared: TAP (VODataService TAPType), VOTable, or something else. */

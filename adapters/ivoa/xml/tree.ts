@@ -4,6 +4,7 @@
  * (./limits.ts) because a site's answer is untrusted; the large ones (a tableset) are parsed in
  * slices so the event loop keeps turning (parseXmlAsync).
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { ConstellationError, isConstellationError, type Violation } from '../../../registry/model/errors.js';
 import { XML_MAX_NODES, XmlBudget, type XmlLimits } from './limits.js';
@@ -186,11 +187,6 @@ export async function parseXmlAsync(input: string | Uint8Array, what: string, li
     builder.write(at, Math.min(text.length, at + sliceChars));
   }
   return builder.finish();
-}
-
-/** Let other work of the event loop run before going on. */
-export function yieldToLoop(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** The document as text: decoded, without a BOM or the blank lines some servers put before the declaration. */
