@@ -11,5 +11,7 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     pool: 'forks',
+    // Every file's broker log lines are checked for the secrets its tests handled.
+    setupFiles: ['test/support/no-secrets-in-logs.ts'],
   },
 });

@@ -9,12 +9,12 @@ export interface LoadResult {
   non2xx: number;
 }
 
-/** Drive `url` with POST `body` (or GET when body is undefined) for `seconds`. */
-export async function load(url: string, body: string | undefined, seconds: number, connections = 10): Promise<LoadResult> {
+/** Drive `url` with POST `body` (or GET when body is undefined) for `seconds`, with `headers` added to every request. */
+export async function load(url: string, body: string | undefined, seconds: number, connections = 10, headers: Record<string, string> = {}): Promise<LoadResult> {
   const result = await autocannon({
     url,
     method: body === undefined ? 'GET' : 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body,
     connections,
     duration: seconds,

@@ -26,10 +26,16 @@ import { QUERY_LIMITS } from './graphql/limits.js';
 import { toConstellationError } from './http/errors.js';
 import { graphiqlRoutes } from './http/graphiql.js';
 import { healthRoutes } from './http/health.js';
+import { loginRoutes } from './http/login.js';
 import { siteRoutes } from './http/sites.js';
 import { followRegistry } from './services/registry-follower.js';
 import { registerConfiguredSites, type Seeds } from './services/seeds.js';
 import { StartPhases } from './start-phases.js';
+import { stageCompletedJobs } from './staging/follow.js';
+import { bearerIdentity, identifyRequests } from './auth/request-identity.js';
+import { identityServicesFor } from './auth/identity-wiring.js';
+import { loggerOptions } from './http/logging.js';
+import { PUBLISH_KEY_HEADER } from './auth/rights.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -62,6 +68,8 @@ export interface BuildOptions {
   jobs?: JobServiceOptions;
   /** Where site credentials are read from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Where log lines go (default stdout); tests capture them to check that no secret is written. */
+  logStream?: NodeJS.WritableStream;
   /** Seeds already read and checked (serve checks them before it listens). */
   seeds?: Seeds;
 }
@@ -84,8 +92,10 @@ export interface Broker {
 export async function createBroker(config: Config, options: BuildOptions = {}): Promise<Broker> {
   const phases = new StartPhases(START_PHASES);
   const app = Fastify({
-    logger: options.logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    logger: options.logger === false ? false : loggerOptions(config.logLevel, options.logStream),
     bodyLimit: config.bodyLimit,
+    // A hop count trusts that many proxies nearest the broker (what proxy-addr does with a number).
+    trustProxy: typeof config.server.trustProxy === 'number' ? hopsTrusted(config.server.trustProxy) : config.server.trustProxy,
   });
   phases.logTo(app.log);
   let services: Services | undefined;
@@ -101,6 +111,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     const e = new ConstellationError('STARTING', `the broker is still starting (${phases.current() ?? 'almost ready'}); try again in a moment`);
     return reply.code(e.statusCode).header('retry-after', '1').send(e.toJSON());
   });
+  // Who is asking, decided before any route reads a body (a refused token never reaches a handler).
+  identifyRequests(app, () => services?.identity);
   app.setErrorHandler((err, request, reply) => {
     const e = toConstellationError(err);
     if (e.statusCode >= 500 && e.kind !== 'STARTING') request.log.error({ err }, e.message);
@@ -129,7 +141,22 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     // GraphiQL is served from its npm package (graphiqlRoutes), not mercurius' CDN page.
     graphiql: false,
     // Subscriptions read jobs through the pool: a socket lives too long for a request's read transaction.
-    subscription: { context: () => ({ services: ready() }) },
+    subscription: {
+      // The upgrade request's own credential (header or session cookie), replaced by a bearer
+      // token in connection_init's payload when the client sends one there (browsers cannot set
+      // headers on a WebSocket).
+      context: (_socket, request) => ({ services: ready(), identity: request.identity }),
+      onConnect: async ({ payload }) => {
+        const authorization = connectionAuthorization(payload);
+        if (authorization === undefined) return true;
+        try {
+          return { identity: await bearerIdentity(authorization, services?.identity) };
+        } catch (err) {
+          app.log.info({ code: isConstellationError(err) ? err.code : undefined }, 'WebSocket connection_init refused: its token did not verify');
+          return false;
+        }
+      },
+    },
     jit: 1,
     cache: 1024,
     queryDepth: MAX_QUERY_DEPTH,
@@ -145,7 +172,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
         budget.end();
         void db.close();
       });
-      return { db, budget, services: current };
+      const publishKey = request.headers[PUBLISH_KEY_HEADER];
+      return { db, budget, services: current, identity: request.identity, ...(typeof publishKey === 'string' ? { publishKey } : {}) };
     },
     errorFormatter: (execution, ctx) => {
       // An answer that would pass the byte cap is refused whole, never sent in part.
@@ -175,6 +203,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   await app.register(graphiqlRoutes);
   await app.register(siteRoutes);
   await app.register(healthRoutes, { phases });
+  await app.register(loginRoutes, { login: () => services?.identity });
   registerJobResultRoutes(app);
 
   // What start() opened, closed in reverse on app.close() whether or not the start finished.
@@ -189,6 +218,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     const created = createServices(config, database.pool, database.kind, {
       http: options.http,
       env: options.env,
+      ...(config.identity ? { identity: identityServicesFor(config.identity, database.pool, options.env ?? process.env) } : {}),
       jobs: { onError: (err) => app.log.error({ err }, 'job polling failed'), ...options.jobs },
     });
     if (!options.http) closers.push(() => created.http.close());
@@ -222,6 +252,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       const expiry = setInterval(expireResults, RESULT_EXPIRY_MS);
       expiry.unref();
       closers.push(() => clearInterval(expiry));
+      // A query that asked for stageTo is staged by the broker that saw it complete.
+      closers.push(stageCompletedJobs(created.jobs, created.stager, (err, what) => app.log.error({ err }, `${what} failed`)));
       if (options.schedule) {
         const scheduler = startScheduler(config, created.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed'));
         closers.push(() => scheduler.stop());
@@ -242,6 +274,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await app.close();
     throw err;
   }
+}
+
+/** Trust the `hops` proxies nearest the broker. */
+function hopsTrusted(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
+
+/** The Authorization value a connection_init payload carries (`{authorization}` or `{headers: {authorization}}`, any case). */
+function connectionAuthorization(payload: unknown): string | undefined {
+  if (typeof payload !== 'object' || payload === null) return undefined;
+  const from = (o: object) => Object.entries(o).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
+  const headers = (payload as { headers?: unknown }).headers;
+  const value = from(payload) ?? (typeof headers === 'object' && headers !== null ? from(headers) : undefined);
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**

@@ -4,9 +4,12 @@ import { createAdapters } from '../adapters/index.js';
 import { HttpClient } from '../adapters/http.js';
 import type { Adapter } from '../registry/model/adapter.js';
 import type { Platform } from '../registry/model/capability.js';
+import type { IdentityServices } from './auth/identity-services.js';
+import { Rights } from './auth/rights.js';
 import type { Config } from './config/config.js';
 import { JobService, type JobServiceOptions } from './jobs/service.js';
-import { configuredSites } from './jobs/sites.js';
+import { configuredSite, configuredSites, jobCredentials } from './jobs/sites.js';
+import { Stager } from './staging/stage-result.js';
 import { PlannerView } from './planner/index.js';
 import { CoverageView } from './services/coverage-view.js';
 import { Harvester } from './services/harvester.js';
@@ -23,6 +26,12 @@ export interface Services {
   http: HttpClient;
   planner: PlannerView;
   jobs: JobService;
+  /** Writes completed jobs' results into their owners' space at a site (stageTo). */
+  stager: Stager;
+  /** Who may publish and harvest. */
+  rights: Rights;
+  /** Token verification, sessions and keys; absent when federation.yaml names no identity provider. */
+  identity?: IdentityServices;
 }
 
 /** Wire the services over `pool`; `http` and `jobs` settings given here override the config's (tests shorten them). */
@@ -30,7 +39,7 @@ export function createServices(
   config: Config,
   pool: pg.Pool,
   databaseKind: Services['databaseKind'],
-  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions } = {},
+  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices } = {},
 ): Services {
   const coverage = new CoverageView();
   const preferences = new Map(config.sites.map((s) => [s.id, s.preference ?? 1]));
@@ -44,7 +53,7 @@ export function createServices(
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000, limits: config.limits });
   const allowHosts = new Map(config.sites.map((s) => [s.id, s.allowHosts]));
   const adapterFor = options.adapterFor ?? createAdapters(http, { allowHosts: (id) => allowHosts.get(id) });
-  const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews);
+  const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews, options.identity?.provider);
   const jobs = new JobService(pool, configuredSites(config, adapterFor, options.env), {
     pollIntervalMs: config.jobs.pollIntervalS * 1000,
     leaseMs: config.jobs.leaseS * 1000,
@@ -56,5 +65,12 @@ export function createServices(
     ...(config.jobs.giveUpAfterS ? { giveUpAfterMs: config.jobs.giveUpAfterS * 1000 } : {}),
     ...options.jobs,
   });
-  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner, jobs };
+  const rights = new Rights(config, options.env ?? process.env);
+  // Staging runs with the job owner's own credential for the target site, kept with the job at submit.
+  const credentialFor = jobCredentials(config, options.env);
+  const stager = new Stager({
+    pool, http, jobs, sites: config.sites, maxBytes: config.results.maxBytes,
+    credentialFor: (job, siteId) => credentialFor(configuredSite(config, siteId), { id: job.id, owner: job.owner, db: pool }),
+  });
+  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner, jobs, rights, stager, ...(options.identity ? { identity: options.identity } : {}) };
 }

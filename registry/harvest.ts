@@ -15,7 +15,9 @@ export const DOWN_AFTER_FAILURES = 3;
 export interface HarvestDeps {
   pool: pg.Pool;
   adapter: Adapter;
-  context: Omit<AdapterContext, 'meter'>;
+  context: Omit<AdapterContext, 'meter' | 'credential'>;
+  /** The credential to harvest with, got inside the recorded run (getting it may fail, as a token endpoint may). */
+  credential(): Promise<AdapterContext['credential']>;
   /** Validate (with the federation's mappings) and store the document; throws when invalid. */
   publish(doc: CapabilityDocument): Promise<{ documentId: number }>;
   /** Largest share of the site's datasets a harvest may remove without being held (federation.yaml `harvest.maxRemovedShare`). */
@@ -36,7 +38,7 @@ export async function harvestSite(deps: HarvestDeps, trigger: string): Promise<H
   const run = await startHarvestRun(deps.pool, siteId, trigger);
   const meter = { bytes: 0 };
   try {
-    const outcome = await deps.adapter.harvest({ ...deps.context, meter }, await harvestValidators(deps.pool, siteId));
+    const outcome = await deps.adapter.harvest({ ...deps.context, credential: await deps.credential(), meter }, await harvestValidators(deps.pool, siteId));
     const state = await harvestedState(deps.pool, siteId);
     // On 304 the adapter rebuilds the document from the site's unchanged answers, so it is the
     // harvested state itself: stored again only when something else replaced it.

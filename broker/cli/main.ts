@@ -17,6 +17,10 @@ commands:
   datasets    list canonical datasets and where their replicas are  [--text TEXT] [--site ID]
   harvest     harvest one site now, or every site  [SITE] [--confirm]
               (--confirm applies a harvest held for removing too many datasets)
+  login       log in to the federation's identity provider (device code: open the address shown
+              and confirm the code); the token is cached in CONSTELLATION_CONFIG_DIR
+  logout      revoke and forget the cached login
+  whoami      who the running broker says you are  [--json]
 
 environment:
   HOST, PORT              where serve listens
@@ -24,17 +28,28 @@ environment:
   CONSTELLATION_CONFIG    federation file (default ./federation.yaml; --config overrides)
   CONSTELLATION_DATA      embedded database directory (default ./.constellation)
   LOG_LEVEL               fatal, error, warn, info (default), debug, trace
+  CONSTELLATION_CONFIG_DIR  where login caches tokens (default $XDG_CONFIG_HOME/constellation or ~/.config/constellation)
+  CONSTELLATION_CLI_CLIENT_ID  the public client login uses (default identity.cliClientId, else identity.clientId)
+  CONSTELLATION_URL       the broker whoami asks (default http://HOST:PORT)
 `;
 
-const COMMANDS = new Set(['serve', 'migrate', 'sites', 'datasets', 'harvest']);
+const COMMANDS = new Set(['serve', 'migrate', 'sites', 'datasets', 'harvest', 'login', 'logout', 'whoami']);
 
 /** Run the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, text: { type: 'string' }, site: { type: 'string' }, confirm: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, text: { type: 'string' }, site: { type: 'string' }, confirm: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    // An unknown or malformed option is a usage error (exit 2), not a failure.
+    process.stderr.write(`constellation: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const command = positionals[0];
   if (values.help || !command) {
     process.stdout.write(USAGE);
@@ -81,6 +96,12 @@ export async function main(argv: string[]): Promise<number> {
           runs.map((r) => [r.siteId, r.outcome, r.bytes, r.durationMs, r.errorCode ? `${r.errorCode}: ${r.errorMessage}` : ''])));
         return runs.every((r) => r.outcome === 'OK' || r.outcome === 'NOT_MODIFIED' || r.outcome === 'RESTORED') ? 0 : 1;
       });
+    case 'login':
+      return (await import('./login.js')).login(config);
+    case 'logout':
+      return (await import('./login.js')).logout(config);
+    case 'whoami':
+      return (await import('./login.js')).whoami(config, values.json === true);
     default:
       return 2;
   }

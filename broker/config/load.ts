@@ -10,7 +10,7 @@ import { ConstellationError, type Violation } from '../../registry/model/errors.
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from '../jobs/timings.js';
 import { isValidSchedule } from '../scheduler/cron.js';
 import schema from './federation.schema.json' with { type: 'json' };
-import type { Config, SiteConfig } from './config.js';
+import type { Config, IdentityConfig, SiteConfig } from './config.js';
 
 const ajv = createAjv();
 const validateFederation = ajv.compile(schema);
@@ -25,6 +25,8 @@ export interface BrokerEnv {
   LOG_LEVEL?: string;
   CONSTELLATION_BODY_LIMIT?: string;
   CONSTELLATION_CACHE_MB?: string;
+  /** Which proxies in front of the broker to believe (true, a hop count, or addresses). */
+  CONSTELLATION_TRUST_PROXY?: string;
 }
 
 /** Read `path` (or CONSTELLATION_CONFIG, or ./federation.yaml) and the environment into a Config. */
@@ -80,7 +82,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
   const config: Config = {
     configPath: file,
     federation: fed.federation,
-    identity: fed.identity,
+    ...(fed.identity ? { identity: identityConfig(fed.identity) } : {}),
     registration: { open: fed.registration?.open ?? false },
     harvest: { concurrency: fed.harvest?.concurrency ?? 4, jitterS: fed.harvest?.jitterS ?? 60, timeoutS: fed.harvest?.timeoutS ?? 60,
       maxRemovedShare: fed.harvest?.maxRemovedShare ?? DEFAULT_MAX_REMOVED_SHARE },
@@ -98,7 +100,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
       seed: s.seed === undefined ? undefined : resolve(base, s.seed),
       datasets: s.datasets ?? {},
     })),
-    server: { host: env.HOST ?? '127.0.0.1', port },
+    server: { host: env.HOST ?? '127.0.0.1', port, trustProxy: trustProxy(env.CONSTELLATION_TRUST_PROXY) },
     database: { url: env.DATABASE_URL || undefined, dataDir: resolve(env.CONSTELLATION_DATA ?? '.constellation') },
     logLevel: env.LOG_LEVEL ?? 'info',
     bodyLimit,
@@ -109,7 +111,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
 
 type RawFederation = {
   federation: Config['federation'];
-  identity?: Config['identity'];
+  identity?: Partial<Omit<IdentityConfig, 'roles'>> & Pick<IdentityConfig, 'issuer' | 'audience'> & { roles?: Partial<IdentityConfig['roles']> };
   registration?: { open?: boolean };
   harvest?: Partial<Config['harvest']>;
   jobs?: Partial<Config['jobs']>;
@@ -117,6 +119,27 @@ type RawFederation = {
   limits?: Partial<Config['limits']>;
   sites: (Omit<SiteConfig, 'credentials' | 'datasets'> & { credentials?: SiteConfig['credentials']; datasets?: SiteConfig['datasets'] })[];
 };
+
+/** CONSTELLATION_TRUST_PROXY: unset or "false" (none), "true" (every proxy), a hop count, or addresses/CIDRs separated by commas. */
+function trustProxy(raw: string | undefined): boolean | number | string {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+/** The identity section with its defaults: RS256/PS256/ES256/EdDSA, 30 s skew, `groups`, anonymous submits allowed. */
+function identityConfig(raw: NonNullable<RawFederation['identity']>): IdentityConfig {
+  return {
+    ...raw,
+    scopes: raw.scopes ?? 'openid profile email offline_access',
+    groupsClaim: raw.groupsClaim ?? 'groups',
+    algorithms: raw.algorithms ?? ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    clockSkewS: raw.clockSkewS ?? 30,
+    roles: { admin: raw.roles?.admin ?? [], operators: raw.roles?.operators ?? {} },
+    anonymous: raw.anonymous ?? 'submit',
+  };
+}
 
 /** The job timings with the derived ones filled in (the poll lease always outlasts the poll it covers). */
 function jobsConfig(jobs: RawFederation['jobs']): Config['jobs'] {
@@ -158,6 +181,16 @@ function semanticViolations(fed: RawFederation, root: unknown, lines: LineCounte
       } else canonical.set(m.id, local);
     }
   });
+  const operators = fed.identity?.roles?.operators;
+  if (operators && typeof operators === 'object' && Array.isArray(fed.sites)) {
+    for (const siteId of Object.keys(operators)) {
+      if (!seen.has(siteId)) out.push(located(`/identity/roles/operators/${siteId}`, 'site-reference', `names site "${siteId}", which is not among sites[]`, root, lines));
+    }
+  }
+  const needsProvider = (fed.sites ?? []).findIndex((s) => typeof s === 'object' && s !== null && (s.credentials?.strategy === 'token-exchange' || s.credentials?.strategy === 'client-credentials'));
+  if (needsProvider >= 0 && !fed.identity) {
+    out.push(located(`/sites/${needsProvider}/credentials/strategy`, 'identity', `"${fed.sites[needsProvider].credentials?.strategy}" needs the identity section (the OpenID provider that issues the tokens)`, root, lines));
+  }
   return out;
 }
 

@@ -1,5 +1,7 @@
 /** What every resolver and loader receives. */
+import { groupsOf, isAdmin, type Identity } from '../auth/identity.js';
 import type { Services } from '../factory.js';
+import type { ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 import type { Caller } from '../planner/index.js';
 import type { RequestBudget } from './budget.js';
 import type { ReadScope } from './read-scope.js';
@@ -15,6 +17,23 @@ export interface GraphQLContext {
   /** The objects this request may still build; ended when its client goes away. */
   budget: RequestBudget;
   services: Services;
+  /** Who is asking (anonymous without a credential). */
+  identity: Identity;
+  /** A site's publish key, when the request carried one (X-Publish-Key). */
+  publishKey?: string;
+}
+
+/** The planner's view of a caller: the groups whose replicas they may read. */
+export function callerOf(identity: Identity): Caller {
+  return { groups: groupsOf(identity) };
+}
+
+/** Which replicas a caller sees in discovery: all (admins) or the public ones and those of their groups. */
+export type Visibility = ReplicaVisibility;
+
+/** The replicas `identity` may see. */
+export function visibilityOf(identity: Identity): Visibility {
+  return isAdmin(identity) ? 'all' : groupsOf(identity);
 }
 
 declare module 'mercurius' {

@@ -41,7 +41,7 @@ export interface OperationAnalysis {
  * Fields whose answer changes without a new registry version: jobs move on their own, and a
  * failed or unchanged harvest is recorded without changing what the site advertises.
  */
-const VOLATILE_FIELDS = new Set(['Query.job', 'Query.jobs', 'Site.harvests', 'Site.lastHarvest', 'Site.consecutiveFailures']);
+const VOLATILE_FIELDS = new Set(['Query.me', 'Query.job', 'Query.jobs', 'Site.harvests', 'Site.lastHarvest', 'Site.consecutiveFailures']);
 /** Types only reachable through volatile data (any field returning one is volatile too). */
 const VOLATILE_TYPES = new Set(['Job', 'HarvestRun', 'JobEvent']);
 /** What a list of objects costs per element when nothing bounds it (every such field should be in LIST_MAX). */

@@ -8,7 +8,7 @@ import { lastHarvestBySites } from '../../registry/store/queries/harvest.js';
 import { computeBySites, imagesBySites, servicesBySites } from '../../registry/store/queries/resources.js';
 import type { DatasetRow, ImageRow, ReplicaRow, SiteRow } from '../../registry/store/queries/rows.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
-import type { GraphQLContext } from './context.js';
+import { visibilityOf, type GraphQLContext, type Visibility } from './context.js';
 import { listLimit } from './limits.js';
 
 type Query<T> = { obj: T; params: unknown };
@@ -22,12 +22,12 @@ type Query<T> = { obj: T; params: unknown };
 function listLoader<P, R>(
   field: string,
   parentKey: (p: P) => string | number,
-  read: (db: GraphQLContext['db'], keys: (string | number)[], perParent: number) => Promise<R[]>,
+  read: (db: GraphQLContext['db'], keys: (string | number)[], perParent: number, visibility: Visibility) => Promise<R[]>,
   rowKey: (r: R) => string | number,
 ) {
   return async (queries: Query<P>[], ctx: GraphQLContext): Promise<R[][]> => {
     const limits = queries.map((q) => listLimit(field, (q.params as { limit: number }).limit));
-    const rows = await read(ctx.db, unique(queries.map((q) => parentKey(q.obj))), Math.max(...limits));
+    const rows = await read(ctx.db, unique(queries.map((q) => parentKey(q.obj))), Math.max(...limits), visibilityOf(ctx.identity));
     const groups = new Map<string | number, R[]>();
     for (const r of rows) {
       const k = rowKey(r);
@@ -69,21 +69,21 @@ export const loaders: MercuriusLoaders<GraphQLContext> = {
     services: listLoader('Site.services', (s: SiteRow) => s.id, (db, ids) => servicesBySites(db, ids as string[]), (r) => r.siteId),
     // A site may hold tens of thousands of replicas: read only the page asked for. The other
     // lists of a site and a replica's columns are bounded by the document caps.
-    replicas: listLoader('Site.replicas', (s: SiteRow) => s.id, (db, ids, perParent) => replicasBySites(db, ids as string[], perParent), (r) => r.siteId),
+    replicas: listLoader('Site.replicas', (s: SiteRow) => s.id, (db, ids, perParent, visibility) => replicasBySites(db, ids as string[], perParent, visibility), (r) => r.siteId),
     compute: listLoader('Site.compute', (s: SiteRow) => s.id, (db, ids) => computeBySites(db, ids as string[]), (r) => r.siteId),
     images: listLoader('Site.images', (s: SiteRow) => s.id, (db, ids) => imagesBySites(db, ids as string[]), (r) => r.siteId),
     lastHarvest: async (queries: Query<SiteRow>[], ctx) =>
       oneFor(ctx, queries, (s) => s.id, await lastHarvestBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
   },
   Dataset: {
-    replicas: listLoader('Dataset.replicas', (d: DatasetRow) => d.id, (db, ids, perParent) => replicasByDatasets(db, ids as string[], perParent), (r) => r.datasetId),
-    columns: listLoader('Dataset.columns', (d: DatasetRow) => d.id, (db, ids) => canonicalColumnsByDatasets(db, ids as string[]), (r) => r.datasetId),
+    replicas: listLoader('Dataset.replicas', (d: DatasetRow) => d.id, (db, ids, perParent, visibility) => replicasByDatasets(db, ids as string[], perParent, visibility), (r) => r.datasetId),
+    columns: listLoader('Dataset.columns', (d: DatasetRow) => d.id, (db, ids, _perParent, visibility) => canonicalColumnsByDatasets(db, ids as string[], visibility), (r) => r.datasetId),
   },
   Replica: {
     site: async (queries: Query<ReplicaRow>[], ctx) =>
       oneFor(ctx, queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
     dataset: async (queries: Query<ReplicaRow>[], ctx) =>
-      oneFor(ctx, queries, (r) => r.datasetId, await datasetsByIds(ctx.db, unique(queries.map((q) => q.obj.datasetId))), (d) => d.id),
+      oneFor(ctx, queries, (r) => r.datasetId, await datasetsByIds(ctx.db, unique(queries.map((q) => q.obj.datasetId)), visibilityOf(ctx.identity)), (d) => d.id),
     service: async (queries: Query<ReplicaRow>[], ctx) =>
       oneFor(ctx, queries, (r) => `${r.siteId}/${r.serviceId}`, await servicesBySites(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => `${s.siteId}/${s.id}`),
     // Coverage text can be large, so it is read only when a query asks for it.

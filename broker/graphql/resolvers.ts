@@ -10,8 +10,11 @@ import type { DocumentRow, SiteRow } from '../../registry/store/queries/rows.js'
 import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { plan, type PlanRequest } from '../planner/index.js';
-import { ANONYMOUS, type GraphQLContext } from './context.js';
+import { callerOf, visibilityOf, type GraphQLContext } from './context.js';
+import { ownerOf } from '../auth/identity.js';
+import { linkedSiteIds } from '../auth/linked-credentials.js';
 import { jobResolvers } from './job-resolvers.js';
+import { credentialResolvers } from './credential-resolvers.js';
 import { checkLimit, listLimit } from './limits.js';
 
 interface DatasetFilterArg {
@@ -46,9 +49,14 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
     },
     site: async (_root, { id }: { id: string }, ctx) => (await sitesByIds(ctx.db, [id]))[0] ?? null,
     datasets: async (_root, args: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx) => charged(ctx, 'Query.datasets', await searchDatasetsFor(args, ctx)),
-    dataset: async (_root, { id }: { id: string }, ctx) => (await datasetsByIds(ctx.db, [id]))[0] ?? null,
+    dataset: async (_root, { id }: { id: string }, ctx) => (await datasetsByIds(ctx.db, [id], visibilityOf(ctx.identity)))[0] ?? null,
     // The view is kept current by publishes, harvests and a poll; planning never waits on SQL.
-    plan: (_root, { request }: { request: PlanRequest }, ctx) => plan(ctx.services.planner.snapshot, request, ANONYMOUS),
+    me: async (_root, _args, ctx) => {
+      const me = ctx.identity;
+      if (me.kind !== 'user') return null;
+      return { subject: me.subject, name: me.name ?? null, email: me.email ?? null, groups: me.groups, roles: me.roles, linkedSites: () => linkedSiteIds(ctx.db, ownerOf(me)) };
+    },
+    plan: (_root, { request }: { request: PlanRequest }, ctx) => plan(ctx.services.planner.snapshot, request, callerOf(ctx.identity)),
     images: async (_root, { filter, limit }: { filter?: ImageFilterArg | null; limit: number }, ctx) =>
       charged(ctx, 'Query.images', await searchImages(ctx.db, {
         name: filter?.name ?? undefined,
@@ -63,11 +71,14 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
   },
   Mutation: {
     ...jobResolvers.Mutation,
+    ...credentialResolvers.Mutation,
     harvest: async (_root, { siteId, confirm }: { siteId: string; confirm?: boolean | null }, ctx) => {
       await ctx.db.release();
+      ctx.services.rights.checkAdmin(ctx.identity, 'harvesting through the API');
       return ctx.services.harvester.harvest(siteId, 'graphql', { confirm: confirm === true });
     },
     publishCapabilities: async (_root, { siteId, document }: { siteId: string; document: unknown }, ctx) => {
+      ctx.services.rights.checkPublish(ctx.identity, siteId, ctx.publishKey);
       // Publishing writes through the pool; this request's read transaction must not hold it up.
       await ctx.db.release();
       const result = await ctx.services.publisher.publish(siteId, document, 'publish');
@@ -110,13 +121,15 @@ async function searchDatasetsFor({ filter, limit, offset }: { filter?: DatasetFi
   listLimit('Query.datasets', limit);
   checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
   let ids: string[] | undefined;
+  const visibility = visibilityOf(ctx.identity);
   if (filter?.cone || filter?.region) {
-    const matched = datasetsInRegion(ctx.services.coverage, filter.cone, filter.region)!;
+    const matched = datasetsInRegion(ctx.services.coverage, filter.cone, filter.region, visibility)!;
     ids = [...matched].sort();
     if (ids.length === 0) return [];
-    // With no other constraint the page is known here; SQL then reads only that page.
+    // With no other constraint the page is known here; SQL then reads only that page (and
+    // checks visibility again against its own snapshot of the registry).
     if (!filter.text && !filter.ucd && !filter.site) {
-      return searchDatasets(ctx.db, { ids: ids.slice(offset, offset + limit), limit, offset: 0 });
+      return searchDatasets(ctx.db, { ids: ids.slice(offset, offset + limit), visibility, limit, offset: 0 });
     }
   }
   return searchDatasets(ctx.db, {
@@ -124,6 +137,7 @@ async function searchDatasetsFor({ filter, limit, offset }: { filter?: DatasetFi
     ucd: filter?.ucd ?? undefined,
     site: filter?.site ?? undefined,
     ids,
+    visibility,
     limit,
     offset,
   });

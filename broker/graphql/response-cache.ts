@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { OperationAnalysis } from './cost.js';
+import type { Identity } from '../auth/identity.js';
+import { visibilityOf } from './context.js';
 
 interface Entry {
   body: string;
@@ -28,12 +30,12 @@ export class ResponseCache {
    * never from the text: only a query, and only when no field it reads changes without a new
    * registry version (jobs, harvest records; see cost.ts VOLATILE_FIELDS).
    */
-  key(version: number, body: unknown, operation: OperationAnalysis | undefined): string | undefined {
+  key(version: number, body: unknown, operation: OperationAnalysis | undefined, viewer = ''): string | undefined {
     if (!operation || operation.operation !== 'query' || operation.volatile) return undefined;
     if (typeof body !== 'object' || body === null) return undefined;
     const { query, variables, operationName } = body as { query?: unknown; variables?: unknown; operationName?: unknown };
     if (typeof query !== 'string') return undefined;
-    return createHash('sha256').update(`${version}\u0000${operationName ?? ''}\u0000${query}\u0000${JSON.stringify(variables ?? null)}`).digest('base64url');
+    return createHash('sha256').update(`${version}\u0000${viewer}\u0000${operationName ?? ''}\u0000${query}\u0000${JSON.stringify(variables ?? null)}`).digest('base64url');
   }
 
   get(key: string): string | undefined {
@@ -73,6 +75,12 @@ declare module 'fastify' {
   }
 }
 
+/** What distinguishes one caller's discovery answers from another's: the replicas they may see. */
+function viewerKey(identity: Identity): string {
+  const visibility = visibilityOf(identity);
+  return visibility === 'all' ? '*' : [...visibility].sort().join('\u0001');
+}
+
 /**
  * Serve repeated read-only GraphQL queries from `cache` at the registry version `version()`.
  * Runs after the guard (preValidation), whose analysis of the request says what it reads.
@@ -80,7 +88,8 @@ declare module 'fastify' {
 export function cacheGraphQLResponses(app: FastifyInstance, cache: ResponseCache, version: () => number): void {
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST' || request.routeOptions.url !== '/graphql') return;
-    const key = cache.key(version(), request.body, request.graphqlOperation);
+    // Callers who may see different replicas never share an answer.
+    const key = cache.key(version(), request.body, request.graphqlOperation, viewerKey(request.identity));
     if (!key) return;
     const hit = cache.get(key);
     if (hit !== undefined) return reply.header('content-type', 'application/json; charset=utf-8').header('x-constellation-cache', 'hit').send(hit);

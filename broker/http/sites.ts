@@ -4,6 +4,7 @@ import { ConstellationError } from '../../registry/model/errors.js';
 import { documentById, documentsBySite } from '../../registry/store/queries/history.js';
 import { DOCUMENT_LIMITS } from '../../registry/model/validate.js';
 import { parseLargeJsonBodies } from './json-body.js';
+import { PUBLISH_KEY_HEADER } from '../auth/rights.js';
 
 /** PUT and GET /sites/:id/capabilities. */
 export async function siteRoutes(app: FastifyInstance): Promise<void> {
@@ -11,7 +12,13 @@ export async function siteRoutes(app: FastifyInstance): Promise<void> {
   // is parsed while it arrives, in slices.
   app.removeContentTypeParser(['text/plain']);
   parseLargeJsonBodies(app, [{ pointer: '/datasets', max: DOCUMENT_LIMITS.datasets, refuse: tooManyDatasets }]);
-  app.put<{ Params: { id: string } }>('/sites/:id/capabilities', async (request, reply) => {
+  app.put<{ Params: { id: string } }>('/sites/:id/capabilities', {
+    // Rights are checked before the body is read: a caller who may not publish sends nothing we parse.
+    onRequest: async (request) => {
+      const key = request.headers[PUBLISH_KEY_HEADER];
+      app.services.rights.checkPublish(request.identity, request.params.id, typeof key === 'string' ? key : undefined);
+    },
+  }, async (request, reply) => {
     const result = await app.services.publisher.publish(request.params.id, request.body, 'publish');
     return reply.code(200).send(result);
   });

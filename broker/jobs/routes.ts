@@ -1,15 +1,25 @@
 /** GET /results/:jobId — a job's result (VOTable, CSV or JSON), as a download in the broker's own media type. */
 import { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConstellationError } from '../../registry/model/errors.js';
+import { ANONYMOUS_IDENTITY, ownerOf, type Identity } from '../auth/identity.js';
 import { jobResult, resultFormatOf } from './results.js';
 import type { JobService } from './service.js';
 
+/** The owner whose results a request may read: its caller's (request.identity, set by the identity hook). */
+function requestOwner(request: FastifyRequest): string {
+  // The identity hook sets it on every request; a broker built without the hook serves anonymous callers.
+  const identity: Identity | undefined = request.identity ?? undefined;
+  return ownerOf(identity ?? ANONYMOUS_IDENTITY);
+}
+
 /**
  * Register the results route on `app` (over `jobs`, else the app's services once started);
- * errors are ConstellationErrors for the app's error handler. `ownerOf` names the caller (anonymous until identities are wired).
+ * errors are ConstellationErrors for the app's error handler. A result belongs to its job's
+ * owner: anyone else gets NOT_FOUND, as for a job that does not exist. `ownerOf` names the
+ * caller (default: the owner of `request.identity`).
  */
-export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService, ownerOf: (headers: Record<string, unknown>) => string | undefined = () => undefined): void {
+export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService, ownerOfRequest: (request: FastifyRequest) => string = requestOwner): void {
   app.get('/results/:jobId', async (request, reply) => {
     // A result is the site's data: never sniffed into something else, never shown inline.
     reply.header('x-content-type-options', 'nosniff');
@@ -20,7 +30,7 @@ export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService,
     const abort = new AbortController();
     request.raw.once('close', () => abort.abort());
     const service = jobs ?? app.services.jobs;
-    const result = await jobResult(service, jobId, format, ownerOf(request.headers), abort.signal, service.resultFirstByteMs);
+    const result = await jobResult(service, jobId, format, ownerOfRequest(request), abort.signal, service.resultFirstByteMs);
     const extension = format === 'votable' ? 'xml' : format;
     // The job id is a UUID (jobResult found it), so the file name needs no escaping.
     // A failure after the first byte can only cut the response short; the client sees a truncated body.

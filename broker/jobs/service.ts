@@ -35,16 +35,30 @@ export interface SubmitJobInput {
   candidates: JobCandidate[];
   /** The planner's own description of the plan, kept beside the candidates. */
   plan?: unknown;
+  /**
+   * Called once with the new job's row before it is sent anywhere (not for a retried submit):
+   * where the submitter's site credentials are kept, so whichever broker polls the job has them.
+   */
+  beforeDispatch?: (job: JobRow) => Promise<void>;
 }
 
 /** How to talk to one site: its adapter and the context (site, credential) to call it with. */
 export interface SiteBinding {
   adapter: Adapter;
   context: AdapterContext;
+  /** What the submitter does when the site refuses the credential (401/403), added to the job's error. */
+  authAdvice?: string;
 }
 
-/** Finds the adapter and context for a site id; throws UNKNOWN_SITE when there is none. */
-export type SiteResolver = (siteId: string) => SiteBinding | Promise<SiteBinding>;
+/** The job a site is wanted for: its credentials at the site are its submitter's, kept in `db`. */
+export interface JobScope {
+  id: string;
+  owner: string;
+  db: pg.Pool;
+}
+
+/** Finds the adapter and context for a site id, for one job; throws UNKNOWN_SITE when there is none. */
+export type SiteResolver = (siteId: string, job: JobScope) => SiteBinding | Promise<SiteBinding>;
 
 /** A change to a job: the row after it and the history line that records it. */
 export interface JobUpdate {
@@ -103,6 +117,12 @@ function errorCode(err: unknown): string {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An error's text, with what to do when the site refused the credential. */
+function siteErrorText(err: unknown, site: SiteBinding | undefined): string {
+  const text = errorText(err);
+  return site?.authAdvice && isConstellationError(err) && err.kind === 'UPSTREAM_AUTH' ? `${text}; ${site.authAdvice}` : text;
 }
 
 const RESULT_CHUNK_BYTES = 1024 * 1024;
@@ -165,6 +185,14 @@ export class JobService {
       { owner: this.brokerId, ms: this.submitLeaseMs() },
     );
     if (!created) return sameRequest(job, input.request);
+    if (input.beforeDispatch) {
+      try {
+        await input.beforeDispatch(job);
+      } catch (err) {
+        await this.fail(job, errorCode(err), errorText(err));
+        throw err;
+      }
+    }
     this.emit({ job });
     return this.dispatch(job);
   }
@@ -185,8 +213,8 @@ export class JobService {
     return job && (owner === undefined || job.owner === owner) ? job : undefined;
   }
 
-  /** An owner's jobs, newest first. */
-  list(owner: string, filter: Parameters<typeof jobsByOwner>[2] = {}): Promise<JobRow[]> {
+  /** An owner's jobs (every owner's when `owner` is null), newest first. */
+  list(owner: string | null, filter: Parameters<typeof jobsByOwner>[2] = {}): Promise<JobRow[]> {
     return jobsByOwner(this.pool, owner, filter);
   }
 
@@ -204,13 +232,13 @@ export class JobService {
     if (!job) throw new ConstellationError('NOT_FOUND', `no job ${id}`);
     if (isTerminal(job.state)) return job;
     if (job.siteId && job.siteJobId) {
-      const site = await this.resolveSite(job.siteId);
+      const site = await this.resolveSite(job.siteId, this.scope(job));
       try {
         await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), job.siteJobId);
       } catch (err) {
         // Marking it ABORTED here would leave it running at the site unwatched; the caller retries.
         if (!isConstellationError(err)) throw err;
-        throw new ConstellationError(err.kind, `could not ask ${job.siteId} to abort job ${id}, so it is still ${job.state}; try again: ${err.message}`, { cause: err });
+        throw new ConstellationError(err.kind, `could not ask ${job.siteId} to abort job ${id}, so it is still ${job.state}; try again: ${siteErrorText(err, site)}`, { cause: err });
       }
     }
     const moved = await transition(this.pool, id, 'ABORTED', { legalFrom: legalFrom('ABORTED'), message: 'cancelled by the owner' });
@@ -297,11 +325,21 @@ export class JobService {
   async result(job: JobRow, signal?: AbortSignal): Promise<SiteResult> {
     if (!job.siteId || !job.siteJobId) throw new ConstellationError('NOT_FOUND', `job ${job.id} has not been placed at a site`);
     if (currentQuery(job)?.mode === 'sync') return keptResult(this.pool, job);
-    const site = await this.resolveSite(job.siteId);
+    const site = await this.resolveSite(job.siteId, this.scope(job));
     if (!site.adapter.jobResult) {
       throw new ConstellationError('NOT_FOUND', `job ${job.id} at ${job.siteId} has no result to fetch (${job.kind === 'CONTAINER' ? 'container jobs write their outputs at the site' : 'the site does not serve results'})`);
     }
-    return site.adapter.jobResult({ ...site.context, ...(signal ? { signal } : {}) }, job.siteJobId);
+    try {
+      return await site.adapter.jobResult({ ...site.context, ...(signal ? { signal } : {}) }, job.siteJobId);
+    } catch (err) {
+      if (!isConstellationError(err) || err.kind !== 'UPSTREAM_AUTH') throw err;
+      throw new ConstellationError(err.kind, `${job.siteId}: ${siteErrorText(err, site)}`, { cause: err });
+    }
+  }
+
+  /** The job a site call is for, with the database its kept credentials are in. */
+  private scope(job: Pick<JobRow, 'id' | 'owner'>): JobScope {
+    return { id: job.id, owner: job.owner, db: this.pool };
   }
 
   /** Remove kept results past their retention (and writes a dead broker left unfinished); returns how many. */
@@ -339,7 +377,7 @@ export class JobService {
       const candidate = candidates[i];
       let site: SiteBinding;
       try {
-        site = await this.resolveSite(candidate.siteId);
+        site = await this.resolveSite(candidate.siteId, this.scope(job));
       } catch (err) {
         if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
         continue;
@@ -352,7 +390,7 @@ export class JobService {
       try {
         submitted = await this.submitAt(ctx, site, candidate, job.id);
       } catch (err) {
-        if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
+        if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return (await jobById(this.pool, job.id))!;
         continue;
       }
       try {
@@ -360,7 +398,7 @@ export class JobService {
         if (candidate.kind === 'QUERY' && candidate.siteQuery.mode === 'sync' && submitted.status.state === 'COMPLETED') await this.keep(ctx, site, job.id, submitted.siteJobId);
       } catch (err) {
         await site.adapter.cancelJob?.(ctx, submitted.siteJobId).catch(() => undefined);
-        if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
+        if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return (await jobById(this.pool, job.id))!;
         continue;
       }
       const moved = await this.placed(job, candidate.siteId, submitted, `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`);
@@ -417,8 +455,8 @@ export class JobService {
    * Every failure moves on: the query was checked before routing, so what one site refuses
    * (its dialect, its limits, its health) another may take. When none does, failAll names each.
    */
-  private async submitFailed(job: JobRow, index: number, siteId: string, err: unknown): Promise<boolean> {
-    const row = await recordSubmitFailure(this.pool, job.id, { candidateIndex: index, siteId, errorCode: errorCode(err), message: `${siteId}: ${errorText(err)}` });
+  private async submitFailed(job: JobRow, index: number, siteId: string, err: unknown, site?: SiteBinding): Promise<boolean> {
+    const row = await recordSubmitFailure(this.pool, job.id, { candidateIndex: index, siteId, errorCode: errorCode(err), message: `${siteId}: ${siteErrorText(err, site)}` });
     if (!row) return false;
     this.emit({ job: row });
     return true;
@@ -443,7 +481,7 @@ export class JobService {
     if (!job.siteJobId) return this.resumeUnsubmitted(job);
     let site: SiteBinding;
     try {
-      site = await this.resolveSite(job.siteId!);
+      site = await this.resolveSite(job.siteId!, this.scope(job));
     } catch (err) {
       await this.fail(job, errorCode(err), `${job.siteId}: ${errorText(err)}`);
       return;
@@ -458,7 +496,7 @@ export class JobService {
         return;
       }
       if (isTransient(err)) return this.unreachable(job, err);
-      await this.fail(job, errorCode(err), `${job.siteId}: ${errorText(err)}`);
+      await this.fail(job, errorCode(err), `${job.siteId}: ${siteErrorText(err, site)}`);
       return;
     }
     const to = stateFromSite(status);
@@ -540,7 +578,7 @@ export class JobService {
     const unknown = `the broker stopped while submitting to ${job.siteId ?? 'a site'} at ${job.submittedAt.toISOString()}`;
     let site: SiteBinding | undefined;
     try {
-      site = query ? await this.resolveSite(candidate.siteId) : undefined;
+      site = query ? await this.resolveSite(candidate.siteId, this.scope(job)) : undefined;
     } catch {
       site = undefined;
     }
@@ -553,7 +591,7 @@ export class JobService {
       if (query.mode === 'async') found = await site.adapter.findQueryJob!(this.context(site, this.opts.requestTimeoutMs), { ...query, runId: job.id }, job.submittedAt);
     } catch (err) {
       if (isTransient(err)) return this.unreachable(job, err);
-      await this.fail(job, errorCode(err), `${unknown}, and looking for the job there failed: ${errorText(err)}`);
+      await this.fail(job, errorCode(err), `${unknown}, and looking for the job there failed: ${siteErrorText(err, site)}`);
       return;
     }
     if (found) {

@@ -4,7 +4,7 @@ import { CoverageIndex } from '../../registry/coverage/index.js';
 import { INDEX_ORDER } from '../../registry/coverage/limits.js';
 import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
 import type { Queryable } from '../../registry/store/db.js';
-import { coverageBySites } from '../../registry/store/queries/catalogue.js';
+import { coverageBySites, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 import { registryVersion, sitesChangedSince } from '../../registry/store/queries/sites.js';
 
 /** Key of one replica in the index: site and canonical dataset, stable across publishes. */
@@ -16,6 +16,8 @@ const datasetOf = (key: ReplicaKey): string => key.slice(key.indexOf('\u0000') +
 export class CoverageView {
   private readonly index = new CoverageIndex<ReplicaKey>();
   private readonly keysBySite = new Map<string, ReplicaKey[]>();
+  /** The groups of each replica that is not public (a public replica is absent). */
+  private readonly restricted = new Map<ReplicaKey, readonly string[]>();
   private version_ = -1;
   private chain: Promise<void> = Promise.resolve();
 
@@ -58,30 +60,41 @@ export class CoverageView {
     for (const id of siteIds) {
       for (const key of this.keysBySite.get(id) ?? []) {
         this.index.delete(key);
+        this.restricted.delete(key);
       }
       this.keysBySite.set(id, []);
     }
     for (const row of rows) {
       const key = keyOf(row.siteId, row.datasetId);
       this.index.set(key, row.moc === null ? null : parsed.get(row.moc)!);
+      if (row.groups !== null) this.restricted.set(key, row.groups);
       this.keysBySite.get(row.siteId)!.push(key);
     }
     this.version_ = Math.max(current, ...changed.map((s) => s.registryVersion));
   }
 
 
-  /** Canonical ids of datasets with a replica whose coverage touches the cone. */
-  datasetsInCone(ra: number, dec: number, radiusDeg: number): Set<string> {
-    return new Set(this.index.queryCone(ra, dec, radiusDeg).map(datasetOf));
+  /** Canonical ids of datasets with a replica `visibility` allows whose coverage touches the cone. */
+  datasetsInCone(ra: number, dec: number, radiusDeg: number, visibility: ReplicaVisibility = 'all'): Set<string> {
+    const out = new Set<string>();
+    for (const key of this.index.queryCone(ra, dec, radiusDeg)) if (this.visible(key, visibility)) out.add(datasetOf(key));
+    return out;
   }
 
-  /** Canonical ids of datasets with a replica whose coverage intersects `region` (unknown coverage always does). */
-  datasetsInMoc(region: SMoc): Set<string> {
+  /** Canonical ids of datasets with a replica `visibility` allows whose coverage intersects `region` (unknown coverage always does). */
+  datasetsInMoc(region: SMoc, visibility: ReplicaVisibility = 'all'): Set<string> {
     const out = new Set<string>();
     for (const key of this.index.keys()) {
       const moc = this.index.get(key);
-      if (moc === null || moc?.intersects(region)) out.add(datasetOf(key));
+      if ((moc === null || moc?.intersects(region)) && this.visible(key, visibility)) out.add(datasetOf(key));
     }
     return out;
+  }
+
+  /** Whether a reader with `visibility` may see the replica (discovery SQL checks again; this only keeps pages full). */
+  private visible(key: ReplicaKey, visibility: ReplicaVisibility): boolean {
+    if (visibility === 'all') return true;
+    const groups = this.restricted.get(key);
+    return groups === undefined || groups.some((g) => visibility.includes(g));
   }
 }

@@ -5,7 +5,8 @@ import type { Adapter } from '../../registry/model/adapter.js';
 import type { Platform } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { HarvestRunRow } from '../../registry/store/queries/rows.js';
-import { adapterSite, harvestCredential } from '../auth/site-credentials.js';
+import { adapterSite, harvestCredentialFor } from '../auth/site-credentials.js';
+import type { TokenIssuer } from '../auth/token-exchange.js';
 import type { Config, SiteConfig } from '../config/config.js';
 import type { Publisher } from './publisher.js';
 
@@ -24,6 +25,8 @@ export class Harvester {
     private readonly env: NodeJS.ProcessEnv = process.env,
     /** Called after every recorded run (status and version may have changed). */
     private readonly onRecorded: () => Promise<void> = async () => {},
+    /** The identity provider's client, for sites harvested with client credentials. */
+    private readonly issuer?: TokenIssuer,
   ) {
     this.sites = new Map(config.sites.map((s) => [s.id, s]));
   }
@@ -58,11 +61,8 @@ export class Harvester {
       {
         pool: this.pool,
         adapter: this.adapterFor(site.adapter),
-        context: {
-          site: adapterSite(site),
-          credential: harvestCredential(site, this.env),
-          signal,
-        },
+        context: { site: adapterSite(site), signal },
+        credential: () => harvestCredentialFor(site, this.env, this.issuer),
         publish: (doc) => this.publisher.publish(site.id, withConfiguredSite(doc, site), 'harvest'),
         maxRemovedShare: this.config.harvest.maxRemovedShare,
         confirm,

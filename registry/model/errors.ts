@@ -17,6 +17,12 @@ export const ErrorCodes = {
   SITE_MISMATCH: { code: 'CONSTELLATION_E_SITE_MISMATCH', status: 409 },
   UNKNOWN_SITE: { code: 'CONSTELLATION_E_UNKNOWN_SITE', status: 404 },
   NOT_FOUND: { code: 'CONSTELLATION_E_NOT_FOUND', status: 404 },
+  /** No credential, or one the broker does not accept (bad signature, expired, wrong issuer or audience). */
+  UNAUTHENTICATED: { code: 'CONSTELLATION_E_UNAUTHENTICATED', status: 401 },
+  /** A known caller without the right to do this. */
+  FORBIDDEN: { code: 'CONSTELLATION_E_FORBIDDEN', status: 403 },
+  /** An identity feature used where the federation has no identity provider, or its provider is unreachable. */
+  IDENTITY_UNAVAILABLE: { code: 'CONSTELLATION_E_IDENTITY_UNAVAILABLE', status: 503 },
   NO_ELIGIBLE_SITE: { code: 'CONSTELLATION_E_NO_ELIGIBLE_SITE', status: 422 },
   PAYLOAD_TOO_LARGE: { code: 'CONSTELLATION_E_PAYLOAD_TOO_LARGE', status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { code: 'CONSTELLATION_E_UNSUPPORTED_MEDIA_TYPE', status: 415 },

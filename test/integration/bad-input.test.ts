@@ -4,13 +4,14 @@ import { backend } from '../support/database.js';
 import { documentFor } from '../support/documents.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
 
-// A closed federation: only declared sites may publish.
+// A closed federation: only declared sites may publish, each with its own publish key.
 const FEDERATION = `
 federation: { name: strict }
 sites:
-  - { id: good, name: Good site, adapter: tap, url: "https://good.example.org" }
-  - { id: other, name: Other site, adapter: tap, url: "https://other.example.org" }
+  - { id: good, name: Good site, adapter: tap, url: "https://good.example.org", publishKeyEnv: GOOD_KEY }
+  - { id: other, name: Other site, adapter: tap, url: "https://other.example.org", publishKeyEnv: OTHER_KEY }
 `;
+const KEYS: Record<string, string> = { GOOD_KEY: 'good-site-publish-key-0001', OTHER_KEY: 'other-site-publish-key-0002' };
 
 const original = documentFor('good', [
   { id: 'gaia_dr3.gaia_source', table: 'gaiadr3.gaia_source', coverage: '0/0-11' },
@@ -57,10 +58,10 @@ const cases: Case[] = [
 describe(`bad input never changes stored state (${backend})`, () => {
   let broker: TestBroker;
   const put = (site: string, body: string, contentType = 'application/json') =>
-    fetch(`${broker.url}/sites/${site}/capabilities`, { method: 'PUT', headers: { 'content-type': contentType }, body });
+    fetch(`${broker.url}/sites/${site}/capabilities`, { method: 'PUT', headers: { 'content-type': contentType, 'x-publish-key': KEYS[`${site.toUpperCase()}_KEY`] ?? 'no-key' }, body });
 
   beforeAll(async () => {
-    broker = await startBroker(configFromYaml(FEDERATION));
+    broker = await startBroker(configFromYaml(FEDERATION), undefined, { env: KEYS });
     expect((await put('good', JSON.stringify(original))).status).toBe(200);
   });
   afterAll(() => broker?.close());
@@ -117,9 +118,9 @@ describe(`bad input never changes stored state (${backend})`, () => {
     expect(moc.errors![0].extensions?.code).toBe('CONSTELLATION_E_INVALID_MOC');
     const limit = await broker.graphql('{ datasets(limit: -5) { id } }');
     expect(limit.errors![0].message).toMatch(/limit must be an integer/);
-    const doc = await broker.graphql('mutation($d: JSON!) { publishCapabilities(siteId: "good", document: $d) { id } }', { d: 'not a document' });
+    const doc = await broker.graphql('mutation($d: JSON!) { publishCapabilities(siteId: "good", document: $d) { id } }', { d: 'not a document' }, { 'x-publish-key': KEYS.GOOD_KEY });
     expect(doc.errors![0].extensions?.code).toBe('CONSTELLATION_E_INVALID_DOCUMENT');
-    const mismatch = await broker.graphql('mutation($d: JSON!) { publishCapabilities(siteId: "good", document: $d) { id } }', { d: documentFor('other') });
+    const mismatch = await broker.graphql('mutation($d: JSON!) { publishCapabilities(siteId: "good", document: $d) { id } }', { d: documentFor('other') }, { 'x-publish-key': KEYS.GOOD_KEY });
     expect(mismatch.errors![0].extensions?.code).toBe('CONSTELLATION_E_SITE_MISMATCH');
   });
 

@@ -81,6 +81,8 @@ describe(`a broker killed mid-job (${backend})`, () => {
     configFile = join(db.dataDir, 'federation.yaml');
     await writeFile(configFile, `
 federation: { name: restart }
+# A development federation: the test harvests through the API without an admin's token.
+registration: { open: true }
 harvest: { concurrency: 1, jitterS: 0, timeoutS: 20 }
 jobs: { pollIntervalS: 0.2, leaseS: 5 }
 sites:

@@ -29,6 +29,8 @@ const ALL = TABLES.map((t) => t.name).sort();
 
 const federation = (url: string) => `
 federation: { name: harvest-guard }
+# A development federation: the test republishes the site's document without a token.
+registration: { open: true }
 harvest: { concurrency: 1, jitterS: 0, timeoutS: 30, maxRemovedShare: 0.5 }
 sites:
   - id: guard

@@ -164,8 +164,7 @@ describe(`harvesting a simulated TAP site (${backend})`, () => {
   }, 2 * CHILD_PATIENCE_MS + 60_000);
 
   it('refuses to harvest a site that is not configured', async () => {
-    const res = await broker.graphql('mutation { harvest(siteId: "elsewhere") { outcome } }');
-    expect(res.errors![0].extensions?.code).toBe('CONSTELLATION_E_UNKNOWN_SITE');
+    await expect(broker.harvest('elsewhere')).rejects.toMatchObject({ code: 'CONSTELLATION_E_UNKNOWN_SITE' });
   });
 });
 

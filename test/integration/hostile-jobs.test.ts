@@ -84,6 +84,8 @@ describe(`hostile jobs (${backend})`, () => {
     http = new HttpClient({ retries: 0, connectTimeoutMs: 10_000, headersTimeoutMs: 20_000, bodyTimeoutMs: 20_000 });
     broker = await startBroker(configFromYaml(`
 federation: { name: hostile-jobs }
+# A development federation: the test republishes the site's document without a token.
+registration: { open: true }
 results: { firstByteTimeoutS: 1 }
 sites:
   - { id: hs, name: Hostile site, adapter: tap, url: "${site.url}/tap" }

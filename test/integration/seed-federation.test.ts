@@ -47,8 +47,12 @@ describe(`the shipped federation on a fresh start (${backend})`, () => {
     const current = await (await fetch(`${first.url}/sites/esa/capabilities`)).json() as { datasets: { rows?: number }[]; asOf: string };
     current.asOf = '2026-11-24T00:00:00Z';
     current.datasets = current.datasets.slice(0, 1);
+    // The shipped federation names no identity provider and no publish keys: the API refuses
+    // every publish, and only the local operator (as a CLI would) publishes.
     const put = await fetch(`${first.url}/sites/esa/capabilities`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(current) });
-    expect(put.status).toBe(200);
+    expect(put.status).toBe(401);
+    expect(await put.json()).toMatchObject({ code: 'CONSTELLATION_E_UNAUTHENTICATED' });
+    await first.app.services.publisher.publish('esa', current, 'publish');
     await first.close();
     const second = await startBroker(shippedConfig(), db);
     try {

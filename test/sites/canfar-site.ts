@@ -59,6 +59,11 @@ export class CanfarSite extends SimSite {
   readonly sessions = new Map<string, SimSession>();
   /** When false, skaha's availability says it is down. */
   available = true;
+  /** Staging: bearer token → CADC user name (the constructor's token is 'simuser'). */
+  readonly vaultAccounts = new Map<string, string>();
+  /** Staging: files written into each user's vault home (user → file name → bytes and type). */
+  readonly vaultFiles = new Map<string, Map<string, { data: Buffer; contentType: string }>>();
+  private readonly transfers = new Map<string, { user: string; file: string }>();
   private readonly pendingMs: number;
   private readonly runningMs: number;
   private readonly javaWords: boolean;
@@ -70,7 +75,9 @@ export class CanfarSite extends SimSite {
     this.pendingMs = options.pendingMs ?? 150;
     this.runningMs = options.runningMs ?? 300;
     this.javaWords = options.javaStatusWords ?? false;
+    this.vaultAccounts.set(this.token, 'simuser');
     this.routes();
+    this.vaultRoutes();
   }
 
   /** The site URL as federation.yaml gives it (the registry base). */
@@ -151,6 +158,88 @@ export class CanfarSite extends SimSite {
     });
   }
 
+  /**
+   * The user's VOSpace (vault) and the access-control whoami, as the vos client uses them:
+   * GET /ac/whoami redirects to /ac/users/{name}?idType=HTTP; POST /vault/synctrans takes a
+   * vos:transfer (pushToVoSpace) and redirects to its transfer document, whose httpsput endpoint
+   * takes the bytes with PUT. Only the credential's own user may write under vos://cadc.nrc.ca~vault/{user}/.
+   */
+  private vaultRoutes(): void {
+    const app = this.app;
+    const xml = 'application/xml; charset=utf-8';
+    const userOf = (req: import('fastify').FastifyRequest) => {
+      const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+      return m ? this.vaultAccounts.get(m[1]) : undefined;
+    };
+    const unauthorised = (reply: import('fastify').FastifyReply) => reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('authentication required');
+    const cap = (id: string, url: string) => `  <capability standardID="${id}">
+    <interface xsi:type="vs:ParamHTTP" role="std" version="1.0">
+      <accessURL use="base">${url}</accessURL>
+      <securityMethod standardID="ivo://ivoa.net/sso#cookie"/>
+      <securityMethod standardID="ivo://ivoa.net/sso#tls-with-certificate"/>
+      <securityMethod standardID="ivo://ivoa.net/sso#token"/>
+    </interface>
+  </capability>`;
+    const caps = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/v1.0" xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+${body}
+</vosi:capabilities>
+`;
+    for (const type of ['text/xml', 'text/csv', 'application/x-votable+xml']) {
+      app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: 16 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    }
+    app.get('/vault/capabilities', async (_req, reply) => reply.type(xml).send(caps([
+      cap('ivo://ivoa.net/std/VOSpace/v2.0#nodes', `${this.url}/vault/nodes`),
+      cap('ivo://ivoa.net/std/VOSpace#sync-2.1', `${this.url}/vault/synctrans`),
+    ].join('\n'))));
+    app.get('/ac/capabilities', async (_req, reply) => reply.type(xml).send(caps(cap('ivo://ivoa.net/std/UMS#whoami-0.1', `${this.url}/ac/whoami`))));
+    app.get('/ac/whoami', async (req, reply) => {
+      const user = userOf(req);
+      if (user === undefined) return unauthorised(reply);
+      return reply.redirect(`${this.url}/ac/users/${encodeURIComponent(user)}?idType=HTTP`, 302);
+    });
+    app.post('/vault/synctrans', async (req, reply) => {
+      const user = userOf(req);
+      if (user === undefined) return unauthorised(reply);
+      const doc = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+      const target = /<vos:target>([^<]*)<\/vos:target>/.exec(doc)?.[1];
+      const direction = /<vos:direction>([^<]*)<\/vos:direction>/.exec(doc)?.[1];
+      if (!target || direction !== 'pushToVoSpace') return reply.code(400).type('text/plain').send('InvalidArgument: a pushToVoSpace transfer with a target is required');
+      const m = /^vos:\/\/cadc\.nrc\.ca~vault\/([^/]+)\/([^/]+)$/.exec(target);
+      if (!m) return reply.code(400).type('text/plain').send('InvalidURI');
+      const [owner, file] = [decodeURIComponent(m[1]), decodeURIComponent(m[2])];
+      if (owner !== user) return reply.code(403).type('text/plain').send('PermissionDenied');
+      const id = `t${this.transfers.size + 1}x${Math.random().toString(36).slice(2, 8)}`;
+      this.transfers.set(id, { user, file });
+      return reply.redirect(`${this.url}/vault/xfer/${id}`, 303);
+    });
+    app.get('/vault/xfer/:id', async (req, reply) => {
+      const t = this.transfers.get((req.params as { id: string }).id);
+      if (!t) return reply.code(404).type('text/plain').send('NotFound');
+      if (userOf(req) !== t.user) return unauthorised(reply);
+      const id = (req.params as { id: string }).id;
+      return reply.type(xml).send(`<?xml version="1.0" encoding="UTF-8"?>
+<vos:transfer xmlns:vos="http://www.ivoa.net/xml/VOSpace/v2.0" version="2.1">
+  <vos:target>vos://cadc.nrc.ca~vault/${t.user}/${t.file}</vos:target>
+  <vos:direction>pushToVoSpace</vos:direction>
+  <vos:protocol uri="ivo://ivoa.net/vospace/core#httpsput">
+    <vos:endpoint>${this.url}/vault/put/${id}</vos:endpoint>
+    <vos:securityMethod uri="ivo://ivoa.net/sso#token"/>
+  </vos:protocol>
+</vos:transfer>
+`);
+    });
+    app.put('/vault/put/:id', async (req, reply) => {
+      const t = this.transfers.get((req.params as { id: string }).id);
+      if (!t) return reply.code(404).type('text/plain').send('NotFound');
+      if (userOf(req) !== t.user) return unauthorised(reply);
+      const files = this.vaultFiles.get(t.user) ?? new Map<string, { data: Buffer; contentType: string }>();
+      files.set(t.file, { data: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), contentType: String(req.headers['content-type'] ?? '') });
+      this.vaultFiles.set(t.user, files);
+      return reply.code(201).send();
+    });
+  }
+
   private resourceCaps(): string {
     return [
       '# simulated CADC registry',
@@ -161,6 +250,8 @@ export class CanfarSite extends SimSite {
       `ivo://cadc.nrc.ca/youcat = ${this.url}/youcat/capabilities`,
       `ivo://cadc.nrc.ca/argus = ${this.url}/argus/capabilities`,
       `ivo://cadc.nrc.ca/minoc = ${this.url}/minoc/capabilities`,
+      `ivo://cadc.nrc.ca/vault = ${this.url}/vault/capabilities`,
+      `ivo://cadc.nrc.ca/gms = ${this.url}/ac/capabilities`,
       '',
     ].join('\n');
   }

@@ -23,6 +23,8 @@ export interface DatalabSiteOptions {
 export interface DatalabSite {
   readonly sim: SimSite;
   readonly url: string;
+  /** Staging: tables imported into each user's MyDB (user → table → CSV text). */
+  readonly mydb: Map<string, Map<string, string>>;
   close(): Promise<void>;
 }
 
@@ -122,6 +124,51 @@ export async function startDatalabSite(options: DatalabSiteOptions = {}): Promis
     return reply.type('text/plain').send(token !== undefined && isValid(token) ? 'True' : 'False');
   });
 
+  const mydb = mountMyDbImport(sim, tokens);
   await sim.start();
-  return { sim, url: sim.url, close: () => sim.close() };
+  return { sim, url: sim.url, mydb, close: () => sim.close() };
+}
+
+/**
+ * Staging into MyDB as the datalab client's queryClient.mydb_import does it: chunks POSTed to
+ * /storage/xfer (X-DL-FileName, X-DL-InitXfer) land in the token owner's transfer area, then
+ * POST /query/import?table=&filename=&drop=&csv_header= loads one as a table of that user's
+ * MyDB. The user is the first part of the `user.uid.gid.hash` token. Answers are the query
+ * manager's text: "OK", or "Error: …".
+ */
+function mountMyDbImport(sim: SimSite, tokens: ReadonlySet<string>): Map<string, Map<string, string>> {
+  const mydb = new Map<string, Map<string, string>>();
+  const transfers = new Map<string, Map<string, Buffer>>();
+  const userOf = (headers: Record<string, string | string[] | undefined>): string | undefined => {
+    const h = headers['x-dl-authtoken'];
+    const token = Array.isArray(h) ? h[0] : h;
+    return token !== undefined && tokens.has(token) ? token.split('.')[0] : undefined;
+  };
+  sim.app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: 16 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+  sim.app.post('/storage/xfer', async (request, reply) => {
+    const user = userOf(request.headers);
+    if (user === undefined) return reply.code(401).type('text/plain').send('Error: invalid or anonymous token');
+    const name = String(request.headers['x-dl-filename'] ?? '');
+    if (!/^[\w.-]+$/.test(name)) return reply.type('text/plain').send('Error: bad file name');
+    const area = transfers.get(user) ?? new Map<string, Buffer>();
+    const chunk = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    area.set(name, request.headers['x-dl-initxfer'] === 'True' ? chunk : Buffer.concat([area.get(name) ?? Buffer.alloc(0), chunk]));
+    transfers.set(user, area);
+    return reply.type('text/plain').send('OK');
+  });
+  sim.app.post('/query/import', async (request, reply) => {
+    const user = userOf(request.headers);
+    if (user === undefined) return reply.code(401).type('text/plain').send('Error: anonymous access is not allowed for the query manager');
+    const q = request.query as Record<string, string>;
+    const data = transfers.get(user)?.get(q.filename ?? '');
+    if (!q.table || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(q.table)) return reply.type('text/plain').send('Error: invalid table name');
+    if (data === undefined) return reply.type('text/plain').send(`Error: file ${q.filename} not found`);
+    const tables = mydb.get(user) ?? new Map<string, string>();
+    if (tables.has(q.table) && q.drop !== 'True') return reply.type('text/plain').send(`Error: relation "${q.table}" already exists`);
+    tables.set(q.table, data.toString('utf8'));
+    mydb.set(user, tables);
+    transfers.get(user)!.delete(q.filename!);
+    return reply.type('text/plain').send('OK');
+  });
+  return mydb;
 }

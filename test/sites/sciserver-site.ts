@@ -169,6 +169,9 @@ export function simComputeDomains(): Record<string, unknown>[] {
   return domains;
 }
 
+// Where SciScript uploads a CSV into a MyDB table ({CasJobs}/contexts/MyDB/Tables/{name}).
+const STAGE_PATH = '/CasJobs/RestApi/contexts/MyDB/Tables/';
+
 // JOBM flags in the order a job that runs to the end passes through them.
 const PROGRESSION = [1, 2, 4, 8, 16, 32];
 // CasJobs Status values in the order a job that runs to the end passes through them: Ready, Started, Finished.
@@ -183,6 +186,10 @@ export class SciserverSite extends SimSite {
   /** Every quick query received, in order. */
   readonly casjobsQueries: { context: string; query: string; taskName?: string; accept?: string }[] = [];
   domains = simComputeDomains();
+  /** Staging: Keystone token → user name, for the MyDB upload route (the constructor's token is the default user's). */
+  readonly stageAccounts = new Map<string, string>();
+  /** Staging: tables uploaded into each user's MyDB (user → table → CSV text as received). */
+  readonly stagedMyDb = new Map<string, Map<string, string>>();
   private readonly stepMs: number;
   private nextJob = 4001;
 
@@ -191,7 +198,9 @@ export class SciserverSite extends SimSite {
     this.token = options.token ?? 'keystone-test-token';
     this.user = options.user ?? { name: 'astro', password: 'correct horse' };
     this.stepMs = options.stepMs ?? 100;
+    this.stageAccounts.set(this.token, this.user.name);
     this.routes();
+    this.stagingRoutes();
   }
 
   /** The CasJobs Status a job has now; a query naming SIM_FAIL, or one the simulator cannot run, fails. */
@@ -232,9 +241,11 @@ export class SciserverSite extends SimSite {
         .send({ token: { user: { name: this.user.name, id: '8cf34bf055ab4d8cb7c5a861e81cde23' } } });
     });
 
-    // Everything except the login portal needs the Keystone token.
+    // Everything except the login portal needs the Keystone token (a test's credential gate, when set, checks instead).
     app.addHook('preHandler', async (req, reply) => {
-      if (req.url.startsWith('/login-portal/')) return;
+      if (req.url.startsWith('/login-portal/') || this.checksCredentials) return;
+      // The MyDB upload checks its own token: it needs to know which user's MyDB to write.
+      if (req.method === 'POST' && req.url.startsWith(STAGE_PATH)) return;
       if (req.headers['x-auth-token'] !== this.token) {
         return reply.code(401).type('application/json').send({ error: 'Unauthorized', message: 'invalid or missing X-Auth-Token' });
       }
@@ -314,6 +325,27 @@ export class SciserverSite extends SimSite {
       if (!job) return json(reply, { Message: 'no such job' }, 404);
       if (this.casjobsStatusOf(job) < 3) job.canceledAt = Date.now();
       return json(reply, this.casjobsJobJson(job));
+    });
+  }
+
+  /**
+   * Staging into MyDB, as SciScript's CasJobs.uploadCSVDataToTable calls it: POST
+   * /contexts/MyDB/Tables/{name} with CSV, into the MyDB of the user the X-Auth-Token belongs to.
+   */
+  private stagingRoutes(): void {
+    this.app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 16 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    this.app.post(`${STAGE_PATH}:name`, async (req, reply) => {
+      const token = req.headers['x-auth-token'];
+      const user = typeof token === 'string' ? this.stageAccounts.get(token) : undefined;
+      if (user === undefined) return reply.code(401).type('application/json').send({ error: 'Unauthorized', message: 'invalid or missing X-Auth-Token' });
+      const name = (req.params as { name: string }).name;
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return reply.code(400).type('application/json').send({ 'Error Message': `Incorrect syntax near '${name.slice(0, 20)}'.` });
+      const tables = this.stagedMyDb.get(user) ?? new Map<string, string>();
+      if (tables.has(name)) return reply.code(500).type('application/json').send({ 'Error Type': 'SqlException', 'Error Message': `There is already an object named '${name}' in the database.` });
+      if (typeof req.body !== 'string' || req.body === '') return reply.code(400).type('application/json').send({ 'Error Message': 'no CSV data' });
+      tables.set(name, req.body);
+      this.stagedMyDb.set(user, tables);
+      return reply.code(200).type('application/json').send('true');
     });
   }
 

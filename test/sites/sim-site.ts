@@ -3,7 +3,7 @@
  * switchable faults, so adapters are tested against real HTTP, never against mocks.
  */
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 /** A fault the simulated site applies to every request until cleared. */
 export type Fault =
@@ -30,10 +30,41 @@ export interface SeenRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/** Where a site takes its credential: Authorization: Bearer, its own header, or a cookie. */
+export type CredentialForm = { kind: 'bearer' } | { kind: 'header'; name: string } | { kind: 'cookie'; name: string };
+
+/** Who a credential proves: the user (a JWT's sub, or the owner of a site token) and a JWT's audience. */
+export interface CredentialHolder {
+  user: string;
+  audience?: string;
+}
+
+/** A credential gate like the platform's own: requests without a credential it accepts get 401. */
+export interface CredentialRequirement {
+  form: CredentialForm;
+  /** Who `value` proves, or undefined when the site does not accept it. */
+  identify(value: string): CredentialHolder | undefined | Promise<CredentialHolder | undefined>;
+  /** Which requests need it (default every one). */
+  applies?(method: string, url: string): boolean;
+}
+
+/** One request a credential gate judged: who it came as, or why it was refused. */
+export interface AuthLogEntry {
+  method: string;
+  url: string;
+  /** The user the credential proved; undefined when refused. */
+  user?: string;
+  audience?: string;
+  refused?: 'missing' | 'invalid';
+}
+
 /** A simulated site: build its routes on `app`, then `start()`. */
 export class SimSite {
   readonly app: FastifyInstance;
   readonly seen: SeenRequest[] = [];
+  /** Every request the credential gate judged (requireCredential), in order. */
+  readonly authLog: AuthLogEntry[] = [];
+  private credentialGate: CredentialRequirement | undefined;
   /** When true, JSON answers sent with sendJson are cut short (malformed JSON). */
   corruptJson = false;
   private fault: Fault = { kind: 'none' };
@@ -50,8 +81,33 @@ export class SimSite {
         f.times--;
         return reply.code(429).header('retry-after', String(f.retryAfterS)).type('text/plain').send('slow down');
       }
+      if (this.credentialGate) return this.checkCredential(this.credentialGate, request, reply);
     });
     this.app.addHook('onSend', async (_request, reply, payload) => this.distort(reply, payload));
+  }
+
+  /** From now on, refuse (401) requests without a credential of `requirement`'s form that it accepts, and log who each came as. */
+  requireCredential(requirement: CredentialRequirement): this {
+    this.credentialGate = requirement;
+    return this;
+  }
+
+  /** True while a credential gate (requireCredential) checks requests; a site's own token check stands aside then. */
+  get checksCredentials(): boolean {
+    return this.credentialGate !== undefined;
+  }
+
+  private async checkCredential(gate: CredentialRequirement, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    if (gate.applies && !gate.applies(request.method, request.url)) return undefined;
+    const entry: AuthLogEntry = { method: request.method, url: request.url };
+    const value = credentialValue(gate.form, request.headers);
+    const holder = value === undefined ? undefined : await gate.identify(value);
+    if (!holder) {
+      this.authLog.push({ ...entry, refused: value === undefined ? 'missing' : 'invalid' });
+      return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').type('text/plain').send(value === undefined ? 'authentication required' : 'invalid credential');
+    }
+    this.authLog.push({ ...entry, user: holder.user, ...(holder.audience ? { audience: holder.audience } : {}) });
+    return undefined;
   }
 
   /** Send JSON text (cut in half while corruptJson is set). */
@@ -118,4 +174,16 @@ export class SimSite {
     }
     return payload;
   }
+}
+
+/** The credential a request carries in `form`, or undefined. */
+function credentialValue(form: CredentialForm, headers: Record<string, string | string[] | undefined>): string | undefined {
+  const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+  if (form.kind === 'bearer') return /^Bearer (\S+)$/.exec(one(headers.authorization) ?? '')?.[1];
+  if (form.kind === 'header') return one(headers[form.name.toLowerCase()]) || undefined;
+  for (const part of (one(headers.cookie) ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === form.name) return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
 }

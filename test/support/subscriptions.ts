@@ -19,15 +19,15 @@ export class SubscriptionClient {
     });
   }
 
-  /** Open the connection and wait for the server's connection_ack. */
-  static async connect(brokerUrl: string): Promise<SubscriptionClient> {
+  /** Open the connection (with `payload` in connection_init, e.g. `{authorization}`) and wait for the server's connection_ack. */
+  static async connect(brokerUrl: string, payload?: Record<string, unknown>): Promise<SubscriptionClient> {
     const ws = new WebSocket(`${brokerUrl.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
     await new Promise<void>((resolve, reject) => {
-      ws.addEventListener('open', () => ws.send(JSON.stringify({ type: 'connection_init' })));
+      ws.addEventListener('open', () => ws.send(JSON.stringify({ type: 'connection_init', ...(payload ? { payload } : {}) })));
       ws.addEventListener('message', (event) => {
         const { type } = JSON.parse(String(event.data)) as Message;
         if (type === 'connection_ack') resolve();
-        else reject(new Error(`expected connection_ack, got ${type}`));
+        else reject(new Error(`expected connection_ack, got ${type}: ${String(event.data)}`));
       }, { once: true });
       ws.addEventListener('error', () => reject(new Error('websocket error')));
     });

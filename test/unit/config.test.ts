@@ -17,7 +17,7 @@ const SITE = `{ id: esa, name: ESA, adapter: esa, url: "https://gea.esac.esa.int
 describe('federation.yaml checks', () => {
   it('accepts a minimal federation and applies defaults from the environment', () => {
     const config = parseConfig(`federation: { name: x }\nsites: [${SITE}]\n`, { PORT: '4100', CONSTELLATION_DATA: '/tmp/cdata' });
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 4100 });
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 4100, trustProxy: false });
     expect(config.database).toEqual({ url: undefined, dataDir: '/tmp/cdata' });
     expect(config.sites[0].credentials).toEqual({ strategy: 'anonymous' });
     expect(Object.isFrozen(config.sites[0])).toBe(true);
@@ -49,5 +49,28 @@ sites:
   it('rejects a bad PORT and body limit from the environment', () => {
     expect(() => parseConfig(`federation: { name: x }\nsites: []\n`, { PORT: 'eighty' })).toThrow(/PORT must be an integer/);
     expect(() => parseConfig(`federation: { name: x }\nsites: []\n`, { CONSTELLATION_BODY_LIMIT: '10' })).toThrow(/CONSTELLATION_BODY_LIMIT/);
+  });
+
+  it('fills identity defaults, and names operators of unknown sites and token strategies without a provider', () => {
+    const config = parseConfig(`federation: { name: x }\nidentity: { issuer: "https://iam.example.org/", audience: constellation }\nsites: [${SITE}]\n`);
+    expect(config.identity).toEqual({
+      issuer: 'https://iam.example.org/', audience: 'constellation', scopes: 'openid profile email offline_access', groupsClaim: 'groups',
+      algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'], clockSkewS: 30, roles: { admin: [], operators: {} }, anonymous: 'submit',
+    });
+    const v = problems(`federation: { name: x }
+identity: { issuer: "https://iam.example.org/", audience: c, clockSkewS: 300, algorithms: [HS256], roles: { operators: { nowhere: [ops] } } }
+sites: [${SITE}]
+`);
+    expect(v.map((x) => x.path)).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^identity\.clockSkewS/), expect.stringMatching(/^identity\.algorithms\[0\]/), expect.stringMatching(/^identity\.roles\.operators\.nowhere/),
+    ]));
+    const exchange = problems(`federation: { name: x }\nsites:\n  - { id: c, name: C, adapter: canfar, url: "https://ws-uv.canfar.net", credentials: { strategy: token-exchange } }\n`);
+    expect(exchange[0]).toMatchObject({ rule: 'identity' });
+    expect(exchange[0].message).toMatch(/needs the identity section/);
+  });
+
+  it('reads which proxies to trust from CONSTELLATION_TRUST_PROXY', () => {
+    const trust = (v?: string) => parseConfig(`federation: { name: x }\nsites: []\n`, v === undefined ? {} : { CONSTELLATION_TRUST_PROXY: v }).server.trustProxy;
+    expect([trust(), trust('false'), trust('true'), trust('2'), trust('10.0.0.1,10.0.0.2')]).toEqual([false, false, true, 2, '10.0.0.1,10.0.0.2']);
   });
 });

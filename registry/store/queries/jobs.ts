@@ -101,15 +101,15 @@ export async function jobByIdempotencyKey(db: Queryable, owner: string, key: str
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** An owner's jobs, newest first, optionally filtered by state and kind. */
+/** An owner's jobs (every owner's when `owner` is null: admins), newest first, optionally filtered by state and kind. */
 export async function jobsByOwner(
   db: Queryable,
-  owner: string,
+  owner: string | null,
   filter: { states?: JobState[]; kinds?: JobKind[]; limit?: number; offset?: number } = {},
 ): Promise<JobRow[]> {
   return (await db.query<JobRow>(
     `SELECT ${COLUMNS} FROM jobs
-     WHERE owner = $1 AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::text[] IS NULL OR kind = ANY($3))
+     WHERE ($1::text IS NULL OR owner = $1) AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::text[] IS NULL OR kind = ANY($3))
      ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5`,
     [owner, filter.states ?? null, filter.kinds ?? null, Math.min(filter.limit ?? 50, 500), filter.offset ?? 0])).rows;
 }
