@@ -15,6 +15,7 @@ import { runCli } from '../support/cli.js';
 import { backend } from '../support/database.js';
 import { freePort } from '../support/ports.js';
 import { waitUntil } from '../support/wait.js';
+import { logSink } from '../support/log-capture.js';
 
 /** Generous: a loaded 2-core machine compiles the CLI through tsx before the broker starts. */
 const START_LIMIT_MS = 150_000;
@@ -33,8 +34,13 @@ function serve(env: Record<string, string | undefined>): Served {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
+  // The broker's log lines join the file's capture, checked for secrets after the file.
+  const capture = (d: Buffer) => {
+    out += d;
+    logSink.write(d);
+  };
+  child.stdout!.on('data', capture);
+  child.stderr!.on('data', capture);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, url: `http://127.0.0.1:${env.PORT}`, output: () => out, exited };
 }

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { packagePath } from '../../registry/paths.js';
 import { CHILD_PATIENCE_MS } from './wait.js';
+import { logSink } from './log-capture.js';
 
 export interface CliResult {
   code: number | null;
@@ -25,8 +26,15 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
     let stdout = '';
     let stderr = '';
     let killed = false;
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    // The child's output is log output too: it joins the file's capture, checked for secrets.
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      logSink.write(d);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      logSink.write(d);
+    });
     const timer = setTimeout(() => {
       killed = true;
       child.kill('SIGKILL');
