@@ -1,5 +1,7 @@
 /** `npm run bench`: every benchmark, each printed as ratios against a baseline from the same run. */
 import { benchAttacks, printAttacks } from './attacks.js';
+import { benchCrossmatch, printCrossmatch } from './crossmatch.js';
+import { benchCrossmatchStrategies, printCrossmatchStrategies } from './crossmatch-strategies.js';
 import { benchE2eQuery, printE2eQuery } from './e2e-query.js';
 import { benchHarvest, printHarvest } from './harvest.js';
 import { benchIdentity, printIdentity } from './identity.js';
@@ -22,6 +24,10 @@ printHarvest(await benchHarvest(small ? 20 : 200));
 console.log();
 printPlanner(await benchPlanner(small ? { sites: 100, replicasPerSite: 100, datasets: 500, plans: 2_000 } : {}));
 console.log();
+printCrossmatchStrategies(benchCrossmatchStrategies(small ? { federations: 50 } : {}));
+console.log();
 printE2eQuery(await benchE2eQuery(small ? { rows: 20_000, runs: 3 } : { rows: 100_000, runs: 10 }));
 console.log();
 printAttacks(await benchAttacks({ small }));
+console.log();
+printCrossmatch(await benchCrossmatch({ rows: small ? 100_000 : 1_000_000 }));
