@@ -198,7 +198,7 @@ async function routed(broker: Broker, adql: string): Promise<Run & { resultUrls:
 
   // Untimed: when the site created, ran and finished the job, and when the broker recorded it.
   const { job } = await broker.graphql<{ job: { siteJobId: string; plan: { candidates: { siteQuery: { mode: string } }[] }; history: { at: string; to: string }[] } }>(
-    'query($id: ID!) { job(id: $id) { siteJobId plan history { at to } } }', { id: submitQuery.id });
+    'query($id: ID!) { job(id: $id) { siteJobId plan { candidates { ... on QueryCandidate { siteQuery { mode } } } } history { at to } } }', { id: submitQuery.id });
   const mode = job.plan.candidates[0].siteQuery.mode;
   if (mode !== 'async') throw new Error(`the broker ran the query ${mode}, not async`);
   // Counted before this function reads the job document itself.

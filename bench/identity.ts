@@ -38,7 +38,6 @@ export async function benchIdentity(opts: { sites: number; seconds: number; repe
     const uncached = await buildApp(parseConfig(yaml, { LOG_LEVEL: 'error', CONSTELLATION_CACHE_MB: '0' }), { database, prepared: true, logger: false });
     const rnd = random(20261205);
     for (let i = 0; i < opts.sites; i++) await cached.services.publisher.publish(`site-${String(i).padStart(4, '0')}`, siteDocument(i, { replicasPerSite: 20, datasets: 500 }, rnd), 'publish');
-    await uncached.services.coverage.refresh(database.pool);
     await uncached.services.planner.refresh(database.pool);
     const token = await idp.tokenFor('alice');
     const bearer = { authorization: `Bearer ${token}` };

@@ -107,7 +107,7 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Registr
     const started = Date.now();
     for (let i = 0; i < opts.sites; i++) await cached.services.publisher.publish(`site-${String(i).padStart(4, '0')}`, siteDocument(i, opts, rnd), 'publish');
     const populateSeconds = (Date.now() - started) / 1000;
-    await uncached.services.coverage.refresh(database.pool);
+    await uncached.services.planner.refresh(database.pool);
 
     progress(`populated in ${populateSeconds.toFixed(1)} s; measuring`);
     const body = JSON.stringify({ query: REGION_QUERY, variables: { ra: 180, dec: 20 } });

@@ -229,9 +229,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       if (!options.prepared) await registerConfiguredSites(database.pool, config, created.publisher, options.seeds);
     });
     await phases.run('registry views', async () => {
-      await created.coverage.refresh(database.pool);
       await created.planner.refresh(database.pool);
-      closers.push(followRegistry(database.pool, [created.coverage, created.planner], COVERAGE_POLL_MS, {
+      closers.push(followRegistry(database.pool, created.planner, COVERAGE_POLL_MS, {
         onError: (err) => app.log.error({ err }, 'following the registry failed; the coverage index and planner keep their last state until it works again'),
         onRecovered: () => app.log.info('following the registry works again'),
       }));

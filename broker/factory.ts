@@ -21,9 +21,11 @@ export interface Services {
   pool: pg.Pool;
   databaseKind: 'postgresql' | 'embedded';
   publisher: Publisher;
+  /** The sky-coverage index; follows `planner`, never loaded on its own. */
   coverage: CoverageView;
   harvester: Harvester;
   http: HttpClient;
+  /** The registry's in-memory view (the planner's snapshot); refreshing it refreshes `coverage` too. */
   planner: PlannerView;
   jobs: JobService;
   /** Writes completed jobs' results into their owners' space at a site (stageTo). */
@@ -43,10 +45,10 @@ export function createServices(
 ): Services {
   const coverage = new CoverageView();
   const preferences = new Map(config.sites.map((s) => [s.id, s.preference ?? 1]));
-  const planner = new PlannerView((id) => preferences.get(id) ?? 1);
+  // One view of the registry: the planner's snapshot, with the coverage index following it.
+  const planner = new PlannerView((id) => preferences.get(id) ?? 1, coverage);
   // Registry views follow every change this process makes before the change is acknowledged.
   const refreshViews = async () => {
-    await coverage.refresh(pool);
     await planner.refresh(pool);
   };
   const publisher = new Publisher(pool, config, refreshViews);

@@ -1,16 +1,18 @@
 /** GraphQL for jobs: submit (query or container), read, cancel, and follow one job's changes. */
-import type { JobState } from '../../registry/model/adapter.js';
+import type { JobState, SiteContainerJob } from '../../registry/model/adapter.js';
 import { ConstellationError, ErrorCodes } from '../../registry/model/errors.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
 import { recordJobEvent, type JobKind, type JobRow } from '../../registry/store/queries/jobs.js';
 import { ANONYMOUS_IDENTITY, isAdmin, ownerOf, type Identity } from '../auth/identity.js';
 import type { Services } from '../factory.js';
 import { credentialedCandidates, keepJobCredentials, type CandidateRefusal } from '../jobs/job-credentials.js';
+import { containerKind } from '../jobs/kinds/container.js';
+import { kindOf } from '../jobs/kinds/index.js';
+import { queryKind } from '../jobs/kinds/query.js';
 import { isTerminal } from '../jobs/state.js';
-import { routeContainerJob, type ContainerJobInput } from '../jobs/route-container.js';
-import { routeQuery, type QueryInput } from '../jobs/route-query.js';
-import type { PlanRecord } from '../jobs/placement.js';
-import type { JobCandidate } from '../jobs/plan.js';
+import type { ContainerJobInput } from '../jobs/route-container.js';
+import type { QueryInput } from '../jobs/route-query.js';
+import { planOf, type JobCandidate, type JobPlan, type PlanRecord } from '../jobs/plan.js';
 import type { Caller } from '../planner/index.js';
 import { checkStageTarget, stageTargetOf } from '../staging/target.js';
 import { stagedToOf } from '../staging/stage-result.js';
@@ -29,7 +31,16 @@ interface JobContext {
   /** The request's budget; subscriptions have none (their answers are one job at a time). */
   budget?: { charge(n: number, field: string): void };
   db?: { release(): Promise<void> };
-  pubsub?: { subscribe(topic: string): Promise<AsyncIterable<{ jobUpdated: JobRow }>> };
+  pubsub?: { subscribe(topic: string): Promise<JobChanges> };
+}
+
+/** A subscription's stream of one job's changes; destroy() ends it (mercurius's pubsub iterator has it). */
+type JobChanges = AsyncIterable<{ jobUpdated: JobRow }> & { destroy?: () => void };
+
+/** What every submit input has: the retry key, and where to stage the result. */
+interface SubmitInput {
+  idempotencyKey?: string | null;
+  stageTo?: unknown;
 }
 
 /** The caller (anonymous until the request's identity says otherwise). */
@@ -57,12 +68,12 @@ function checkMaySubmit(ctx: JobContext): void {
  */
 async function submitRouted(
   kind: JobKind,
-  input: { idempotencyKey?: string | null },
+  input: SubmitInput,
   route: (caller: Caller) => Promise<{ candidates: JobCandidate[]; plan: PlanRecord }> | { candidates: JobCandidate[]; plan: PlanRecord },
   ctx: JobContext,
 ): Promise<JobRow> {
   checkMaySubmit(ctx);
-  checkStageTarget((input as { stageTo?: unknown }).stageTo, ctx.services.config.sites);
+  checkStageTarget(input.stageTo, ctx.services.config.sites);
   // Submitting writes and may wait on a site; this request's read transaction must not be held meanwhile.
   await ctx.db?.release();
   const identity = identityOf(ctx);
@@ -102,12 +113,13 @@ async function recordRefusals(services: Services, job: JobRow, refusals: readonl
  * broker's own and the database's notification of it); a snapshot equal to the last is skipped.
  */
 async function followJob(id: string, ctx: JobContext): Promise<AsyncIterable<{ jobUpdated: JobRow }>> {
-  const changes = await ctx.pubsub!.subscribe(jobTopic(id));
+  if (!ctx.pubsub) throw new ConstellationError('INTERNAL', 'jobUpdated is a subscription: ask it over a subscription transport');
+  const changes = await ctx.pubsub.subscribe(jobTopic(id));
   // Subscribed before reading, so no change between the read and the first push is missed.
   // Another owner's job is NOT_FOUND, exactly as a job that does not exist.
   const current = await ctx.services.jobs.get(id, ownerIn(ctx));
   if (!current) {
-    (changes as unknown as { destroy?: () => void }).destroy?.();
+    changes.destroy?.();
     throw new ConstellationError('NOT_FOUND', `no job ${id}`);
   }
   return (async function* () {
@@ -127,7 +139,7 @@ async function followJob(id: string, ctx: JobContext): Promise<AsyncIterable<{ j
         if (isTerminal(change.jobUpdated.state)) return;
       }
     } finally {
-      (changes as unknown as { destroy?: () => void }).destroy?.();
+      changes.destroy?.();
     }
   })();
 }
@@ -152,9 +164,9 @@ export const jobResolvers = {
   },
   Mutation: {
     submitQuery: (_root: unknown, { input }: { input: QueryInput }, ctx: JobContext) =>
-      submitRouted('QUERY', input, (caller) => routeQuery(ctx.services.planner.snapshot, ctx.services.pool, input, caller), ctx),
+      submitRouted(queryKind.kind, input, (caller) => queryKind.route(input, ctx.services.planner.snapshot, ctx.services.pool, caller), ctx),
     submitJob: (_root: unknown, { input }: { input: ContainerJobInput }, ctx: JobContext) =>
-      submitRouted('CONTAINER', input, (caller) => routeContainerJob(ctx.services.planner.snapshot, input, caller), ctx),
+      submitRouted(containerKind.kind, input, (caller) => containerKind.route(input, ctx.services.planner.snapshot, caller), ctx),
     cancelJob: async (_root: unknown, { id }: { id: string }, ctx: JobContext) => {
       await ctx.db?.release();
       return ctx.services.jobs.cancel(id, ownerIn(ctx));
@@ -169,11 +181,9 @@ export const jobResolvers = {
     site: async (job: JobRow, _args: unknown, ctx: JobContext) => (job.siteId ? ((await sitesByIds(ctx.services.pool, [job.siteId]))[0] ?? null) : null),
     error: (job: JobRow) => (job.errorCode ? { code: job.errorCode, message: job.errorMessage ?? '' } : null),
     stagedTo: (job: JobRow, _args: unknown, ctx: JobContext) => stagedToOf(ctx.services.pool, job),
-    results: (job: JobRow) => {
-      if (job.kind !== 'QUERY' || job.state !== 'COMPLETED') return null;
-      const format = (job.request as QueryInput).format?.toLowerCase();
-      return `/results/${job.id}${format && format !== 'votable' ? `?format=${format}` : ''}`;
-    },
+    results: (job: JobRow) => kindOf(job.kind).resultsLink(job),
+    // A damaged stored plan is this field's INTERNAL error; the rest of the job still answers.
+    plan: (job: JobRow) => planOf(job),
     history: async (job: JobRow, { limit }: { limit: number }, ctx: JobContext) => {
       const n = listLimit('Job.history', limit);
       // A job's history is a few lines per transition; it is read whole and cut to the limit.
@@ -181,6 +191,15 @@ export const jobResolvers = {
       ctx.budget?.charge(events.length, 'Job.history');
       return events;
     },
+  },
+  JobPlan: {
+    plan: (p: JobPlan) => p.record,
+  },
+  JobCandidate: {
+    resolveType: (c: JobCandidate) => kindOf(c.kind).candidateType,
+  },
+  SiteContainerJob: {
+    env: (j: SiteContainerJob) => Object.entries(j.env).map(([name, value]) => ({ name, value })),
   },
   JobEvent: {
     from: (e: { fromState: JobState | null }) => e.fromState,

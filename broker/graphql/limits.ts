@@ -44,6 +44,12 @@ export const LIST_ASSUMED: Readonly<Record<string, number>> = {
   'Plan.candidates': LIST_MAX['Query.sites'],
   'Candidate.reasons': 20,
   'Candidate.terms': 20,
+  // A job's plan: one candidate and one verdict per site at most, a verdict's reasons as a Candidate's.
+  'JobPlan.candidates': LIST_MAX['Query.sites'],
+  'JobPlanRecord.candidates': LIST_MAX['Query.sites'],
+  'PlanVerdict.reasons': 20,
+  // The caller's own variables, as many as a container job's arguments.
+  'SiteContainerJob.env': 256,
 };
 
 /** The `limit` of a list field: checked against its maximum in LIST_MAX (INVALID_ARGUMENT otherwise). */

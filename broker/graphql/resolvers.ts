@@ -108,6 +108,9 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
   Subscription: jobResolvers.Subscription,
   Job: jobResolvers.Job,
   JobEvent: jobResolvers.JobEvent,
+  JobPlan: jobResolvers.JobPlan,
+  JobCandidate: jobResolvers.JobCandidate,
+  SiteContainerJob: jobResolvers.SiteContainerJob,
 };
 
 /** `rows`, charged to the request's budget as the answer of `field`. */

@@ -1,13 +1,9 @@
 /** From a Plan to the ordered sites a job may go to, and the record of that plan kept with the job. */
 import { ConstellationError, type Violation } from '../../registry/model/errors.js';
+import type { PlanRecord } from '../../registry/model/job-plan.js';
 import { HARD_REASONS, type Candidate, type Plan } from '../planner/index.js';
 
-/** What a job keeps of the plan it ran under: every candidate's verdict, without the cost breakdown. */
-export interface PlanRecord {
-  registryVersion: number;
-  chosen: string | null;
-  candidates: { site: string; eligible: boolean; score: number; estimatedRows: number | null; estimatedBytesMoved: number | null; reasons: Candidate['reasons'] }[];
-}
+export type { PlanRecord };
 
 /** The plan as a job stores it. */
 export function planRecord(plan: Plan, chosen: string | null): PlanRecord {

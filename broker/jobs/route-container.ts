@@ -68,7 +68,7 @@ export function routeContainerJob(snapshot: PlannerSnapshot, input: ContainerJob
       name,
       ...(input.walltimeS ? { walltimeS: input.walltimeS } : {}),
     };
-    return { siteId: c.site, siteJob };
+    return { kind: 'CONTAINER', siteId: c.site, siteJob };
   });
   return { candidates, plan: planRecord(thePlan, candidates[0].siteId) };
 }

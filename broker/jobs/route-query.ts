@@ -151,7 +151,7 @@ function siteQueryFor(
   }
   const siteQuery: SiteQuery = { adql, service: services[0], mode: isSmall(query, input.maxrec, candidate.estimatedRows) ? 'sync' : 'async' };
   if (input.maxrec !== undefined && input.maxrec !== null) siteQuery.maxrec = input.maxrec;
-  return { siteId: site.site.id, siteQuery };
+  return { kind: 'QUERY', siteId: site.site.id, siteQuery };
 }
 
 /** Small enough for a synchronous query: the smallest of TOP, MAXREC and the plan's row estimate is known and low. */

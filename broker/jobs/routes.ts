@@ -20,11 +20,11 @@ function requestOwner(request: FastifyRequest): string {
  * caller (default: the owner of `request.identity`).
  */
 export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService, ownerOfRequest: (request: FastifyRequest) => string = requestOwner): void {
-  app.get('/results/:jobId', async (request, reply) => {
+  app.get<{ Params: { jobId: string }; Querystring: { format?: string } }>('/results/:jobId', async (request, reply) => {
     // A result is the site's data: never sniffed into something else, never shown inline.
     reply.header('x-content-type-options', 'nosniff');
-    const { jobId } = request.params as { jobId: string };
-    const query = request.query as { format?: string };
+    const { jobId } = request.params;
+    const query = request.query;
     const format = resultFormatOf(query.format, request.headers.accept);
     if (!format) throw new ConstellationError('INVALID_ARGUMENT', `format must be votable, csv or json, not "${query.format}"`);
     const abort = new AbortController();

@@ -7,21 +7,23 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { UpstreamError } from '../../adapters/http.js';
-import type { Adapter, AdapterContext, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
+import type { AdapterContext, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError, ErrorCodes, isConstellationError, type ErrorKind } from '../../registry/model/errors.js';
+import { isJobKind, submittedCandidate, type JobCandidate, type PlanRecord } from '../../registry/model/job-plan.js';
 import {
   claimDueJobs, clearSubmission, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
   recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, transition,
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
 import { expireJobResults } from '../../registry/store/queries/job-results.js';
-import { candidatesOf, currentQuery, type JobCandidate, type PlannedCandidate, type StoredPlan } from './plan.js';
+import { kindOf, type LostSubmit } from './kinds/index.js';
+import type { JobScope, SiteBinding, SiteResolver } from './site-binding.js';
+import { currentCandidate } from './plan.js';
 import { keepResult, keptResult } from './result-store.js';
 import { siteVotable } from './results.js';
 import { isTerminal, legalFrom, stateFromSite, type JobState } from './state.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from './timings.js';
 
-/** One site the job may run at, with the request already rewritten for that site. */
 /** What `JobService.submit` takes. */
 export interface SubmitJobInput {
   kind: JobKind;
@@ -31,10 +33,13 @@ export interface SubmitJobInput {
   idempotencyKey?: string;
   /** The request as the caller gave it (kept for the job's record). */
   request: unknown;
-  /** Candidates in the order to try them. */
-  candidates: JobCandidate[];
-  /** The planner's own description of the plan, kept beside the candidates. */
-  plan?: unknown;
+  /**
+   * Candidates in the order to try them: each a site and what it runs (siteQuery for QUERY,
+   * siteJob for CONTAINER), checked against `kind` here (INVALID_ARGUMENT naming the candidate).
+   */
+  candidates: readonly CandidateInput[];
+  /** The planner's record of the plan, kept beside the candidates. */
+  plan?: PlanRecord;
   /**
    * Called once with the new job's row before it is sent anywhere (not for a retried submit):
    * where the submitter's site credentials are kept, so whichever broker polls the job has them.
@@ -42,23 +47,12 @@ export interface SubmitJobInput {
   beforeDispatch?: (job: JobRow) => Promise<void>;
 }
 
-/** How to talk to one site: its adapter and the context (site, credential) to call it with. */
-export interface SiteBinding {
-  adapter: Adapter;
-  context: AdapterContext;
-  /** What the submitter does when the site refuses the credential (401/403), added to the job's error. */
-  authAdvice?: string;
+/** A candidate as handed to submit, before it is checked against the job's kind (a typed JobCandidate is one). */
+export interface CandidateInput {
+  siteId: string;
+  siteQuery?: unknown;
+  siteJob?: unknown;
 }
-
-/** The job a site is wanted for: its credentials at the site are its submitter's, kept in `db`. */
-export interface JobScope {
-  id: string;
-  owner: string;
-  db: pg.Pool;
-}
-
-/** Finds the adapter and context for a site id, for one job; throws UNKNOWN_SITE when there is none. */
-export type SiteResolver = (siteId: string, job: JobScope) => SiteBinding | Promise<SiteBinding>;
 
 /** A change to a job: the row after it and the history line that records it. */
 export interface JobUpdate {
@@ -176,12 +170,11 @@ export class JobService {
    * same idempotency key returns the stored job as it is now and submits nothing.
    */
   async submit(input: SubmitJobInput): Promise<JobRow> {
-    validateSubmit(input);
+    const candidates = checkedCandidates(input);
     const owner = input.owner ?? 'anonymous';
-    const plan: StoredPlan = input.plan === undefined ? { candidates: input.candidates } : { candidates: input.candidates, plan: input.plan };
     const { job, created } = await createJobOnce(
       this.pool,
-      { id: randomUUID(), owner, kind: input.kind, request: input.request, plan, idempotencyKey: input.idempotencyKey },
+      { id: randomUUID(), owner, kind: input.kind, request: input.request, plan: { candidates, record: input.plan ?? null }, idempotencyKey: input.idempotencyKey },
       { owner: this.brokerId, ms: this.submitLeaseMs() },
     );
     if (!created) return sameRequest(job, input.request);
@@ -242,7 +235,7 @@ export class JobService {
       }
     }
     const moved = await transition(this.pool, id, 'ABORTED', { legalFrom: legalFrom('ABORTED'), message: 'cancelled by the owner' });
-    if (!moved) return (await jobById(this.pool, id))!;
+    if (!moved) return this.reread(id);
     this.emit(moved);
     return moved.job;
   }
@@ -324,10 +317,11 @@ export class JobService {
    */
   async result(job: JobRow, signal?: AbortSignal): Promise<SiteResult> {
     if (!job.siteId || !job.siteJobId) throw new ConstellationError('NOT_FOUND', `job ${job.id} has not been placed at a site`);
-    if (currentQuery(job)?.mode === 'sync') return keptResult(this.pool, job);
+    const candidate = currentCandidate(job);
+    if (candidate && kindOf(candidate.kind).resultKept(candidate)) return keptResult(this.pool, job);
     const site = await this.resolveSite(job.siteId, this.scope(job));
     if (!site.adapter.jobResult) {
-      throw new ConstellationError('NOT_FOUND', `job ${job.id} at ${job.siteId} has no result to fetch (${job.kind === 'CONTAINER' ? 'container jobs write their outputs at the site' : 'the site does not serve results'})`);
+      throw new ConstellationError('NOT_FOUND', `job ${job.id} at ${job.siteId} has no result to fetch (${kindOf(job.kind).noResult})`);
     }
     try {
       return await site.adapter.jobResult({ ...site.context, ...(signal ? { signal } : {}) }, job.siteJobId);
@@ -335,6 +329,13 @@ export class JobService {
       if (!isConstellationError(err) || err.kind !== 'UPSTREAM_AUTH') throw err;
       throw new ConstellationError(err.kind, `${job.siteId}: ${siteErrorText(err, site)}`, { cause: err });
     }
+  }
+
+  /** The job as it is now, after a write that did not apply (someone else moved it meanwhile). */
+  private async reread(id: string): Promise<JobRow> {
+    const job = await jobById(this.pool, id);
+    if (!job) throw new ConstellationError('NOT_FOUND', `no job ${id}`);
+    return job;
   }
 
   /** The job a site call is for, with the database its kept credentials are in. */
@@ -372,40 +373,41 @@ export class JobService {
   /** Try the candidates from the job's current index until one takes it. */
   private async dispatch(job: JobRow): Promise<JobRow> {
     const candidates = await this.plannedOrFail(job);
-    if (!candidates) return (await jobById(this.pool, job.id))!;
+    if (!candidates) return this.reread(job.id);
     for (let i = job.candidateIndex; i < candidates.length; i++) {
       const candidate = candidates[i];
       let site: SiteBinding;
       try {
         site = await this.resolveSite(candidate.siteId, this.scope(job));
       } catch (err) {
-        if (!(await this.submitFailed(job, i, candidate.siteId, err))) return (await jobById(this.pool, job.id))!;
+        if (!(await this.submitFailed(job, i, candidate.siteId, err))) return this.reread(job.id);
         continue;
       }
       const marked = await markSubmitting(this.pool, job.id, i, candidate.siteId, { owner: this.brokerId, ms: this.submitLeaseMs() });
       // Cancelled (or taken over) while we were busy: nothing more to submit.
-      if (!marked) return (await jobById(this.pool, job.id))!;
+      if (!marked) return this.reread(job.id);
       let submitted: { siteJobId: string; status: SiteJobStatus };
       const ctx = this.context(site, this.opts.submitTimeoutMs);
+      const kind = kindOf(candidate.kind);
       try {
-        submitted = await this.submitAt(ctx, site, candidate, job.id);
+        submitted = await kind.submit(site, ctx, candidate, job.id);
       } catch (err) {
-        if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return (await jobById(this.pool, job.id))!;
+        if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
         continue;
       }
       try {
         // A synchronous answer is read whole and kept now, inside the submit's deadline and lease.
-        if (candidate.kind === 'QUERY' && candidate.siteQuery.mode === 'sync' && submitted.status.state === 'COMPLETED') await this.keep(ctx, site, job.id, submitted.siteJobId);
+        if (kind.keepsAnswer(candidate, submitted.status)) await this.keep(ctx, site, job.id, submitted.siteJobId);
       } catch (err) {
         await site.adapter.cancelJob?.(ctx, submitted.siteJobId).catch(() => undefined);
-        if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return (await jobById(this.pool, job.id))!;
+        if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
         continue;
       }
       const moved = await this.placed(job, candidate.siteId, submitted, `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`);
       if (!moved) {
         // Cancelled while the site was creating it: the site job must not run unowned.
         await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), submitted.siteJobId).catch((err) => this.options.onError?.(err));
-        return (await jobById(this.pool, job.id))!;
+        return this.reread(job.id);
       }
       return moved;
     }
@@ -441,15 +443,6 @@ export class JobService {
     await keepResult(this.pool, jobId, result, { maxBytes: this.opts.resultMaxBytes, retentionMs: this.opts.resultRetentionMs, chunkBytes: RESULT_CHUNK_BYTES, site: ctx.site.id });
   }
 
-  private async submitAt(ctx: AdapterContext, site: SiteBinding, candidate: PlannedCandidate, runId: string): Promise<{ siteJobId: string; status: SiteJobStatus }> {
-    if (candidate.kind === 'QUERY') {
-      if (!site.adapter.submitQuery) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run queries`);
-      return site.adapter.submitQuery(ctx, { ...candidate.siteQuery, runId });
-    }
-    if (!site.adapter.submitContainerJob) throw new ConstellationError('INVALID_ARGUMENT', `site ${candidate.siteId} does not run container jobs`);
-    return site.adapter.submitContainerJob(ctx, candidate.siteJob);
-  }
-
   /**
    * Record a failed submit; returns false when the job is no longer ours to place (cancelled).
    * Every failure moves on: the query was checked before routing, so what one site refuses
@@ -472,16 +465,20 @@ export class JobService {
       errorCode: last,
       errorMessage: `no candidate site accepted the job: ${summary}`,
     });
-    if (!moved) return (await jobById(this.pool, job.id))!;
+    if (!moved) return this.reread(job.id);
     this.emit(moved);
     return moved.job;
   }
 
   private async pollJob(job: JobRow): Promise<void> {
     if (!job.siteJobId) return this.resumeUnsubmitted(job);
+    if (!job.siteId) {
+      await this.fail(job, ErrorCodes.INTERNAL.code, `job ${job.id} names site job ${job.siteJobId} but no site`);
+      return;
+    }
     let site: SiteBinding;
     try {
-      site = await this.resolveSite(job.siteId!, this.scope(job));
+      site = await this.resolveSite(job.siteId, this.scope(job));
     } catch (err) {
       await this.fail(job, errorCode(err), `${job.siteId}: ${errorText(err)}`);
       return;
@@ -543,14 +540,11 @@ export class JobService {
   }
 
   /** The job's candidates; a plan the database gave back damaged fails the job (INTERNAL, saying so) instead of every poll. */
-  private async plannedOrFail(job: JobRow): Promise<PlannedCandidate[] | undefined> {
-    try {
-      return candidatesOf(job);
-    } catch (err) {
-      this.options.onError?.(err);
-      await this.fail(job, ErrorCodes.INTERNAL.code, (err as Error).message);
-      return undefined;
-    }
+  private async plannedOrFail(job: JobRow): Promise<readonly JobCandidate[] | undefined> {
+    if (job.plan.intact) return job.plan.candidates;
+    this.options.onError?.(job.plan.error);
+    await this.fail(job, job.plan.error.code, job.plan.error.message);
+    return undefined;
   }
 
   private async fail(job: JobRow, code: string, message: string): Promise<void> {
@@ -561,10 +555,9 @@ export class JobService {
 
   /**
    * A PENDING job no site holds whose submitter's lease ran out. Never sent: send it now. Sent
-   * but never recorded: the site may hold it. A synchronous query is only a read, so it is sent
-   * again; an async query is looked up at the site by its run id and adopted, or sent again when
-   * the site has none; anything else cannot be told apart from a second copy, so it fails with a
-   * message that says so rather than run twice.
+   * but never recorded: the site may hold it, and the job's kind says what it holds (findLost):
+   * the job, adopted; nothing, so it is sent again; or that cannot be told apart from a second
+   * copy, so it fails with a message that says so rather than run twice.
    */
   private async resumeUnsubmitted(job: JobRow): Promise<void> {
     if (job.submittedAt === null) {
@@ -574,28 +567,33 @@ export class JobService {
     const candidates = await this.plannedOrFail(job);
     if (!candidates) return;
     const candidate = candidates[job.candidateIndex];
-    const query = candidate?.kind === 'QUERY' ? candidate.siteQuery : undefined;
     const unknown = `the broker stopped while submitting to ${job.siteId ?? 'a site'} at ${job.submittedAt.toISOString()}`;
-    let site: SiteBinding | undefined;
-    try {
-      site = query ? await this.resolveSite(candidate.siteId, this.scope(job)) : undefined;
-    } catch {
-      site = undefined;
-    }
-    if (!query || !site || (query.mode === 'async' && !site.adapter.findQueryJob)) {
-      await this.fail(job, ErrorCodes.INTERNAL.code, `${unknown}; whether the site started the job is unknown, so it was not submitted again`);
+    const cannotTell = `${unknown}; whether the site started the job is unknown, so it was not submitted again`;
+    if (!candidate) {
+      await this.fail(job, ErrorCodes.INTERNAL.code, cannotTell);
       return;
     }
-    let found: { siteJobId: string; status: SiteJobStatus } | undefined;
+    let site: SiteBinding;
     try {
-      if (query.mode === 'async') found = await site.adapter.findQueryJob!(this.context(site, this.opts.requestTimeoutMs), { ...query, runId: job.id }, job.submittedAt);
+      site = await this.resolveSite(candidate.siteId, this.scope(job));
+    } catch {
+      await this.fail(job, ErrorCodes.INTERNAL.code, cannotTell);
+      return;
+    }
+    let lost: LostSubmit;
+    try {
+      lost = await kindOf(candidate.kind).findLost(site, this.context(site, this.opts.requestTimeoutMs), candidate, job.id, job.submittedAt);
     } catch (err) {
       if (isTransient(err)) return this.unreachable(job, err);
       await this.fail(job, errorCode(err), `${unknown}, and looking for the job there failed: ${siteErrorText(err, site)}`);
       return;
     }
-    if (found) {
-      await this.placed(job, candidate.siteId, found, `${unknown}; found it there as ${found.siteJobId} (${found.status.sitePhase}) by its run id`);
+    if (lost.outcome === 'unknown') {
+      await this.fail(job, ErrorCodes.INTERNAL.code, cannotTell);
+      return;
+    }
+    if (lost.outcome === 'found') {
+      await this.placed(job, candidate.siteId, lost.submission, `${unknown}; found it there as ${lost.submission.siteJobId} (${lost.submission.status.sitePhase}) by its run id`);
       return;
     }
     const cleared = await clearSubmission(this.pool, job.id, `${unknown}; ${candidate.siteId} holds no job with its run id, so it is sent again`);
@@ -622,19 +620,19 @@ function stableJson(value: unknown): string {
   );
 }
 
-function validateSubmit(input: SubmitJobInput): void {
-  if (input.kind !== 'QUERY' && input.kind !== 'CONTAINER') throw new ConstellationError('INVALID_ARGUMENT', `job kind must be QUERY or CONTAINER, not ${String(input.kind)}`);
+/** The submit's candidates, each checked against its kind; the rest of the input checked too. */
+function checkedCandidates(input: SubmitJobInput): JobCandidate[] {
+  if (!isJobKind(input.kind)) throw new ConstellationError('INVALID_ARGUMENT', `job kind must be QUERY or CONTAINER, not ${String(input.kind)}`);
   if (input.candidates.length === 0) throw new ConstellationError('INVALID_ARGUMENT', 'a job needs at least one candidate site');
-  input.candidates.forEach((c, i) => {
-    const ok = input.kind === 'QUERY' ? c.siteQuery !== undefined : c.siteJob !== undefined;
-    if (!ok) throw new ConstellationError('INVALID_ARGUMENT', `candidates[${i}] (${c.siteId}) has no ${input.kind === 'QUERY' ? 'siteQuery' : 'siteJob'}`);
-  });
+  const candidates = input.candidates.map((c, i) => submittedCandidate(input.kind, c, i));
   if (input.idempotencyKey !== undefined && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 200)) {
     throw new ConstellationError('INVALID_ARGUMENT', 'idempotencyKey must be 1 to 200 characters');
   }
+  return candidates;
 }
 
 export type { JobState };
+export type { JobScope, SiteBinding, SiteResolver };
 
 /**
  * The poll lease and deadline, one derived from the other: a lease always outlasts the poll it

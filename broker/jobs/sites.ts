@@ -6,7 +6,7 @@ import { SecretKeys } from '../auth/secret-keys.js';
 import { adapterSite, harvestCredential, needsUserCredential, refusedCredentialAdvice } from '../auth/site-credentials.js';
 import type { Config, SiteConfig } from '../config/config.js';
 import { keptJobCredential } from './job-credentials.js';
-import type { JobScope, SiteResolver } from './service.js';
+import type { JobScope, SiteResolver } from './site-binding.js';
 
 /** The credential a job calls a configured site with. */
 export type JobCredentialSource = (site: SiteConfig, job: JobScope) => Promise<SiteCredential>;

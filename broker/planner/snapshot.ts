@@ -315,15 +315,26 @@ export function snapshotFromDocuments(docs: readonly CapabilityDocument[], optio
   }));
 }
 
+/** A view kept in step with the planner's snapshots (the sky-coverage index): given each new snapshot as it is made. */
+export interface SnapshotFollower {
+  /** Take the sites that changed in `snapshot` (every site when `changed` is undefined); called synchronously. */
+  follow(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void;
+}
+
 /**
- * Keeps a PlannerSnapshot in step with the registry version: the first refresh loads everything,
- * later ones reload only sites whose registry_version moved. Plans read `snapshot` synchronously.
+ * The one in-memory view of the registry, kept in step with the registry version: the first
+ * refresh loads everything, later ones reload only sites whose registry_version moved, in one
+ * read per change. Plans read `snapshot` synchronously; the followers (the coverage index) are
+ * given each new snapshot in the same synchronous step, so every view is at one version.
  */
 export class PlannerView {
   private current: PlannerSnapshot | undefined;
   private chain: Promise<void> = Promise.resolve();
+  private readonly followers: readonly SnapshotFollower[];
 
-  constructor(private readonly preference: PreferenceOf = NO_PREFERENCE) {}
+  constructor(private readonly preference: PreferenceOf = NO_PREFERENCE, ...followers: SnapshotFollower[]) {
+    this.followers = followers;
+  }
 
   /** The latest snapshot; throws before the first refresh. */
   get snapshot(): PlannerSnapshot {
@@ -337,8 +348,9 @@ export class PlannerView {
   }
 
   /**
-   * Bring the snapshot up to the database's registry version. Call with the pool, never from
-   * inside a request transaction: on the embedded database a waiting transaction would block it.
+   * Bring the snapshot (and its followers) up to the database's registry version. Call with the
+   * pool, never from inside a request transaction: on the embedded database a waiting
+   * transaction would block it.
    */
   async refresh(pool: pg.Pool): Promise<PlannerSnapshot> {
     // Serialised so a caller always sees changes committed before its call.
@@ -355,7 +367,7 @@ export class PlannerView {
     if (prev === undefined) {
       const cut = await withTransaction(pool, async (c) => ({ version: await registryVersion(c), rows: await loadRows(c, undefined) }),
         { isolation: 'REPEATABLE READ', readOnly: true });
-      this.current = PlannerSnapshot.of(cut.version, await buildSites(cut.rows, this.preference));
+      this.publish(PlannerSnapshot.of(cut.version, await buildSites(cut.rows, this.preference)), undefined);
       return;
     }
     if ((await registryVersion(pool)) === prev.version) return;
@@ -364,7 +376,12 @@ export class PlannerView {
       const changed = new Set((await sitesChangedSince(c, prev.version)).map((s) => s.id));
       return { version, changed, rows: changed.size === 0 ? [] : await loadRows(c, [...changed]) };
     }, { isolation: 'REPEATABLE READ', readOnly: true });
-    this.current = PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference));
+    this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference)), cut.changed);
   }
 
+  /** Make `snapshot` current and hand it to the followers, in one synchronous step. */
+  private publish(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void {
+    this.current = snapshot;
+    for (const f of this.followers) f.follow(snapshot, changed);
+  }
 }

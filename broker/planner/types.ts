@@ -1,4 +1,5 @@
 /** The planner's request and answer shapes (mirrored by the proposed GraphQL types). */
+import type { ReasonCode } from '../../registry/model/job-plan.js';
 
 /** What kind of work is being placed: a TAP query, or a container job on a batch pool. */
 export type PlanKind = 'QUERY' | 'CONTAINER';
@@ -30,20 +31,8 @@ export interface Caller {
   groups: readonly string[];
 }
 
-/** Why a site was rejected (hard filters) or how its score came about (explanations). */
-export type ReasonCode =
-  | 'SITE_DOWN'
-  | 'NO_REPLICA'
-  | 'NOT_COVERED'
-  | 'FORBIDDEN'
-  | 'NO_SERVICE'
-  | 'NO_IMAGE'
-  | 'NO_CAPACITY'
-  | 'LIMIT_EXCEEDED'
-  | 'COST'
-  | 'DATA_TO_MOVE'
-  | 'UNKNOWN_SIZE'
-  | 'STALE';
+/** Why a site was rejected (hard filters) or how its score came about; one vocabulary with the plans jobs keep. */
+export type { ReasonCode };
 
 /** Codes that reject a candidate. */
 export const HARD_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>([

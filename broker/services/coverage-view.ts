@@ -1,11 +1,12 @@
-/** The in-memory sky-coverage index of every replica, kept in step with the registry version. */
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+/**
+ * The in-memory sky-coverage index of every replica, for region searches. It reads nothing
+ * itself: it follows the planner's snapshot (PlannerView), built from one read of the registry
+ * per change, so the two never disagree on the registry version and each MOC is parsed once.
+ */
 import { CoverageIndex } from '../../registry/coverage/index.js';
-import { INDEX_ORDER } from '../../registry/coverage/limits.js';
-import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
-import type { Queryable } from '../../registry/store/db.js';
-import { coverageBySites, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
-import { registryVersion, sitesChangedSince } from '../../registry/store/queries/sites.js';
+import type { SMoc } from '../../registry/coverage/moc.js';
+import type { ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
+import type { PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
 
 /** Key of one replica in the index: site and canonical dataset, stable across publishes. */
 type ReplicaKey = string;
@@ -13,66 +14,43 @@ const keyOf = (siteId: string, datasetId: string): ReplicaKey => `${siteId}\u000
 const datasetOf = (key: ReplicaKey): string => key.slice(key.indexOf('\u0000') + 1);
 
 /** Answers "which replicas' coverage touches this region" without scanning SQL per request. */
-export class CoverageView {
+export class CoverageView implements SnapshotFollower {
   private readonly index = new CoverageIndex<ReplicaKey>();
   private readonly keysBySite = new Map<string, ReplicaKey[]>();
   /** The groups of each replica that is not public (a public replica is absent). */
   private readonly restricted = new Map<ReplicaKey, readonly string[]>();
   private version_ = -1;
-  private chain: Promise<void> = Promise.resolve();
 
-  /** The registry version this view reflects (-1 before the first refresh). */
+  /** The registry version this view reflects (-1 before the planner's first load). */
   get version(): number {
     return this.version_;
   }
 
   /**
-   * Bring the index up to the database's registry version, reloading only sites that changed.
-   * Call it with the pool, never from inside a request's read transaction: on the embedded
-   * database a waiting transaction would block the reload it waits for.
+   * Take the replicas of the sites that changed (every site when `changed` is undefined) from
+   * `snapshot`, sharing its parsed coverage. Synchronous, so a reader never sees a site half replaced.
    */
-  async refresh(db: Queryable): Promise<void> {
-    // Loads run one after another, so a caller always sees changes committed before its call.
-    const next = this.chain.then(() => this.load(db));
-    this.chain = next.catch(() => {});
-    return next;
-  }
-
-  private async load(db: Queryable): Promise<void> {
-    const current = await registryVersion(db);
-    if (current === this.version_) return;
-    const changed = await sitesChangedSince(db, this.version_);
-    const siteIds = changed.map((s) => s.id);
-    const rows = siteIds.length > 0 ? await coverageBySites(db, siteIds) : [];
-    // Indexed at INDEX_ORDER at most (a superset: cone walks stop there). Each distinct MOC is
-    // parsed once, giving the event loop back between slices; the index itself changes below in
-    // one synchronous step, so a reader never sees a site half replaced.
-    const parsed = new Map<string, SMoc>();
-    let slice = performance.now();
-    for (const row of rows) {
-      if (row.moc === null || parsed.has(row.moc)) continue;
-      parsed.set(row.moc, parseMocAscii(row.moc).degrade(INDEX_ORDER));
-      if (performance.now() - slice > 15) {
-        await yieldToLoop();
-        slice = performance.now();
-      }
-    }
+  follow(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void {
+    const siteIds = changed ?? new Set([...this.keysBySite.keys(), ...snapshot.siteIds]);
     for (const id of siteIds) {
       for (const key of this.keysBySite.get(id) ?? []) {
         this.index.delete(key);
         this.restricted.delete(key);
       }
-      this.keysBySite.set(id, []);
+      this.keysBySite.delete(id);
+      const site = snapshot.site(id);
+      if (!site) continue;
+      const keys: ReplicaKey[] = [];
+      for (const replica of site.replicas.values()) {
+        const key = keyOf(id, replica.row.datasetId);
+        this.index.set(key, replica.moc);
+        if (!replica.row.access.public) this.restricted.set(key, replica.row.access.groups);
+        keys.push(key);
+      }
+      this.keysBySite.set(id, keys);
     }
-    for (const row of rows) {
-      const key = keyOf(row.siteId, row.datasetId);
-      this.index.set(key, row.moc === null ? null : parsed.get(row.moc)!);
-      if (row.groups !== null) this.restricted.set(key, row.groups);
-      this.keysBySite.get(row.siteId)!.push(key);
-    }
-    this.version_ = Math.max(current, ...changed.map((s) => s.registryVersion));
+    this.version_ = snapshot.version;
   }
-
 
   /** Canonical ids of datasets with a replica `visibility` allows whose coverage touches the cone. */
   datasetsInCone(ra: number, dec: number, radiusDeg: number, visibility: ReplicaVisibility = 'all'): Set<string> {

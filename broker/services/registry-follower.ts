@@ -1,23 +1,23 @@
 /**
- * One follower of the registry version for every in-memory view of the registry (the sky
- * coverage index, the planner snapshot): changes published by other broker processes reach
- * them within one interval, at one cheap read per interval whatever the number of views.
+ * The follower of the registry version: changes published by other broker processes reach the
+ * in-memory view of the registry (PlannerView, which feeds the sky-coverage index from the same
+ * read) within one interval, at one cheap read per interval and one load per change.
  */
 import type pg from 'pg';
 import { registryVersion } from '../../registry/store/queries/sites.js';
 
-/** An in-memory view brought up to the database's registry version by refresh(). */
+/** The in-memory view brought up to the database's registry version by refresh(). */
 export interface RegistryView {
   readonly version: number;
   refresh(pool: pg.Pool): Promise<unknown>;
 }
 
 /**
- * Every `ms`, read the registry version once and refresh the views behind it. A failure is
- * reported once when it starts (and once when following works again), not at every interval.
+ * Every `ms`, read the registry version once and refresh the view when it is behind. A failure
+ * is reported once when it starts (and once when following works again), not at every interval.
  * Returns a stop function.
  */
-export function followRegistry(pool: pg.Pool, views: readonly RegistryView[], ms: number, report: { onError(err: unknown): void; onRecovered(): void }): () => void {
+export function followRegistry(pool: pg.Pool, view: RegistryView, ms: number, report: { onError(err: unknown): void; onRecovered(): void }): () => void {
   let running = false;
   let failing = false;
   const tick = async () => {
@@ -25,7 +25,7 @@ export function followRegistry(pool: pg.Pool, views: readonly RegistryView[], ms
     running = true;
     try {
       const version = await registryVersion(pool);
-      for (const view of views) if (view.version !== version) await view.refresh(pool);
+      if (view.version !== version) await view.refresh(pool);
       if (failing) report.onRecovered();
       failing = false;
     } catch (err) {

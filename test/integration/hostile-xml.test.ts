@@ -69,7 +69,7 @@ describe(`a hostile TAP site's XML (${backend})`, () => {
   const harvest = () => broker.harvest('hostile');
   const submit = async (adql: string) => {
     const res = await broker.graphql<{ submitQuery: { id: string; state: string; plan: { candidates: { siteQuery: { mode: string } }[] } } }>(
-      'mutation($i: QueryInput!) { submitQuery(input: $i) { id state plan } }', { i: { adql, format: 'csv' } });
+      'mutation($i: QueryInput!) { submitQuery(input: $i) { id state plan { candidates { ... on QueryCandidate { siteQuery { mode } } } } } }', { i: { adql, format: 'csv' } });
     expect(res.errors).toBeUndefined();
     return res.data!.submitQuery;
   };

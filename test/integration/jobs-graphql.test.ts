@@ -53,7 +53,7 @@ const HELD_QUEUE_MS = 600_000;
 // a few hundred ms misses some on a loaded machine).
 const HOLD_MS = 600_000;
 
-const JOB_FIELDS = `id kind state site { id } siteJobId sitePhase results plan candidateIndex unreachableSince
+const JOB_FIELDS = `id kind state site { id } siteJobId sitePhase results plan { candidates { kind siteId ... on QueryCandidate { siteQuery { adql mode service } } ... on ContainerCandidate { siteJob { image } } } plan { chosen } } candidateIndex unreachableSince
   error { code message } history { from to site errorCode message }`;
 
 interface JobView {
@@ -380,6 +380,27 @@ sites:
     expect(done).toMatchObject({ state: 'COMPLETED', kind: 'CONTAINER', site: { id: 'canfar' }, results: null });
     expect(done.history.map((h) => h.to)).toContain('EXECUTING');
     expect([...canfar.sessions.values()].some((s) => s.image === 'images.canfar.net/skaha/terminal:1.1.2')).toBe(true);
+
+    // The plan is typed: the job as the site's compute API received it, and every site's verdict with typed reasons.
+    type Typed = { job: { plan: { candidates: { kind: string; siteId: string; siteJob: { image: string; args: string[]; env: { name: string; value: string }[]; cores: number; gpus: number } }[];
+      plan: { registryVersion: number; chosen: string; candidates: { site: string; eligible: boolean; reasons: { code: string; message: string }[] }[] } } } };
+    const PLAN = `query($id: ID!) { job(id: $id) { id plan { candidates { kind siteId ... on ContainerCandidate { siteJob { image args env { name value } cores gpus } } }
+      plan { registryVersion chosen candidates { site eligible reasons { code message } } } } } }`;
+    const typed = await broker.graphql<Typed>(PLAN, { id: done.id });
+    expect(typed.errors).toBeUndefined();
+    expect(typed.data!.job.plan.candidates[0]).toMatchObject({ kind: 'CONTAINER', siteId: 'canfar', siteJob: { args: ['-c', 'print(42)'], env: [{ name: 'MODE', value: 'test' }], cores: 1, gpus: 0 } });
+    const verdicts = typed.data!.job.plan.plan.candidates;
+    expect(verdicts.find((v) => v.site === 'canfar')!.eligible).toBe(true);
+    expect(verdicts.filter((v) => !v.eligible).every((v) => v.reasons.length > 0)).toBe(true);
+
+    // A plan damaged in the database is that field's INTERNAL error; the rest of the job still answers.
+    const { rows: [kept] } = await broker.db.pool.query<{ plan: unknown }>('SELECT plan FROM jobs WHERE id = $1', [done.id]);
+    await broker.db.pool.query(`UPDATE jobs SET plan = '{"candidates": [{"siteId": "canfar"}]}'::jsonb WHERE id = $1`, [done.id]);
+    const damaged = await broker.graphql<{ job: { id: string; state: string; plan: null } }>('query($id: ID!) { job(id: $id) { id state plan { candidates { siteId } } } }', { id: done.id });
+    expect(damaged.data!.job).toEqual({ id: done.id, state: 'COMPLETED', plan: null });
+    expect(damaged.errors![0]).toMatchObject({ path: ['job', 'plan'], extensions: { code: 'CONSTELLATION_E_INTERNAL' } });
+    expect(damaged.errors![0].message).toContain('candidate 0 (canfar) has no siteJob');
+    await broker.db.pool.query('UPDATE jobs SET plan = $2::jsonb WHERE id = $1', [done.id, JSON.stringify(kept.plan)]);
 
     const missing = await broker.graphql(`mutation { submitJob(input: { image: "no/such:1", command: "true", cores: 1, memoryGb: 1 }) { id } }`);
     expect(missing.errors![0].extensions!.code).toBe('CONSTELLATION_E_NO_ELIGIBLE_SITE');

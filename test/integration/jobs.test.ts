@@ -81,7 +81,7 @@ function service(options: ConstructorParameters<typeof JobService>[2] = {}): Job
 
 function query(siteId: string): JobCandidate {
   const siteQuery: SiteQuery = { adql: ADQL, service: 'tap', mode: 'async' };
-  return { siteId, siteQuery };
+  return { kind: 'QUERY', siteId, siteQuery };
 }
 
 /** Poll the job's row until `pred`; the limit (PATIENCE_MS) only guards against a job that never moves on. */
@@ -356,7 +356,7 @@ describe(`jobs (${backend})`, () => {
     // What a broker killed between asking site "a" and recording its answer leaves behind.
     const { job } = await createJobOnce(db.pool, {
       id: randomUUID(), owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL },
-      plan: { candidates: [{ siteId: 'a', siteQuery: { adql: ADQL, service: 'tap', mode: 'sync' } }] },
+      plan: { candidates: [{ kind: 'QUERY', siteId: 'a', siteQuery: { adql: ADQL, service: 'tap', mode: 'sync' } }], record: null },
     }, { owner: 'dead-broker', ms: 1 });
     expect(await markSubmitting(db.pool, job.id, 0, 'a', { owner: 'dead-broker', ms: 1 })).toBeDefined();
     await sleep(10);
@@ -374,7 +374,7 @@ describe(`jobs (${backend})`, () => {
     const lost = async (runAtSite: boolean) => {
       const id = randomUUID();
       const siteQuery = { adql: ADQL, service: 'tap', mode: 'async' as const };
-      await createJobOnce(db.pool, { id, owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL, id }, plan: { candidates: [{ siteId: 'b', siteQuery }] } }, { owner: 'dead-broker', ms: 1 });
+      await createJobOnce(db.pool, { id, owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL, id }, plan: { candidates: [{ kind: 'QUERY', siteId: 'b', siteQuery }], record: null } }, { owner: 'dead-broker', ms: 1 });
       await markSubmitting(db.pool, id, 0, 'b', { owner: 'dead-broker', ms: 1 });
       // The dead broker's POST reached the site (or never did).
       if (runAtSite) {
@@ -404,8 +404,9 @@ describe(`jobs (${backend})`, () => {
     // A dead broker's job whose plan column no longer holds a plan (edited by hand, or a bug).
     const { job } = await createJobOnce(db.pool, {
       id: randomUUID(), owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL },
-      plan: { candidates: [{ siteId: 'a', siteJob: { image: 'x' } }] },
+      plan: { candidates: [query('a')], record: null },
     }, { owner: 'dead-broker', ms: 1 });
+    await db.pool.query('UPDATE jobs SET plan = $2::jsonb WHERE id = $1', [job.id, JSON.stringify({ candidates: [{ siteId: 'a', siteJob: { image: 'x' } }] })]);
     await sleep(10);
     const errors: unknown[] = [];
     const jobs = service({ onError: (err) => errors.push(err) });

@@ -68,7 +68,7 @@ sites:
       JOIN ps1_dr2.mean_object AS p ON 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', p.ra, p.dec, 1.0/3600))
       WHERE 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', 180, 0, 0.1))`;
     const submitted = await broker.graphql<{ submitQuery: { id: string; plan: { candidates: { siteQuery: { adql: string } }[] } } }>(
-      'mutation($q: String!) { submitQuery(input: { adql: $q }) { id plan } }', { q: adql });
+      'mutation($q: String!) { submitQuery(input: { adql: $q }) { id plan { candidates { ... on QueryCandidate { siteQuery { adql } } } } } }', { q: adql });
     expect(submitted.errors).toBeUndefined();
     const sent = submitted.data!.submitQuery.plan.candidates[0].siteQuery.adql;
     expect(sent).toContain('FROM gaia.gaia_source AS g JOIN ps1.mean_object AS p');

@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PlannerView } from '../../broker/planner/snapshot.js';
 import { CoverageView } from '../../broker/services/coverage-view.js';
 import { followRegistry } from '../../broker/services/registry-follower.js';
 import { migrate } from '../../registry/store/migrate.js';
@@ -21,10 +22,11 @@ describe(`following the registry (${backend})`, () => {
   });
 
   it('refreshes the views, reports a failure once and its end once', async () => {
-    const view = new CoverageView();
+    const coverage = new CoverageView();
+    const view = new PlannerView(undefined, coverage);
     const errors: unknown[] = [];
     let recovered = 0;
-    const stop = followRegistry(db.pool, [view], 20, { onError: (err) => errors.push(err), onRecovered: () => recovered++ });
+    const stop = followRegistry(db.pool, view, 20, { onError: (err) => errors.push(err), onRecovered: () => recovered++ });
     try {
       await waitUntil(async () => view.version, (v) => v >= 0, { describe: (v) => `view still at version ${v}` });
       await db.pool.query('ALTER TABLE registry_state RENAME TO registry_state_away');
@@ -38,6 +40,8 @@ describe(`following the registry (${backend})`, () => {
       await db.pool.query('UPDATE registry_state SET version = version + 1');
       const bumped = (await db.pool.query<{ version: number }>('SELECT version FROM registry_state')).rows[0].version;
       await waitUntil(async () => view.version, (v) => v === bumped, { describe: (v) => `view at ${v}, registry at ${bumped}` });
+      // The coverage index follows the planner's snapshot: one load, one version.
+      expect(coverage.version).toBe(bumped);
     } finally {
       stop();
     }

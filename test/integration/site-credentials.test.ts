@@ -64,7 +64,7 @@ interface JobView {
   plan: unknown;
   request: unknown;
 }
-const JOB = 'id state site { id } siteJobId results error { code message } history { message errorCode } plan request';
+const JOB = 'id state site { id } siteJobId results error { code message } history { message errorCode } plan { candidates { siteId } } request';
 const QUERY_ON = (site: string) => ({ exch: 'SELECT source_id, ra FROM survey.sources', strict: 'SELECT source_id, ra FROM survey.sources', sciserver: 'SELECT TOP 2 p.objid, p.ra FROM sdss_dr17.photoobjall AS p ORDER BY p.objid', mastlike: 'SELECT TOP 3 source_id FROM catalogs.objects' })[site]!;
 
 describe(`jobs run with the submitter's credential at every site (${backend})`, () => {

@@ -1,17 +1,26 @@
 /** Queries on jobs and their history: create once, move through the state machine, claim for polling. */
 import type { JobState } from '../../model/adapter.js';
+import { readJobPlan, storedPlanJson, type JobKind, type JobPlan, type StoredJobPlan } from '../../model/job-plan.js';
+import { ConstellationError } from '../../model/errors.js';
 import type { Queryable } from '../db.js';
 
-export type JobKind = 'QUERY' | 'CONTAINER';
+export type { JobKind };
 
-/** One job as stored. */
+/** The result formats a query's request may name (its `format`). */
+export type RequestedFormat = 'votable' | 'csv' | 'json';
+
+/** One job as stored, its jsonb read once: the plan typed by the job's kind, the request's format checked. */
 export interface JobRow {
   id: string;
   owner: string;
   kind: JobKind;
   state: JobState;
+  /** The request as the caller gave it (shown back as given, compared for idempotency). */
   request: unknown;
-  plan: unknown;
+  /** The result format the request named (its `format`, lower case), or null. */
+  requestedFormat: RequestedFormat | null;
+  /** The plan the job runs under, or the coded error saying how the stored one is damaged. */
+  plan: StoredJobPlan;
   candidateIndex: number;
   siteId: string | null;
   siteJobId: string | null;
@@ -29,6 +38,20 @@ export interface JobRow {
   leaseUntil: Date | null;
   pollFailures: number;
   unreachableSince: Date | null;
+}
+
+/** A row as the database returns it, before its jsonb is read. */
+type StoredJobRow = Omit<JobRow, 'plan' | 'requestedFormat'> & { plan: unknown };
+
+/** The row with its plan and request read once; a damaged plan is kept as its coded error, not thrown. */
+function jobRow(stored: StoredJobRow): JobRow {
+  return { ...stored, requestedFormat: formatOf(stored.request), plan: readJobPlan(stored.id, stored.kind, stored.plan) };
+}
+
+function formatOf(request: unknown): RequestedFormat | null {
+  if (request === null || typeof request !== 'object' || !('format' in request) || typeof request.format !== 'string') return null;
+  const format = request.format.toLowerCase();
+  return format === 'votable' || format === 'csv' || format === 'json' ? format : null;
 }
 
 /** One entry of a job's history. */
@@ -61,42 +84,50 @@ const ACTIVE = `('PENDING', 'QUEUED', 'EXECUTING')`;
  */
 export async function createJobOnce(
   db: Queryable,
-  job: { id: string; owner: string; kind: JobKind; request: unknown; plan: unknown; idempotencyKey?: string },
+  job: { id: string; owner: string; kind: JobKind; request: unknown; plan: JobPlan; idempotencyKey?: string },
   lease: { owner: string; ms: number },
 ): Promise<{ job: JobRow; created: boolean }> {
   // The creator holds a lease while it submits, so no other broker takes the job as abandoned.
-  const inserted = await db.query<JobRow>(
+  const inserted = await db.query<StoredJobRow>(
     `WITH ins AS (
        INSERT INTO jobs (id, owner, kind, request, plan, idempotency_key, lease_owner, lease_until)
        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, now() + $8::int * interval '1 millisecond')
        ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING *),
      ev AS (INSERT INTO job_events (job_id, from_state, to_state, message) SELECT id, NULL, state, 'created' FROM ins)
      SELECT ${COLUMNS} FROM ins`,
-    [job.id, job.owner, job.kind, JSON.stringify(job.request), JSON.stringify(job.plan), job.idempotencyKey ?? null, lease.owner, lease.ms]);
-  if (inserted.rows[0]) return { job: inserted.rows[0], created: true };
+    [job.id, job.owner, job.kind, JSON.stringify(job.request), JSON.stringify(storedPlanJson(job.plan)), job.idempotencyKey ?? null, lease.owner, lease.ms]);
+  if (inserted.rows[0]) return { job: jobRow(inserted.rows[0]), created: true };
   // The conflicting row was committed by the other caller, so READ COMMITTED sees it now.
-  return { job: (await jobByIdempotencyKey(db, job.owner, job.idempotencyKey!))!, created: false };
+  const existing = job.idempotencyKey === undefined ? undefined : await jobByIdempotencyKey(db, job.owner, job.idempotencyKey);
+  if (!existing) throw new ConstellationError('INTERNAL', `job ${job.id} was neither inserted nor found under its idempotency key`);
+  return { job: existing, created: false };
 }
 
 /** The job with this id, or undefined. */
 export async function jobById(db: Queryable, id: string): Promise<JobRow | undefined> {
   if (!UUID.test(id)) return undefined;
-  return (await db.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id])).rows[0];
+  return first(await db.query<StoredJobRow>(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id]));
 }
 
 /** Forget an unanswered submit the site turned out not to hold, so the job may be sent again; the history says why. */
 export async function clearSubmission(db: Queryable, id: string, message: string): Promise<JobRow | undefined> {
-  return (await db.query<JobRow>(
+  return first(await db.query<StoredJobRow>(
     `WITH u AS (UPDATE jobs SET submitted_at = NULL, updated_at = now()
                 WHERE id = $1 AND state = 'PENDING' AND site_job_id IS NULL RETURNING *),
      ev AS (INSERT INTO job_events (job_id, from_state, to_state, site_id, message) SELECT id, state, state, site_id, $2 FROM u)
      SELECT ${COLUMNS} FROM u`,
-    [id, message])).rows[0];
+    [id, message]));
 }
 
 /** The owner's job created under this idempotency key, or undefined. */
 export async function jobByIdempotencyKey(db: Queryable, owner: string, key: string): Promise<JobRow | undefined> {
-  return (await db.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE owner = $1 AND idempotency_key = $2`, [owner, key])).rows[0];
+  return first(await db.query<StoredJobRow>(`SELECT ${COLUMNS} FROM jobs WHERE owner = $1 AND idempotency_key = $2`, [owner, key]));
+}
+
+/** The first row read, if any. */
+function first(result: { rows: StoredJobRow[] }): JobRow | undefined {
+  const row = result.rows[0];
+  return row && jobRow(row);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -107,11 +138,11 @@ export async function jobsByOwner(
   owner: string | null,
   filter: { states?: JobState[]; kinds?: JobKind[]; limit?: number; offset?: number } = {},
 ): Promise<JobRow[]> {
-  return (await db.query<JobRow>(
+  return (await db.query<StoredJobRow>(
     `SELECT ${COLUMNS} FROM jobs
      WHERE ($1::text IS NULL OR owner = $1) AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::text[] IS NULL OR kind = ANY($3))
      ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5`,
-    [owner, filter.states ?? null, filter.kinds ?? null, Math.min(filter.limit ?? 50, 500), filter.offset ?? 0])).rows;
+    [owner, filter.states ?? null, filter.kinds ?? null, Math.min(filter.limit ?? 50, 500), filter.offset ?? 0])).rows.map(jobRow);
 }
 
 /** A job's history, oldest first. */
@@ -143,11 +174,11 @@ export async function markSubmitting(
   siteId: string,
   lease: { owner: string; ms: number },
 ): Promise<JobRow | undefined> {
-  return (await db.query<JobRow>(
+  return first(await db.query<StoredJobRow>(
     `UPDATE jobs SET submitted_at = now(), updated_at = now(), candidate_index = $2, site_id = $3,
        lease_owner = $4, lease_until = now() + $5::int * interval '1 millisecond'
      WHERE id = $1 AND state = 'PENDING' AND site_job_id IS NULL RETURNING ${COLUMNS}`,
-    [id, candidateIndex, siteId, lease.owner, lease.ms])).rows[0];
+    [id, candidateIndex, siteId, lease.owner, lease.ms]));
 }
 
 /** Record that candidate `candidateIndex` refused the job (the site holds no job), in the row and its history. */
@@ -156,14 +187,14 @@ export async function recordSubmitFailure(
   id: string,
   failure: { candidateIndex: number; siteId: string; errorCode: string; message: string },
 ): Promise<JobRow | undefined> {
-  return (await db.query<JobRow>(
+  return first(await db.query<StoredJobRow>(
     `WITH u AS (
        UPDATE jobs SET submitted_at = NULL, site_id = NULL, candidate_index = $2 + 1, updated_at = now()
        WHERE id = $1 AND state = 'PENDING' AND site_job_id IS NULL RETURNING *),
      ev AS (INSERT INTO job_events (job_id, from_state, to_state, site_id, error_code, message)
             SELECT id, state, state, $3, $4, $5 FROM u)
      SELECT ${COLUMNS} FROM u`,
-    [id, failure.candidateIndex, failure.siteId, failure.errorCode, failure.message])).rows[0];
+    [id, failure.candidateIndex, failure.siteId, failure.errorCode, failure.message]));
 }
 
 /** What a transition also records. */
@@ -188,7 +219,7 @@ export interface TransitionChange {
  */
 export async function transition(db: Queryable, id: string, to: JobState, change: TransitionChange): Promise<{ job: JobRow; event: JobEventRow } | undefined> {
   const terminal = to === 'COMPLETED' || to === 'ERROR' || to === 'ABORTED';
-  const res = await db.query<JobRow & { event: JobEventRow }>(
+  const res = await db.query<StoredJobRow & { event: JobEventRow }>(
     `WITH old AS (SELECT id, state FROM jobs WHERE id = $1 FOR UPDATE),
      u AS (
        UPDATE jobs j SET state = $2, updated_at = now(),
@@ -210,7 +241,7 @@ export async function transition(db: Queryable, id: string, to: JobState, change
   const row = res.rows[0];
   if (!row) return undefined;
   const { event, ...job } = row;
-  return { job: job as JobRow, event: { ...event, at: new Date(event.at) } };
+  return { job: jobRow(job), event: { ...event, at: new Date(event.at) } };
 }
 
 /**
@@ -220,7 +251,7 @@ export async function transition(db: Queryable, id: string, to: JobState, change
  * claimed too once their submitter's lease has run out (its broker stopped).
  */
 export async function claimDueJobs(db: Queryable, owner: string, limit: number, leaseMs: number): Promise<JobRow[]> {
-  return (await db.query<JobRow>(
+  return (await db.query<StoredJobRow>(
     `UPDATE jobs SET lease_owner = $1, lease_until = now() + $3::int * interval '1 millisecond'
      WHERE id IN (
        SELECT id FROM jobs
@@ -230,7 +261,7 @@ export async function claimDueJobs(db: Queryable, owner: string, limit: number, 
        ORDER BY next_poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)
      AND (lease_until IS NULL OR lease_until < now())
      RETURNING ${COLUMNS}`,
-    [owner, limit, leaseMs])).rows;
+    [owner, limit, leaseMs])).rows.map(jobRow);
 }
 
 /**
@@ -243,7 +274,7 @@ export async function recordPollAnswer(
   leaseOwner: string,
   answer: { sitePhase: string; pollDelayMs: number },
 ): Promise<{ job: JobRow; recovered: boolean } | undefined> {
-  const row = (await db.query<JobRow & { recovered: boolean }>(
+  const row = (await db.query<StoredJobRow & { recovered: boolean }>(
     `WITH old AS (SELECT id, unreachable_since FROM jobs WHERE id = $1 FOR UPDATE),
      u AS (
        UPDATE jobs j SET site_phase = $3, next_poll_at = now() + $4::int * interval '1 millisecond', updated_at = now(),
@@ -256,7 +287,7 @@ export async function recordPollAnswer(
     [id, leaseOwner, answer.sitePhase, answer.pollDelayMs])).rows[0];
   if (!row) return undefined;
   const { recovered, ...job } = row;
-  return { job: job as JobRow, recovered };
+  return { job: jobRow(job), recovered };
 }
 
 /**
@@ -269,7 +300,7 @@ export async function recordPollUnreachable(
   leaseOwner: string,
   failure: { errorCode: string; message: string; backoffBaseMs: number; backoffMaxMs: number },
 ): Promise<{ job: JobRow; first: boolean } | undefined> {
-  const row = (await db.query<JobRow & { first: boolean }>(
+  const row = (await db.query<StoredJobRow & { first: boolean }>(
     `UPDATE jobs SET poll_failures = poll_failures + 1, unreachable_since = COALESCE(unreachable_since, now()),
        error_code = $3, error_message = $4, updated_at = now(), lease_owner = NULL, lease_until = NULL,
        next_poll_at = now() + LEAST($6::float8, $5::float8 * power(2, LEAST(poll_failures, 20))) * interval '1 millisecond'
@@ -277,8 +308,8 @@ export async function recordPollUnreachable(
      RETURNING ${COLUMNS}, poll_failures = 1 AS first`,
     [id, leaseOwner, failure.errorCode, failure.message, failure.backoffBaseMs, failure.backoffMaxMs])).rows[0];
   if (!row) return undefined;
-  const { first, ...job } = row;
-  return { job: job as JobRow, first };
+  const { first: isFirst, ...job } = row;
+  return { job: jobRow(job), first: isFirst };
 }
 
 /** Release a lease without recording anything (a poll that was itself interrupted). */
