@@ -4,7 +4,6 @@
  * remembered until they expire, so a client sending the same token on every request pays for
  * one signature check.
  */
-import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { IdentityConfig } from '../config/config.js';
@@ -35,13 +34,14 @@ export class TokenVerifier {
   /** The user a token names; UNAUTHENTICATED saying why when it is not acceptable, IDENTITY_UNAVAILABLE when the JWKS cannot be read. */
   async verify(token: string): Promise<User> {
     if (token.length > MAX_TOKEN_CHARS) throw unauthenticated(`the bearer token is longer than ${MAX_TOKEN_CHARS} characters`);
-    const key = createHash('sha256').update(token).digest('base64url');
-    const known = this.#verified.get(key);
+    // Keyed by the token itself (it lives in this process's memory anyway, inside the User's Secret):
+    // a hit costs one string hash, not a digest per request.
+    const known = this.#verified.get(token);
     if (known && known.expiresAt > Date.now()) return known;
-    if (known) this.#verified.delete(key);
+    if (known) this.#verified.delete(token);
     const user = this.#user(await this.#claims(token), token);
     if (this.#verified.size >= CACHE_ENTRIES) this.#verified.delete(this.#verified.keys().next().value as string);
-    this.#verified.set(key, user);
+    this.#verified.set(token, user);
     return user;
   }
 

@@ -95,7 +95,13 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRoutesOpti
     clearCookie(reply, request, SESSION_COOKIE, '/');
     reply.header('cache-control', 'no-store');
     // The provider's own session ends too when it offers RP-initiated logout; else back home.
-    const endSession = services ? await services.provider.endSessionUrl(ended?.idToken ? { idTokenHint: ended.idToken } : {}).catch(() => undefined) : undefined;
+    const endSession = services
+      ? await services.provider.endSessionUrl(ended?.idToken ? { idTokenHint: ended.idToken } : {}).catch((err: unknown) => {
+        // The local session is over either way; the provider's own logout is a courtesy.
+        request.log.warn({ err }, 'the identity provider\'s end-session address could not be read; logged out here only');
+        return undefined;
+      })
+      : undefined;
     return reply.redirect(endSession?.href ?? '/', 303);
   };
   app.get('/logout', logout);

@@ -181,6 +181,16 @@ sites: []
       expect(await me(browser)).toBeNull();
     });
 
+    it('a session or login cookie that is not even well-formed, as no cookie (anonymous, not a 500)', async () => {
+      for (const cookie of ['constellation_session=%E0%A4%A', 'constellation_session=a.b.c.d.e', `constellation_session=${'x'.repeat(3000)}`]) {
+        const res = await fetch(`${broker.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: JSON.stringify({ query: '{ me { subject } }' }) });
+        expect(res.status, cookie.slice(0, 40)).toBe(200);
+        expect(await res.json()).toEqual({ data: { me: null } });
+      }
+      const callback = await fetch(`${broker.url}/callback?code=abc&state=def`, { headers: { cookie: 'constellation_login=%zz' } });
+      expect(callback.status).toBe(401);
+    });
+
     it('a callback with no login in progress', async () => {
       const answer = await new Browser().request(`${broker.url}/callback?code=abc&state=def`);
       expect(answer.status).toBe(401);
