@@ -13,6 +13,8 @@ import { openDatabase, type Database } from './db/database.js';
 import { createServices, type Services } from './factory.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { jobTopic } from './graphql/job-resolvers.js';
+import { threadTopic } from './graphql/thread-resolvers.js';
+import type { ThreadTimings } from './threads/service.js';
 import { loaders } from './graphql/loaders.js';
 import { followJobs } from './jobs/feed.js';
 import { registerJobResultRoutes } from './jobs/routes.js';
@@ -35,6 +37,7 @@ import { stageCompletedJobs } from './staging/follow.js';
 import { bearerIdentity, identifyRequests } from './auth/request-identity.js';
 import { identityServicesFor } from './auth/identity-wiring.js';
 import { loggerOptions } from './http/logging.js';
+import { CallerSites, locateCallers } from './http/caller-site.js';
 import { PUBLISH_KEY_HEADER } from './auth/rights.js';
 
 declare module 'fastify' {
@@ -66,6 +69,8 @@ export interface BuildOptions {
   http?: HttpClient;
   /** Job polling settings (tests poll faster). */
   jobs?: JobServiceOptions;
+  /** Thread driving settings (tests take threads over sooner). */
+  threads?: ThreadTimings;
   /** Where site credentials are read from (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** Where log lines go (default stdout); tests capture them to check that no secret is written. */
@@ -111,6 +116,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     const e = new ConstellationError('STARTING', `the broker is still starting (${phases.current() ?? 'almost ready'}); try again in a moment`);
     return reply.code(e.statusCode).header('retry-after', '1').send(e.toJSON());
   });
+  locateCallers(app, new CallerSites(config));
   // Who is asking, decided before any route reads a body (a refused token never reaches a handler).
   identifyRequests(app, () => services?.identity);
   app.setErrorHandler((err, request, reply) => {
@@ -173,7 +179,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
         void db.close();
       });
       const publishKey = request.headers[PUBLISH_KEY_HEADER];
-      return { db, budget, services: current, identity: request.identity, ...(typeof publishKey === 'string' ? { publishKey } : {}) };
+      const callerSite = request.callerSite;
+      return { db, budget, services: current, identity: request.identity, ...(typeof publishKey === 'string' ? { publishKey } : {}), ...(callerSite ? { callerSite } : {}) };
     },
     errorFormatter: (execution, ctx) => {
       // An answer that would pass the byte cap is refused whole, never sent in part.
@@ -220,6 +227,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       env: options.env,
       ...(config.identity ? { identity: identityServicesFor(config.identity, database.pool, options.env ?? process.env) } : {}),
       jobs: { onError: (err) => app.log.error({ err }, 'job polling failed'), ...options.jobs },
+      ...(options.threads ? { threads: options.threads } : {}),
     });
     if (!options.http) closers.push(() => created.http.close());
     await phases.run('migrations', async () => {
@@ -243,10 +251,21 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
         onError: (err) => app.log.error({ err }, 'job feed failed'),
       });
       closers.push(() => created.jobs.stop(), stopFeed);
+      const stopThreadFeed = created.threads.onUpdate((thread) => void app.graphql.pubsub.publish({ topic: threadTopic(thread.id), payload: { threadUpdated: thread } }));
+      // Threads stop before the job service they submit to (closers run in reverse).
+      closers.push(async () => {
+        stopThreadFeed();
+        await created.threads.stop();
+      });
       services = created;
       await created.jobs.start();
+      // Unfinished threads (this broker's before a restart, or another's that stopped) are driven again.
+      await created.threads.startLoop();
       // Kept results past their retention are removed now and every hour (any broker may; it is idempotent).
-      const expireResults = () => void created.jobs.expireResults().catch((err) => app.log.error({ err }, 'removing expired results failed'));
+      const expireResults = () => {
+        void created.jobs.expireResults().catch((err) => app.log.error({ err }, 'removing expired results failed'));
+        void created.threads.expireResults(config.results.retentionDays * 86_400_000).catch((err) => app.log.error({ err }, 'removing expired thread results failed'));
+      };
       expireResults();
       const expiry = setInterval(expireResults, RESULT_EXPIRY_MS);
       expiry.unref();

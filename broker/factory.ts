@@ -1,4 +1,5 @@
 /** Building the broker's services once, from a config and an open database. */
+import { join } from 'node:path';
 import type pg from 'pg';
 import { createAdapters } from '../adapters/index.js';
 import { HttpClient } from '../adapters/http.js';
@@ -8,6 +9,7 @@ import type { IdentityServices } from './auth/identity-services.js';
 import { Rights } from './auth/rights.js';
 import type { Config } from './config/config.js';
 import { JobService, type JobServiceOptions } from './jobs/service.js';
+import { ThreadService, type ThreadTimings } from './threads/service.js';
 import { configuredSite, configuredSites, jobCredentials } from './jobs/sites.js';
 import { Stager } from './staging/stage-result.js';
 import { PlannerView } from './planner/index.js';
@@ -28,6 +30,8 @@ export interface Services {
   /** The registry's in-memory view (the planner's snapshot); refreshing it refreshes `coverage` too. */
   planner: PlannerView;
   jobs: JobService;
+  /** Cross-match threads: planned, recorded and run as jobs (issue 11). */
+  threads: ThreadService;
   /** Writes completed jobs' results into their owners' space at a site (stageTo). */
   stager: Stager;
   /** Who may publish and harvest. */
@@ -41,7 +45,7 @@ export function createServices(
   config: Config,
   pool: pg.Pool,
   databaseKind: Services['databaseKind'],
-  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices } = {},
+  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices; threads?: ThreadTimings } = {},
 ): Services {
   const coverage = new CoverageView();
   const preferences = new Map(config.sites.map((s) => [s.id, s.preference ?? 1]));
@@ -74,5 +78,12 @@ export function createServices(
     pool, http, jobs, sites: config.sites, maxBytes: config.results.maxBytes,
     credentialFor: (job, siteId) => credentialFor(configuredSite(config, siteId), { id: job.id, owner: job.owner, db: pool }),
   });
-  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner, jobs, rights, stager, ...(options.identity ? { identity: options.identity } : {}) };
+  const threads = new ThreadService(pool, jobs, () => planner.snapshot, { config, issuer: options.identity?.provider, keys: options.identity?.keys }, {
+    maxParallel: config.crossmatch.maxParallelPerSite,
+    memoryMb: config.crossmatch.memoryMb,
+    resultDir: join(config.database.dataDir, 'results', 'threads'),
+    ...(options.jobs?.onError ? { onError: options.jobs.onError } : {}),
+    ...options.threads,
+  });
+  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner, jobs, threads, rights, stager, ...(options.identity ? { identity: options.identity } : {}) };
 }

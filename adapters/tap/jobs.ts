@@ -35,7 +35,8 @@ export function createTapJobHooks(http: SiteHttp, routing: TapJobRouting): JobHo
     async submitQuery(ctx: AdapterContext, query: SiteQuery): Promise<{ siteJobId: string; status: SiteJobStatus }> {
       const base = (await routing.baseFor(ctx, query.service)).replace(/\/+$/, '');
       const endpoints = { sync: `${base}/sync`, async: `${base}/async` };
-      const opts = { ...(await call(ctx)), adql: query.adql, maxrec: query.maxrec, format: query.format, runId: query.runId };
+      const upload = query.upload ? { name: query.upload.name, votable: Buffer.from(query.upload.votable, 'utf8') } : undefined;
+      const opts = { ...(await call(ctx)), adql: query.adql, maxrec: query.maxrec, format: query.format, runId: query.runId, upload };
       if (query.mode === 'sync') {
         const res = await tapSync(http, endpoints, opts);
         const siteJobId = held.hold(res);

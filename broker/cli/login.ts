@@ -169,7 +169,7 @@ function describe(login: CachedLogin): string {
 }
 
 /** CONSTELLATION_URL, else the configured HOST:PORT (loopback when bound to every interface). */
-function brokerUrl(config: Config, env: NodeJS.ProcessEnv): string {
+export function brokerUrl(config: Config, env: NodeJS.ProcessEnv): string {
   if (env.CONSTELLATION_URL) return env.CONSTELLATION_URL.replace(/\/+$/, '');
   const { host, port } = config.server;
   const name = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;

@@ -15,6 +15,13 @@ commands:
   migrate     apply pending database migrations and exit
   sites       list the federation's sites
   datasets    list canonical datasets and where their replicas are  [--text TEXT] [--site ID]
+  crossmatch  cross-match two datasets in a cone through the running broker, with progress
+              --left ID --right ID --cone RA,DEC,R --radius ARCSEC [--mode best|all]
+              [--strategy same-site|upload|broker] [--out FILE] [--format csv|votable|json] [--json]
+              e.g. constellation crossmatch --left gaia_dr3.gaia_source --right ps1_dr2.mean_object --cone 180,0,0.5 --radius 1 --out pairs.csv
+  thread      a cross-match thread's state, plan, steps and progress  ID [--json]
+  demo        start two simulated centres and a broker, cross-match Gaia-like and Pan-STARRS-like
+              catalogues through the public API and check the pairs against the truth  [--keep]
   harvest     harvest one site now, or every site  [SITE] [--confirm]
               (--confirm applies a harvest held for removing too many datasets)
   login       log in to the federation's identity provider (device code: open the address shown
@@ -33,7 +40,7 @@ environment:
   CONSTELLATION_URL       the broker whoami asks (default http://HOST:PORT)
 `;
 
-const COMMANDS = new Set(['serve', 'migrate', 'sites', 'datasets', 'harvest', 'login', 'logout', 'whoami']);
+const COMMANDS = new Set(['serve', 'migrate', 'sites', 'datasets', 'harvest', 'login', 'logout', 'whoami', 'demo', 'crossmatch', 'thread']);
 
 /** Run the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -42,7 +49,8 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, text: { type: 'string' }, site: { type: 'string' }, confirm: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, text: { type: 'string' }, site: { type: 'string' }, confirm: { type: 'boolean' }, json: { type: 'boolean' }, keep: { type: 'boolean' }, left: { type: 'string' }, right: { type: 'string' }, cone: { type: 'string' },
+        radius: { type: 'string' }, mode: { type: 'string' }, strategy: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     // An unknown or malformed option is a usage error (exit 2), not a failure.
@@ -59,6 +67,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`constellation: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
+  // The demo brings its own federation (two simulated centres); it reads no federation.yaml.
+  if (command === 'demo') return (await import('../../demo/run-demo.js')).runDemo({ keep: values.keep === true });
   const config = await loadConfig(process.env, values.config);
   switch (command) {
     case 'serve':
@@ -100,6 +110,10 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./login.js')).login(config);
     case 'logout':
       return (await import('./login.js')).logout(config);
+    case 'crossmatch':
+      return (await import('./crossmatch.js')).crossmatchCommand(config, values);
+    case 'thread':
+      return (await import('./crossmatch.js')).threadCommand(config, positionals[1], values.json === true);
     case 'whoami':
       return (await import('./login.js')).whoami(config, values.json === true);
     default:

@@ -12,6 +12,8 @@ export interface SiteConfig {
   /** Further hosts (`host` or `host:port`) the site may send the broker to; they receive its credential. */
   allowHosts?: string[];
   location?: { lat: number; lon: number };
+  /** Address ranges (CIDR) of the platform's own machines: callers from them are inside this site (the fast lane). */
+  networks?: string[];
   harvest?: { schedule?: string; enabled?: boolean };
   /**
    * How the site gets a credential: `env` names the broker's own harvest credential, `header`
@@ -73,6 +75,8 @@ export interface Config {
   jobs: { pollIntervalS: number; leaseS: number; requestTimeoutS: number; submitTimeoutS: number; giveUpAfterS?: number };
   /** Kept synchronous results: largest kept, days kept, and how long /results waits for a site's first byte. */
   results: { maxBytes: number; retentionDays: number; firstByteTimeoutS: number };
+  /** Cross-match threads: tiles run at once per site, and the broker matcher's memory budget in MiB. */
+  crossmatch: { maxParallelPerSite: number; memoryMb: number };
   /** Largest answers read from a site, in bytes, by kind (see adapters/http.ts ByteLimits). */
   limits: { documentBytes: number; errorBodyBytes: number; resultBytes: number };
   sites: SiteConfig[];

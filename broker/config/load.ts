@@ -1,5 +1,6 @@
 /** Reading and checking federation.yaml and the environment into a frozen Config. */
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
@@ -92,6 +93,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
       retentionDays: fed.results?.retentionDays ?? 7,
       firstByteTimeoutS: fed.results?.firstByteTimeoutS ?? 15,
     },
+    crossmatch: { maxParallelPerSite: fed.crossmatch?.maxParallelPerSite ?? 2, memoryMb: fed.crossmatch?.memoryMb ?? 512 },
     limits: { documentBytes: fed.limits?.documentBytes ?? DEFAULT_LIMITS.documentBytes, errorBodyBytes: fed.limits?.errorBodyBytes ?? DEFAULT_LIMITS.errorBodyBytes,
       resultBytes: fed.limits?.resultBytes ?? DEFAULT_LIMITS.resultBytes },
     sites: fed.sites.map((s): SiteConfig => ({
@@ -116,6 +118,7 @@ type RawFederation = {
   harvest?: Partial<Config['harvest']>;
   jobs?: Partial<Config['jobs']>;
   results?: Partial<Config['results']>;
+  crossmatch?: Partial<Config['crossmatch']>;
   limits?: Partial<Config['limits']>;
   sites: (Omit<SiteConfig, 'credentials' | 'datasets'> & { credentials?: SiteConfig['credentials']; datasets?: SiteConfig['datasets'] })[];
 };
@@ -181,6 +184,12 @@ function semanticViolations(fed: RawFederation, root: unknown, lines: LineCounte
       } else canonical.set(m.id, local);
     }
   });
+  (fed.sites ?? []).forEach((s, i) => {
+    if (typeof s !== 'object' || s === null || !Array.isArray(s.networks)) return;
+    s.networks.forEach((cidr, j) => {
+      if (typeof cidr === 'string' && !isCidr(cidr)) out.push(located(`/sites/${i}/networks/${j}`, 'cidr', `"${cidr}" is not an IPv4 or IPv6 address range (for example 192.0.2.0/24)`, root, lines));
+    });
+  });
   const operators = fed.identity?.roles?.operators;
   if (operators && typeof operators === 'object' && Array.isArray(fed.sites)) {
     for (const siteId of Object.keys(operators)) {
@@ -192,6 +201,14 @@ function semanticViolations(fed: RawFederation, root: unknown, lines: LineCounte
     out.push(located(`/sites/${needsProvider}/credentials/strategy`, 'identity', `"${fed.sites[needsProvider].credentials?.strategy}" needs the identity section (the OpenID provider that issues the tokens)`, root, lines));
   }
   return out;
+}
+
+/** True when `cidr` is an IPv4 or IPv6 network in CIDR notation. */
+function isCidr(cidr: string): boolean {
+  const [address, bits] = cidr.split('/');
+  const family = isIP(address);
+  const prefix = Number(bits);
+  return family !== 0 && Number.isInteger(prefix) && prefix >= 0 && prefix <= (family === 4 ? 32 : 128);
 }
 
 function toViolation(e: ErrorObject, root: unknown, lines: LineCounter): Violation {

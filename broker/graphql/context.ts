@@ -21,11 +21,13 @@ export interface GraphQLContext {
   identity: Identity;
   /** A site's publish key, when the request carried one (X-Publish-Key). */
   publishKey?: string;
+  /** The member site the caller is inside, when they are (the fast lane: X-Constellation-Site or sites[].networks). */
+  callerSite?: string;
 }
 
-/** The planner's view of a caller: the groups whose replicas they may read. */
-export function callerOf(identity: Identity): Caller {
-  return { groups: groupsOf(identity) };
+/** The planner's view of a caller: the groups whose replicas they may read, and the site they call from (the fast lane). */
+export function callerOf(identity: Identity, site?: string): Caller {
+  return { groups: groupsOf(identity), ...(site ? { site } : {}) };
 }
 
 /** Which replicas a caller sees in discovery: all (admins) or the public ones and those of their groups. */

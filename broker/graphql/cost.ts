@@ -41,9 +41,9 @@ export interface OperationAnalysis {
  * Fields whose answer changes without a new registry version: jobs move on their own, and a
  * failed or unchanged harvest is recorded without changing what the site advertises.
  */
-const VOLATILE_FIELDS = new Set(['Query.me', 'Query.job', 'Query.jobs', 'Site.harvests', 'Site.lastHarvest', 'Site.consecutiveFailures']);
+const VOLATILE_FIELDS = new Set(['Query.me', 'Query.job', 'Query.jobs', 'Query.thread', 'Query.threads', 'Site.harvests', 'Site.lastHarvest', 'Site.consecutiveFailures']);
 /** Types only reachable through volatile data (any field returning one is volatile too). */
-const VOLATILE_TYPES = new Set(['Job', 'HarvestRun', 'JobEvent']);
+const VOLATILE_TYPES = new Set(['Job', 'HarvestRun', 'JobEvent', 'Thread', 'ThreadStep', 'ThreadProgress']);
 /** What a list of objects costs per element when nothing bounds it (every such field should be in LIST_MAX). */
 const UNBOUNDED_LIST = 10_000;
 

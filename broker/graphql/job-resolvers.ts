@@ -28,6 +28,8 @@ interface JobContext {
   services: Services;
   /** Who is asking; anonymous when absent. */
   identity?: Identity;
+  /** The member site the caller is inside, when they are (the fast lane). */
+  callerSite?: string;
   /** The request's budget; subscriptions have none (their answers are one job at a time). */
   budget?: { charge(n: number, field: string): void };
   db?: { release(): Promise<void> };
@@ -81,7 +83,7 @@ async function submitRouted(
   const key = input.idempotencyKey ?? undefined;
   const earlier = await ctx.services.jobs.existing(owner, key, input);
   if (earlier) return earlier;
-  const routed = await route(callerOf(identity));
+  const routed = await route(callerOf(identity, ctx.callerSite));
   const { pool, config } = ctx.services;
   const keys = ctx.services.identity?.keys;
   // The result may be staged into the user's space at another site: that site needs their credential too.

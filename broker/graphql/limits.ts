@@ -33,6 +33,8 @@ export const LIST_MAX: Readonly<Record<string, number>> = {
   'Dataset.replicas': 10_000,
   'Replica.columns': 10_000,
   'Job.history': 10_000,
+  'Query.threads': 500,
+  'Thread.steps': 100_000,
 };
 
 /**
@@ -50,6 +52,9 @@ export const LIST_ASSUMED: Readonly<Record<string, number>> = {
   'PlanVerdict.reasons': 20,
   // The caller's own variables, as many as a container job's arguments.
   'SiteContainerJob.env': 256,
+  // A thread's strategies: SAME_SITE per site, UPLOAD and BROKER per pair of sites holding each side.
+  'ThreadPlan.candidates': 10_000,
+  'StrategyCandidate.reasons': 20,
 };
 
 /** The `limit` of a list field: checked against its maximum in LIST_MAX (INVALID_ARGUMENT otherwise). */

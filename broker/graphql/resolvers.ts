@@ -14,6 +14,7 @@ import { callerOf, visibilityOf, type GraphQLContext } from './context.js';
 import { ownerOf } from '../auth/identity.js';
 import { linkedSiteIds } from '../auth/linked-credentials.js';
 import { jobResolvers } from './job-resolvers.js';
+import { threadResolvers } from './thread-resolvers.js';
 import { credentialResolvers } from './credential-resolvers.js';
 import { checkLimit, listLimit } from './limits.js';
 
@@ -56,7 +57,7 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
       if (me.kind !== 'user') return null;
       return { subject: me.subject, name: me.name ?? null, email: me.email ?? null, groups: me.groups, roles: me.roles, linkedSites: () => linkedSiteIds(ctx.db, ownerOf(me)) };
     },
-    plan: (_root, { request }: { request: PlanRequest }, ctx) => plan(ctx.services.planner.snapshot, request, callerOf(ctx.identity)),
+    plan: (_root, { request }: { request: PlanRequest }, ctx) => plan(ctx.services.planner.snapshot, request, callerOf(ctx.identity, ctx.callerSite)),
     images: async (_root, { filter, limit }: { filter?: ImageFilterArg | null; limit: number }, ctx) =>
       charged(ctx, 'Query.images', await searchImages(ctx.db, {
         name: filter?.name ?? undefined,
@@ -68,9 +69,11 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
         limit: listLimit('Query.images', limit),
       })),
     ...jobResolvers.Query,
+    ...threadResolvers.Query,
   },
   Mutation: {
     ...jobResolvers.Mutation,
+    ...threadResolvers.Mutation,
     ...credentialResolvers.Mutation,
     harvest: async (_root, { siteId, confirm }: { siteId: string; confirm?: boolean | null }, ctx) => {
       await ctx.db.release();
@@ -105,7 +108,9 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
       return documentById(ctx.db, d.id);
     },
   },
-  Subscription: jobResolvers.Subscription,
+  Subscription: { ...jobResolvers.Subscription, ...threadResolvers.Subscription },
+  Thread: threadResolvers.Thread,
+  ThreadStep: threadResolvers.ThreadStep,
   Job: jobResolvers.Job,
   JobEvent: jobResolvers.JobEvent,
   JobPlan: jobResolvers.JobPlan,

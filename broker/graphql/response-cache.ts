@@ -88,8 +88,8 @@ function viewerKey(identity: Identity): string {
 export function cacheGraphQLResponses(app: FastifyInstance, cache: ResponseCache, version: () => number): void {
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST' || request.routeOptions.url !== '/graphql') return;
-    // Callers who may see different replicas never share an answer.
-    const key = cache.key(version(), request.body, request.graphqlOperation, viewerKey(request.identity));
+    // Callers who may see different replicas, or who call from different sites (the fast lane), never share an answer.
+    const key = cache.key(version(), request.body, request.graphqlOperation, `${viewerKey(request.identity)}\u0002${request.callerSite ?? ''}`);
     if (!key) return;
     const hit = cache.get(key);
     if (hit !== undefined) return reply.header('content-type', 'application/json; charset=utf-8').header('x-constellation-cache', 'hit').send(hit);

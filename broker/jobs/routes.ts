@@ -1,10 +1,11 @@
-/** GET /results/:jobId — a job's result (VOTable, CSV or JSON), as a download in the broker's own media type. */
+/** GET /results/:jobId — a job's (or a cross-match thread's) result (VOTable, CSV or JSON), as a download in the broker's own media type. */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { ANONYMOUS_IDENTITY, ownerOf, type Identity } from '../auth/identity.js';
 import { jobResult, resultFormatOf } from './results.js';
 import type { JobService } from './service.js';
+import { threadResult } from '../threads/result-stream.js';
 
 /** The owner whose results a request may read: its caller's (request.identity, set by the identity hook). */
 function requestOwner(request: FastifyRequest): string {
@@ -30,7 +31,10 @@ export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService,
     const abort = new AbortController();
     request.raw.once('close', () => abort.abort());
     const service = jobs ?? app.services.jobs;
-    const result = await jobResult(service, jobId, format, ownerOfRequest(request), abort.signal, service.resultFirstByteMs);
+    const owner = ownerOfRequest(request);
+    // A cross-match thread's result is served here too (its id is a UUID no job has).
+    const thread = jobs ? undefined : await app.services.threads.get(jobId, owner);
+    const result = thread ? await threadResult(thread, format) : await jobResult(service, jobId, format, owner, abort.signal, service.resultFirstByteMs);
     const extension = format === 'votable' ? 'xml' : format;
     // The job id is a UUID (jobResult found it), so the file name needs no escaping.
     // A failure after the first byte can only cut the response short; the client sees a truncated body.

@@ -392,6 +392,8 @@ export class JobService {
       try {
         submitted = await kind.submit(site, ctx, candidate, job.id);
       } catch (err) {
+        // Stopping is not the site's failure: the job is left as a stopped broker leaves it, for the next to resume.
+        if (this.stopping.signal.aborted) return this.reread(job.id);
         if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
         continue;
       }
@@ -400,6 +402,7 @@ export class JobService {
         if (kind.keepsAnswer(candidate, submitted.status)) await this.keep(ctx, site, job.id, submitted.siteJobId);
       } catch (err) {
         await site.adapter.cancelJob?.(ctx, submitted.siteJobId).catch(() => undefined);
+        if (this.stopping.signal.aborted) return this.reread(job.id);
         if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
         continue;
       }

@@ -344,6 +344,16 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
       candidates[i] = rejected(id, reasons);
       continue;
     }
+    // The fast lane: a caller inside a member site gets a result made there without it crossing
+    // the WAN; a result made elsewhere travels to them, and counts as moved.
+    if (!container && caller.site !== undefined) {
+      if (id === caller.site) {
+        (pulls ??= []).push({ code: 'LOCAL', message: `you are inside ${id}: the query runs there and its result stays there (0 bytes moved to you${moved ? `; ${Math.round(moved)} B of other data pulled in` : ''})` });
+      } else if (resultBytes !== null) {
+        moved = moved === null ? null : moved + resultBytes;
+        (pulls ??= []).push({ code: 'DATA_TO_MOVE', message: `the result (about ${Math.round(resultBytes)} B) travels from ${id} to your site ${caller.site}` });
+      }
+    }
     const waitS = pool?.queueWaitS ?? 0;
     const ageS = site.site.asOf === null ? null : Math.max(0, (now - site.site.asOf.getTime()) / 1000);
     const scored = score({

@@ -26,9 +26,10 @@ export interface PlanRequest {
   walltimeS?: number | null;
 }
 
-/** Who is asking: the groups they belong to (anonymous = none). */
+/** Who is asking: the groups they belong to (anonymous = none), and the member site they call from, when inside one (the fast lane). */
 export interface Caller {
   groups: readonly string[];
+  site?: string;
 }
 
 /** Why a site was rejected (hard filters) or how its score came about; one vocabulary with the plans jobs keep. */

@@ -68,6 +68,8 @@ export interface SiteQuery {
   mode: 'sync' | 'async';
   /** The broker's job id, sent as the site job's run id (UWS RUNID) so a lost submit can be found again. */
   runId?: string;
+  /** A table sent with the query as TAP_UPLOAD.<name> (a cross-match's upload join): VOTable text the broker wrote. */
+  upload?: { name: string; votable: string };
 }
 
 /** A container job for one site's compute API. */

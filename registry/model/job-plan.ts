@@ -41,7 +41,7 @@ export type CandidateOf<K extends JobKind> = Extract<JobCandidate, { kind: K }>;
 /** Planner reason codes, as a plan record keeps them (the planner's vocabulary). */
 export const REASON_CODES = [
   'SITE_DOWN', 'NO_REPLICA', 'NOT_COVERED', 'FORBIDDEN', 'NO_SERVICE', 'NO_IMAGE', 'NO_CAPACITY', 'LIMIT_EXCEEDED',
-  'COST', 'DATA_TO_MOVE', 'UNKNOWN_SIZE', 'STALE',
+  'COST', 'DATA_TO_MOVE', 'UNKNOWN_SIZE', 'STALE', 'LOCAL',
 ] as const;
 
 /** Why a site was rejected (hard filters) or how its score came about (explanations). */
@@ -156,6 +156,8 @@ function siteQueryOf(q: Record<string, unknown>): SiteQuery | string {
   else if (q.maxrec !== undefined) return 'maxrec is not a number';
   if (typeof q.format === 'string') out.format = q.format;
   else if (q.format !== undefined) return 'format is not text';
+  if (isObject(q.upload) && typeof q.upload.name === 'string' && typeof q.upload.votable === 'string') out.upload = { name: q.upload.name, votable: q.upload.votable };
+  else if (q.upload !== undefined) return 'upload is not a named VOTable';
   return out;
 }
 

@@ -12,7 +12,7 @@ import type { SimSite } from './sim-site.js';
 import { seededRandom } from '../support/random.js';
 
 export interface SimColumn { name: string; datatype: 'long' | 'int' | 'short' | 'double' | 'float' | 'char' | 'boolean'; unit?: string; ucd?: string; description?: string }
-export interface SimTable { name: string /* 'schema.table' as the site spells it, e.g. 'gaiadr3.gaia_source' or 'dbo.MeanObjectView' */; description?: string; columns: SimColumn[]; rows: number /* as VOSI advertises it */; heldRows?: number /* rows generated and queried (default rows), so a table can advertise billions */; position?: { ra: string; dec: string }; region?: { raMin: number; raMax: number; decMin: number; decMax: number } }
+export interface SimTable { name: string /* 'schema.table' as the site spells it, e.g. 'gaiadr3.gaia_source' or 'dbo.MeanObjectView' */; description?: string; columns: SimColumn[]; rows: number /* as VOSI advertises it */; heldRows?: number /* rows generated and queried (default rows), so a table can advertise billions */; position?: { ra: string; dec: string }; region?: { raMin: number; raMax: number; decMin: number; decMax: number }; planted?: Row[] /* rows held after the generated ones (known pairs), one cell per column */ }
 export interface TapServiceOptions {
   path: string /* mount prefix such as '/tap' or '/tap-server/tap' */;
   tables: SimTable[];
@@ -547,7 +547,7 @@ class TapServiceImpl implements TapService {
         const [schema, table] = splitTable(t.name);
         const name = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
         await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}; CREATE TABLE ${name} (${t.columns.map((c) => `${quoteIdentifier(c.name)} ${PG_TYPE[c.datatype]}`).join(', ')})`);
-        const rows = simRows(t);
+        const rows = [...simRows(t), ...(t.planted ?? [])];
         for (let i = 0; i < rows.length; i += 1000) {
           const values = rows.slice(i, i + 1000).map((r) => `(${r.map(sqlLiteral).join(',')})`).join(',');
           await db.exec(`INSERT INTO ${name} VALUES ${values}`);
