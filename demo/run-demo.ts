@@ -93,7 +93,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     // A development federation on this machine only: the demo harvests through the API with no token.
     await writeFile(federation, centres.federationYaml('demo').replace(/^sites:/m, 'registration: { open: true }\nsites:'));
     print(`Starting a broker at ${base} on a temporary embedded database…`);
-    broker = spawn(process.execPath, [fileURLToPath(new URL('../broker/cli/run.js', import.meta.url)), 'serve'], {
+    // The compiled CLI beside this file; from the sources (tests run them through tsx), the source CLI.
+    const cli = import.meta.url.endsWith('.ts') ? ['--import', 'tsx', fileURLToPath(new URL('../broker/cli/run.ts', import.meta.url))] : [fileURLToPath(new URL('../broker/cli/run.js', import.meta.url))];
+    broker = spawn(process.execPath, [...cli, 'serve'], {
       env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CONSTELLATION_CONFIG: federation, CONSTELLATION_DATA: join(dir, 'data'), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
