@@ -35,6 +35,7 @@ export const LIST_MAX: Readonly<Record<string, number>> = {
   'Job.history': 10_000,
   'Query.threads': 500,
   'Thread.steps': 100_000,
+  'ThreadDifferences.steps': 100_000,
 };
 
 /**

@@ -4,6 +4,7 @@ import type { StrategyCandidateRecord } from '../../registry/model/thread.js';
 import type { ThreadRow, ThreadState, ThreadStepRow } from '../../registry/store/queries/threads.js';
 import { ANONYMOUS_IDENTITY, ownerOf, type Identity } from '../auth/identity.js';
 import type { Services } from '../factory.js';
+import type { ThreadDifferences } from '../threads/differences.js';
 import type { CrossmatchInput } from '../threads/situation.js';
 import { checkLimit, listLimit } from './limits.js';
 
@@ -111,6 +112,14 @@ export const threadResolvers = {
       await ctx.db?.release();
       return ctx.services.threads.cancel(id, ownerIn(ctx));
     },
+    rerunThread: async (_root: unknown, { id, replan }: { id: string; replan?: boolean | null }, ctx: ThreadContext) => {
+      const identity = identityOf(ctx);
+      if (identity.kind === 'anonymous' && ctx.services.config.identity?.anonymous === 'read') {
+        throw new ConstellationError('UNAUTHENTICATED', 'this federation runs cross-matches only for callers who are logged in (identity.anonymous: read); log in and ask again');
+      }
+      await ctx.db?.release();
+      return ctx.services.threads.rerun(id, ownerOf(identity), identity, replan ?? false);
+    },
   },
   Subscription: {
     threadUpdated: {
@@ -133,6 +142,17 @@ export const threadResolvers = {
     progress: (t: ThreadRow, _args: unknown, ctx: ThreadContext) => ctx.services.threads.progress(t.id),
     results: (t: ThreadRow) => (t.state === 'COMPLETED' ? `/results/${t.id}` : null),
     error: (t: ThreadRow) => (t.errorMessage !== null && t.state !== 'COMPLETED' ? { code: t.errorCode ?? 'ABORTED', message: t.errorMessage } : null),
+    // The original belongs to the same owner (a re-run is made only from one's own thread).
+    rerunOf: (t: ThreadRow, _args: unknown, ctx: ThreadContext) => (t.rerunOf ? ctx.services.threads.get(t.rerunOf, t.owner).then((o) => o ?? null) : null),
+    differences: (t: ThreadRow, _args: unknown, ctx: ThreadContext) => ctx.services.threads.differences(t),
+    provenance: (t: ThreadRow, _args: unknown, ctx: ThreadContext) => ctx.services.threads.provenance(t.id, t.owner),
+  },
+  ThreadDifferences: {
+    steps: (d: ThreadDifferences, { limit }: { limit: number }, ctx: ThreadContext) => {
+      const steps = d.steps.slice(0, listLimit('ThreadDifferences.steps', limit));
+      ctx.budget?.charge(steps.length, 'ThreadDifferences.steps');
+      return steps;
+    },
   },
   ThreadStep: {
     id: (s: ThreadStepRow) => `${s.threadId}/${s.ordinal}`,

@@ -6,6 +6,7 @@ import { ANONYMOUS_IDENTITY, ownerOf, type Identity } from '../auth/identity.js'
 import { jobResult, resultFormatOf } from './results.js';
 import type { JobService } from './service.js';
 import { threadResult } from '../threads/result-stream.js';
+import { registerThreadProvenanceRoute } from '../threads/provenance-route.js';
 
 /** The owner whose results a request may read: its caller's (request.identity, set by the identity hook). */
 function requestOwner(request: FastifyRequest): string {
@@ -43,4 +44,6 @@ export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService,
       .header('content-disposition', `attachment; filename="${jobId}.${extension}"`)
       .send(Readable.from(result.body, { objectMode: false }));
   });
+  // A thread's provenance, beside its result (the app's services only: a bare job service has no threads).
+  if (!jobs) registerThreadProvenanceRoute(app, ownerOfRequest);
 }

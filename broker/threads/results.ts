@@ -13,6 +13,7 @@ import { readVOTable, writeVOTableToBuffer, writeVOTable, type Cell, type FieldM
 import type { ThreadRunbook } from '../../registry/model/thread.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { crossmatch } from '../crossmatch/index.js';
+import { RowChecksum } from './checksum.js';
 import { JOIN_NAMES, UPLOAD_NAMES, regionOfBook, tableAt } from './runbook.js';
 import { leftInTile, separationDeg, type Tile } from './tiles.js';
 import type { CrossmatchRegion } from './types.js';
@@ -142,18 +143,24 @@ export async function brokerPairs(
   return { fields, rows: out, leftRows: lefts.length, rightRows: rights.length };
 }
 
-/** Write the result file from tiles produced one after another; returns its rows and bytes. The file appears whole or not at all. */
-export async function writeResultFile(path: string, tiles: AsyncIterable<TilePairs>): Promise<{ rows: number; bytes: number }> {
+/**
+ * Write the result file from tiles produced one after another; returns its rows, bytes and
+ * order-independent checksum (checksum.ts), computed as the rows are written. The file appears
+ * whole or not at all.
+ */
+export async function writeResultFile(path: string, tiles: AsyncIterable<TilePairs>): Promise<{ rows: number; bytes: number; checksum: string }> {
   await mkdir(dirname(path), { recursive: true });
   const iterator = tiles[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done) throw new ConstellationError('INTERNAL', 'a thread with no tiles has no result');
   let rows = 0;
+  const sum = new RowChecksum();
   const all = (async function* () {
     let tile: IteratorResult<TilePairs> = first;
     while (!tile.done) {
       for (const r of tile.value.rows) {
         rows++;
+        sum.add(r);
         yield r;
       }
       tile = await iterator.next();
@@ -167,7 +174,7 @@ export async function writeResultFile(path: string, tiles: AsyncIterable<TilePai
     await rm(partial, { force: true });
     throw err;
   }
-  return { rows, bytes: (await stat(path)).size };
+  return { rows, bytes: (await stat(path)).size, checksum: sum.hex };
 }
 
 /** Result fields: each side's chosen columns under their result names, then sep_arcsec. */

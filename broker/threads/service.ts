@@ -34,6 +34,12 @@ import { buildSituation, type CrossmatchInput } from './situation.js';
 import { planCrossmatch } from './strategies.js';
 import type { Tile } from './tiles.js';
 import { STRATEGIES, type CrossmatchPlan } from './types.js';
+import { checksumOf } from './checksum.js';
+import { differencesOf, type ThreadDifferences } from './differences.js';
+import { threadProvenance, type ThreadProvenance } from './provenance.js';
+import { keptThreadCredentials, sealThreadCredentials } from './thread-credentials.js';
+import { brokerVersion } from './version.js';
+import { currentDocuments, forgetThreadCredentials, setResultChecksum, setStepChecksum } from '../../registry/store/queries/thread-provenance.js';
 
 /** Settings of the thread service. */
 export interface ThreadServiceOptions {
@@ -68,6 +74,13 @@ export interface ThreadProgress {
   stepsTotal: number;
   rows: number;
   bytes: number;
+}
+
+/** A request planned: the plan record, the runbook to run and the owner's credentials for its sites. */
+interface Planned {
+  plan: ThreadPlanRecord;
+  book: ThreadRunbook;
+  credentials: ReadonlyMap<string, UserSiteCredential>;
 }
 
 /** A thread step that ended without a result. */
@@ -121,32 +134,82 @@ export class ThreadService {
       const earlier = await threadByIdempotencyKey(this.pool, owner, key);
       if (earlier) return sameRequest(earlier, input);
     }
+    const planned = await this.plan(identity, input);
+    const { thread, created } = await this.record(owner, input, planned, { idempotencyKey: key });
+    if (!created) return sameRequest(thread, input);
+    return thread;
+  }
+
+  /**
+   * Run a thread again as a new thread of the same owner, linked to it (rerunOf): the same
+   * runbook (sites, queries, tiles) unless `replan`, when the planner chooses anew for the same
+   * request. The owner's credentials are resolved again from the caller's token. NOT_FOUND when
+   * `owner` does not own `id`; a thread whose stored record is damaged cannot be re-run as it was.
+   */
+  async rerun(id: string, owner: string, identity: Identity, replan: boolean): Promise<ThreadRow> {
+    const original = await this.get(id, owner);
+    if (!original) throw new ConstellationError('NOT_FOUND', `no thread ${id}`);
+    const request = requestOf(original.request);
+    let planned: Planned;
+    if (replan) planned = await this.plan(identity, request);
+    else {
+      if (!original.record.intact) throw original.record.error;
+      planned = { plan: original.record.plan, ...(await this.credentialed(identity, original.record.runbook)) };
+    }
+    return (await this.record(owner, request, planned, { rerunOf: original.id })).thread;
+  }
+
+  /** Plan a request and resolve the caller's credentials for the chosen runbook's sites. */
+  private async plan(identity: Identity, input: CrossmatchInput): Promise<Planned> {
     const built = await buildSituation(this.snapshot(), this.pool, input, { groups: groupsOf(identity) });
     const plan = planCrossmatch(built.situation);
     if (plan.chosen === null) throw refusal(plan);
-    const chosenBook = runbookOf(built, plan.chosen);
+    return { plan: planRecordOf(plan), ...(await this.credentialed(identity, runbookOf(built, plan.chosen))) };
+  }
+
+  /**
+   * The owner's credential for every site the runbook may use, resolved now while their token is
+   * at hand; none for a chosen site is the caller's error, and an alternate without one is simply
+   * not one.
+   */
+  private async credentialed(identity: Identity, chosenBook: ThreadRunbook): Promise<Pick<Planned, 'book' | 'credentials'>> {
     const chosenSites = new Set([chosenBook.left.site, chosenBook.right.site]);
     const sites = new Set([...chosenSites, ...chosenBook.alternates.left.map((t) => t.site), ...chosenBook.alternates.right.map((t) => t.site)]);
-    // The owner's credential for every site the thread may use, resolved now while their token is at hand.
     const probe: QueryCandidate[] = [...sites].map((siteId) => ({ kind: 'QUERY', siteId, siteQuery: { adql: 'SELECT 1', service: '', mode: 'sync' } }));
     const resolved = await credentialedCandidates(this.sources.config, identity, probe, { db: this.pool, issuer: this.sources.issuer, keys: this.sources.keys });
     const refused = resolved.refusals.filter((r) => chosenSites.has(r.siteId));
     if (refused.length > 0) {
       throw new ConstellationError(refused[0].kind, `this cross-match cannot run with your credentials: ${refused.map((r) => r.message).join('; ')}`);
     }
-    // An alternate the caller has no credential for is simply not one.
     const without = new Set(resolved.refusals.map((r) => r.siteId));
     const book: ThreadRunbook = {
       ...chosenBook,
       alternates: { left: chosenBook.alternates.left.filter((t) => !without.has(t.site)), right: chosenBook.alternates.right.filter((t) => !without.has(t.site)) },
     };
+    return { book, credentials: resolved.credentials };
+  }
+
+  /**
+   * Record a planned thread with its provenance ground (the broker version, each runbook site's
+   * current capability document) and its owner's credentials sealed, then run it.
+   */
+  private async record(owner: string, request: CrossmatchInput, planned: Planned, link: { idempotencyKey?: string; rerunOf?: string }): Promise<{ thread: ThreadRow; created: boolean }> {
+    const { book, credentials } = planned;
     const id = randomUUID();
-    const { thread, created } = await createThreadOnce(this.pool, { id, owner, idempotencyKey: key, request: input, plan: planRecordOf(plan), runbook: book, steps: stepsOf(book) });
-    if (!created) return sameRequest(thread, input);
-    this.credentials.set(thread.id, resolved.credentials);
-    this.emit(thread);
-    this.kick(thread.id);
-    return thread;
+    const sites = [...new Set([book.left.site, book.right.site, ...book.alternates.left.map((t) => t.site), ...book.alternates.right.map((t) => t.site)])];
+    const made = await createThreadOnce(this.pool, {
+      id, owner, request, plan: planned.plan, runbook: book, steps: stepsOf(book),
+      ...(link.idempotencyKey !== undefined ? { idempotencyKey: link.idempotencyKey } : {}),
+      ...(link.rerunOf !== undefined ? { rerunOf: link.rerunOf } : {}),
+      brokerVersion: brokerVersion(),
+      documents: await currentDocuments(this.pool, sites),
+      credentials: sealThreadCredentials(this.sources.keys, id, credentials),
+    });
+    if (!made.created) return made;
+    this.credentials.set(made.thread.id, credentials);
+    this.emit(made.thread);
+    this.kick(made.thread.id);
+    return made;
   }
 
   /** The thread, if `owner` owns it. */
@@ -158,6 +221,28 @@ export class ThreadService {
   /** An owner's threads, newest first. */
   list(owner: string, filter: { states?: readonly ThreadState[]; limit: number; offset: number }): Promise<ThreadRow[]> {
     return threadsByOwner(this.pool, owner, filter);
+  }
+
+  /** The provenance of `owner`'s thread `id` (NOT_FOUND for anyone else, as for a thread that does not exist). */
+  async provenance(id: string, owner: string): Promise<ThreadProvenance> {
+    const thread = await this.get(id, owner);
+    if (!thread) throw new ConstellationError('NOT_FOUND', `no thread ${id}`);
+    const steps = await threadSteps(this.pool, id);
+    const jobs = new Map<string, JobRow>();
+    for (const s of steps) {
+      if (!s.jobId) continue;
+      const job = await this.jobs.get(s.jobId);
+      if (job) jobs.set(job.id, job);
+    }
+    return threadProvenance(thread, steps, jobs);
+  }
+
+  /** A re-run compared with the thread it re-runs (null when `thread` is no re-run, or the original is gone). */
+  async differences(thread: ThreadRow): Promise<ThreadDifferences | null> {
+    if (thread.rerunOf === null) return null;
+    const original = await threadById(this.pool, thread.rerunOf);
+    if (!original) return null;
+    return differencesOf(original, await threadSteps(this.pool, original.id), thread, await threadSteps(this.pool, thread.id));
   }
 
   /** A thread's steps, by ordinal. */
@@ -190,6 +275,7 @@ export class ThreadService {
       });
     }
     const ended = await finishThread(this.pool, id, { state: 'ABORTED', errorCode: null, errorMessage: 'cancelled by the owner' });
+    await forgetThreadCredentials(this.pool, id);
     for (const step of await threadSteps(this.pool, id)) {
       if (step.state === 'COMPLETED') continue;
       if (step.jobId) {
@@ -323,6 +409,8 @@ export class ThreadService {
 
   private async end(id: string, end: Parameters<typeof finishThread>[2]): Promise<void> {
     const t = await finishThread(this.pool, id, end);
+    // Nothing more is submitted for a finished thread: its kept credentials go.
+    await forgetThreadCredentials(this.pool, id);
     if (t) this.emit(t);
   }
 
@@ -362,6 +450,7 @@ export class ThreadService {
     const table = await this.stepTable(readJob, signal);
     const upload = await uploadTable(book, tile, table, readJob.siteId);
     await updateThreadStep(this.pool, thread.id, read.ordinal, { rowsOut: table.rows.length, bytesIn: table.bytes });
+    await setStepChecksum(this.pool, thread.id, read.ordinal, checksumOf(table.rows));
     await updateThreadStep(this.pool, thread.id, joinStep.ordinal, { rowsIn: upload.rows, bytesOut: Buffer.byteLength(upload.votable) });
     await this.runStep(thread, joinStep, () => [uploadJoinQuery(book, tile, upload.votable)], signal);
   }
@@ -377,8 +466,8 @@ export class ThreadService {
     }
     const list = candidates();
     const sites = new Set(list.map((c) => c.siteId));
-    const credentials = this.credentials.get(thread.id);
-    const mine = new Map([...(credentials ?? new Map<string, UserSiteCredential>())].filter(([site]) => sites.has(site)));
+    const credentials = await this.credentialsOf(thread.id);
+    const mine = new Map([...credentials].filter(([site]) => sites.has(site)));
     let job = await untilAborted(signal, this.jobs.submit({
       kind: 'QUERY',
       owner: thread.owner,
@@ -403,6 +492,15 @@ export class ThreadService {
     await updateThreadStep(this.pool, thread.id, step.ordinal, { state: job.state === 'ABORTED' ? 'ABORTED' : 'ERROR', errorCode: code, errorMessage: message });
     await this.changed(thread.id);
     throw new StepFailed(step, code, message);
+  }
+
+  /** The owner's credentials for a thread: resolved here at start, else those kept with the thread (a thread taken over). */
+  private async credentialsOf(threadId: string): Promise<ReadonlyMap<string, UserSiteCredential>> {
+    const held = this.credentials.get(threadId);
+    if (held) return held;
+    const kept = await keptThreadCredentials(this.pool, this.sources.keys, threadId);
+    this.credentials.set(threadId, kept);
+    return kept;
   }
 
   /** The job once it has ended (followed through the job service's updates, re-read every second in case one was missed). */
@@ -454,6 +552,8 @@ export class ThreadService {
           const right = await self.stepTable(await jobOf(r), signal);
           await updateThreadStep(self.pool, thread.id, l.ordinal, { rowsOut: left.rows.length, bytesIn: left.bytes });
           await updateThreadStep(self.pool, thread.id, r.ordinal, { rowsOut: right.rows.length, bytesIn: right.bytes });
+          await setStepChecksum(self.pool, thread.id, l.ordinal, checksumOf(left.rows));
+          await setStepChecksum(self.pool, thread.id, r.ordinal, checksumOf(right.rows));
           const pairs = await brokerPairs(book, tile, left, right, { leftSite: (await jobOf(l)).siteId, rightSite: (await jobOf(r)).siteId }, { memoryMb: self.options.memoryMb, spillDir: join(self.options.resultDir, 'spill'), signal });
           matchIn += pairs.leftRows + pairs.rightRows;
           matchOut += pairs.rows.length;
@@ -462,6 +562,7 @@ export class ThreadService {
           const joinStep = own[own.length - 1];
           const table = await self.stepTable(await jobOf(joinStep), signal);
           await updateThreadStep(self.pool, thread.id, joinStep.ordinal, { rowsOut: table.rows.length, bytesIn: table.bytes });
+          await setStepChecksum(self.pool, thread.id, joinStep.ordinal, checksumOf(table.rows));
           yield joinPairs(book, tile, table);
         }
       }
@@ -469,7 +570,11 @@ export class ThreadService {
     const path = join(this.options.resultDir, `${thread.id}.vot`);
     if (matchStep) await updateThreadStep(this.pool, thread.id, matchStep.ordinal, { state: 'RUNNING' });
     const written = await writeResultFile(path, tiles());
-    if (matchStep) await updateThreadStep(this.pool, thread.id, matchStep.ordinal, { state: 'COMPLETED', rowsIn: matchIn, rowsOut: matchOut });
+    if (matchStep) {
+      await updateThreadStep(this.pool, thread.id, matchStep.ordinal, { state: 'COMPLETED', rowsIn: matchIn, rowsOut: matchOut });
+      await setStepChecksum(this.pool, thread.id, matchStep.ordinal, written.checksum);
+    }
+    await setResultChecksum(this.pool, thread.id, written.checksum);
     return { resultPath: path, resultRows: written.rows, resultBytes: written.bytes };
   }
 }
@@ -516,6 +621,34 @@ function refusal(plan: CrossmatchPlan): ConstellationError {
   }
   const forced = plan.forced === null ? 'no strategy' : `the forced strategy ${plan.forced}`;
   return new ConstellationError('NO_ELIGIBLE_SITE', `${forced} can run this cross-match: ${violations.map((v) => `${v.path.slice(9)}: ${v.message}`).join(' | ')}`, { violations });
+}
+
+/**
+ * A stored request read back as a CrossmatchInput, to plan again: only its shape is checked here
+ * (buildSituation checks every value when it plans); its idempotency key is not carried over.
+ */
+function requestOf(raw: unknown): CrossmatchInput {
+  const r = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? Object.fromEntries(Object.entries(raw)) : {};
+  const side = (v: unknown): CrossmatchInput['left'] => {
+    const o = v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v)) : {};
+    const columns = Array.isArray(o.columns) ? o.columns.filter((c): c is string => typeof c === 'string') : [];
+    return { dataset: typeof o.dataset === 'string' ? o.dataset : '', columns };
+  };
+  const region = r.region !== null && typeof r.region === 'object' ? Object.fromEntries(Object.entries(r.region)) : {};
+  const cone = region.cone !== null && typeof region.cone === 'object' ? Object.fromEntries(Object.entries(region.cone)) : null;
+  const num = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
+  return {
+    left: side(r.left),
+    right: side(r.right),
+    region: {
+      cone: cone ? { ra: num(cone.ra), dec: num(cone.dec), radiusDeg: num(cone.radiusDeg) } : null,
+      moc: typeof region.moc === 'string' ? region.moc : null,
+    },
+    radiusArcsec: num(r.radiusArcsec),
+    mode: r.mode === 'ALL' ? 'ALL' : r.mode === 'BEST' ? 'BEST' : null,
+    strategy: r.strategy === 'SAME_SITE' || r.strategy === 'UPLOAD' || r.strategy === 'BROKER' ? r.strategy : null,
+    sites: Array.isArray(r.sites) ? r.sites.filter((x): x is string => typeof x === 'string') : null,
+  };
 }
 
 /** `thread` when it was created for `request`; otherwise the key was reused for another request. */

@@ -27,13 +27,15 @@ export async function resealSiteCredential(db: Queryable, owner: string, siteId:
 }
 
 /**
- * Forget `owner`'s token for `siteId`, and the copies kept with their jobs at that site (an
- * unlinked token is used for nothing more); true when a token was linked.
+ * Forget `owner`'s token for `siteId`, and the copies kept with their jobs and threads at that
+ * site (an unlinked token is used for nothing more); true when a token was linked.
  */
 export async function deleteSiteCredential(db: Queryable, owner: string, siteId: string): Promise<boolean> {
   const res = await db.query<{ linked: boolean }>(
     `WITH kept AS (
        DELETE FROM job_credentials c USING jobs j WHERE c.job_id = j.id AND j.owner = $1 AND c.site_id = $2),
+     threaded AS (
+       DELETE FROM thread_credentials c USING threads t WHERE c.thread_id = t.id AND t.owner = $1 AND c.site_id = $2),
      linked AS (DELETE FROM site_credentials WHERE owner = $1 AND site_id = $2 RETURNING 1)
      SELECT EXISTS (SELECT 1 FROM linked) AS linked`,
     [owner, siteId]);

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { ConstellationError } from '../../model/errors.js';
 import { readThreadRecord, type StoredThreadRecord, type ThreadPlanRecord, type ThreadRunbook, type ThreadState, type ThreadStepKind } from '../../model/thread.js';
 import { withTransaction, type Queryable } from '../db.js';
+import { readThreadDocuments, saveThreadCredentials, type SealedThreadCredential, type ThreadDocument } from './thread-provenance.js';
 
 export type { ThreadState, ThreadStepKind };
 
@@ -26,6 +27,14 @@ export interface ThreadRow {
   finishedAt: Date | null;
   leaseOwner: string | null;
   leaseUntil: Date | null;
+  /** The broker version (package.json) that started the thread; null for threads older than migration 010. */
+  brokerVersion: string | null;
+  /** The capability document each runbook site had when the thread was planned. */
+  documents: ThreadDocument[];
+  /** The thread this one re-runs, if any. */
+  rerunOf: string | null;
+  /** The result's order-independent checksum (hex), once COMPLETED. */
+  resultChecksum: string | null;
 }
 
 /** One step of a thread. */
@@ -47,6 +56,8 @@ export interface ThreadStepRow {
   errorMessage: string | null;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Order-independent checksum (hex) of the step's result rows, once read. */
+  checksum: string | null;
 }
 
 /** A step as created with its thread. */
@@ -58,21 +69,22 @@ export interface NewThreadStep {
   siteId: string | null;
 }
 
-type StoredThreadRow = Omit<ThreadRow, 'record'> & { plan: unknown; runbook: unknown };
+type StoredThreadRow = Omit<ThreadRow, 'record' | 'documents'> & { plan: unknown; runbook: unknown; documents: unknown };
 
 const COLUMNS = `id, owner, idempotency_key AS "idempotencyKey", state, request, plan, runbook, result_path AS "resultPath",
   result_rows AS "resultRows", result_bytes AS "resultBytes", error_code AS "errorCode", error_message AS "errorMessage",
-  created_at AS "createdAt", updated_at AS "updatedAt", finished_at AS "finishedAt", lease_owner AS "leaseOwner", lease_until AS "leaseUntil"`;
+  created_at AS "createdAt", updated_at AS "updatedAt", finished_at AS "finishedAt", lease_owner AS "leaseOwner", lease_until AS "leaseUntil",
+  broker_version AS "brokerVersion", documents, rerun_of AS "rerunOf", result_checksum AS "resultChecksum"`;
 
 const STEP_COLUMNS = `thread_id AS "threadId", ordinal, kind, tile_order AS "tileOrder", tile_cell AS "tileCell", site_id AS "siteId",
   job_id AS "jobId", state, rows_in AS "rowsIn", rows_out AS "rowsOut", bytes_in AS "bytesIn", bytes_out AS "bytesOut",
-  error_code AS "errorCode", error_message AS "errorMessage", started_at AS "startedAt", finished_at AS "finishedAt"`;
+  error_code AS "errorCode", error_message AS "errorMessage", started_at AS "startedAt", finished_at AS "finishedAt", checksum`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function threadRow(stored: StoredThreadRow): ThreadRow {
-  const { plan, runbook, ...rest } = stored;
-  return { ...rest, record: readThreadRecord(stored.id, plan, runbook) };
+  const { plan, runbook, documents, ...rest } = stored;
+  return { ...rest, documents: readThreadDocuments(documents), record: readThreadRecord(stored.id, plan, runbook) };
 }
 
 function first(r: pg.QueryResult<StoredThreadRow>): ThreadRow | undefined {
@@ -85,16 +97,22 @@ function first(r: pg.QueryResult<StoredThreadRow>): ThreadRow | undefined {
  */
 export async function createThreadOnce(
   pool: pg.Pool,
-  thread: { id: string; owner: string; idempotencyKey?: string; request: unknown; plan: ThreadPlanRecord; runbook: ThreadRunbook; steps: readonly NewThreadStep[] },
+  thread: {
+    id: string; owner: string; idempotencyKey?: string; request: unknown; plan: ThreadPlanRecord; runbook: ThreadRunbook; steps: readonly NewThreadStep[];
+    brokerVersion: string; documents: readonly ThreadDocument[]; rerunOf?: string; credentials: readonly SealedThreadCredential[];
+  },
 ): Promise<{ thread: ThreadRow; created: boolean }> {
   const made = await withTransaction(pool, async (client) => {
     const inserted = await client.query<StoredThreadRow>(
-      `INSERT INTO threads (id, owner, idempotency_key, request, plan, runbook) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)
+      `INSERT INTO threads (id, owner, idempotency_key, request, plan, runbook, broker_version, documents, rerun_of)
+       VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8::jsonb, $9)
        ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING ${COLUMNS}`,
-      [thread.id, thread.owner, thread.idempotencyKey ?? null, JSON.stringify(thread.request), JSON.stringify(thread.plan), JSON.stringify(thread.runbook)],
+      [thread.id, thread.owner, thread.idempotencyKey ?? null, JSON.stringify(thread.request), JSON.stringify(thread.plan), JSON.stringify(thread.runbook),
+        thread.brokerVersion, JSON.stringify(thread.documents), thread.rerunOf ?? null],
     );
     const row = inserted.rows[0];
     if (!row) return undefined;
+    await saveThreadCredentials(client, thread.id, thread.credentials);
     for (const s of thread.steps) {
       await client.query(
         'INSERT INTO thread_steps (thread_id, ordinal, kind, tile_order, tile_cell, site_id) VALUES ($1, $2, $3, $4, $5, $6)',
