@@ -96,7 +96,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     // The compiled CLI beside this file; from the sources (tests run them through tsx), the source CLI.
     const cli = import.meta.url.endsWith('.ts') ? ['--import', 'tsx', fileURLToPath(new URL('../broker/cli/run.ts', import.meta.url))] : [fileURLToPath(new URL('../broker/cli/run.js', import.meta.url))];
     broker = spawn(process.execPath, [...cli, 'serve'], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CONSTELLATION_CONFIG: federation, CONSTELLATION_DATA: join(dir, 'data'), LOG_LEVEL: 'warn' },
+      // Always its own temporary embedded database, even when the user's shell names a PostgreSQL.
+      env: { ...process.env, DATABASE_URL: '', PORT: String(port), HOST: '127.0.0.1', CONSTELLATION_CONFIG: federation, CONSTELLATION_DATA: join(dir, 'data'), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     await ready(base, broker);
