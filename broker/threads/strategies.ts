@@ -16,7 +16,7 @@ import {
   widenedRegionAreaSr,
   type PairEstimate,
 } from './estimates.js';
-import { DEFAULT_MAX_TILE_ORDER, tileCells, tileStats, type TileStats } from './tiles.js';
+import { DEFAULT_MAX_TILE_ORDER, circleReadFactor, tileCells, tileStats, type TileStats } from './tiles.js';
 import {
   STRATEGIES,
   type BytesMoved,
@@ -47,7 +47,8 @@ export const CROSSMATCH_FORMULA =
   'Bytes moved: SAME_SITE = pairs returned × pair row; UPLOAD = uploaded side fetched + the same rows uploaded + pairs returned; ' +
   'BROKER = left rows fetched + right rows fetched over the region (or each tile) widened by the radius. ' +
   'Pairs returned by a site join = min(left, right) + left × right density × π r² (every pair within the radius; BEST is applied in the broker). ' +
-  'A tile holds its share s of the region\'s rows; its widened read adds the larger of (√area + 2r)² − area and the whole region\'s margin × √s. ' +
+  'A tile holds its share s of the region\'s rows but is read over the circle around its cell, f times the cell\'s area (f from 1.6 to 3.4 with the cell\'s shape), ' +
+  'so a tile reads min(1, s × f) of the region\'s rows; its widened read adds the larger of (√area + 2r)² − area and the whole region\'s margin × √(s × f). ' +
   'When one step would pass maxRec, a row cap or uploadLimitBytes, the region is cut into HEALPix tiles of the smallest order whose largest tile fits.';
 
 /** Region-wide quantities shared by every candidate of one situation. */
@@ -59,6 +60,8 @@ export interface PlanContext {
   maxTileOrder: number;
   /** Tile statistics per order, computed on first use. */
   stats: (TileStats | undefined)[];
+  /** What the tiles of each order read (their cells' circles), computed on first use. */
+  reads: (TileReads | undefined)[];
   region: CrossmatchSituation['region'];
 }
 
@@ -95,11 +98,7 @@ export function planCrossmatch(situation: CrossmatchSituation): CrossmatchPlan {
     if (specs.length === 0) candidates.push(placeholder(situation, strategy));
     for (const spec of specs) candidates.push(planOne(spec, situation, ctx));
   }
-  let chosen: StrategyCandidate | null = null;
-  for (const c of candidates) {
-    if (!c.eligible || (forced !== null && c.strategy !== forced)) continue;
-    if (chosen === null || c.bytes.total < chosen.bytes.total || (c.bytes.total === chosen.bytes.total && c.steps < chosen.steps)) chosen = c;
-  }
+  const chosen = chooseCandidate(candidates, forced);
   const considered = forced === null ? candidates : candidates.filter((c) => c.strategy === forced);
   return {
     chosen,
@@ -108,6 +107,16 @@ export function planCrossmatch(situation: CrossmatchSituation): CrossmatchPlan {
     refusal: chosen === null ? considered.flatMap((c) => c.reasons) : [],
     formula: CROSSMATCH_FORMULA,
   };
+}
+
+/** The eligible candidate (of the forced strategy, when one is) moving the fewest bytes, ties to fewer steps, then to the listed order. */
+export function chooseCandidate(candidates: readonly StrategyCandidate[], forced: Strategy | null): StrategyCandidate | null {
+  let chosen: StrategyCandidate | null = null;
+  for (const c of candidates) {
+    if (!c.eligible || (forced !== null && c.strategy !== forced)) continue;
+    if (chosen === null || c.bytes.total < chosen.bytes.total || (c.bytes.total === chosen.bytes.total && c.steps < chosen.steps)) chosen = c;
+  }
+  return chosen;
 }
 
 /**
@@ -147,20 +156,14 @@ export function candidateSpecs(situation: CrossmatchSituation, strategy: Strateg
 export function evaluateAt(spec: CandidateSpec, situation: CrossmatchSituation, order: number | null, ctx: PlanContext = contextOf(situation)): Evaluation {
   const pairs = estimatePairs(spec.left.rows, spec.right.rows, ctx.areaSr, ctx.radiusRad, situation.mode);
   let tiles = 1;
-  let maxShare = 1;
-  let maxRightShare = ctx.wholeRightShare;
-  let rightShareSum = ctx.wholeRightShare;
+  let reads: TileReads = { maxLeft: 1, maxRight: ctx.wholeRightShare, sumLeft: 1, sumRight: ctx.wholeRightShare };
   if (order !== null) {
-    const st = statsAt(ctx, order);
-    tiles = st.count;
-    maxShare = st.maxShare;
-    maxRightShare = rightShare(ctx, st.maxShare);
-    rightShareSum = st.fullCount * rightShare(ctx, st.fullShare);
-    for (const share of st.partial.values()) rightShareSum += rightShare(ctx, share);
+    tiles = statsAt(ctx, order).count;
+    reads = readsAt(ctx, order);
   }
   if (ctx.areaSr === 0) tiles = 0;
-  const perStep = load(spec, pairs, maxShare, maxRightShare);
-  const total = load(spec, pairs, 1, rightShareSum);
+  const perStep = load(spec, pairs, reads.maxLeft, reads.maxRight);
+  const total = load(spec, pairs, reads.sumLeft, reads.sumRight);
   return {
     order,
     tiles,
@@ -183,6 +186,7 @@ export function contextOf(situation: CrossmatchSituation): PlanContext {
     wholeRightShare: areaSr === 0 ? 0 : wholeRight / areaSr,
     maxTileOrder: situation.maxTileOrder ?? DEFAULT_MAX_TILE_ORDER,
     stats: [],
+    reads: [],
     region: situation.region,
   };
 }
@@ -271,6 +275,54 @@ function statsAt(ctx: PlanContext, order: number): TileStats {
   return (ctx.stats[order] ??= tileStats(ctx.region.moc, order));
 }
 
+/** Rows the tiles of one order read, as shares of the region's rows: the largest tile's and the sum over tiles. */
+interface TileReads {
+  maxLeft: number;
+  maxRight: number;
+  sumLeft: number;
+  sumRight: number;
+}
+
+/** Tiles above this many take the largest circle factor of their order instead of each cell's own. */
+const MAX_TILES_MEASURED = 4096;
+
+/**
+ * What the tiles of `order` read. A tile's left rows are read over the circle around its cell
+ * (ADQL has no cells), f times the cell's area, so a tile holding share s of the region reads
+ * min(1, s × f) of its rows, and its right read is that widened by the radius. The largest read
+ * takes the largest tile share with the largest f of any tile: an upper bound, since the limits
+ * (maxRec, row caps, upload bytes) bound the read, not the cell.
+ */
+function readsAt(ctx: PlanContext, order: number): TileReads {
+  const cached = ctx.reads[order];
+  if (cached) return cached;
+  const st = statsAt(ctx, order);
+  const cells = st.count <= MAX_TILES_MEASURED ? tileCells(ctx.region.moc, order) : null;
+  let fMax = 0;
+  let sumLeft = 0;
+  let sumRight = 0;
+  const add = (share: number, f: number) => {
+    const left = Math.min(1, share * f);
+    sumLeft += left;
+    sumRight += rightShare(ctx, left);
+  };
+  if (cells !== null) {
+    for (const cell of cells) {
+      const f = circleReadFactor(order, cell);
+      fMax = Math.max(fMax, f);
+      add(st.partial.get(cell) ?? st.fullShare, f);
+    }
+  } else {
+    fMax = circleReadFactor(order, null);
+    for (let i = 0; i < st.fullCount; i++) add(st.fullShare, fMax);
+    for (const share of st.partial.values()) add(share, fMax);
+  }
+  const maxLeft = Math.min(1, (st.fullCount > 0 ? st.fullShare : st.maxShare) * fMax);
+  const reads = { maxLeft, maxRight: rightShare(ctx, maxLeft), sumLeft, sumRight };
+  ctx.reads[order] = reads;
+  return reads;
+}
+
 /**
  * Right-read rows of a tile holding `share` of the region, as a share of the region's rows: the
  * share plus its margin, the larger of the square rule and the whole region's margin scaled by
@@ -282,10 +334,14 @@ function rightShare(ctx: PlanContext, share: number): number {
   if (ctx.areaSr === 0) return 0;
   const square = widenedAreaSr(share * ctx.areaSr, ctx.radiusRad) / ctx.areaSr - share;
   const scaled = (ctx.wholeRightShare - 1) * Math.sqrt(share);
-  return share + Math.max(square, scaled);
+  return Math.min(ctx.wholeRightShare, share + Math.max(square, scaled));
 }
 
-/** One step's (or the sum of all steps') load: rows of each side read, pairs returned, bytes uploaded. */
+/**
+ * One step's (or the sum of all steps') load from the shares of the region's rows it reads: rows
+ * of each side read, pairs returned (a site join returns the pairs of every left row it reads),
+ * bytes uploaded.
+ */
 function load(spec: CandidateSpec, pairs: PairEstimate, leftShare: number, rightShareOf: number): StepLoad {
   const leftRows = spec.left.rows * leftShare;
   const rightRows = spec.right.rows * rightShareOf;

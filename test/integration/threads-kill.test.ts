@@ -51,10 +51,9 @@ const PLANTED = plantedPairs();
 
 const GAIA: SimTable = {
   name: 'gaia_dr3.gaia_source',
-  // Advertised larger than held too, so an UPLOAD's read of this side is tiled as well; by enough
-  // that a tile's read fits maxRec although it covers the circle around the cell (about twice the
-  // cell's area, which the planner's per-tile estimate leaves out: see the report of issue 11's tests).
-  rows: 60_000_000,
+  // Advertised larger than held too, so an UPLOAD's read of this side is tiled as well (each
+  // tile's read covers the circle around its cell, which the planner counts).
+  rows: 20_000_000,
   heldRows: 400,
   position: { ra: 'ra', dec: 'dec' },
   region: PATCH,

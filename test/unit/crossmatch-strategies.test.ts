@@ -9,8 +9,9 @@ import { parseAdql } from '../../adapters/ivoa/adql/index.js';
 import { SMoc } from '../../registry/coverage/moc.js';
 import { regionReadAdql, sameSiteJoinAdql, uploadJoinAdql, type AdqlTable } from '../../broker/threads/adql.js';
 import { rowsInRegion } from '../../broker/threads/estimates.js';
-import { candidateSpecs, contextOf, evaluateAt, planCrossmatch } from '../../broker/threads/strategies.js';
-import { WHOLE_REGION, tileCells, tileReads } from '../../broker/threads/tiles.js';
+import { candidateSpecs, chooseCandidate, contextOf, evaluateAt, planCrossmatch } from '../../broker/threads/strategies.js';
+import { WHOLE_REGION, inAreas, tileCells, tileReads } from '../../broker/threads/tiles.js';
+import type { AdqlArea } from '../../broker/threads/tiles.js';
 import type { CrossmatchSituation, Holding, StrategyCandidate, TapFacts } from '../../broker/threads/types.js';
 
 const TAP: TapFacts = { service: 'tap', adql: true, maxRec: null, upload: true, uploadLimitBytes: null, rowCap: null };
@@ -80,8 +81,8 @@ describe('planCrossmatch: the choice', () => {
   });
 
   it('breaks a tie in bytes by fewer steps, then by the listed (site) order', () => {
-    // Two sites hold both; SAME_SITE moves the same pair bytes at either, but `a` must tile (maxRec).
-    // (Forced: with rows this narrow, reading both sides into the broker would move fewer bytes.)
+    // A tiled SAME_SITE moves more pair bytes than one step (each tile's join reads the circle
+    // around its cell), so the whole-region step at `b` wins; the tie rule is checked on equal bytes.
     const plan = planCrossmatch(situation({
       left: [holding('a', 50_000, 40, { maxRec: 5_000 }), holding('b', 50_000, 40)],
       right: [holding('a', 50_000, 40, { maxRec: 5_000 }), holding('b', 50_000, 40)],
@@ -89,9 +90,12 @@ describe('planCrossmatch: the choice', () => {
     }));
     const a = find(plan, 'SAME_SITE', 'a');
     const b = find(plan, 'SAME_SITE', 'b');
-    expect(a.bytes.total).toBe(b.bytes.total);
+    expect(a.bytes.total).toBeGreaterThan(b.bytes.total);
     expect(a.steps).toBeGreaterThan(b.steps);
     expect(plan.chosen).toBe(b);
+    const tiedFewerSteps = { ...a, steps: b.steps - 1, bytes: b.bytes };
+    expect(chooseCandidate([b, tiedFewerSteps], null)).toBe(tiedFewerSteps);
+    expect(chooseCandidate([b, { ...b }], null)).toBe(b);
     // With equal steps the first listed wins.
     const same = planCrossmatch(situation({
       left: [holding('b', 1000, 40), holding('a', 1000, 40)], right: [holding('b', 1000, 40), holding('a', 1000, 40)], strategy: 'SAME_SITE',
@@ -181,7 +185,7 @@ describe('planCrossmatch: tiling', () => {
     }
   });
 
-  it('finer tiles read more right rows (the widened margins), so bytes grow with the order', () => {
+  it('a cut region never looks cheaper than the whole (tiles read their cells\' circles and the widened margins)', () => {
     // A 1° cone, a 0.05° cone whose order-10 MOC is several times its area, and a MOC region.
     const small = { ra: 10, dec: -89.9, radiusDeg: 0.05 };
     const regions = [
@@ -192,15 +196,87 @@ describe('planCrossmatch: tiling', () => {
     for (const r of regions) {
       const s = situation({ left: [holding('a', 60_000, 40)], right: [holding('b', 80_000, 40)], radiusArcsec: 20, region: r });
       const spec = candidateSpecs(s, 'BROKER')[0];
-      let prev = evaluateAt(spec, s, null).bytes.total;
-      for (let o = 0; o <= 12; o++) {
-        const now = evaluateAt(spec, s, o).bytes.total;
-        expect(now).toBeGreaterThanOrEqual(prev);
-        prev = now;
+      const whole = evaluateAt(spec, s, null).bytes.total;
+      const byOrder = Array.from({ length: 13 }, (_, o) => evaluateAt(spec, s, o).bytes.total);
+      for (const b of byOrder) expect(b).toBeGreaterThanOrEqual(whole);
+      // The finest tiling reads the most: its margins and circles overlap the most.
+      expect(Math.max(...byOrder)).toBe(byOrder[12]);
+    }
+  });
+
+  it('no tile reads more rows than the limit its estimate was planned against (uniform rows, circle reads counted)', () => {
+    // 100,000 left and 120,000 right rows spread uniformly over the 1° cone (seeded), read as the
+    // runbook reads them: each tile's left rows over its cell's circle and the cone, its right
+    // rows over both widened by the radius. Tiles at base-pixel corners are thin, their circles
+    // 3.4 times the cell; the estimate must bound them all, not just the average cell. SLACK: the
+    // counting noise of a few thousand random rows (√4000 ≈ 1.6%) and the cone's rows spread
+    // over its slightly larger MOC. Before the circles were counted, tiles read up to 2.4× the limit.
+    const SLACK = 1.05;
+    for (const c of [cone, { ra: 45, dec: 41.81, radiusDeg: 1 }, { ra: 0.2, dec: 89.5, radiusDeg: 1 }]) {
+      const r = { moc: SMoc.fromCone(c.ra, c.dec, c.radiusDeg, 12), cone: c };
+      const left = uniformInCone(c, 100_000, 11);
+      const right = uniformInCone(c, 120_000, 12);
+      for (const strategy of ['BROKER', 'UPLOAD'] as const) {
+        const s = situation({ left: [holding('a', left.length / 3, 40, { maxRec: 4_000 })], right: [holding('b', right.length / 3, 40, { maxRec: 6_000 })], radiusArcsec: 30, region: r, strategy });
+        const plan = planCrossmatch(s);
+        const chosen = plan.chosen!;
+        expect(chosen.tiling!.order).not.toBeNull();
+        for (const cell of chosen.tiling!.cells) {
+          const reads = tileReads({ order: chosen.tiling!.order, cell }, r, 30);
+          expect(count(left, reads.left), `${strategy} left read of tile ${cell} at ${c.ra},${c.dec}`).toBeLessThanOrEqual(4_000 * SLACK);
+          if (strategy === 'BROKER') expect(count(right, reads.right), `right read of tile ${cell} at ${c.ra},${c.dec}`).toBeLessThanOrEqual(6_000 * SLACK);
+        }
       }
     }
   });
 });
+
+/** `n` positions uniform over a cone (seeded), as flat unit vectors [x, y, z, ...]. */
+function uniformInCone(c: { ra: number; dec: number; radiusDeg: number }, n: number, seed: number): Float64Array {
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const rad = Math.PI / 180;
+  // Uniform on the cap around the pole, then rotated to the cone's centre.
+  const cosR = Math.cos(c.radiusDeg * rad);
+  const out = new Float64Array(3 * n);
+  const sd = Math.sin(c.dec * rad), cd = Math.cos(c.dec * rad);
+  for (let i = 0; i < n; i++) {
+    const z = cosR + (1 - cosR) * random();
+    const phi = 2 * Math.PI * random();
+    const s = Math.sqrt(1 - z * z);
+    // Point near the north pole (x, y, z), tilted so the pole goes to dec, then turned to ra.
+    const x0 = s * Math.cos(phi), y0 = s * Math.sin(phi);
+    const x1 = z * cd - x0 * sd;
+    const z1 = z * sd + x0 * cd;
+    const [cr, sr] = [Math.cos(c.ra * rad), Math.sin(c.ra * rad)];
+    out.set([x1 * cr - y0 * sr, x1 * sr + y0 * cr, z1], 3 * i);
+  }
+  return out;
+}
+
+/** Positions (flat [ra, dec, ...] degrees) inside every circle of `areas` (a circle read, as the site evaluates it). */
+function count(points: Float64Array, areas: readonly AdqlArea[]): number {
+  const circles = areas.map((a) => {
+    if (a.kind !== 'circle') throw new Error('only circle reads here');
+    return { v: unit(a.circle.ra, a.circle.dec), cos: Math.cos((a.circle.radiusDeg * Math.PI) / 180) };
+  });
+  let n = 0;
+  for (let i = 0; i < points.length; i += 3) {
+    if (circles.every((c) => points[i] * c.v[0] + points[i + 1] * c.v[1] + points[i + 2] * c.v[2] >= c.cos)) n++;
+  }
+  return n;
+}
+
+function unit(ra: number, dec: number): [number, number, number] {
+  const r = Math.PI / 180;
+  return [Math.cos(dec * r) * Math.cos(ra * r), Math.cos(dec * r) * Math.sin(ra * r), Math.sin(dec * r)];
+}
 
 describe('estimates', () => {
   it('rowsInRegion scales rows by the region\'s share of the coverage; unknown coverage is the whole sky', () => {
