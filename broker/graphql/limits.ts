@@ -56,6 +56,8 @@ export const LIST_ASSUMED: Readonly<Record<string, number>> = {
   // A thread's strategies: SAME_SITE per site, UPLOAD and BROKER per pair of sites holding each side.
   'ThreadPlan.candidates': 10_000,
   'StrategyCandidate.reasons': 20,
+  // One statement per step kind (at most a read, a join or two reads and the match).
+  'StrategyCandidate.movement': 3,
 };
 
 /** The `limit` of a list field: checked against its maximum in LIST_MAX (INVALID_ARGUMENT otherwise). */

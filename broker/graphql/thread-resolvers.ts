@@ -5,6 +5,7 @@ import type { ThreadRow, ThreadState, ThreadStepRow } from '../../registry/store
 import { ANONYMOUS_IDENTITY, ownerOf, type Identity } from '../auth/identity.js';
 import type { Services } from '../factory.js';
 import type { ThreadDifferences } from '../threads/differences.js';
+import { candidateMovement, stepMovement } from '../threads/movement.js';
 import type { CrossmatchInput } from '../threads/situation.js';
 import { checkLimit, listLimit } from './limits.js';
 
@@ -17,6 +18,8 @@ interface ThreadContext {
   budget?: { charge(n: number, field: string): void };
   db?: { release(): Promise<void> };
   pubsub?: { subscribe(topic: string): Promise<ThreadChanges> };
+  /** The member site the request comes from (the fast lane). */
+  callerSite?: string;
 }
 
 type ThreadChanges = AsyncIterable<{ threadUpdated: ThreadRow }> & { destroy?: () => void };
@@ -57,7 +60,7 @@ async function followThread(id: string, ctx: ThreadContext): Promise<AsyncIterab
 }
 
 /** A plan candidate as GraphQL shows it. */
-function candidateView(c: StrategyCandidateRecord, chosen: boolean) {
+function candidateView(c: StrategyCandidateRecord, chosen: boolean, callerSite: string | null) {
   return {
     strategy: c.strategy,
     chosen,
@@ -72,6 +75,7 @@ function candidateView(c: StrategyCandidateRecord, chosen: boolean) {
     estimatedBytesMoved: c.bytes.total,
     bytes: c.bytes,
     steps: c.steps,
+    movement: candidateMovement(c, callerSite),
     tiling: c.tiling === null ? null : {
       order: c.tiling.order,
       tiles: c.tiling.order === null ? 1 : c.tiling.cells.length,
@@ -106,7 +110,7 @@ export const threadResolvers = {
       }
       // Starting writes and plans; this request's read transaction must not be held meanwhile.
       await ctx.db?.release();
-      return ctx.services.threads.start(ownerOf(identity), identity, input);
+      return ctx.services.threads.start(ownerOf(identity), identity, input, ctx.callerSite);
     },
     cancelThread: async (_root: unknown, { id }: { id: string }, ctx: ThreadContext) => {
       await ctx.db?.release();
@@ -118,7 +122,7 @@ export const threadResolvers = {
         throw new ConstellationError('UNAUTHENTICATED', 'this federation runs cross-matches only for callers who are logged in (identity.anonymous: read); log in and ask again');
       }
       await ctx.db?.release();
-      return ctx.services.threads.rerun(id, ownerOf(identity), identity, replan ?? false);
+      return ctx.services.threads.rerun(id, ownerOf(identity), identity, replan ?? false, ctx.callerSite);
     },
   },
   Subscription: {
@@ -131,13 +135,14 @@ export const threadResolvers = {
       const n = listLimit('Thread.steps', limit);
       const steps = (await ctx.services.threads.steps(t.id)).slice(0, n);
       ctx.budget?.charge(steps.length, 'Thread.steps');
-      return steps;
+      const callerSite = t.record.intact ? t.record.plan.callerSite : null;
+      return steps.map((s) => ({ ...s, ...stepMovement(s.kind, s.siteId, s.bytesIn, s.bytesOut, callerSite) }));
     },
     // A damaged stored plan is this field's INTERNAL error; the rest of the thread still answers.
     plan: (t: ThreadRow) => {
       if (!t.record.intact) throw t.record.error;
       const { plan } = t.record;
-      return { forced: plan.forced, formula: plan.formula, candidates: plan.candidates.map((c, i) => candidateView(c, i === plan.chosen)) };
+      return { forced: plan.forced, formula: plan.formula, callerSite: plan.callerSite, candidates: plan.candidates.map((c, i) => candidateView(c, i === plan.chosen, plan.callerSite)) };
     },
     progress: (t: ThreadRow, _args: unknown, ctx: ThreadContext) => ctx.services.threads.progress(t.id),
     results: (t: ThreadRow) => (t.state === 'COMPLETED' ? `/results/${t.id}` : null),

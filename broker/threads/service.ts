@@ -125,16 +125,17 @@ export class ThreadService {
   /**
    * Plan and record a thread, then run it in the background. A retried call with the owner's
    * same idempotency key returns the thread it made (another request under it is INVALID_ARGUMENT).
-   * No eligible strategy is NO_ELIGIBLE_SITE with one violation per strategy.
+   * No eligible strategy is NO_ELIGIBLE_SITE with one violation per strategy. `callerSite`: the
+   * member site the request comes from (the fast lane).
    */
-  async start(owner: string, identity: Identity, input: CrossmatchInput): Promise<ThreadRow> {
+  async start(owner: string, identity: Identity, input: CrossmatchInput, callerSite?: string): Promise<ThreadRow> {
     const key = input.idempotencyKey ?? undefined;
     if (key !== undefined && (key.length === 0 || key.length > 200)) throw new ConstellationError('INVALID_ARGUMENT', 'idempotencyKey must be 1 to 200 characters');
     if (key !== undefined) {
       const earlier = await threadByIdempotencyKey(this.pool, owner, key);
       if (earlier) return sameRequest(earlier, input);
     }
-    const planned = await this.plan(identity, input);
+    const planned = await this.plan(identity, input, callerSite);
     const { thread, created } = await this.record(owner, input, planned, { idempotencyKey: key });
     if (!created) return sameRequest(thread, input);
     return thread;
@@ -146,12 +147,12 @@ export class ThreadService {
    * request. The owner's credentials are resolved again from the caller's token. NOT_FOUND when
    * `owner` does not own `id`; a thread whose stored record is damaged cannot be re-run as it was.
    */
-  async rerun(id: string, owner: string, identity: Identity, replan: boolean): Promise<ThreadRow> {
+  async rerun(id: string, owner: string, identity: Identity, replan: boolean, callerSite?: string): Promise<ThreadRow> {
     const original = await this.get(id, owner);
     if (!original) throw new ConstellationError('NOT_FOUND', `no thread ${id}`);
     const request = requestOf(original.request);
     let planned: Planned;
-    if (replan) planned = await this.plan(identity, request);
+    if (replan) planned = await this.plan(identity, request, callerSite);
     else {
       if (!original.record.intact) throw original.record.error;
       planned = { plan: original.record.plan, ...(await this.credentialed(identity, original.record.runbook)) };
@@ -160,8 +161,8 @@ export class ThreadService {
   }
 
   /** Plan a request and resolve the caller's credentials for the chosen runbook's sites. */
-  private async plan(identity: Identity, input: CrossmatchInput): Promise<Planned> {
-    const built = await buildSituation(this.snapshot(), this.pool, input, { groups: groupsOf(identity) });
+  private async plan(identity: Identity, input: CrossmatchInput, callerSite: string | undefined): Promise<Planned> {
+    const built = await buildSituation(this.snapshot(), this.pool, input, { groups: groupsOf(identity), ...(callerSite ? { site: callerSite } : {}) });
     const plan = planCrossmatch(built.situation);
     if (plan.chosen === null) throw refusal(plan);
     return { plan: planRecordOf(plan), ...(await this.credentialed(identity, runbookOf(built, plan.chosen))) };
@@ -607,7 +608,7 @@ function tileName(s: Pick<ThreadStepRow, 'tileOrder' | 'tileCell'>): string {
 /** What the thread keeps of the plan: every candidate, and the index of the chosen one. */
 function planRecordOf(plan: CrossmatchPlan): ThreadPlanRecord {
   const chosen = plan.chosen === null ? -1 : plan.candidates.indexOf(plan.chosen);
-  return { chosen, candidates: plan.candidates, forced: plan.forced, formula: plan.formula };
+  return { chosen, candidates: plan.candidates, forced: plan.forced, formula: plan.formula, callerSite: plan.callerSite };
 }
 
 /** NO_ELIGIBLE_SITE with one violation per strategy considered: its reasons, with estimated rows against each limit. */

@@ -68,6 +68,7 @@ export async function buildSituation(snapshot: PlannerSnapshot, db: Queryable, i
     mode: input.mode ?? 'BEST',
     strategy: input.strategy ?? null,
     sites: input.sites && input.sites.length > 0 ? [...input.sites] : null,
+    callerSite: caller.site ?? null,
   };
   return { situation, tables: { left: left.tables, right: right.tables }, output: outputNames(input.left.dataset, left.columns, input.right.dataset, right.columns), mocText: region.moc.toAscii() };
 }

@@ -49,7 +49,8 @@ export const CROSSMATCH_FORMULA =
   'Pairs returned by a site join = min(left, right) + left × right density × π r² (every pair within the radius; BEST is applied in the broker). ' +
   'A tile holds its share s of the region\'s rows but is read over the circle around its cell, f times the cell\'s area (f from 1.6 to 3.4 with the cell\'s shape), ' +
   'so a tile reads min(1, s × f) of the region\'s rows; its widened read adds the larger of (√area + 2r)² − area and the whole region\'s margin × √(s × f). ' +
-  'When one step would pass maxRec, a row cap or uploadLimitBytes, the region is cut into HEALPix tiles of the smallest order whose largest tile fits.';
+  'When one step would pass maxRec, a row cap or uploadLimitBytes, the region is cut into HEALPix tiles of the smallest order whose largest tile fits. ' +
+  'A caller inside a member site (the fast lane) has the broker\'s side of the exchange at that site: what a step reads or returns there is 0 bytes moved.';
 
 /** Region-wide quantities shared by every candidate of one situation. */
 export interface PlanContext {
@@ -106,6 +107,7 @@ export function planCrossmatch(situation: CrossmatchSituation): CrossmatchPlan {
     forced,
     refusal: chosen === null ? considered.flatMap((c) => c.reasons) : [],
     formula: CROSSMATCH_FORMULA,
+    callerSite: situation.callerSite ?? null,
   };
 }
 
@@ -169,7 +171,7 @@ export function evaluateAt(spec: CandidateSpec, situation: CrossmatchSituation, 
     tiles,
     perStep,
     rows: { left: spec.left.rows, right: total.rightRows, pairs: pairs.result },
-    bytes: bytesOf(spec, total),
+    bytes: bytesOf(spec, total, situation.callerSite ?? null),
     steps: stepsOf(spec.strategy, tiles),
     violations: limitsPassed(spec, perStep),
   };
@@ -349,18 +351,29 @@ function load(spec: CandidateSpec, pairs: PairEstimate, leftShare: number, right
   return { leftRows, rightRows, pairsReturned: pairs.all * leftShare, uploadBytes };
 }
 
-function bytesOf(spec: CandidateSpec, total: StepLoad): BytesMoved {
+/**
+ * Bytes moved by a candidate. With a caller inside a member site, the broker's side of every
+ * exchange is taken to be that site: rows read there, rows uploaded to it and pairs it returns
+ * do not cross the WAN.
+ */
+function bytesOf(spec: CandidateSpec, total: StepLoad, callerSite: string | null): BytesMoved {
+  const away = (site: string) => (site === callerSite ? 0 : 1);
   const pairBytes = total.pairsReturned * pairRowBytes(spec.left.rowBytes, spec.right.rowBytes);
   let b: Omit<BytesMoved, 'total'>;
-  if (spec.strategy === 'SAME_SITE') b = { fetchedLeft: 0, fetchedRight: 0, uploaded: 0, pairs: pairBytes };
+  if (spec.strategy === 'SAME_SITE') b = { fetchedLeft: 0, fetchedRight: 0, uploaded: 0, pairs: pairBytes * away(spec.left.site) };
   else if (spec.strategy === 'UPLOAD') {
+    const from = spec.uploadSide === 'left' ? spec.left.site : spec.right.site;
+    const to = spec.uploadSide === 'left' ? spec.right.site : spec.left.site;
+    const fetched = total.uploadBytes * away(from);
     b = {
-      fetchedLeft: spec.uploadSide === 'left' ? total.uploadBytes : 0,
-      fetchedRight: spec.uploadSide === 'right' ? total.uploadBytes : 0,
-      uploaded: total.uploadBytes,
-      pairs: pairBytes,
+      fetchedLeft: spec.uploadSide === 'left' ? fetched : 0,
+      fetchedRight: spec.uploadSide === 'right' ? fetched : 0,
+      uploaded: total.uploadBytes * away(to),
+      pairs: pairBytes * away(to),
     };
-  } else b = { fetchedLeft: total.leftRows * spec.left.rowBytes, fetchedRight: total.rightRows * spec.right.rowBytes, uploaded: 0, pairs: 0 };
+  } else {
+    b = { fetchedLeft: total.leftRows * spec.left.rowBytes * away(spec.left.site), fetchedRight: total.rightRows * spec.right.rowBytes * away(spec.right.site), uploaded: 0, pairs: 0 };
+  }
   const r = { fetchedLeft: Math.round(b.fetchedLeft), fetchedRight: Math.round(b.fetchedRight), uploaded: Math.round(b.uploaded), pairs: Math.round(b.pairs) };
   return { ...r, total: r.fetchedLeft + r.fetchedRight + r.uploaded + r.pairs };
 }

@@ -77,6 +77,11 @@ export interface CrossmatchSituation {
   sites?: readonly string[] | null;
   /** Finest tile order tried (default 12). */
   maxTileOrder?: number;
+  /**
+   * The member site the request comes from (the fast lane), if any: what a step reads or joins
+   * there stays there (0 bytes moved), and every other step's data travels to it.
+   */
+  callerSite?: string | null;
 }
 
 /** Why a candidate is ineligible. */
@@ -119,7 +124,7 @@ export interface StepLoad {
   uploadBytes: number;
 }
 
-/** Bytes crossing the WAN, by what carries them. */
+/** Bytes crossing the WAN, by what carries them (0 for what stays at the caller's own site). */
 export interface BytesMoved {
   /** Left rows read from a site into the broker. */
   fetchedLeft: number;
@@ -163,4 +168,6 @@ export interface CrossmatchPlan {
   refusal: StrategyReason[];
   /** The choice rule and the estimate model in words. */
   formula: string;
+  /** The member site the request came from (the fast lane), if any. */
+  callerSite: string | null;
 }

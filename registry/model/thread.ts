@@ -46,6 +46,8 @@ export interface ThreadPlanRecord {
   candidates: StrategyCandidateRecord[];
   forced: ThreadStrategy | null;
   formula: string;
+  /** The member site the request came from (the fast lane), if any. */
+  callerSite: string | null;
 }
 
 /** One side as a site names it. */
@@ -99,6 +101,9 @@ export function readThreadRecord(threadId: string, plan: unknown, runbook: unkno
 function planOf(raw: unknown): ThreadPlanRecord | undefined {
   if (!isObject(raw) || typeof raw.chosen !== 'number' || !Array.isArray(raw.candidates) || typeof raw.formula !== 'string') return undefined;
   if (!(raw.forced === null || isStrategy(raw.forced))) return undefined;
+  // Absent in plans recorded before the fast lane reached threads.
+  const callerSite = raw.callerSite ?? null;
+  if (!nullableText(callerSite)) return undefined;
   const candidates: StrategyCandidateRecord[] = [];
   for (const c of raw.candidates) {
     const read = candidateOf(c);
@@ -106,7 +111,7 @@ function planOf(raw: unknown): ThreadPlanRecord | undefined {
     candidates.push(read);
   }
   if (candidates[raw.chosen] === undefined) return undefined;
-  return { chosen: raw.chosen, candidates, forced: raw.forced, formula: raw.formula };
+  return { chosen: raw.chosen, candidates, forced: raw.forced, formula: raw.formula, callerSite };
 }
 
 function candidateOf(c: unknown): StrategyCandidateRecord | undefined {

@@ -158,10 +158,10 @@ describe(`cross-match threads (${backend})`, () => {
     gate = undefined;
   };
 
-  async function gql<T>(query: string, variables: Record<string, unknown> = {}, token = tokens.alice): Promise<Answer<T>> {
+  async function gql<T>(query: string, variables: Record<string, unknown> = {}, token = tokens.alice, headers: Record<string, string> = {}): Promise<Answer<T>> {
     const res = await fetch(`${broker.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
       body: JSON.stringify({ query, variables }),
     });
     return { status: res.status, ...((await res.json()) as object) };
@@ -499,5 +499,65 @@ sites:
     } finally {
       delete alphaTap.hostile.result;
     }
+  }, WAITING_TEST_MS);
+
+  it('the fast lane: a caller inside a site is told per candidate and per step whether its data stays there (0 bytes) or travels, and how much', async () => {
+    type Movement = { step: string; site: string | null; side: string | null; local: boolean | null; bytes: number; message: string };
+    type FastView = {
+      id: string;
+      state: string;
+      plan: { callerSite: string | null; candidates: { strategy: string; chosen: boolean; leftSite: string | null; rightSite: string | null; estimatedBytesMoved: number; movement: Movement[] }[] };
+      steps: { kind: string; site: string | null; local: boolean | null; movement: string; bytesIn: number | null }[];
+    };
+    const FAST = `id state plan { callerSite candidates { strategy chosen leftSite rightSite estimatedBytesMoved movement { step site side local bytes message } } }
+      steps { kind site local movement bytesIn }`;
+    const start = async (extra: Record<string, unknown>, site?: string) => {
+      const answer = await gql<{ crossmatch: FastView }>(`mutation($i: CrossmatchInput!) { crossmatch(input: $i) { ${FAST} } }`, { i: input(extra) }, tokens.alice, site ? { 'x-constellation-site': site } : {});
+      expect(answer.errors, JSON.stringify(answer.errors)).toBeUndefined();
+      const id = answer.data!.crossmatch.id;
+      const done = await waitUntil(
+        () => gql<{ thread: FastView }>(`query($id: ID!) { thread(id: $id) { ${FAST} } }`, { id }),
+        (a) => ['COMPLETED', 'ERROR', 'ABORTED'].includes(a.data?.thread.state ?? ''),
+        { describe: (a) => JSON.stringify(a.data?.thread.state) },
+      );
+      return { planned: answer.data!.crossmatch, done: done.data!.thread };
+    };
+
+    // Without a caller site: nothing is local, everything a site returns travels to the broker.
+    const plain = await start({ strategy: 'SAME_SITE' });
+    expect(plain.planned.plan.callerSite).toBeNull();
+    const plainJoin = plain.planned.plan.candidates.find((c) => c.chosen)!;
+    expect(plainJoin.leftSite).toBe('gamma');
+    expect(plainJoin.estimatedBytesMoved).toBeGreaterThan(0);
+    expect(plainJoin.movement).toEqual([expect.objectContaining({ step: 'site-join', site: 'gamma', local: null, message: expect.stringMatching(/travel to the broker/) })]);
+    expect(plain.done.steps.every((s) => s.local === null && /travel to the broker/.test(s.movement))).toBe(true);
+
+    // From gamma, which holds both: the join there moves 0 bytes, and each step says it stays there.
+    const gamma = await start({ strategy: 'SAME_SITE' }, 'gamma');
+    expect(gamma.done.state).toBe('COMPLETED');
+    expect(gamma.planned.plan.callerSite).toBe('gamma');
+    const local = gamma.planned.plan.candidates.find((c) => c.chosen)!;
+    expect(local.leftSite).toBe('gamma');
+    expect(local.estimatedBytesMoved).toBe(0);
+    expect(local.movement).toEqual([{ step: 'site-join', site: 'gamma', side: null, local: true, bytes: 0, message: expect.stringMatching(/at your site gamma: read locally, 0 bytes moved/) }]);
+    // A candidate elsewhere says what would travel to gamma.
+    const away = gamma.planned.plan.candidates.find((c) => c.strategy === 'BROKER' && c.leftSite === 'alpha' && c.rightSite === 'beta')!;
+    expect(away.movement.map((m) => [m.step, m.site, m.local])).toEqual([['site-read', 'alpha', false], ['site-read', 'beta', false], ['match', null, true]]);
+    expect(away.movement[0].message).toMatch(/bytes travel from alpha to your site gamma/);
+    expect(gamma.done.steps.length).toBeGreaterThan(0);
+    for (const s of gamma.done.steps) expect(s).toMatchObject({ site: 'gamma', local: true, movement: expect.stringMatching(/stays there \(0 bytes moved\)/) });
+
+    // From alpha, reading both sides into the broker: alpha's reads are local, beta's travel (with their bytes).
+    const alpha = await start({ strategy: 'BROKER', sites: ['alpha', 'beta'] }, 'alpha');
+    expect(alpha.done.state).toBe('COMPLETED');
+    const reads = alpha.done.steps.filter((s) => s.kind === 'site-read');
+    expect(reads.filter((s) => s.site === 'alpha').every((s) => s.local === true && /0 bytes moved/.test(s.movement))).toBe(true);
+    const remote = reads.filter((s) => s.site === 'beta');
+    expect(remote.length).toBeGreaterThan(0);
+    for (const s of remote) {
+      expect(s.local).toBe(false);
+      expect(s.movement).toBe(`runs at beta: ${Math.round(s.bytesIn!).toLocaleString('en-US')} bytes travel from beta to your site alpha`);
+    }
+    expect(alpha.done.steps.find((s) => s.kind === 'match')).toMatchObject({ local: true, movement: expect.stringMatching(/matched in the broker/) });
   }, WAITING_TEST_MS);
 });

@@ -162,6 +162,28 @@ describe('planCrossmatch: typed reasons', () => {
   });
 });
 
+describe('planCrossmatch: the fast lane', () => {
+  it('a caller inside a site prefers that site: what it reads or returns there moves 0 bytes, and the plan says so', () => {
+    const both = { left: [holding('a', 20_000, 60), holding('b', 20_000, 60)], right: [holding('a', 30_000, 80), holding('b', 30_000, 80)] };
+    // Without a caller the two sites tie and the first listed wins.
+    const plain = planCrossmatch(situation(both));
+    expect(plain.chosen).toMatchObject({ strategy: 'SAME_SITE', sites: { left: 'a' } });
+    expect(plain.chosen!.bytes.total).toBeGreaterThan(0);
+    expect(plain.callerSite).toBeNull();
+    const fromB = planCrossmatch(situation({ ...both, callerSite: 'b' }));
+    expect(fromB.callerSite).toBe('b');
+    expect(fromB.chosen).toMatchObject({ strategy: 'SAME_SITE', sites: { left: 'b' }, bytes: { total: 0 } });
+    expect(find(fromB, 'SAME_SITE', 'a').bytes.total).toBe(plain.chosen!.bytes.total);
+    // BROKER between a and b from b: only a's rows travel; UPLOAD from a to b: only the read at a.
+    const broker = find(fromB, 'BROKER', 'a', 'b');
+    expect(broker.bytes).toMatchObject({ fetchedRight: 0 });
+    expect(broker.bytes.fetchedLeft).toBe(find(plain, 'BROKER', 'a', 'b').bytes.fetchedLeft);
+    const upload = fromB.candidates.find((c) => c.strategy === 'UPLOAD' && c.upload?.from === 'a' && c.upload.to === 'b')!;
+    expect(upload.bytes).toMatchObject({ uploaded: 0, pairs: 0 });
+    expect(upload.bytes.total).toBe(upload.bytes.fetchedLeft);
+  });
+});
+
 describe('planCrossmatch: tiling', () => {
   it('cuts the region at the smallest order whose largest tile fits, and not at all when one step fits', () => {
     for (const maxRec of [1e9, 40_000, 5_000, 800, 100, 20]) {
