@@ -5,6 +5,7 @@
  */
 import { generateCatalogues, type CatalogueOptions, type DemoCatalogues, type TruePair } from './catalogues.js';
 import { startCentre, type Centre, type CentreLimits } from './centre.js';
+import { demoCoverageMoc } from './coverage.js';
 
 /** Canonical dataset ids the demo federation maps the two tables onto. */
 export const DEMO_DATASETS = { gaia: 'gaia_dr3.gaia_source', ps1: 'ps1_dr2.mean_object' } as const;
@@ -68,8 +69,9 @@ export async function startDemoCentres(options: DemoCentresOptions = {}): Promis
   };
 }
 
-/** A federation of the two centres: generic TAP sites, their local tables mapped onto the canonical ids. */
+/** A federation of the two centres: generic TAP sites, their local tables mapped onto the canonical ids with their coverage. */
 export function demoFederationYaml(name: string, urls: { gaia: string; ps1: string }, catalogues: DemoCatalogues): string {
+  const coverage = JSON.stringify(demoCoverageMoc());
   return `federation: { name: ${JSON.stringify(name)} }
 sites:
   - id: ${DEMO_SITES.gaia}
@@ -77,12 +79,12 @@ sites:
     adapter: tap
     url: ${JSON.stringify(urls.gaia)}
     datasets:
-      ${catalogues.gaia.name}: { id: ${DEMO_DATASETS.gaia} }
+      ${catalogues.gaia.name}: { id: ${DEMO_DATASETS.gaia}, coverage: ${coverage} }
   - id: ${DEMO_SITES.ps1}
     name: Pan-STARRS centre (simulated)
     adapter: tap
     url: ${JSON.stringify(urls.ps1)}
     datasets:
-      ${catalogues.ps1.name}: { id: ${DEMO_DATASETS.ps1} }
+      ${catalogues.ps1.name}: { id: ${DEMO_DATASETS.ps1}, coverage: ${coverage} }
 `;
 }

@@ -28,7 +28,7 @@ export interface SiteConfig {
   preference?: number;
   options?: Record<string, unknown>;
   /** Local table name → canonical dataset id and canonical column names. */
-  datasets: Record<string, { id: string; title?: string; columns?: Record<string, string> }>;
+  datasets: Record<string, { id: string; title?: string; columns?: Record<string, string>; coverage?: string }>;
 }
 
 /** Signature algorithms a bearer token may use (never `none`, never HMAC). */

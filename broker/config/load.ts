@@ -10,6 +10,8 @@ import { DEFAULT_LIMITS } from '../../adapters/http.js';
 import { ConstellationError, type Violation } from '../../registry/model/errors.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from '../jobs/timings.js';
 import { isValidSchedule } from '../scheduler/cron.js';
+import { MOC_LIMITS } from '../../registry/coverage/limits.js';
+import { MocSyntaxError, parseMocAscii } from '../../registry/coverage/moc.js';
 import schema from './federation.schema.json' with { type: 'json' };
 import type { Config, IdentityConfig, SiteConfig } from './config.js';
 
@@ -177,6 +179,10 @@ function semanticViolations(fed: RawFederation, root: unknown, lines: LineCounte
     }
     const canonical = new Map<string, string>();
     for (const [local, m] of Object.entries(typeof s.datasets === 'object' && s.datasets ? s.datasets : {})) {
+      if (typeof m?.coverage === 'string') {
+        const problem = mocProblem(m.coverage);
+        if (problem !== null) out.push(located(`/sites/${i}/datasets/${local}/coverage`, 'moc', problem, root, lines));
+      }
       if (typeof m?.id !== 'string') continue;
       const other = canonical.get(m.id);
       if (other !== undefined) {
@@ -251,4 +257,15 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Why a MOC ASCII text is refused (its parser's message), or null when it parses within the limits documents get. */
+function mocProblem(text: string): string | null {
+  try {
+    parseMocAscii(text, MOC_LIMITS);
+    return null;
+  } catch (err) {
+    if (err instanceof MocSyntaxError) return `is not a valid MOC: ${err.message}`;
+    throw err;
+  }
 }

@@ -2,7 +2,8 @@
 import type { CapabilityDocument } from './capability.js';
 
 /** Local table name → canonical dataset id and canonical column names. */
-export type DatasetMapping = Readonly<Record<string, { id: string; title?: string; columns?: Readonly<Record<string, string>> }>>;
+/** Per local table: its canonical id, title, column names and (when the site does not say it) its sky coverage as MOC ASCII. */
+export type DatasetMapping = Readonly<Record<string, { id: string; title?: string; columns?: Readonly<Record<string, string>>; coverage?: string }>>;
 
 /**
  * A copy of `doc` whose datasets named in `mapping` (by local table, case-insensitively) carry
@@ -21,6 +22,8 @@ export function applyMapping(doc: CapabilityDocument, mapping: DatasetMapping): 
         ...d,
         id: m.id,
         title: d.title ?? m.title,
+        // The site's own coverage wins; the operator's fills the gap a TAP harvest leaves.
+        ...(d.coverage === undefined && m.coverage !== undefined ? { coverage: m.coverage } : {}),
         columns: d.columns?.map((c) => {
           const canonical = columnMap.get(c.name.toLowerCase());
           return canonical === undefined ? c : { ...c, canonical };

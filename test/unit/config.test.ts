@@ -46,6 +46,22 @@ sites:
     expect(v.find((x) => x.rule === 'cron')!.path).toBe('sites[1].harvest.schedule (line 4)');
   });
 
+  it('takes a table\'s coverage as MOC ASCII and names one that does not parse, with its path and line', () => {
+    const ok = parseConfig(`federation: { name: x }
+sites:
+  - { id: t, name: T, adapter: tap, url: "https://t.org/tap", datasets: { s.g: { id: gaia.src, coverage: "3/1-4 5/77" } } }
+`, {});
+    expect(ok.sites[0].datasets['s.g'].coverage).toBe('3/1-4 5/77');
+    const v = problems(`federation: { name: x }
+sites:
+  - { id: t, name: T, adapter: tap, url: "https://t.org/tap",
+      datasets: { s.g: { id: gaia.src, coverage: "3/1-4 banana" } } }
+`);
+    expect(v).toHaveLength(1);
+    expect(v[0]).toMatchObject({ rule: 'moc', path: expect.stringMatching(/^sites\[0\]\.datasets\.s\.g\.coverage \(line 4\)$/) });
+    expect(v[0].message).toMatch(/is not a valid MOC/);
+  });
+
   it('rejects a bad PORT and body limit from the environment', () => {
     expect(() => parseConfig(`federation: { name: x }\nsites: []\n`, { PORT: 'eighty' })).toThrow(/PORT must be an integer/);
     expect(() => parseConfig(`federation: { name: x }\nsites: []\n`, { CONSTELLATION_BODY_LIMIT: '10' })).toThrow(/CONSTELLATION_BODY_LIMIT/);
