@@ -81,6 +81,8 @@ export function createServices(
   const threads = new ThreadService(pool, jobs, () => planner.snapshot, { config, issuer: options.identity?.provider, keys: options.identity?.keys }, {
     maxParallel: config.crossmatch.maxParallelPerSite,
     memoryMb: config.crossmatch.memoryMb,
+    leaseMs: config.crossmatch.leaseS * 1000,
+    sweepMs: config.crossmatch.sweepS * 1000,
     resultDir: join(config.database.dataDir, 'results', 'threads'),
     ...(options.jobs?.onError ? { onError: options.jobs.onError } : {}),
     ...options.threads,

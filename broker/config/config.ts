@@ -76,7 +76,7 @@ export interface Config {
   /** Kept synchronous results: largest kept, days kept, and how long /results waits for a site's first byte. */
   results: { maxBytes: number; retentionDays: number; firstByteTimeoutS: number };
   /** Cross-match threads: tiles run at once per site, and the broker matcher's memory budget in MiB. */
-  crossmatch: { maxParallelPerSite: number; memoryMb: number };
+  crossmatch: { maxParallelPerSite: number; memoryMb: number; leaseS: number; sweepS: number };
   /** Largest answers read from a site, in bytes, by kind (see adapters/http.ts ByteLimits). */
   limits: { documentBytes: number; errorBodyBytes: number; resultBytes: number };
   sites: SiteConfig[];

@@ -95,7 +95,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
       retentionDays: fed.results?.retentionDays ?? 7,
       firstByteTimeoutS: fed.results?.firstByteTimeoutS ?? 15,
     },
-    crossmatch: { maxParallelPerSite: fed.crossmatch?.maxParallelPerSite ?? 2, memoryMb: fed.crossmatch?.memoryMb ?? 512 },
+    crossmatch: { maxParallelPerSite: fed.crossmatch?.maxParallelPerSite ?? 2, memoryMb: fed.crossmatch?.memoryMb ?? 512, leaseS: fed.crossmatch?.leaseS ?? 30, sweepS: fed.crossmatch?.sweepS ?? 5 },
     limits: { documentBytes: fed.limits?.documentBytes ?? DEFAULT_LIMITS.documentBytes, errorBodyBytes: fed.limits?.errorBodyBytes ?? DEFAULT_LIMITS.errorBodyBytes,
       resultBytes: fed.limits?.resultBytes ?? DEFAULT_LIMITS.resultBytes },
     sites: fed.sites.map((s): SiteConfig => ({

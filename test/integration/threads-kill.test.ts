@@ -220,7 +220,7 @@ federation: { name: threads-kill }
 registration: { open: true }
 harvest: { concurrency: 1, jitterS: 0, timeoutS: 20 }
 jobs: { pollIntervalS: 0.2, leaseS: 5, submitTimeoutS: 15 }
-crossmatch: { maxParallelPerSite: 2 }
+crossmatch: { maxParallelPerSite: 2, leaseS: 8, sweepS: 1 }
 sites:
   - { id: alpha, name: Alpha, adapter: tap, url: "${alpha.url}/tap" }
   - { id: beta, name: Beta, adapter: tap, url: "${beta.url}/tap" }
@@ -287,7 +287,7 @@ sites:
     const doneAtKill = new Set(atKill.filter((s) => s.jobState === 'COMPLETED').map((s) => s.ordinal));
     expect(await leaseOwner(id)).toBe(driver);
 
-    // The survivor takes the thread over once the dead broker's lease runs out (30 s) and finishes it.
+    // The survivor takes the thread over once the dead broker's lease runs out (crossmatch.leaseS, 8 s) and finishes it.
     const owners = new Set<string>();
     const done = await waitUntil(
       async () => {
