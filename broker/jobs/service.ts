@@ -23,6 +23,7 @@ import { keepResult, keptResult } from './result-store.js';
 import { siteVotable } from './results.js';
 import { isTerminal, legalFrom, stateFromSite, type JobState } from './state.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from './timings.js';
+import { Listeners } from '../services/listeners.js';
 
 /** What `JobService.submit` takes. */
 export interface SubmitJobInput {
@@ -127,7 +128,7 @@ export class JobService {
   private readonly opts: Required<Omit<JobServiceOptions, 'giveUpAfterMs' | 'onError' | 'brokerId' | 'tickMs'>> & { tickMs: number };
   /** How long /results waits for a site's first byte. */
   readonly resultFirstByteMs: number;
-  private readonly listeners = new Set<(update: JobUpdate) => void>();
+  private readonly listeners: Listeners<JobUpdate>;
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private claiming: Promise<unknown> | undefined;
@@ -157,12 +158,12 @@ export class JobService {
       resultFirstByteMs: options.resultFirstByteMs ?? 15_000,
     };
     this.resultFirstByteMs = this.opts.resultFirstByteMs;
+    this.listeners = new Listeners((err) => this.options.onError?.(err));
   }
 
   /** Call `listener` after every change to any job; returns the unsubscribe function. */
   onUpdate(listener: (update: JobUpdate) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /**
@@ -361,13 +362,7 @@ export class JobService {
   }
 
   private emit(update: JobUpdate): void {
-    for (const l of this.listeners) {
-      try {
-        l(update);
-      } catch (err) {
-        this.options.onError?.(err);
-      }
-    }
+    this.listeners.emit(update);
   }
 
   /** Try the candidates from the job's current index until one takes it. */

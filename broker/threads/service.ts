@@ -40,6 +40,7 @@ import { threadProvenance, type ThreadProvenance } from './provenance.js';
 import { keptThreadCredentials, sealThreadCredentials } from './thread-credentials.js';
 import { brokerVersion } from './version.js';
 import { currentDocuments, forgetThreadCredentials, setResultChecksum, setStepChecksum } from '../../registry/store/queries/thread-provenance.js';
+import { Listeners } from '../services/listeners.js';
 
 /** Settings of the thread service. */
 export interface ThreadServiceOptions {
@@ -95,7 +96,7 @@ export class ThreadService {
   readonly brokerId: string;
   private readonly leaseMs: number;
   private readonly sweepMs: number;
-  private readonly listeners = new Set<(thread: ThreadRow) => void>();
+  private readonly listeners: Listeners<ThreadRow>;
   private readonly driving = new Map<string, Promise<void>>();
   /** Credentials resolved at start, while the owner's token was at hand, per thread and site. */
   private readonly credentials = new Map<string, ReadonlyMap<string, UserSiteCredential>>();
@@ -114,12 +115,12 @@ export class ThreadService {
     this.brokerId = options.brokerId ?? jobs.brokerId;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.sweepMs = options.sweepMs ?? 5_000;
+    this.listeners = new Listeners((err) => this.options.onError?.(err));
   }
 
   /** Call `listener` after every change to any thread this broker makes; returns the unsubscribe function. */
   onUpdate(listener: (thread: ThreadRow) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /**
@@ -348,13 +349,7 @@ export class ThreadService {
   }
 
   private emit(thread: ThreadRow): void {
-    for (const l of this.listeners) {
-      try {
-        l(thread);
-      } catch (err) {
-        this.options.onError?.(err);
-      }
-    }
+    this.listeners.emit(thread);
   }
 
   private async changed(id: string): Promise<void> {
