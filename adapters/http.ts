@@ -59,6 +59,28 @@ export interface SiteHttp {
 
 export type { ByteMeter };
 
+/** One exchange with a site as the broker's metrics and logs see it (never a query string nor a credential). */
+export interface UpstreamCall {
+  /** The site the request was for; undefined for an unscoped request (tests and tools). */
+  siteId?: string;
+  method: string;
+  /** The URL's host (host:port). */
+  host: string;
+  /** The URL's path only: its query may carry tokens. */
+  path: string;
+  /** The status answered; undefined when no answer came (refused by policy, network error, timeout). */
+  status?: number;
+  /** From sending to the answer's headers (an error answer: to its excerpt read; a body failure: to that failure); 0 when nothing was sent. */
+  durationMs: number;
+  /** The stable error code when the exchange failed; undefined for an answer the caller takes (2xx, 304, redirects, accepted statuses). */
+  errorCode?: string;
+  /** `request`: the exchange up to its answer's headers; `body`: reading an answer's body failed afterwards. */
+  phase: 'request' | 'body';
+}
+
+/** Told of every exchange with a site (the broker's metrics and logs); it must not throw, and what it throws is ignored. */
+export type UpstreamObserver = (call: UpstreamCall) => void;
+
 export interface RequestOptions {
   method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
   headers?: Record<string, string>;
@@ -115,6 +137,7 @@ export class HttpClient implements SiteHttp {
   private readonly guardedAgent: Agent;
   private readonly circuit?: CircuitBreaker;
   private readonly scoped = new Map<string, SiteHttp>();
+  private readonly observers = new Set<UpstreamObserver>();
 
   constructor(options: HttpClientOptions = {}) {
     const { limits, circuit, ...rest } = options;
@@ -166,6 +189,46 @@ export class HttpClient implements SiteHttp {
     return (await this.request(url, { ...options, headers: { accept: 'application/json', ...options.headers } })).json<T>();
   }
 
+  /** Tell `observer` of every exchange from now on; returns the function that stops it. */
+  observe(observer: UpstreamObserver): () => void {
+    this.observers.add(observer);
+    return () => void this.observers.delete(observer);
+  }
+
+  /** Hand `call` to the observers; an observer's failure never fails the request. */
+  private report(call: UpstreamCall): void {
+    for (const observer of this.observers) {
+      try {
+        observer(call);
+      } catch {
+        // metrics and logs are best effort
+      }
+    }
+  }
+
+  /** An exchange's observation, from its target URL and what became of it. */
+  private called(target: URL | string, method: string, policy: OutboundPolicy | undefined, started: number | undefined, outcome: { status?: number; error?: unknown; phase?: UpstreamCall['phase'] }): void {
+    if (this.observers.size === 0) return;
+    let host = '';
+    let path = '';
+    try {
+      const u = typeof target === 'string' ? new URL(target) : target;
+      host = u.host;
+      path = u.pathname;
+    } catch {
+      path = '(invalid URL)';
+    }
+    const errorCode = outcome.error === undefined ? undefined : outcome.error instanceof ConstellationError ? outcome.error.code : 'CONSTELLATION_E_INTERNAL';
+    this.report({
+      ...(policy ? { siteId: policy.siteId } : {}),
+      method, host, path,
+      ...(outcome.status === undefined ? {} : { status: outcome.status }),
+      durationMs: started === undefined ? 0 : performance.now() - started,
+      ...(errorCode ? { errorCode } : {}),
+      phase: outcome.phase ?? 'request',
+    });
+  }
+
   /** Close the connection pools. */
   async close(): Promise<void> {
     await Promise.all([this.agent.close(), this.guardedAgent.close()]);
@@ -176,7 +239,14 @@ export class HttpClient implements SiteHttp {
     const method = options.method ?? 'GET';
     const retry = options.retry ?? method !== 'POST';
     const attempts = retry && !isStream(options.body) ? this.options.retries + 1 : 1;
-    const first = policy ? policy.check(url) : parseUrl(url);
+    let first: URL;
+    try {
+      first = policy ? policy.check(url) : parseUrl(url);
+    } catch (err) {
+      // Refused before anything was sent (outbound policy, invalid URL): still an error of the site's.
+      this.called(url, method, policy, undefined, { error: err });
+      throw err;
+    }
     const report = policy && this.circuit ? this.circuit.enter(policy.siteId) : undefined;
     let lastError: UpstreamError | undefined;
     let outcome: CircuitOutcome = 'neutral';
@@ -213,6 +283,31 @@ export class HttpClient implements SiteHttp {
     credentialHost: string | undefined,
     redirects: number,
   ): Promise<HttpResponse> {
+    const started = performance.now();
+    // Set once this exchange is reported, so a failure inside a redirect's own exchange is not reported twice.
+    let reported = false;
+    const called = (outcome: { status?: number; error?: unknown }) => {
+      reported = true;
+      this.called(target, method, policy, started, outcome);
+    };
+    try {
+      return await this.exchange(target, method, options, policy, credentialHost, redirects, called);
+    } catch (err) {
+      if (!reported) this.called(target, method, policy, started, { error: err });
+      throw err;
+    }
+  }
+
+  /** One request and its answer (following redirects through `once`); `called` reports the exchange when its answer is known. */
+  private async exchange(
+    target: URL,
+    method: NonNullable<RequestOptions['method']>,
+    options: RequestOptions,
+    policy: OutboundPolicy | undefined,
+    credentialHost: string | undefined,
+    redirects: number,
+    called: (outcome: { status?: number; error?: unknown }) => void,
+  ): Promise<HttpResponse> {
     const url = target.toString();
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent, ...options.headers };
     // The credential goes to the host it was first meant for, and only to the site's own or
@@ -245,6 +340,7 @@ export class HttpClient implements SiteHttp {
     const follow = (options.followRedirects ?? true) && (method === 'GET' || method === 'HEAD');
     if (follow && [301, 302, 303, 307, 308].includes(status) && responseHeaders.location && !options.accept?.includes(status)) {
       discard(res.body);
+      called({ status });
       if (redirects >= MAX_REDIRECTS) throw new UpstreamError('UPSTREAM', `${where(url, policy)}: too many redirects`, { status, retryable: false });
       let next: URL;
       try {
@@ -258,9 +354,14 @@ export class HttpClient implements SiteHttp {
     const ok = (status >= 200 && status < 300) || status === 304 || options.accept?.includes(status);
     if (!ok) {
       const excerpt = await readExcerpt(res, this.limits.errorBodyBytes);
-      throw statusError(status, url, responseHeaders, excerpt, policy, this.limits.errorBodyBytes);
+      const error = statusError(status, url, responseHeaders, excerpt, policy, this.limits.errorBodyBytes);
+      called({ status, error });
+      throw error;
     }
-    return wrapResponse(res, status, url, responseHeaders, options.meter, this.limits, policy);
+    called({ status });
+    const started = performance.now();
+    const bodyFailed = (error: unknown) => this.called(target, method, policy, started, { status, error, phase: 'body' });
+    return wrapResponse(res, status, url, responseHeaders, options.meter, this.limits, policy, bodyFailed);
   }
 }
 
@@ -364,12 +465,12 @@ function tooLarge(url: string, policy: OutboundPolicy | undefined, limit: number
   return new UpstreamError('UPSTREAM_TOO_LARGE', `${where(url, policy)} sent an answer over the limit of ${limit} bytes (limits.${key}); not read further`, { retryable: false });
 }
 
-function wrapResponse(res: Dispatcher.ResponseData, status: number, url: string, headers: Record<string, string>, meter: ByteMeter | undefined, limits: ByteLimits, policy: OutboundPolicy | undefined): HttpResponse {
+function wrapResponse(res: Dispatcher.ResponseData, status: number, url: string, headers: Record<string, string>, meter: ByteMeter | undefined, limits: ByteLimits, policy: OutboundPolicy | undefined, bodyFailed?: (err: unknown) => void): HttpResponse {
   let consumed = false;
   const take = (limit: number, key: keyof ByteLimits): AsyncIterable<Uint8Array> => {
     if (consumed) throw new Error('response body already consumed');
     consumed = true;
-    return limited(res.body, url, meter, limit, key, policy, declaredLength(headers));
+    return limited(res.body, url, meter, limit, key, policy, declaredLength(headers), bodyFailed);
   };
   // A document read whole is bounded by documentBytes; a result streamed through by resultBytes.
   const bytes = async () => {
@@ -426,10 +527,12 @@ function declaredLength(headers: Record<string, string>): number | undefined {
 }
 
 /** The body, counted into `meter`, failing with UPSTREAM_TOO_LARGE (and the connection dropped) once over `limit`. */
-async function* limited(body: Dispatcher.ResponseData['body'], url: string, meter: ByteMeter | undefined, limit: number, key: keyof ByteLimits, policy: OutboundPolicy | undefined, declared: number | undefined): AsyncIterable<Uint8Array> {
+async function* limited(body: Dispatcher.ResponseData['body'], url: string, meter: ByteMeter | undefined, limit: number, key: keyof ByteLimits, policy: OutboundPolicy | undefined, declared: number | undefined, bodyFailed?: (err: unknown) => void): AsyncIterable<Uint8Array> {
   if (declared !== undefined && declared > limit) {
     discard(body);
-    throw tooLarge(url, policy, limit, key);
+    const err = tooLarge(url, policy, limit, key);
+    bodyFailed?.(err);
+    throw err;
   }
   let seen = 0;
   try {
@@ -443,7 +546,9 @@ async function* limited(body: Dispatcher.ResponseData['body'], url: string, mete
       yield chunk;
     }
   } catch (err) {
-    throw translateNetworkError(err, url, policy);
+    const translated = translateNetworkError(err, url, policy);
+    bodyFailed?.(translated);
+    throw translated;
   } finally {
     // A consumer that stops early (or an error above) must not leave the socket streaming.
     if (!body.readableEnded) discard(body);

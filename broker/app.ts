@@ -39,6 +39,7 @@ import { identityServicesFor } from './auth/identity-wiring.js';
 import { loggerOptions } from './http/logging.js';
 import { CallerSites, locateCallers } from './http/caller-site.js';
 import { PUBLISH_KEY_HEADER } from './auth/rights.js';
+import { instrument, requestIdOptions } from './metrics/index.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -101,6 +102,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     bodyLimit: config.bodyLimit,
     // A hop count trusts that many proxies nearest the broker (what proxy-addr does with a number).
     trustProxy: typeof config.server.trustProxy === 'number' ? hopsTrusted(config.server.trustProxy) : config.server.trustProxy,
+    // A caller's X-Request-Id when it is a short token, else a new id (broker/metrics/request-id.ts).
+    ...requestIdOptions(),
   });
   phases.logTo(app.log);
   let services: Services | undefined;
@@ -109,10 +112,12 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     return services;
   };
   app.decorate('services', { getter: ready });
+  // Request ids in every log line, request latency and /metrics: first, so their hooks see every request.
+  const instrumented = await instrument(app, { env: options.env ?? process.env, identity: () => services?.identity });
 
   // Until every phase is done only the probes and GraphiQL's page answer; the rest say why not.
   app.addHook('onRequest', async (request, reply) => {
-    if (phases.ready || request.url === '/healthz' || request.url === '/readyz' || request.url.startsWith('/graphiql')) return;
+    if (phases.ready || request.url === '/healthz' || request.url === '/readyz' || request.url === '/metrics' || request.url.startsWith('/graphiql')) return;
     const e = new ConstellationError('STARTING', `the broker is still starting (${phases.current() ?? 'almost ready'}); try again in a moment`);
     return reply.code(e.statusCode).header('retry-after', '1').send(e.toJSON());
   });
@@ -228,8 +233,12 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       ...(config.identity ? { identity: identityServicesFor(config.identity, database.pool, options.env ?? process.env) } : {}),
       jobs: { onError: (err) => app.log.error({ err }, 'job polling failed'), ...options.jobs },
       ...(options.threads ? { threads: options.threads } : {}),
+      harvestObserver: instrumented.observers.harvest,
     });
     if (!options.http) closers.push(() => created.http.close());
+    // Every exchange with a site is counted and logged (a client shared by tests stops telling this app at its close).
+    closers.push(created.http.observe(instrumented.observers.upstream));
+    instrumented.readFrom(() => services && { pool: services.pool, databaseKind: services.databaseKind, planner: services.planner });
     await phases.run('migrations', async () => {
       if (!options.prepared) await migrate(database.pool);
     });

@@ -14,7 +14,7 @@ import { configuredSite, configuredSites, jobCredentials } from './jobs/sites.js
 import { Stager } from './staging/stage-result.js';
 import { PlannerView } from './planner/index.js';
 import { CoverageView } from './services/coverage-view.js';
-import { Harvester } from './services/harvester.js';
+import { Harvester, type HarvestObserver } from './services/harvester.js';
 import { Publisher } from './services/publisher.js';
 
 /** Everything handlers need, built once per broker process. */
@@ -45,7 +45,7 @@ export function createServices(
   config: Config,
   pool: pg.Pool,
   databaseKind: Services['databaseKind'],
-  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices; threads?: ThreadTimings } = {},
+  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices; threads?: ThreadTimings; harvestObserver?: HarvestObserver } = {},
 ): Services {
   const coverage = new CoverageView();
   const preferences = new Map(config.sites.map((s) => [s.id, s.preference ?? 1]));
@@ -59,7 +59,7 @@ export function createServices(
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000, limits: config.limits });
   const allowHosts = new Map(config.sites.map((s) => [s.id, s.allowHosts]));
   const adapterFor = options.adapterFor ?? createAdapters(http, { allowHosts: (id) => allowHosts.get(id) });
-  const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews, options.identity?.provider);
+  const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews, options.identity?.provider, options.harvestObserver);
   const jobs = new JobService(pool, configuredSites(config, adapterFor, options.env), {
     pollIntervalMs: config.jobs.pollIntervalS * 1000,
     leaseMs: config.jobs.leaseS * 1000,

@@ -19,8 +19,8 @@ declare module 'fastify' {
 /** The browser session cookie's name. */
 export const SESSION_COOKIE = 'constellation_session';
 
-/** Paths that never look at credentials (probes must answer whatever a client sends). */
-const UNCHECKED = new Set(['/healthz', '/readyz']);
+/** Paths that never look at credentials here (probes must answer whatever a client sends; /metrics checks its scrape token itself, broker/metrics/access.ts). */
+const UNCHECKED = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Resolve `request.identity` on every request; `identity()` is undefined when the federation has no identity provider. */
 export function identifyRequests(app: FastifyInstance, identity: () => IdentityServices | undefined): void {

@@ -29,6 +29,8 @@ export interface DocumentCounts {
 export interface OperationAnalysis {
   /** The operation that would run; undefined when the document names none unambiguously (GraphQL then refuses it). */
   operation?: 'query' | 'mutation' | 'subscription';
+  /** That operation's name, when it has one (metrics label it). */
+  name?: string;
   /** Most objects the answer could hold. */
   cost: number;
   /** Deepest field, top-level fields at 1. */
@@ -177,7 +179,7 @@ export function analyseOperation(schema: GraphQLSchema, document: DocumentNode, 
 
   const root = op.operation === 'query' ? schema.getQueryType() : op.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
   const w = walk(op.selectionSet, root ?? undefined);
-  return { operation: op.operation as OperationAnalysis['operation'], ...w };
+  return { operation: op.operation as OperationAnalysis['operation'], ...(op.name ? { name: op.name.value } : {}), ...w };
 }
 
 /**

@@ -1,5 +1,6 @@
 /** The broker's logger settings: what is redacted from every line. */
 import type { FastifyServerOptions } from 'fastify';
+import { requestLogMixin } from '../metrics/log-context.js';
 
 /**
  * Paths pino blanks in every log line: credentials in request and response headers, and any
@@ -51,6 +52,8 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): No
         method: req.method, url: req.url === undefined ? undefined : loggableUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort,
       }),
     },
+    // The request id on every line written while a request is handled, by any logger (broker/metrics/log-context.ts).
+    mixin: requestLogMixin,
     ...(stream ? { stream } : {}),
   };
 }

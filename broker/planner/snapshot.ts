@@ -329,6 +329,8 @@ export interface SnapshotFollower {
  */
 export class PlannerView {
   private current: PlannerSnapshot | undefined;
+  /** The last snapshot built (metrics): how long reading and building it took, when it was made current, and whether it was a full load. */
+  lastBuild: { durationMs: number; at: Date; full: boolean } | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly followers: readonly SnapshotFollower[];
 
@@ -362,12 +364,14 @@ export class PlannerView {
 
   private async load(pool: pg.Pool): Promise<void> {
     const prev = this.current;
+    const started = performance.now();
     // Rows are read in one REPEATABLE READ transaction (the changed sites and the version come
     // from one cut); MOCs are parsed after it ends, so no transaction stays open meanwhile.
     if (prev === undefined) {
       const cut = await withTransaction(pool, async (c) => ({ version: await registryVersion(c), rows: await loadRows(c, undefined) }),
         { isolation: 'REPEATABLE READ', readOnly: true });
       this.publish(PlannerSnapshot.of(cut.version, await buildSites(cut.rows, this.preference)), undefined);
+      this.lastBuild = { durationMs: performance.now() - started, at: new Date(), full: true };
       return;
     }
     if ((await registryVersion(pool)) === prev.version) return;
@@ -377,6 +381,7 @@ export class PlannerView {
       return { version, changed, rows: changed.size === 0 ? [] : await loadRows(c, [...changed]) };
     }, { isolation: 'REPEATABLE READ', readOnly: true });
     this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference)), cut.changed);
+    this.lastBuild = { durationMs: performance.now() - started, at: new Date(), full: false };
   }
 
   /** Make `snapshot` current and hand it to the followers, in one synchronous step. */

@@ -10,6 +10,12 @@ import type { TokenIssuer } from '../auth/token-exchange.js';
 import type { Config, SiteConfig } from '../config/config.js';
 import type { Publisher } from './publisher.js';
 
+/**
+ * Told of every harvest as it ends (metrics): the site, the recorded outcome (`ERROR` when the
+ * run itself could not be recorded) and how long it took. It must not throw.
+ */
+export type HarvestObserver = (siteId: string, outcome: HarvestRunRow['outcome'] | 'ERROR', durationMs: number) => void;
+
 /** Harvests sites through their adapters and records every run. */
 export class Harvester {
   private readonly sites: Map<string, SiteConfig>;
@@ -27,6 +33,8 @@ export class Harvester {
     private readonly onRecorded: () => Promise<void> = async () => {},
     /** The identity provider's client, for sites harvested with client credentials. */
     private readonly issuer?: TokenIssuer,
+    /** Told of every harvest as it ends. */
+    private readonly observer?: HarvestObserver,
   ) {
     this.sites = new Map(config.sites.map((s) => [s.id, s]));
   }
@@ -57,6 +65,7 @@ export class Harvester {
 
   private async run(site: SiteConfig, trigger: string, confirm: boolean): Promise<HarvestRunRow> {
     const signal = AbortSignal.timeout(this.config.harvest.timeoutS * 1000);
+    const started = performance.now();
     const run = await harvestSite(
       {
         pool: this.pool,
@@ -68,7 +77,11 @@ export class Harvester {
         confirm,
       },
       trigger,
-    );
+    ).catch((err: unknown) => {
+      this.observer?.(site.id, 'ERROR', performance.now() - started);
+      throw err;
+    });
+    this.observer?.(site.id, run.outcome, performance.now() - started);
     await this.onRecorded();
     return run;
   }
