@@ -2,6 +2,7 @@
 import { benchAttacks, printAttacks } from './attacks.js';
 import { benchCrossmatch, printCrossmatch } from './crossmatch.js';
 import { benchCrossmatchStrategies, printCrossmatchStrategies } from './crossmatch-strategies.js';
+import { benchDemoThread, printDemoThread } from './demo-thread.js';
 import { benchE2eQuery, printE2eQuery } from './e2e-query.js';
 import { benchHarvest, printHarvest } from './harvest.js';
 import { benchIdentity, printIdentity } from './identity.js';
@@ -31,3 +32,5 @@ console.log();
 printAttacks(await benchAttacks({ small }));
 console.log();
 printCrossmatch(await benchCrossmatch({ rows: small ? 100_000 : 1_000_000 }));
+console.log();
+printDemoThread(await benchDemoThread({ catalogues: small ? { gaiaRows: 20_000, ps1Rows: 24_000, smallPatchRows: 200 } : {} }));
