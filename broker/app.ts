@@ -27,6 +27,7 @@ import { guardGraphQLRequests, guardSubscriptions, refusalBody } from './graphql
 import { QUERY_LIMITS } from './graphql/limits.js';
 import { toConstellationError } from './http/errors.js';
 import { graphiqlRoutes } from './http/graphiql.js';
+import { consoleRoutes } from './http/console.js';
 import { healthRoutes } from './http/health.js';
 import { loginRoutes } from './http/login.js';
 import { siteRoutes } from './http/sites.js';
@@ -213,6 +214,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   });
   guardSubscriptions(app, { maxDepth: MAX_QUERY_DEPTH });
   await app.register(graphiqlRoutes);
+  await app.register(consoleRoutes, { federation: config.federation.name, identity: Boolean(config.identity) });
   await app.register(siteRoutes);
   await app.register(healthRoutes, { phases });
   await app.register(loginRoutes, { login: () => services?.identity });
