@@ -1,4 +1,5 @@
 /** GraphQL for jobs: submit (query or container), read, cancel, and follow one job's changes. */
+import { readChanges, type Changes } from './changes.js';
 import type { JobState, SiteContainerJob } from '../../registry/model/adapter.js';
 import { ConstellationError, ErrorCodes } from '../../registry/model/errors.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
@@ -36,8 +37,8 @@ interface JobContext {
   pubsub?: { subscribe(topic: string): Promise<JobChanges> };
 }
 
-/** A subscription's stream of one job's changes; destroy() ends it (mercurius's pubsub iterator has it). */
-type JobChanges = AsyncIterable<{ jobUpdated: JobRow }> & { destroy?: () => void };
+/** A subscription's stream of one job's changes. */
+type JobChanges = Changes<{ jobUpdated: JobRow }>;
 
 /** What every submit input has: the retry key, and where to stage the result. */
 interface SubmitInput {
@@ -135,7 +136,7 @@ async function followJob(id: string, ctx: JobContext): Promise<AsyncIterable<{ j
     try {
       if (fresh(current)) yield { jobUpdated: current };
       if (isTerminal(current.state)) return;
-      for await (const change of changes) {
+      for await (const change of readChanges(changes)) {
         if (!fresh(change.jobUpdated)) continue;
         yield change;
         if (isTerminal(change.jobUpdated.state)) return;

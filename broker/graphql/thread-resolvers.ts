@@ -7,6 +7,7 @@ import type { Services } from '../factory.js';
 import type { ThreadDifferences } from '../threads/differences.js';
 import { candidateMovement, stepMovement } from '../threads/movement.js';
 import type { CrossmatchInput } from '../threads/situation.js';
+import { readChanges, type Changes } from './changes.js';
 import { checkLimit, listLimit } from './limits.js';
 
 /** The pubsub topic of one thread's changes. */
@@ -22,7 +23,7 @@ interface ThreadContext {
   callerSite?: string;
 }
 
-type ThreadChanges = AsyncIterable<{ threadUpdated: ThreadRow }> & { destroy?: () => void };
+type ThreadChanges = Changes<{ threadUpdated: ThreadRow }>;
 
 function identityOf(ctx: ThreadContext): Identity {
   return ctx.identity ?? ANONYMOUS_IDENTITY;
@@ -49,7 +50,7 @@ async function followThread(id: string, ctx: ThreadContext): Promise<AsyncIterab
     try {
       yield { threadUpdated: current };
       if (finished(current.state)) return;
-      for await (const change of changes) {
+      for await (const change of readChanges(changes)) {
         yield change;
         if (finished(change.threadUpdated.state)) return;
       }

@@ -16,7 +16,7 @@ import { mountTapService, simRows, type SimTable, type TapService } from '../sit
 import { configFromYaml } from '../support/config.js';
 import { backend, freshDatabase } from '../support/database.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
-import { registerSecret } from '../support/log-capture.js';
+import { capturedLines, registerSecret } from '../support/log-capture.js';
 import { BROKER_AUDIENCE, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
 import { SubscriptionClient } from '../support/subscriptions.js';
 import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
@@ -408,6 +408,8 @@ sites:
       expect(seen.length).toBeGreaterThan(2);
       const done = seen.map((m) => m.threadUpdated.progress.stepsDone);
       expect([...done].sort((a, b) => a - b)).toEqual(done);
+      // A subscription that ends with its thread ends quietly (no error logged for its queue).
+      expect(capturedLines(/subscription queue error/)).toEqual([]);
     } finally {
       client?.close();
       openGate();

@@ -22,6 +22,11 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 12) secrets.add(value);
 }
 
+/** The captured lines that match `pattern`. */
+export function capturedLines(pattern: RegExp): string[] {
+  return lines.filter((line) => pattern.test(line));
+}
+
 /** How many lines were captured so far (a check that capture is on). */
 export function capturedLineCount(): number {
   return lines.length;
