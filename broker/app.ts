@@ -18,6 +18,7 @@ import type { ThreadTimings } from './threads/service.js';
 import { loaders } from './graphql/loaders.js';
 import { followJobs } from './jobs/feed.js';
 import { registerJobResultRoutes } from './jobs/routes.js';
+import { tapRoutes } from './tap/routes.js';
 import type { JobServiceOptions } from './jobs/service.js';
 import { ReadScope } from './graphql/read-scope.js';
 import { resolvers } from './graphql/resolvers.js';
@@ -219,6 +220,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   await app.register(healthRoutes, { phases });
   await app.register(loginRoutes, { login: () => services?.identity });
   registerJobResultRoutes(app);
+  // The federation as one TAP 1.1 service (its own form parsers and VOTable error documents).
+  await app.register(tapRoutes);
 
   // What start() opened, closed in reverse on app.close() whether or not the start finished.
   const closers: (() => Promise<void> | void)[] = [];
