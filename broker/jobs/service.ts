@@ -401,7 +401,7 @@ export class JobService {
         if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
         continue;
       }
-      const moved = await this.placed(job, candidate.siteId, submitted, `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`);
+      const moved = await this.placed(job, i, candidate.siteId, submitted, `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`);
       if (!moved) {
         // Cancelled while the site was creating it: the site job must not run unowned.
         await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), submitted.siteJobId).catch((err) => this.options.onError?.(err));
@@ -417,10 +417,12 @@ export class JobService {
    * PENDING (cancelled meanwhile). It is polled at once: with UWS WAIT the site holds that poll
    * until the job moves on.
    */
-  private async placed(job: JobRow, siteId: string, held: { siteJobId: string; status: SiteJobStatus }, message: string): Promise<JobRow | undefined> {
+  private async placed(job: JobRow, candidateIndex: number, siteId: string, held: { siteJobId: string; status: SiteJobStatus }, message: string): Promise<JobRow | undefined> {
     const to = stateFromSite(held.status);
     const moved = await transition(this.pool, job.id, to, {
       legalFrom: ['PENDING'],
+      // The candidate it was placed with, even if a broker whose submit lease lapsed recorded another meanwhile.
+      candidateIndex,
       siteId,
       siteJobId: held.siteJobId,
       sitePhase: held.status.sitePhase,
@@ -447,7 +449,7 @@ export class JobService {
    * (its dialect, its limits, its health) another may take. When none does, failAll names each.
    */
   private async submitFailed(job: JobRow, index: number, siteId: string, err: unknown, site?: SiteBinding): Promise<boolean> {
-    const row = await recordSubmitFailure(this.pool, job.id, { candidateIndex: index, siteId, errorCode: errorCode(err), message: `${siteId}: ${siteErrorText(err, site)}` });
+    const row = await recordSubmitFailure(this.pool, job.id, { candidateIndex: index, siteId, errorCode: errorCode(err), message: `${siteId}: ${siteErrorText(err, site)}`, broker: this.brokerId });
     if (!row) return false;
     this.emit({ job: row });
     return true;
@@ -460,6 +462,7 @@ export class JobService {
     const last = failures.at(-1)?.errorCode ?? ErrorCodes.UPSTREAM_UNAVAILABLE.code;
     const moved = await transition(this.pool, job.id, 'ERROR', {
       legalFrom: ['PENDING'],
+      heldBy: this.brokerId,
       errorCode: last,
       errorMessage: `no candidate site accepted the job: ${summary}`,
     });
@@ -591,7 +594,7 @@ export class JobService {
       return;
     }
     if (lost.outcome === 'found') {
-      await this.placed(job, candidate.siteId, lost.submission, `${unknown}; found it there as ${lost.submission.siteJobId} (${lost.submission.status.sitePhase}) by its run id`);
+      await this.placed(job, job.candidateIndex, candidate.siteId, lost.submission, `${unknown}; found it there as ${lost.submission.siteJobId} (${lost.submission.status.sitePhase}) by its run id`);
       return;
     }
     const cleared = await clearSubmission(this.pool, job.id, `${unknown}; ${candidate.siteId} holds no job with its run id, so it is sent again`);

@@ -15,7 +15,7 @@ import { JobService, type SiteBinding, type JobUpdate } from '../../broker/jobs/
 import type { Adapter, SiteQuery } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { migrate } from '../../registry/store/migrate.js';
-import { createJobOnce, jobById, jobEvents, markSubmitting, type JobRow } from '../../registry/store/queries/jobs.js';
+import { claimDueJobs, createJobOnce, jobById, jobEvents, markSubmitting, recordSubmitFailure, transition, type JobRow } from '../../registry/store/queries/jobs.js';
 import { CanfarSite } from '../sites/canfar-site.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, simRows, type SimTable, type TapService } from '../sites/tap-service.js';
@@ -367,6 +367,29 @@ describe(`jobs (${backend})`, () => {
     expect((await jobEvents(db.pool, job.id)).map((e) => e.message).join('\n')).toMatch(/broker stopped while submitting to a .* holds no job with its run id, so it is sent again/);
     const rows = (await readVOTableToArray((await jobResult(jobs, job.id, 'votable')).body)).tables[0].rows;
     expect(rows).toHaveLength(expected.length);
+  }, WAITING_TEST_MS);
+
+  it('a submitter whose lease another broker took over records no failure, and a placement keeps its own candidate', async () => {
+    // Seen under load: broker A, still reading a synchronous answer after its submit lease ran
+    // out, failed candidate 0 while broker B had taken the job and was placing it there, which
+    // left the job COMPLETED pointing at the wrong candidate (its kept result then unreadable).
+    const sync = { adql: ADQL, service: 'tap', mode: 'sync' as const };
+    const { job } = await createJobOnce(db.pool, {
+      id: randomUUID(), owner: 'anonymous', kind: 'QUERY', request: { adql: ADQL, lease: 'taken' },
+      plan: { candidates: [{ kind: 'QUERY', siteId: 'a', siteQuery: sync }, { kind: 'QUERY', siteId: 'b', siteQuery: sync }], record: null },
+    }, { owner: 'broker-a', ms: 1 });
+    expect(await markSubmitting(db.pool, job.id, 0, 'a', { owner: 'broker-a', ms: 1 })).toBeDefined();
+    await sleep(10);
+    expect((await claimDueJobs(db.pool, 'broker-b', 1000, 1)).map((j) => j.id)).toContain(job.id);
+    const failure = { candidateIndex: 0, siteId: 'a', errorCode: 'CONSTELLATION_E_UPSTREAM', message: 'a: too slow' };
+    expect(await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-a' })).toBeUndefined();
+    expect((await jobById(db.pool, job.id))!.candidateIndex).toBe(0);
+    // The broker holding it may; a failure for a candidate the job has moved past is not recorded twice.
+    expect((await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-b' }))!.candidateIndex).toBe(1);
+    expect(await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-b' })).toBeUndefined();
+    // Placed with candidate 0 after all: the row says so, whatever was recorded meanwhile.
+    const placed = await transition(db.pool, job.id, 'COMPLETED', { legalFrom: ['PENDING'], siteId: 'a', siteJobId: 'sync:placed', sitePhase: 'COMPLETED', candidateIndex: 0 });
+    expect(placed!.job).toMatchObject({ state: 'COMPLETED', candidateIndex: 0, siteId: 'a' });
   }, WAITING_TEST_MS);
 
   it('finds an async job a dead broker created at the site by its run id, or sends it once when the site has none', async () => {

@@ -48,7 +48,7 @@ const position = [
 ];
 const GAIA: SimTable = { name: 'gaia_dr3.gaia_source', rows: 200, position: { ra: 'ra', dec: 'dec' }, region: PATCH, planted: PLANTED.gaia, columns: [{ name: 'source_id', datatype: 'long' }, ...position] };
 // Advertised far larger than held, so reads at beta (maxRec 120) are tiled: many steps there.
-const PS: SimTable = { name: 'ps1_dr2.mean_object', rows: 50_000_000, heldRows: 200, position: { ra: 'ra', dec: 'dec' }, region: PATCH, planted: PLANTED.ps, columns: [{ name: 'objid', datatype: 'long' }, ...position] };
+const PS: SimTable = { name: 'ps1_dr2.mean_object', rows: 20_000_000, heldRows: 200, position: { ra: 'ra', dec: 'dec' }, region: PATCH, planted: PLANTED.ps, columns: [{ name: 'objid', datatype: 'long' }, ...position] };
 
 interface ThreadView { id: string; state: string; resultRows: number | null; error: { code: string; message: string } | null; steps: { ordinal: number; site: string | null; state: string; job: { id: string } | null }[] }
 const THREAD = 'id state resultRows error { code message } steps { ordinal site state job { id } }';

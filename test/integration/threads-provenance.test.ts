@@ -57,7 +57,7 @@ const GAIA: SimTable = { name: 'gaia_dr3.gaia_source', rows: 200, position: { ra
 // Advertised far larger than held, so reads at beta (maxRec 120) are tiled: several steps per side.
 const PS = (planted: Row[]): SimTable => ({
   name: 'ps1_dr2.mean_object',
-  rows: 50_000_000,
+  rows: 20_000_000,
   heldRows: 200,
   position: { ra: 'ra', dec: 'dec' },
   region: PATCH,

@@ -63,7 +63,7 @@ const GAIA: SimTable = {
 // Advertised far larger than held, so the planner must tile reads at beta (maxRec 120).
 const PS: SimTable = {
   name: 'ps1_dr2.mean_object',
-  rows: 50_000_000,
+  rows: 20_000_000,
   heldRows: 250,
   position: { ra: 'ra', dec: 'dec' },
   region: PATCH,

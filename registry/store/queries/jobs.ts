@@ -181,26 +181,35 @@ export async function markSubmitting(
     [id, candidateIndex, siteId, lease.owner, lease.ms]));
 }
 
-/** Record that candidate `candidateIndex` refused the job (the site holds no job), in the row and its history. */
+/**
+ * Record that candidate `candidateIndex` refused the job (the site holds no job), in the row and
+ * its history. Only the broker submitting it may: once another broker has taken the job over
+ * (its submit lease ran out while this one was still busy), this one's failure is not recorded.
+ */
 export async function recordSubmitFailure(
   db: Queryable,
   id: string,
-  failure: { candidateIndex: number; siteId: string; errorCode: string; message: string },
+  failure: { candidateIndex: number; siteId: string; errorCode: string; message: string; broker: string },
 ): Promise<JobRow | undefined> {
   return first(await db.query<StoredJobRow>(
     `WITH u AS (
        UPDATE jobs SET submitted_at = NULL, site_id = NULL, candidate_index = $2 + 1, updated_at = now()
-       WHERE id = $1 AND state = 'PENDING' AND site_job_id IS NULL RETURNING *),
+       WHERE id = $1 AND state = 'PENDING' AND site_job_id IS NULL AND candidate_index = $2
+         AND (lease_owner IS NULL OR lease_owner = $6) RETURNING *),
      ev AS (INSERT INTO job_events (job_id, from_state, to_state, site_id, error_code, message)
             SELECT id, state, state, $3, $4, $5 FROM u)
      SELECT ${COLUMNS} FROM u`,
-    [id, failure.candidateIndex, failure.siteId, failure.errorCode, failure.message]));
+    [id, failure.candidateIndex, failure.siteId, failure.errorCode, failure.message, failure.broker]));
 }
 
 /** What a transition also records. */
 export interface TransitionChange {
   /** The states the job may be in for the move to happen (the state machine's legal sources). */
   legalFrom: readonly JobState[];
+  /** Only when this broker holds the job (or nobody does): a submitter whose lease another broker took must not place or fail it. */
+  heldBy?: string;
+  /** The candidate the job is placed with (so its result and kind are read from the right one). */
+  candidateIndex?: number;
   siteId?: string;
   siteJobId?: string;
   sitePhase?: string;
@@ -228,8 +237,10 @@ export async function transition(db: Queryable, id: string, to: JobState, change
          started_at = CASE WHEN $2 IN ('EXECUTING', 'COMPLETED') THEN COALESCE(j.started_at, now()) ELSE j.started_at END,
          finished_at = CASE WHEN $9 THEN now() ELSE j.finished_at END,
          next_poll_at = CASE WHEN $9 THEN NULL WHEN $10::int IS NULL THEN j.next_poll_at ELSE now() + $10::int * interval '1 millisecond' END,
-         lease_owner = NULL, lease_until = NULL, poll_failures = 0, unreachable_since = NULL
+         lease_owner = NULL, lease_until = NULL, poll_failures = 0, unreachable_since = NULL,
+         candidate_index = COALESCE($13::int, j.candidate_index)
        FROM old WHERE j.id = old.id AND old.state = ANY($3::text[]) AND old.state <> $2
+         AND ($12::text IS NULL OR j.lease_owner IS NULL OR j.lease_owner = $12)
        RETURNING j.*, old.state AS from_state),
      ev AS (
        INSERT INTO job_events (job_id, from_state, to_state, site_id, error_code, message)
@@ -237,7 +248,7 @@ export async function transition(db: Queryable, id: string, to: JobState, change
      SELECT ${COLUMNS}, (SELECT row_to_json(ev) FROM ev) AS event FROM u`,
     [id, to, change.legalFrom, change.siteId ?? null, change.siteJobId ?? null, change.sitePhase ?? null,
       change.errorCode ?? null, change.errorMessage ?? null, terminal, change.pollDelayMs ?? null,
-      change.message ?? change.errorMessage ?? null]);
+      change.message ?? change.errorMessage ?? null, change.heldBy ?? null, change.candidateIndex ?? null]);
   const row = res.rows[0];
   if (!row) return undefined;
   const { event, ...job } = row;
