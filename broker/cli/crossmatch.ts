@@ -4,11 +4,13 @@
  * the result streamed to a file or stdout. A logged-in user's token goes with every request.
  */
 import { createWriteStream } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConstellationError, invalidArgument } from '../../registry/model/errors.js';
 import type { Config } from '../config/config.js';
-import { brokerUrl, currentToken } from './login.js';
+import { brokerClient } from './broker-client.js';
+import { writeJson } from './output.js';
+import { printableInline } from './terminal.js';
 
 /** What `constellation crossmatch` was given. */
 export interface CrossmatchArgs {
@@ -38,23 +40,10 @@ const THREAD = `id state results resultRows error { code message } progress { st
   plan { candidates { strategy chosen eligible leftSite rightSite estimatedBytesMoved steps } }
   steps { ordinal kind site state rowsOut bytesIn }`;
 
-/** The broker's GraphQL for this user (with their cached token when the federation has identity). */
+/** The broker's GraphQL for this user (the shared broker client: coded errors, exit 3 when no broker answers). */
 async function client(config: Config, env: NodeJS.ProcessEnv): Promise<<T>(query: string, variables?: Record<string, unknown>) => Promise<T>> {
-  const base = brokerUrl(config, env);
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (config.identity) headers.authorization = `Bearer ${(await currentToken(config, env)).token.reveal()}`;
-  return async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
-    let res: Response;
-    try {
-      res = await fetch(`${base}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-    } catch (err) {
-      throw new ConstellationError('UPSTREAM_UNAVAILABLE', `no broker answers at ${base} (start one with constellation serve, or set CONSTELLATION_URL)`, { cause: err });
-    }
-    const body = (await res.json()) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[]; code?: string; message?: string };
-    const first = body.errors?.[0];
-    if (first || body.data === undefined) throw new Error(`${first?.extensions?.code ?? body.code ?? `HTTP ${res.status}`}: ${first?.message ?? body.message ?? 'no answer'}`);
-    return body.data;
-  };
+  const broker = await brokerClient(config, env);
+  return <T>(query: string, variables: Record<string, unknown> = {}) => broker.graphql<T>(query, variables);
 }
 
 /** The input of the crossmatch mutation from the command's arguments; INVALID_ARGUMENT naming the option otherwise. */
@@ -104,15 +93,14 @@ export async function crossmatchCommand(config: Config, args: CrossmatchArgs, en
     last = line;
   }
   if (tty) process.stderr.write('\n');
-  if (args.json) process.stdout.write(`${JSON.stringify(thread)}\n`);
+  if (args.json) writeJson(thread);
   if (thread.state !== 'COMPLETED' || !thread.results) {
-    process.stderr.write(`constellation: thread ${thread.id} ended ${thread.state}${thread.error ? `: ${thread.error.code}: ${thread.error.message}` : ''}\n`);
+    process.stderr.write(`constellation: thread ${thread.id} ended ${thread.state}${thread.error ? `: ${thread.error.code}: ${printableInline(thread.error.message)}` : ''}\n`);
     return 1;
   }
   if (args.json && !args.out) return 0;
-  const res = await fetch(`${brokerUrl(config, env)}${thread.results}${thread.results.includes('?') ? '&' : '?'}format=${format}`, config.identity ? { headers: { authorization: `Bearer ${(await currentToken(config, env)).token.reveal()}` } } : {});
-  if (!res.ok || !res.body) throw new Error(`fetching the result: HTTP ${res.status}`);
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), args.out ? createWriteStream(args.out) : stdoutKeptOpen());
+  const result = await (await brokerClient(config, env)).download(`${thread.results}${thread.results.includes('?') ? '&' : '?'}format=${format}`);
+  await pipeline(result.body, args.out ? createWriteStream(args.out) : stdoutKeptOpen());
   if (args.out && !args.json) process.stderr.write(`${(thread.resultRows ?? 0).toLocaleString('en')} pairs written to ${args.out}\n`);
   return 0;
 }
@@ -123,11 +111,11 @@ export async function threadCommand(config: Config, id: string | undefined, json
   const { thread } = await (await client(config, env))<{ thread: ThreadLine | null }>(`query($id: ID!) { thread(id: $id) { ${THREAD} } }`, { id });
   if (!thread) throw new ConstellationError('NOT_FOUND', `no thread ${id} of yours`);
   if (json) {
-    process.stdout.write(`${JSON.stringify(thread)}\n`);
+    writeJson(thread);
     return 0;
   }
   process.stdout.write(`thread ${thread.id}: ${thread.state}, ${thread.progress.stepsDone}/${thread.progress.stepsTotal} steps, ${thread.progress.rows.toLocaleString('en')} rows, ${bytes(thread.progress.bytes)} moved${thread.resultRows === null ? '' : `, ${thread.resultRows.toLocaleString('en')} pairs`}\n`);
-  if (thread.error) process.stdout.write(`  ${thread.error.code}: ${thread.error.message}\n`);
+  if (thread.error) process.stdout.write(`  ${thread.error.code}: ${printableInline(thread.error.message)}\n`);
   for (const s of thread.steps) process.stdout.write(`  step ${s.ordinal} ${s.kind.padEnd(12)} ${(s.site ?? 'broker').padEnd(16)} ${s.state.padEnd(9)} ${s.rowsOut ?? '-'} rows\n`);
   return 0;
 }

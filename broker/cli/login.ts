@@ -8,6 +8,8 @@ import { ConstellationError, isConstellationError } from '../../registry/model/e
 import type { Config, IdentityConfig } from '../config/config.js';
 import { Secret } from '../auth/identity.js';
 import { OidcProvider, type Tokens } from '../auth/provider.js';
+import { jsonLine } from './output.js';
+import { printableInline } from './terminal.js';
 import { readLogin, tokenFile, writeLogin, type CachedLogin } from './token-cache.js';
 
 /** The command line's client at the provider: CONSTELLATION_CLI_CLIENT_ID, else identity.cliClientId, else identity.clientId. */
@@ -85,7 +87,7 @@ export async function whoami(config: Config, json: boolean, env: NodeJS.ProcessE
     out.stderr(`constellation: no broker answering at ${base} (${err instanceof Error ? err.message : String(err)}); showing what the cached login says\n`);
   }
   me ??= fromToken(cached, token);
-  out.stdout(json ? `${JSON.stringify({ issuer: identity.issuer, ...me })}\n` : formatWhoAmI(identity.issuer, me));
+  out.stdout(json ? jsonLine({ issuer: identity.issuer, ...me }) : formatWhoAmI(identity.issuer, me));
   return 0;
 }
 
@@ -252,5 +254,6 @@ function formatWhoAmI(issuer: string, me: WhoAmI): string {
     lines.push(`operator of:  ${me.roles.operatorOf.join(', ') || '-'}`);
   }
   if (me.linkedSites) lines.push(`linked sites: ${me.linkedSites.join(', ') || '-'}`);
-  return `${lines.join('\n')}\n`;
+  // Names and groups are the identity provider's words: printable only.
+  return `${lines.map(printableInline).join('\n')}\n`;
 }

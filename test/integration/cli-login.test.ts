@@ -150,7 +150,8 @@ sites: []
     expect(((await res.json()) as { error: string }).error).toBe('invalid_grant');
 
     const whoami = await cli(['whoami']);
-    expect(whoami.code).toBe(1);
+    // Not authorised (the CLI's exit code 4).
+    expect(whoami.code).toBe(4);
     expect(whoami.stderr.trim()).toMatch(/^constellation: CONSTELLATION_E_UNAUTHENTICATED: not logged in to .*; run constellation login$/);
     const again = await cli(['logout']);
     expect(again.code).toBe(0);

@@ -189,7 +189,8 @@ describe(`the harvest guard and harvested truth (${backend})`, () => {
       expect(confirmed.code, confirmed.stderr).toBe(0);
       expect(confirmed.stdout).toMatch(/^guard\s+OK\s/m);
       const noSite = await runCli(['harvest', '--confirm', '--config', config], env);
-      expect(noSite.code).toBe(1);
+      // A usage error (the CLI's exit code 2).
+      expect(noSite.code).toBe(2);
       expect(noSite.stderr).toContain('CONSTELLATION_E_INVALID_ARGUMENT: harvest --confirm needs the SITE');
     } finally {
       delete tap.hostile.tables;
