@@ -23,7 +23,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -35,6 +34,7 @@ import { DEMO_DATASETS, startDemoCentres, type DemoCentres } from '../demo/demo-
 import { rowCount } from '../demo/table.js';
 import { packagePath } from '../registry/paths.js';
 import { SubscriptionClient } from '../test/support/subscriptions.js';
+import { freePort, graphql, ready } from '../demo/broker-client.js';
 
 /** Options of `benchDemoThread`. */
 export interface DemoThreadBenchOptions {
@@ -105,38 +105,6 @@ const FINAL = new Set(['COMPLETED', 'ERROR', 'ABORTED']);
 
 // The demo's main-patch cone (run-demo.ts REGIONS[0]).
 const CONE = { ra: (MAIN_PATCH.raMin + MAIN_PATCH.raMax) / 2, dec: (MAIN_PATCH.decMin + MAIN_PATCH.decMax) / 2, radiusDeg: Math.hypot(5, 5) + 0.01 };
-
-/** Ask the broker's GraphQL API; throws with the errors' codes and messages. */
-async function graphql<T>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await res.json()) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
-  if (body.errors?.length || body.data === undefined) {
-    throw new Error(`GraphQL: ${(body.errors ?? []).map((e) => `${e.extensions?.code ?? ''} ${e.message}`).join('; ') || `HTTP ${res.status}`}`);
-  }
-  return body.data;
-}
-
-/** A port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) throw new Error('no free port');
-  return address.port;
-}
-
-/** Wait for the broker's /readyz (polled: it is a start-up, not measured), failing when the process exits first. */
-async function ready(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the broker exited with code ${child.exitCode} before it was ready`);
-    const res = await fetch(`${base}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the broker was not ready within 3 minutes');
-}
 
 // ---------- peak RSS from /proc ----------
 

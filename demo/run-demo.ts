@@ -7,13 +7,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAIN_PATCH, POLE_PATCH, WRAP_PATCH, truthInCone, type TruePair } from './catalogues.js';
 import { DEMO_DATASETS, startDemoCentres, type DemoCentres } from './demo-centres.js';
 import { rowCount } from './table.js';
+import { freePort, graphql, ready } from './broker-client.js';
 
 /** What the demo is asked to do. */
 export interface DemoOptions {
@@ -39,16 +39,6 @@ const REGIONS: DemoRegion[] = [
   { what: 'the patch across RA 0/360', ra: 0, dec: (WRAP_PATCH.decMin + WRAP_PATCH.decMax) / 2, radiusDeg: Math.hypot(1, 1) + 0.01 },
   { what: 'the polar cap', ra: 0, dec: 90, radiusDeg: 90 - POLE_PATCH.decMin + 0.01 },
 ];
-
-/** Ask the broker's GraphQL API; throws with the errors' codes and messages. */
-async function graphql<T>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await res.json()) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
-  if (body.errors?.length || body.data === undefined) {
-    throw new Error(`GraphQL: ${(body.errors ?? []).map((e) => `${e.extensions?.code ?? ''} ${e.message}`).join('; ') || `HTTP ${res.status}`}`);
-  }
-  return body.data;
-}
 
 interface ThreadView {
   id: string;
@@ -181,28 +171,6 @@ async function finished(base: string, id: string, print: (line: string) => void)
     last = line;
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/** Wait for the broker's /readyz, failing when the process exits first. */
-async function ready(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the broker exited with code ${child.exitCode} before it was ready`);
-    const res = await fetch(`${base}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the broker was not ready within 3 minutes');
-}
-
-/** A port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) throw new Error('no free port');
-  return address.port;
 }
 
 function formatBytes(n: number): string {

@@ -25,7 +25,7 @@ describe(`large JSON bodies (${backend})`, () => {
 
   const put = async (site: string, body: string | Buffer) => {
     const res = await fetch(`${broker.url}/sites/${site}/capabilities`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
-    return { status: res.status, body: (await res.json()) as { code?: string; message?: string; violations?: { rule: string }[] } };
+    return { status: res.status, body: (await res.json()) as { code?: string; message?: string; violations?: { path: string; rule: string }[] } };
   };
   /** A valid document of about `mb` MB (long descriptions, every character class JSON escapes). */
   const bigDocument = (site: string, mb: number) => {
