@@ -6,7 +6,7 @@
  * project's own translator, runs over them. No site is asked.
  */
 import type pg from 'pg';
-import { identifierKey, rewriteTables, tablesReferenced, toPostgres, type Query, type TableMapping } from '../../adapters/ivoa/adql/index.js';
+import { identifierKey, rewriteTables, tablesReferenced, toPostgres, type Query, type TableMapping, type ToPostgresOptions } from '../../adapters/ivoa/adql/index.js';
 import type { Cell, Datatype, Row, WritableField } from '../../adapters/ivoa/votable/index.js';
 import { ConstellationError, invalidArgument } from '../../registry/model/errors.js';
 import { withTransaction } from '../../registry/store/db.js';
@@ -54,6 +54,8 @@ export interface SchemaContext {
   db: Queryable;
   /** The replicas the caller may see: protected datasets of other groups are not described to them. */
   visibility: ReplicaVisibility;
+  /** This service's own /tap URL as the caller reached it (RegTAP's access URLs point there). */
+  baseUrl?: string;
 }
 
 /** A schema the facade answers itself. */
@@ -65,6 +67,10 @@ export interface LocalSchema {
   tables(ctx: SchemaContext): LocalTable[];
   /** Foreign keys between its tables (TAP_SCHEMA.keys). */
   keys?: LocalKey[];
+  /** User-defined functions a query of its tables may call (RegTAP's ivo_*), as the translator takes them. */
+  udfs?: ToPostgresOptions['udfs'];
+  /** Rewrite a query that reads its tables before translation (RegTAP evaluates MOC constraints here); must not change the tables read. */
+  prepare?(query: Query, ctx: SchemaContext): Promise<Query>;
 }
 
 const SQL_TYPES: Record<LocalColumn['datatype'], string> = {
@@ -93,7 +99,7 @@ export interface LocalResult {
  */
 export async function runLocalQuery(pool: pg.Pool, schemas: readonly LocalSchema[], query: Query, ctx: SchemaContext, maxrec: number | undefined): Promise<LocalResult> {
   const mapping = new Map<string, TableMapping>();
-  const load: { temp: string; table: LocalTable }[] = [];
+  const load: { temp: string; table: LocalTable; schema: LocalSchema }[] = [];
   for (const ref of tablesReferenced(query)) {
     if (mapping.has(ref.id)) continue;
     const local = localTableOf(schemas, ref.id);
@@ -101,11 +107,15 @@ export async function runLocalQuery(pool: pg.Pool, schemas: readonly LocalSchema
     if (!local || !table) throw invalidArgument('QUERY', `reads ${ref.id}, which is not a table of this service (see /tap/tables)`);
     const temp = `local_${local.schema.name.toLowerCase()}_${table.name.toLowerCase()}`;
     mapping.set(ref.id, { table: temp, columnList: table.columns.map((c) => c.name.toLowerCase()) });
-    load.push({ temp, table });
+    load.push({ temp, table, schema: local.schema });
   }
+  // Schemas whose tables are read may rewrite the query first and lend it their functions.
+  const involved = schemas.filter((s) => load.some((l) => l.schema === s));
+  for (const s of involved) if (s.prepare) query = await s.prepare(query, ctx);
+  const udfs = Object.assign({}, ...involved.map((s) => s.udfs ?? {})) as NonNullable<ToPostgresOptions['udfs']>;
   let sql: string;
   try {
-    sql = toPostgres(rewriteTables(query, mapping));
+    sql = toPostgres(rewriteTables(query, mapping), { udfs });
   } catch (err) {
     throw new ConstellationError('INVALID_ARGUMENT', `QUERY cannot run here: ${(err as Error).message}`);
   }

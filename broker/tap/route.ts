@@ -1,8 +1,9 @@
 /**
  * A TAP query's way through the federation: read only local tables (answered here), or read
  * canonical datasets (and uploads) that one site holds together, planned like submitQuery and
- * written in each eligible site's own names. Everything that can be refused is refused here,
- * before any site is asked: unknown tables and columns, a join across sites.
+ * written in each eligible site's own names, or a positional join of two datasets at different
+ * sites, run as a cross-match thread (crossmatch-join.ts). Everything that can be refused is
+ * refused here, before any site is asked: unknown tables and columns, any other join across sites.
  */
 import { identifierKey, printAdql, rewriteTables, tablesReferenced, toConstellationError, isAdqlError, type Query, type TableMapping } from '../../adapters/ivoa/adql/index.js';
 import type { SiteQuery } from '../../registry/model/adapter.js';
@@ -16,6 +17,7 @@ import type { JobCandidate } from '../jobs/plan.js';
 import { coneOfQuery } from '../jobs/query-region.js';
 import { SYNC_MAX_ROWS } from '../jobs/route-query.js';
 import { localTableOf, type LocalSchema } from './local-schema.js';
+import { recognizeCrossSiteJoin, type CrossSiteJoin } from './crossmatch-join.js';
 
 /** An uploaded table: its name under TAP_UPLOAD, its column names (lower case) and the VOTable text sent on. */
 export interface Upload {
@@ -27,7 +29,9 @@ export interface Upload {
 /** Where a query runs. */
 export type Route =
   | { kind: 'local' }
-  | { kind: 'site'; datasets: string[]; candidates: JobCandidate[]; plan: PlanRecord };
+  | { kind: 'site'; datasets: string[]; candidates: JobCandidate[]; plan: PlanRecord }
+  /** A positional join of tables held at different sites: run as a cross-match thread. */
+  | { kind: 'crossmatch'; join: CrossSiteJoin };
 
 /** What routing needs to know of the caller and the registry. */
 export interface RouteContext {
@@ -72,7 +76,12 @@ export async function routeTapQuery(query: Query, uploads: readonly Upload[], ma
   for (const c of canonical) known.get(c.datasetId)?.add(c.name.toLowerCase());
   for (const u of uploads) known.set(`tap_upload.${u.name.toLowerCase()}`, new Set(u.columns));
   checkColumns(query, known);
-  refuseCrossSite(ctx.snapshot, datasets);
+  const apart = crossSiteHolders(ctx.snapshot, datasets);
+  if (apart !== undefined) {
+    const recognised = usedUploads.size === 0 ? recognizeCrossSiteJoin(query, known) : { ok: false as const, why: 'it also reads an uploaded table' };
+    if (recognised.ok) return { kind: 'crossmatch', join: recognised.join };
+    throw refuseCrossSite(apart, recognised.why);
+  }
 
   const region = coneOfQuery(query);
   const thePlan = plan(ctx.snapshot, { kind: 'QUERY', datasets, region }, ctx.caller);
@@ -153,17 +162,21 @@ function unknownTable(id: string, pos: { line: number; column: number } | undefi
   return invalidArgument('QUERY', `reads ${id}${pos ? ` (line ${pos.line}, column ${pos.column})` : ''}, which this service does not know: ${why}`, 'unknown-table');
 }
 
-/**
- * A join of datasets no one site holds together is refused, naming who holds what: the broker
- * runs a query at one site. (A positional join across sites is what the crossmatch mutation does.)
- */
-function refuseCrossSite(snapshot: PlannerSnapshot, datasets: readonly string[]): void {
-  if (datasets.length < 2) return;
+/** Who holds what ("d is held at s, t") when no one site holds every dataset; undefined when one does. */
+function crossSiteHolders(snapshot: PlannerSnapshot, datasets: readonly string[]): string | undefined {
+  if (datasets.length < 2) return undefined;
   const holders = datasets.map((d) => new Set(snapshot.replicasOf(d).map((r) => r.row.siteId)));
   const together = [...holders[0]].filter((s) => holders.every((h) => h.has(s)));
-  if (together.length > 0) return;
-  const where = datasets.map((d, i) => `${d} is held at ${[...holders[i]].sort().join(', ') || 'no site'}`).join('; ');
-  throw invalidArgument('QUERY', `joins tables that no one site holds together (${where}); the federation's TAP service runs each query at one site, so a join across sites is not run here. For a positional cross-match across sites use the GraphQL crossmatch mutation (a cross-match thread)`, 'cross-site-join');
+  if (together.length > 0) return undefined;
+  return datasets.map((d, i) => `${d} is held at ${[...holders[i]].sort().join(', ') || 'no site'}`).join('; ');
+}
+
+/**
+ * A join of datasets no one site holds together, which is not a positional join a cross-match
+ * thread answers (`why` says which part could not be mapped): refused, naming who holds what.
+ */
+function refuseCrossSite(where: string, why: string): ConstellationError {
+  return invalidArgument('QUERY', `joins tables that no one site holds together (${where}); the federation's TAP service runs a join across sites only as a positional cross-match (a cross-match thread), and this query cannot be mapped to one: ${why}. A positional join reads SELECT <columns> FROM a AS l JOIN b AS r ON 1 = CONTAINS(POINT('ICRS', l.ra, l.dec), CIRCLE('ICRS', r.ra, r.dec, <radius deg>)) WHERE 1 = CONTAINS(POINT('ICRS', l.ra, l.dec), CIRCLE('ICRS', <ra>, <dec>, <radius deg>)); the GraphQL crossmatch mutation offers more (BEST matches, MOC regions)`, 'cross-site-join');
 }
 
 type Node = Record<string, unknown>;

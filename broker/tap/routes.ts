@@ -15,6 +15,9 @@ import { acceptFormBodies, paramsOf, type TapParams } from './form.js';
 import { claimTapJobRun, createTapJob, deleteTapJob, endTapJob, linkTapJob, setTapJobTimes, tapJobById, tapJobsOf, updatePendingTapJob, type TapJobRow } from './job-store.js';
 import { QUERY_PARAMS, UPLOAD_MAX_BYTES, readQueryRequest, type TapQueryRequest } from './request.js';
 import { identityOf, jobAnswer, jobError, startQuery, waitForJob, type TapAnswer } from './run.js';
+import type { CrossSiteJoin } from './crossmatch-join.js';
+import { joinAnswer, waitForThread } from './crossmatch-run.js';
+import type { ThreadRow } from '../../registry/store/queries/threads.js';
 import { LOCAL_SCHEMAS } from './schemas.js';
 import { fetchUpload } from './upload-fetch.js';
 import { isActive, jobListXml, jobXml, parametersXml, phaseOf, resultsXml, type UwsPhase } from './uws.js';
@@ -67,14 +70,23 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
     const abort = new AbortController();
     const req = await readQueryRequest(values, files, urlReader(abort.signal));
     request.raw.once('close', () => abort.abort());
-    const started = await startQuery(services(), req, caller(request), true);
+    const started = await startQuery(services(), req, caller(request), true, base(request));
     if (started.kind === 'local') return answer(reply, await started.answer());
+    if (started.kind === 'thread') return threadAnswer(reply, started.thread, started.join, req, abort.signal);
     const job = await waitForJob(services(), started.job, SYNC_LIMIT_MS, abort.signal);
     if (job.state !== 'COMPLETED') {
       if (!['ERROR', 'ABORTED'].includes(job.state)) await services().jobs.cancel(job.id, job.owner).catch(() => undefined);
       return failedJob(reply, job);
     }
     return answer(reply, await jobAnswer(services(), job, req.format, abort.signal));
+  };
+  /** A sync positional join across sites: its thread followed to its end, then its rows (or its error as a VOTable error document). */
+  const threadAnswer = async (reply: FastifyReply, started: ThreadRow, join: CrossSiteJoin, req: TapQueryRequest, signal: AbortSignal) => {
+    const thread = await waitForThread(services(), started, SYNC_LIMIT_MS, signal);
+    if (thread.state === 'COMPLETED') return answer(reply, await joinAnswer(thread, join, req.format, req.maxrec));
+    if (!['ERROR', 'ABORTED'].includes(thread.state)) await services().threads.cancel(thread.id, thread.owner).catch(() => undefined);
+    const message = thread.state === 'ERROR' ? `the cross-match thread ${thread.id} failed: ${thread.errorMessage ?? 'no reason given'}` : thread.state === 'ABORTED' ? `the cross-match thread ${thread.id} was aborted` : `the cross-match thread ${thread.id} did not finish in time (${thread.state})`;
+    return reply.code(thread.state === 'ERROR' ? 502 : 400).type(VOTABLE_TYPE).send(errorVotable(message, thread.errorCode ?? undefined));
   };
   app.get('/tap/sync', sync);
   app.post('/tap/sync', sync);
@@ -222,7 +234,7 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
     if (!job) {
       // A query of local tables is answered when its result is read.
       const req = await readQueryRequest(new Map(Object.entries(tap.params)), uploadedFiles(tap), urlReader());
-      const started = await startQuery(services(), req, caller(request));
+      const started = await startQuery(services(), req, caller(request), false, base(request));
       if (started.kind !== 'local') throw new ConstellationError('INTERNAL', `job ${tap.id} is complete but was never run`);
       return answer(reply, await started.answer());
     }
@@ -240,7 +252,8 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
       req = await readQueryRequest(new Map(Object.entries(tap.params)), uploadedFiles(tap), urlReader());
       const started = await startQuery(services(), req, identity);
       if (started.kind === 'local') await endTapJob(pool, tap.id, 'COMPLETED', null);
-      else await linkTapJob(pool, tap.id, started.job.id);
+      else if (started.kind === 'job') await linkTapJob(pool, tap.id, started.job.id);
+      else throw new ConstellationError('INTERNAL', 'a cross-match thread was started for an async job'); // startQuery refuses this
     } catch (err) {
       const coded = isConstellationError(err);
       await endTapJob(pool, tap.id, 'ERROR', coded ? `${err.code}: ${err.message}` : 'internal error');

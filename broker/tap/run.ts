@@ -4,7 +4,7 @@
  * credentials), followed to its end and read back in the format asked for.
  */
 import { writeVOTable } from '../../adapters/ivoa/votable/index.js';
-import { ConstellationError, ErrorCodes } from '../../registry/model/errors.js';
+import { ConstellationError, ErrorCodes, invalidArgument } from '../../registry/model/errors.js';
 import { recordJobEvent, type JobRow } from '../../registry/store/queries/jobs.js';
 import { ANONYMOUS_IDENTITY, isAdmin, groupsOf, ownerOf, type Identity } from '../auth/identity.js';
 import type { Services } from '../factory.js';
@@ -15,6 +15,9 @@ import { convertTo } from './formats.js';
 import { runLocalQuery } from './local-schema.js';
 import type { TapQueryRequest } from './request.js';
 import { routeTapQuery } from './route.js';
+import type { CrossSiteJoin } from './crossmatch-join.js';
+import { startJoinThread } from './crossmatch-run.js';
+import type { ThreadRow } from '../../registry/store/queries/threads.js';
 import { LOCAL_SCHEMAS } from './schemas.js';
 import { uploadSchema } from './upload-schema.js';
 
@@ -24,16 +27,16 @@ export interface TapAnswer {
   body: AsyncIterable<Uint8Array>;
 }
 
-/** What a query became: answered here at once, or a broker job. */
-export type Started = { kind: 'local'; answer: () => Promise<TapAnswer> } | { kind: 'job'; job: JobRow };
+/** What a query became: answered here at once, a broker job, or (a positional join across sites) a cross-match thread. */
+export type Started = { kind: 'local'; answer: () => Promise<TapAnswer> } | { kind: 'job'; job: JobRow } | { kind: 'thread'; thread: ThreadRow; join: CrossSiteJoin };
 
 /** The caller's identity, anonymous when the request has none. */
 export function identityOf(identity: Identity | undefined | null): Identity {
   return identity ?? ANONYMOUS_IDENTITY;
 }
 
-/** Check, route and start `req` for `identity` (`waiting`: a /tap/sync caller waits for it); nothing reaches a site unless every check passed. */
-export async function startQuery(services: Services, req: TapQueryRequest, identity: Identity, waiting = false): Promise<Started> {
+/** Check, route and start `req` for `identity` (`waiting`: a /tap/sync caller waits for it; `baseUrl`: this /tap as the caller reached it); nothing reaches a site unless every check passed. */
+export async function startQuery(services: Services, req: TapQueryRequest, identity: Identity, waiting = false, baseUrl?: string): Promise<Started> {
   const visibility = isAdmin(identity) ? 'all' : groupsOf(identity);
   const route = await routeTapQuery(req.query, req.uploads, req.maxrec, {
     snapshot: services.planner.snapshot,
@@ -46,7 +49,7 @@ export async function startQuery(services: Services, req: TapQueryRequest, ident
     return {
       kind: 'local',
       answer: async () => {
-        const result = await runLocalQuery(services.pool, [...LOCAL_SCHEMAS, uploadSchema(req.uploads)], req.query, { db: services.pool, visibility }, req.maxrec);
+        const result = await runLocalQuery(services.pool, [...LOCAL_SCHEMAS, uploadSchema(req.uploads)], req.query, { db: services.pool, visibility, ...(baseUrl ? { baseUrl } : {}) }, req.maxrec);
         const votable = writeVOTable({ fields: result.fields }, result.rows, {
           serialization: req.format.serialization ?? 'TABLEDATA',
           infos: [{ name: 'QUERY_STATUS', value: 'OK' }],
@@ -58,6 +61,11 @@ export async function startQuery(services: Services, req: TapQueryRequest, ident
   }
   if (identity.kind === 'anonymous' && services.config.identity?.anonymous === 'read') {
     throw new ConstellationError('UNAUTHENTICATED', 'this federation runs queries only for callers who are logged in (identity.anonymous: read); send a bearer token');
+  }
+  if (route.kind === 'crossmatch') {
+    // A TAP job links to a broker job only; a thread is followed for a caller who waits.
+    if (!waiting) throw invalidArgument('QUERY', 'is a positional join of tables held at different sites, which runs as a cross-match thread; this service runs one for /tap/sync only, not as an async job. Send it to /tap/sync, or use the GraphQL crossmatch mutation to run it in the background', 'cross-site-join-async');
+    return { kind: 'thread', thread: await startJoinThread(services, route.join, identity), join: route.join };
   }
   const resolved = await credentialedCandidates(services.config, identity, route.candidates, { db: services.pool, issuer: services.identity?.provider, keys: services.identity?.keys });
   const format = req.format.kind === 'csv' || req.format.kind === 'json' ? req.format.kind : 'votable';
