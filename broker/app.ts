@@ -42,6 +42,7 @@ import { loggerOptions } from './http/logging.js';
 import { CallerSites, locateCallers } from './http/caller-site.js';
 import { PUBLISH_KEY_HEADER } from './auth/rights.js';
 import { instrument, requestIdOptions } from './metrics/index.js';
+import { destroyExpiredTapJobs } from './tap/expiry.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -279,6 +280,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       const expireResults = () => {
         void created.jobs.expireResults().catch((err) => app.log.error({ err }, 'removing expired results failed'));
         void created.threads.expireResults(config.results.retentionDays * 86_400_000).catch((err) => app.log.error({ err }, 'removing expired thread results failed'));
+        // Async TAP jobs past their DESTRUCTION (hidden from the moment it passes) are deleted, a running one cancelled.
+        void destroyExpiredTapJobs(created, (err) => app.log.error({ err }, 'cancelling a destroyed TAP job failed')).catch((err) => app.log.error({ err }, 'removing destroyed TAP jobs failed'));
       };
       expireResults();
       const expiry = setInterval(expireResults, RESULT_EXPIRY_MS);

@@ -1,5 +1,5 @@
 /**
- * Running a recognised cross-site positional join (crossmatch-join.ts) for a /tap/sync caller:
+ * Running a recognised cross-site positional join (crossmatch-join.ts) for a /tap/sync caller (or an async job, async-thread.ts):
  * a cross-match thread started as the caller, followed to its end, and its result file read
  * back as the query's rows (its columns renamed and ordered as selected, further cones and a
  * strict `<` applied, the separation in degrees, TOP and MAXREC cut) in the format asked for.

@@ -12,15 +12,16 @@ import { errorAnswer, errorVotable, VOTABLE_TYPE } from './error-document.js';
 import { examplesFor, examplesXhtml } from './examples.js';
 import { responseFormatOf } from './formats.js';
 import { acceptFormBodies, paramsOf, type TapParams } from './form.js';
-import { claimTapJobRun, createTapJob, deleteTapJob, endTapJob, linkTapJob, setTapJobTimes, tapJobById, tapJobsOf, updatePendingTapJob, type TapJobRow } from './job-store.js';
+import { claimTapJobRun, createTapJob, deleteTapJob, endTapJob, linkTapJob, linkTapThread, setTapJobTimes, tapJobById, tapJobsOf, updatePendingTapJob, type TapJobRow } from './job-store.js';
 import { QUERY_PARAMS, UPLOAD_MAX_BYTES, readQueryRequest, type TapQueryRequest } from './request.js';
 import { identityOf, jobAnswer, jobError, startQuery, waitForJob, type TapAnswer } from './run.js';
 import type { CrossSiteJoin } from './crossmatch-join.js';
 import { joinAnswer, waitForThread } from './crossmatch-run.js';
 import type { ThreadRow } from '../../registry/store/queries/threads.js';
 import { LOCAL_SCHEMAS } from './schemas.js';
+import { tapThreadAnswer, threadOfTapJob, threadRunning, waitUntilThreadPhaseChanges } from './async-thread.js';
 import { fetchUpload } from './upload-fetch.js';
-import { isActive, jobListXml, jobXml, parametersXml, phaseOf, resultsXml, type UwsPhase } from './uws.js';
+import { errorOf, isActive, jobListXml, jobXml, parametersXml, phaseOf, resultsXml, type UwsPhase } from './uws.js';
 import { availabilityXml, capabilitiesXml, tablesXml } from './vosi.js';
 import type { JobRow } from '../../registry/store/queries/jobs.js';
 
@@ -103,7 +104,7 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
     if (last !== undefined && !/^\d+$/.test(last)) throw invalidArgument('LAST', `must be a positive integer, not "${last.slice(0, 40)}"`);
     const owner = ownerOf(caller(request));
     const rows = await tapJobsOf(services().pool, owner, { ...(afterDate ? { after: afterDate } : {}), ...(last !== undefined ? { last: Number(last) } : {}) });
-    const listed = rows.map((tap) => ({ tap, phase: phaseOf(tap, tap.jobState ? { state: tap.jobState as JobRow['state'] } : tap.jobId ? null : undefined) }))
+    const listed = rows.map((tap) => ({ tap, phase: phaseOf(tap, tap.jobState ? { state: tap.jobState as JobRow['state'] } : tap.jobId ? null : undefined, tap.threadState ? { state: tap.threadState as ThreadRow['state'] } : null) }))
       .filter((j) => phases.length === 0 || phases.includes(j.phase));
     return reply.type(XML).send(jobListXml(listed, `${base(request)}/async`));
   });
@@ -118,8 +119,8 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(303).header('location', `${base(request)}/async/${tap.id}`).type('text/plain').send('');
   });
 
-  /** The caller's job `id` with its broker job, or NOT_FOUND (another owner's job is not found, as one that does not exist). */
-  const load = async (request: FastifyRequest<{ Params: { id: string } }>): Promise<{ tap: TapJobRow; job: JobRow | undefined; phase: UwsPhase }> => {
+  /** The caller's job `id` with its broker job or thread, or NOT_FOUND (another owner's job is not found, as one that does not exist). */
+  const load = async (request: FastifyRequest<{ Params: { id: string } }>): Promise<{ tap: TapJobRow; job: JobRow | undefined; thread: ThreadRow | undefined; phase: UwsPhase }> => {
     const owner = ownerOf(caller(request));
     const tap = await tapJobById(services().pool, request.params.id, owner);
     if (!tap) throw new ConstellationError('NOT_FOUND', `no job ${request.params.id.slice(0, 60)}`);
@@ -128,12 +129,16 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
     if (job && tap.startedAt && !['COMPLETED', 'ERROR', 'ABORTED'].includes(job.state) && Date.now() - tap.startedAt.getTime() > tap.executionDuration * 1000 && tap.executionDuration > 0) {
       job = await services().jobs.cancel(job.id, owner).catch(() => job);
     }
-    return { tap, job, phase: phaseOf(tap, job ?? null) };
+    let thread = await threadOfTapJob(services(), tap);
+    if (threadRunning(thread) && tap.startedAt && tap.executionDuration > 0 && Date.now() - tap.startedAt.getTime() > tap.executionDuration * 1000) {
+      thread = await services().threads.cancel(thread.id, owner).catch(() => thread);
+    }
+    return { tap, job, thread, phase: phaseOf(tap, job ?? null, thread ?? null) };
   };
   const jobUrl = (request: FastifyRequest, id: string) => `${base(request)}/async/${id}`;
 
   app.get<{ Params: { id: string } }>('/tap/async/:id', async (request, reply) => {
-    let { tap, job, phase } = await load(request);
+    let { tap, job, thread, phase } = await load(request);
     const { values } = paramsOf(request);
     const wait = values.get('WAIT');
     if (wait !== undefined) {
@@ -147,14 +152,20 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
         const before = phase;
         const moved = await waitUntilPhaseChanges(services(), job, before, seconds * 1000, abort.signal);
         ({ tap, job, phase } = { tap, job: moved, phase: phaseOf(tap, moved) });
+      } else if (thread && isActive(phase) && (!waitPhase || waitPhase === phase) && seconds > 0) {
+        const abort = new AbortController();
+        request.raw.once('close', () => abort.abort());
+        thread = await waitUntilThreadPhaseChanges(services(), tap, thread, phase, seconds * 1000, abort.signal);
+        phase = phaseOf(tap, null, thread);
       }
     }
-    return reply.type(XML).send(jobXml(tap, job, jobUrl(request, tap.id)));
+    return reply.type(XML).send(jobXml(tap, job, jobUrl(request, tap.id), thread ?? null));
   });
 
   const remove = async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
-    const { tap, job } = await load(request);
+    const { tap, job, thread } = await load(request);
     if (job && !['COMPLETED', 'ERROR', 'ABORTED'].includes(job.state)) await services().jobs.cancel(job.id, job.owner).catch(() => undefined);
+    if (threadRunning(thread)) await services().threads.cancel(thread.id, thread.owner).catch(() => undefined);
     await deleteTapJob(services().pool, tap.id);
     return reply.code(303).header('location', `${base(request)}/async`).type('text/plain').send('');
   };
@@ -176,14 +187,15 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(303).header('location', jobUrl(request, request.params.id)).type('text/plain').send('');
   });
   const setPhase = async (request: FastifyRequest<{ Params: { id: string } }>, value: string) => {
-    const { tap, job, phase } = await load(request);
+    const { tap, job, thread, phase } = await load(request);
     const p = value.toUpperCase();
     if (p === 'RUN') {
       if (phase !== 'PENDING') throw invalidArgument('PHASE', `RUN: job ${tap.id} is ${phase}, and only a PENDING job can be run`);
       await run(tap, caller(request));
     } else if (p === 'ABORT') {
       if (job && !['COMPLETED', 'ERROR', 'ABORTED'].includes(job.state)) await services().jobs.cancel(job.id, job.owner);
-      else if (!tap.jobId && phase === 'PENDING') await endTapJob(services().pool, tap.id, 'ABORTED', null);
+      else if (threadRunning(thread)) await services().threads.cancel(thread.id, thread.owner);
+      else if (!tap.jobId && !tap.threadJoin && phase === 'PENDING') await endTapJob(services().pool, tap.id, 'ABORTED', null);
     } else throw invalidArgument('PHASE', `must be RUN or ABORT, not "${value.slice(0, 40)}"`);
   };
 
@@ -224,13 +236,15 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
     return reply.type(XML).send(resultsXml(phase, jobUrl(request, tap.id)));
   });
   app.get<{ Params: { id: string } }>('/tap/async/:id/error', async (request, reply) => {
-    const { tap, job, phase } = await load(request);
+    const { tap, job, thread, phase } = await load(request);
     if (phase !== 'ERROR' && phase !== 'ABORTED') throw new ConstellationError('NOT_FOUND', `job ${tap.id} has no error: it is ${phase}`);
+    if (tap.threadJoin) return reply.type(VOTABLE_TYPE).send(errorVotable(errorOf(tap, job, thread ?? null), thread?.errorCode ?? undefined));
     return reply.type(VOTABLE_TYPE).send(errorVotable(tap.jobId ? (job ? jobError(job) : 'the job is gone') : (tap.errorMessage ?? 'the job was aborted')));
   });
   app.get<{ Params: { id: string } }>('/tap/async/:id/results/result', async (request, reply) => {
-    const { tap, job, phase } = await load(request);
+    const { tap, job, thread, phase } = await load(request);
     if (phase !== 'COMPLETED') throw new ConstellationError('NOT_FOUND', `job ${tap.id} has no result: it is ${phase}`);
+    if (thread) return answer(reply, await tapThreadAnswer(tap, thread));
     if (!job) {
       // A query of local tables is answered when its result is read.
       const req = await readQueryRequest(new Map(Object.entries(tap.params)), uploadedFiles(tap), urlReader());
@@ -253,7 +267,7 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
       const started = await startQuery(services(), req, identity);
       if (started.kind === 'local') await endTapJob(pool, tap.id, 'COMPLETED', null);
       else if (started.kind === 'job') await linkTapJob(pool, tap.id, started.job.id);
-      else throw new ConstellationError('INTERNAL', 'a cross-match thread was started for an async job'); // startQuery refuses this
+      else await linkTapThread(pool, tap.id, started.thread.id, started.join);
     } catch (err) {
       const coded = isConstellationError(err);
       await endTapJob(pool, tap.id, 'ERROR', coded ? `${err.code}: ${err.message}` : 'internal error');

@@ -4,7 +4,7 @@
  * credentials), followed to its end and read back in the format asked for.
  */
 import { writeVOTable } from '../../adapters/ivoa/votable/index.js';
-import { ConstellationError, ErrorCodes, invalidArgument } from '../../registry/model/errors.js';
+import { ConstellationError, ErrorCodes } from '../../registry/model/errors.js';
 import { recordJobEvent, type JobRow } from '../../registry/store/queries/jobs.js';
 import { ANONYMOUS_IDENTITY, isAdmin, groupsOf, ownerOf, type Identity } from '../auth/identity.js';
 import type { Services } from '../factory.js';
@@ -63,8 +63,7 @@ export async function startQuery(services: Services, req: TapQueryRequest, ident
     throw new ConstellationError('UNAUTHENTICATED', 'this federation runs queries only for callers who are logged in (identity.anonymous: read); send a bearer token');
   }
   if (route.kind === 'crossmatch') {
-    // A TAP job links to a broker job only; a thread is followed for a caller who waits.
-    if (!waiting) throw invalidArgument('QUERY', 'is a positional join of tables held at different sites, which runs as a cross-match thread; this service runs one for /tap/sync only, not as an async job. Send it to /tap/sync, or use the GraphQL crossmatch mutation to run it in the background', 'cross-site-join-async');
+    // Sync follows the thread to its end; an async TAP job links to it (job-store.ts linkTapThread).
     return { kind: 'thread', thread: await startJoinThread(services, route.join, identity), join: route.join };
   }
   const resolved = await credentialedCandidates(services.config, identity, route.candidates, { db: services.pool, issuer: services.identity?.provider, keys: services.identity?.keys });

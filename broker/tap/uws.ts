@@ -1,5 +1,6 @@
 /** UWS 1.1 documents for the facade's async jobs: the job, the job list, and how a job's phase is told. */
 import type { JobRow } from '../../registry/store/queries/jobs.js';
+import type { ThreadRow } from '../../registry/store/queries/threads.js';
 import type { TapJobRow } from './job-store.js';
 import { xmlEscape } from './xml.js';
 
@@ -8,8 +9,18 @@ export type UwsPhase = 'PENDING' | 'QUEUED' | 'EXECUTING' | 'COMPLETED' | 'ERROR
 
 const NS = 'xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
 
-/** A TAP job's phase: its own until it runs, then its broker job's (a broker job not yet at a site is QUEUED). */
-export function phaseOf(tap: Pick<TapJobRow, 'phase' | 'jobId'>, job: Pick<JobRow, 'state'> | undefined | null): UwsPhase {
+/** What a TAP job that runs as a cross-match thread reads of it. */
+export type TapThread = Pick<ThreadRow, 'id' | 'state' | 'finishedAt' | 'errorMessage'>;
+
+/**
+ * A TAP job's phase: its own until it runs, then its broker job's (a broker job not yet at a
+ * site is QUEUED), or its cross-match thread's (RUNNING is EXECUTING; a thread gone is ERROR).
+ */
+export function phaseOf(tap: Pick<TapJobRow, 'phase' | 'jobId'> & Partial<Pick<TapJobRow, 'threadJoin'>>, job: Pick<JobRow, 'state'> | undefined | null, thread?: Pick<ThreadRow, 'state'> | null): UwsPhase {
+  if (tap.threadJoin) {
+    if (!thread) return 'ERROR';
+    return thread.state === 'RUNNING' ? 'EXECUTING' : thread.state;
+  }
   if (!tap.jobId) return tap.phase;
   if (!job) return 'ERROR';
   return job.state === 'PENDING' ? 'QUEUED' : job.state;
@@ -23,12 +34,12 @@ export function isActive(phase: UwsPhase): boolean {
 const time = (d: Date | null | undefined, tag: string) => (d ? `<uws:${tag}>${d.toISOString()}</uws:${tag}>` : `<uws:${tag} xsi:nil="true"/>`);
 
 /** The job document (UWS 1.1 `job`). */
-export function jobXml(tap: TapJobRow, job: JobRow | undefined, jobUrl: string): string {
-  const phase = phaseOf(tap, job);
+export function jobXml(tap: TapJobRow, job: JobRow | undefined, jobUrl: string, thread?: TapThread | null): string {
+  const phase = phaseOf(tap, job, thread);
   const params = Object.entries(tap.params)
     .map(([k, v]) => `<uws:parameter id="${xmlEscape(k.toLowerCase())}">${xmlEscape(v)}</uws:parameter>`)
     .join('');
-  const error = errorOf(tap, job);
+  const error = errorOf(tap, job, thread);
   const runId = tap.params.RUNID;
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
@@ -40,7 +51,7 @@ export function jobXml(tap: TapJobRow, job: JobRow | undefined, jobUrl: string):
     '<uws:quote xsi:nil="true"/>' +
     time(tap.createdAt, 'creationTime') +
     time(job?.startedAt ?? tap.startedAt, 'startTime') +
-    time(phase === 'COMPLETED' || phase === 'ERROR' || phase === 'ABORTED' ? (job?.finishedAt ?? tap.startedAt ?? tap.createdAt) : null, 'endTime') +
+    time(phase === 'COMPLETED' || phase === 'ERROR' || phase === 'ABORTED' ? (job?.finishedAt ?? thread?.finishedAt ?? tap.startedAt ?? tap.createdAt) : null, 'endTime') +
     `<uws:executionDuration>${tap.executionDuration}</uws:executionDuration>` +
     time(tap.destruction, 'destruction') +
     `<uws:parameters>${params}</uws:parameters>` +
@@ -51,7 +62,12 @@ export function jobXml(tap: TapJobRow, job: JobRow | undefined, jobUrl: string):
 }
 
 /** Why a job is in ERROR (or ABORTED), as one line. */
-export function errorOf(tap: TapJobRow, job: JobRow | undefined): string {
+export function errorOf(tap: TapJobRow, job: JobRow | undefined, thread?: TapThread | null): string {
+  if (tap.threadJoin) {
+    if (!thread) return 'the cross-match thread behind this TAP job no longer exists';
+    if (thread.state === 'ABORTED') return `the job was aborted (cross-match thread ${thread.id}: ${thread.errorMessage ?? 'aborted'})`;
+    return `the cross-match thread ${thread.id} failed: ${thread.errorMessage ?? 'no reason given'}`;
+  }
   if (!tap.jobId) return tap.errorMessage ?? (tap.phase === 'ABORTED' ? 'the job was aborted' : '');
   if (!job) return 'the broker job behind this TAP job no longer exists';
   if (job.state === 'ABORTED') return 'the job was aborted';

@@ -3,18 +3,22 @@
  * cross-match thread (issue 12): two simulated TAP sites (alpha a Gaia-like table, beta a
  * Pan-STARRS-like one) with planted pairs across RA 0/360, and every answer compared with a
  * brute-force match of the held rows. Then the joins that cannot be mapped, each refused with
- * a VOTable error document and nothing sent to either site, and the thread's owner.
+ * a VOTable error document and nothing sent to either site, and the thread's owner. The same
+ * join as an async (UWS) job runs as its owner's thread too: its phase the thread's, WAIT
+ * following it, ABORT and DELETE cancelling it, its result mapped as sync maps it, and a job
+ * past its DESTRUCTION deleted by the periodic clean-up (its running thread cancelled).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray, type Row } from '../../adapters/ivoa/votable/index.js';
 import { SimSite } from '../sites/sim-site.js';
-import { mountTapService, simRows, type SimTable } from '../sites/tap-service.js';
+import { mountTapService, simRows, type SimTable, type TapService } from '../sites/tap-service.js';
 import { configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
 import { registerSecret } from '../support/log-capture.js';
 import { BROKER_AUDIENCE, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
-import { WAITING_TEST_MS } from '../support/wait.js';
+import { waitUntil, WAITING_TEST_MS } from '../support/wait.js';
+import { destroyExpiredTapJobs } from '../../broker/tap/expiry.js';
 
 const RADIUS = 2;
 const CONE = { ra: 0, dec: 0, radiusDeg: 0.6 };
@@ -108,10 +112,22 @@ describe(`positional joins across sites at /tap (${backend})`, () => {
   let idp: TestOidcProvider;
   let alpha: SimSite;
   let beta: SimSite;
+  let betaTap: TapService;
   let broker: TestBroker;
   const tokens: Record<string, string> = {};
   /** Requests that reached a site's TAP query endpoints (sync or async). */
   const queriesAtSites = () => [...alpha.seen, ...beta.seen].filter((r) => /\/tap\/(sync|async)/.test(r.url)).length;
+  // While a gate is set, beta holds every query (sync, or an async job's creation) until it opens: a thread stays RUNNING.
+  let gate: { opened: Promise<void>; open: () => void } | undefined;
+  const closeGate = () => {
+    let open = () => {};
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    gate = { opened, open };
+  };
+  const openGate = () => {
+    gate?.open();
+    gate = undefined;
+  };
 
   async function sync(params: Record<string, string>, user = 'alice'): Promise<Response> {
     return fetch(`${broker.url}/tap/sync`, { method: 'POST', headers: { authorization: `Bearer ${tokens[user]}` }, body: new URLSearchParams({ LANG: 'ADQL', ...params }) });
@@ -143,7 +159,10 @@ describe(`positional joins across sites at /tap (${backend})`, () => {
     alpha = new SimSite();
     beta = new SimSite();
     mountTapService(alpha, { path: '/tap', tables: [GAIA] });
-    mountTapService(beta, { path: '/tap', tables: [PS] });
+    betaTap = mountTapService(beta, { path: '/tap', tables: [PS] });
+    beta.app.addHook('onRequest', async (request) => {
+      if (gate && request.method === 'POST' && ['/tap/sync', '/tap/async'].includes(request.url.split('?')[0])) await gate.opened;
+    });
     await Promise.all([alpha.start(), beta.start()]);
     broker = await startBroker(configFromYaml(`
 federation: { name: tap-crossmatch }
@@ -157,6 +176,7 @@ sites:
   }, WAITING_TEST_MS);
 
   afterAll(async () => {
+    openGate();
     await broker?.close();
     await Promise.all([alpha?.close(), beta?.close()]);
     await idp?.close();
@@ -238,14 +258,176 @@ sites:
     expect(queriesAtSites()).toBe(before);
   }, WAITING_TEST_MS);
 
-  it('refuses a cross-site positional join as an async job, saying to use /tap/sync', async () => {
-    const before = queriesAtSites();
-    const created = await fetch(`${broker.url}/tap/async`, { method: 'POST', redirect: 'manual', headers: { authorization: `Bearer ${tokens.alice}` }, body: new URLSearchParams({ LANG: 'ADQL', QUERY: CONTAINS_JOIN, PHASE: 'RUN' }) });
-    expect(created.status).toBe(303);
-    const url = created.headers.get('location')!;
-    expect(await (await fetch(`${url}/phase`, { headers: { authorization: `Bearer ${tokens.alice}` } })).text()).toBe('ERROR');
-    const error = await (await fetch(`${url}/error`, { headers: { authorization: `Bearer ${tokens.alice}` } })).text();
-    expect(unescapeXml(error)).toMatch(/runs as a cross-match thread; this service runs one for \/tap\/sync only/);
-    expect(queriesAtSites()).toBe(before);
+  // ---- the same join as an async (UWS) job --------------------------------------------------
+  const auth = (user: string) => ({ authorization: `Bearer ${tokens[user]}` });
+  /** Create an async job as `user`; its URL. */
+  async function createJob(params: Record<string, string>, user = 'alice'): Promise<string> {
+    const res = await fetch(`${broker.url}/tap/async`, { method: 'POST', redirect: 'manual', headers: auth(user), body: new URLSearchParams({ LANG: 'ADQL', ...params }) });
+    const text = await res.text();
+    expect(res.status, text).toBe(303);
+    return res.headers.get('location')!;
+  }
+  const post = (url: string, params: Record<string, string>, user = 'alice') => fetch(url, { method: 'POST', redirect: 'manual', headers: auth(user), body: new URLSearchParams(params) });
+  const get = (url: string, user = 'alice') => fetch(url, { headers: auth(user) });
+  /** The job document after WAIT=`seconds` (UWS: blocks while the job is active), with its phase. */
+  async function waitJob(url: string, seconds: number, user = 'alice', phase?: string): Promise<{ status: number; text: string; phase: string | undefined }> {
+    const res = await get(`${url}?WAIT=${seconds}${phase ? `&PHASE=${phase}` : ''}`, user);
+    const text = await res.text();
+    return { status: res.status, text, phase: /<uws:phase>([A-Z]+)<\/uws:phase>/.exec(text)?.[1] };
+  }
+  /** The job once in one of `phases`, asking with WAIT (blocking only while it is in `blockWhile`, when given). */
+  const until = (url: string, phases: string[], blockWhile?: string) =>
+    waitUntil(() => waitJob(url, 30, 'alice', blockWhile), (j) => phases.includes(j.phase ?? ''), { describe: (j) => `job ${url} is ${j.phase}, not ${phases.join(' or ')}: ${j.text.slice(0, 800)}` });
+  /** The thread a TAP job became, as the database holds it. */
+  async function threadIdOf(url: string): Promise<string | null> {
+    const { rows } = await broker.db.pool.query<{ thread_id: string | null }>('SELECT thread_id FROM tap_jobs WHERE id = $1', [url.split('/').pop()]);
+    return rows[0]?.thread_id ?? null;
+  }
+
+  it('runs the join as an async job: the owner\'s thread, its phase followed by WAIT, exactly the brute-force pairs in the asked format and limits', async () => {
+    const expected = bruteForce(CONE, null);
+    const full = await createJob({ QUERY: CONTAINS_JOIN });
+    expect(await (await get(`${full}/phase`)).text()).toBe('PENDING');
+    const cut = await createJob({ QUERY: CONTAINS_JOIN, MAXREC: '5', PHASE: 'RUN' });
+    const csv = await createJob({ QUERY: CONTAINS_JOIN.replace('SELECT', 'SELECT TOP 4'), RESPONSEFORMAT: 'csv', PHASE: 'RUN' });
+    expect((await post(`${full}/phase`, { PHASE: 'RUN' })).status).toBe(303);
+    // Once it runs, it cannot be run again and its query cannot change.
+    const again = await post(`${full}/phase`, { PHASE: 'RUN' });
+    expect(again.status).toBe(400);
+    expect(unescapeXml(await again.text())).toMatch(/only a PENDING job can be run/);
+    const change = await post(`${full}/parameters`, { QUERY: 'SELECT TOP 1 * FROM tap_schema.tables' });
+    expect(change.status).toBe(400);
+    expect(unescapeXml(await change.text())).toMatch(/no longer PENDING/);
+
+    const done = await until(full, ['COMPLETED', 'ERROR', 'ABORTED']);
+    expect(done.phase, done.text).toBe('COMPLETED');
+    expect(done.text).toContain(`xlink:href="${full}/results/result"`);
+    const { names, rows, thread, text } = await table(await get(`${full}/results/result`));
+    expect(names).toEqual(['source_id', 'objid', 'phot_g_mean_mag']);
+    expect(rows.map((r) => `${r[0]} ${r[1]}`).sort()).toEqual(expected);
+    expect(text).not.toContain('OVERFLOW');
+    // The thread is alice's, the one the job links to, and nobody else's.
+    expect(thread).toBe(await threadIdOf(full));
+    expect(await threadOf(thread!, 'alice')).toEqual({ id: thread, state: 'COMPLETED' });
+    expect(await threadOf(thread!, 'bob')).toBeNull();
+
+    expect((await until(cut, ['COMPLETED', 'ERROR', 'ABORTED'])).phase).toBe('COMPLETED');
+    const limited = await table(await get(`${cut}/results/result`));
+    expect(limited.rows).toHaveLength(5);
+    expect(limited.rows.every((r) => expected.includes(`${r[0]} ${r[1]}`))).toBe(true);
+    expect(limited.text).toMatch(/<\/TABLE>\s*<INFO name="QUERY_STATUS" value="OVERFLOW"/);
+
+    expect((await until(csv, ['COMPLETED', 'ERROR', 'ABORTED'])).phase).toBe('COMPLETED');
+    const res = await get(`${csv}/results/result`);
+    const body = await res.text();
+    expect(res.status, body).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/csv');
+    const [header, ...lines] = body.trim().split(/\r?\n/);
+    expect(header).toBe('source_id,objid,phot_g_mean_mag');
+    expect(lines).toHaveLength(4);
+    expect(lines.every((l) => expected.includes(l.split(',').slice(0, 2).join(' ')))).toBe(true);
+
+    // The job list gives each its phase; bob's list has none of them.
+    const list = await (await get(`${broker.url}/tap/async?PHASE=COMPLETED`)).text();
+    for (const url of [full, cut, csv]) expect(list).toContain(`<uws:jobref id="${url.split('/').pop()}"`);
+    const bobs = await (await get(`${broker.url}/tap/async`, 'bob')).text();
+    for (const url of [full, cut, csv]) expect(bobs).not.toContain(url.split('/').pop());
+    // Another user gets 404 for the job, its result, its error and its phase, and can neither abort nor delete it.
+    for (const path of ['', '/phase', '/results/result', '/error', '/parameters']) expect((await get(`${full}${path}`, 'bob')).status, path).toBe(404);
+    expect((await post(`${full}/phase`, { PHASE: 'ABORT' }, 'bob')).status).toBe(404);
+    expect((await fetch(full, { method: 'DELETE', redirect: 'manual', headers: auth('bob') })).status).toBe(404);
+    expect(await (await get(`${full}/phase`)).text()).toBe('COMPLETED');
+  }, WAITING_TEST_MS);
+
+  it('ABORT of a running async join ends its thread ABORTED and wakes a client blocked in WAIT; bob cannot abort it', async () => {
+    closeGate();
+    try {
+      const url = await createJob({ QUERY: CONTAINS_JOIN, PHASE: 'RUN' });
+      // Held at beta: the thread runs and stays running.
+      const running = await until(url, ['EXECUTING'], 'QUEUED');
+      expect(running.text).toContain('<uws:results></uws:results>');
+      const id = await threadIdOf(url);
+      expect(await threadOf(id!, 'alice')).toEqual({ id, state: 'RUNNING' });
+      expect((await post(`${url}/phase`, { PHASE: 'ABORT' }, 'bob')).status).toBe(404);
+      expect((await get(`${url}/results/result`)).status).toBe(404);
+      // A client blocked in WAIT while it executes is answered when the abort ends it, not at its 60 s.
+      const t0 = Date.now();
+      const blocked = waitJob(url, 60, 'alice', 'EXECUTING');
+      expect((await post(`${url}/phase`, { PHASE: 'ABORT' })).status).toBe(303);
+      const woken = await blocked;
+      expect(woken.phase, woken.text).toBe('ABORTED');
+      expect(Date.now() - t0).toBeLessThan(50_000);
+      expect(await threadOf(id!, 'alice')).toEqual({ id, state: 'ABORTED' });
+      expect(unescapeXml(await (await get(`${url}/error`)).text())).toMatch(/the job was aborted/);
+      expect((await get(`${url}/results/result`)).status).toBe(404);
+      // A second ABORT changes nothing.
+      expect((await post(`${url}/phase`, { PHASE: 'ABORT' })).status).toBe(303);
+      openGate();
+      expect(await threadOf(id!, 'alice')).toEqual({ id, state: 'ABORTED' });
+      expect(await (await get(`${url}/phase`)).text()).toBe('ABORTED');
+    } finally {
+      openGate();
+    }
+  }, WAITING_TEST_MS);
+
+  it('an async join whose thread fails is ERROR, its error document the thread\'s message', async () => {
+    // beta answers the read with something that is no VOTable, and no other site holds its table.
+    betaTap.hostile.result = () => 'this is not a VOTable';
+    try {
+      const url = await createJob({ QUERY: CONTAINS_JOIN, PHASE: 'RUN' });
+      const ended = await until(url, ['COMPLETED', 'ERROR', 'ABORTED']);
+      expect(ended.phase, ended.text).toBe('ERROR');
+      const id = await threadIdOf(url);
+      expect(await threadOf(id!, 'alice')).toEqual({ id, state: 'ERROR' });
+      expect(unescapeXml(ended.text)).toContain(`<uws:errorSummary type="fatal" hasDetail="true"><uws:message>the cross-match thread ${id} failed: `);
+      const error = await get(`${url}/error`);
+      const text = unescapeXml(await error.text());
+      expect(error.status).toBe(200);
+      expect(text).toContain('<INFO name="QUERY_STATUS" value="ERROR">');
+      expect(text).toMatch(new RegExp(`the cross-match thread ${id} failed: \\S`));
+      expect((await get(`${url}/results/result`)).status).toBe(404);
+    } finally {
+      delete betaTap.hostile.result;
+    }
+  }, WAITING_TEST_MS);
+
+  it('DELETE of a running async join cancels its thread', async () => {
+    closeGate();
+    try {
+      const url = await createJob({ QUERY: CONTAINS_JOIN, PHASE: 'RUN' });
+      await until(url, ['EXECUTING'], 'QUEUED');
+      const id = await threadIdOf(url);
+      expect((await fetch(url, { method: 'DELETE', redirect: 'manual', headers: auth('alice') })).status).toBe(303);
+      expect((await get(url)).status).toBe(404);
+      expect(await threadOf(id!, 'alice')).toEqual({ id, state: 'ABORTED' });
+    } finally {
+      openGate();
+    }
+  }, WAITING_TEST_MS);
+
+  it('a job past its DESTRUCTION is hidden at once and deleted by the periodic clean-up, its running thread cancelled', async () => {
+    closeGate();
+    try {
+      const running = await createJob({ QUERY: CONTAINS_JOIN, PHASE: 'RUN' });
+      const pending = await createJob({ QUERY: CONTAINS_JOIN });
+      const kept = await createJob({ QUERY: CONTAINS_JOIN });
+      await until(running, ['EXECUTING'], 'QUEUED');
+      const id = await threadIdOf(running);
+      const past = new Date(Date.now() - 60_000).toISOString();
+      for (const url of [running, pending]) expect((await post(`${url}/destruction`, { DESTRUCTION: past })).status).toBe(303);
+      for (const url of [running, pending]) expect((await get(url)).status).toBe(404);
+      const ids = [running, pending, kept].map((u) => u.split('/').pop()!);
+      const stored = async () => (await broker.db.pool.query<{ id: string }>('SELECT id FROM tap_jobs WHERE id = ANY($1::uuid[]) ORDER BY id', [ids])).rows.map((r) => r.id);
+      expect(await stored()).toHaveLength(3);
+      // The broker's clean-up (broker/app.ts runs it at start and every hour), run now.
+      expect(await destroyExpiredTapJobs(broker.app.services)).toBeGreaterThanOrEqual(2);
+      expect(await stored()).toEqual([ids[2]]);
+      expect(await threadOf(id!, 'alice')).toEqual({ id, state: 'ABORTED' });
+      expect(await (await get(`${kept}/phase`)).text()).toBe('PENDING');
+      // Nothing more to do: a second run deletes nothing.
+      expect(await destroyExpiredTapJobs(broker.app.services)).toBe(0);
+    } finally {
+      openGate();
+    }
   }, WAITING_TEST_MS);
 });
