@@ -16,6 +16,8 @@ export interface KeepOptions {
   chunkBytes: number;
   /** The site the result comes from (for messages). */
   site: string;
+  /** The broker writing it: only while it holds the job (a broker whose lease another took writes nothing). */
+  broker: string;
 }
 
 /**
@@ -24,7 +26,9 @@ export interface KeepOptions {
  * nothing kept.
  */
 export async function keepResult(pool: pg.Pool, jobId: string, result: SiteResult, options: KeepOptions): Promise<{ bytes: number; chunks: number }> {
-  await beginJobResult(pool, jobId, result.contentType, options.retentionMs);
+  if (!(await beginJobResult(pool, jobId, options.broker, result.contentType, options.retentionMs))) {
+    throw new ConstellationError('INTERNAL', `job ${jobId} was taken over by another broker while ${options.site}'s answer was being kept; that broker keeps it`);
+  }
   let bytes = 0;
   let seq = 0;
   let pending: Uint8Array[] = [];
@@ -49,7 +53,7 @@ export async function keepResult(pool: pg.Pool, jobId: string, result: SiteResul
     await completeJobResult(pool, jobId, bytes, seq);
     return { bytes, chunks: seq };
   } catch (err) {
-    await dropJobResult(pool, jobId).catch(() => undefined);
+    await dropJobResult(pool, jobId, options.broker).catch(() => undefined);
     throw err;
   }
 }

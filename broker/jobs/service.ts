@@ -440,7 +440,7 @@ export class JobService {
   private async keep(ctx: AdapterContext, site: SiteBinding, jobId: string, siteJobId: string): Promise<void> {
     if (!site.adapter.jobResult) throw new ConstellationError('INVALID_ARGUMENT', `site ${ctx.site.id} does not serve results`);
     const result = siteVotable(await site.adapter.jobResult(ctx, siteJobId), ctx.site.id);
-    await keepResult(this.pool, jobId, result, { maxBytes: this.opts.resultMaxBytes, retentionMs: this.opts.resultRetentionMs, chunkBytes: RESULT_CHUNK_BYTES, site: ctx.site.id });
+    await keepResult(this.pool, jobId, result, { maxBytes: this.opts.resultMaxBytes, retentionMs: this.opts.resultRetentionMs, chunkBytes: RESULT_CHUNK_BYTES, site: ctx.site.id, broker: this.brokerId });
   }
 
   /**

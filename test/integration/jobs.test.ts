@@ -15,6 +15,7 @@ import { JobService, type SiteBinding, type JobUpdate } from '../../broker/jobs/
 import type { Adapter, SiteQuery } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { migrate } from '../../registry/store/migrate.js';
+import { appendJobResultChunk, beginJobResult, dropJobResult, jobResultHeader } from '../../registry/store/queries/job-results.js';
 import { claimDueJobs, createJobOnce, jobById, jobEvents, markSubmitting, recordSubmitFailure, transition, type JobRow } from '../../registry/store/queries/jobs.js';
 import { CanfarSite } from '../sites/canfar-site.js';
 import { SimSite } from '../sites/sim-site.js';
@@ -369,7 +370,7 @@ describe(`jobs (${backend})`, () => {
     expect(rows).toHaveLength(expected.length);
   }, WAITING_TEST_MS);
 
-  it('a submitter whose lease another broker took over records no failure, and a placement keeps its own candidate', async () => {
+  it('a submitter whose lease another broker took over records no failure and leaves its answer alone; a placement keeps its own candidate', async () => {
     // Seen under load: broker A, still reading a synchronous answer after its submit lease ran
     // out, failed candidate 0 while broker B had taken the job and was placing it there, which
     // left the job COMPLETED pointing at the wrong candidate (its kept result then unreadable).
@@ -384,6 +385,13 @@ describe(`jobs (${backend})`, () => {
     const failure = { candidateIndex: 0, siteId: 'a', errorCode: 'CONSTELLATION_E_UPSTREAM', message: 'a: too slow' };
     expect(await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-a' })).toBeUndefined();
     expect((await jobById(db.pool, job.id))!.candidateIndex).toBe(0);
+    // Nor may A touch the answer B is keeping: it can neither begin over it nor drop it (seen as a
+    // job_result_chunks foreign-key error in B's write, which then failed the job).
+    expect(await beginJobResult(db.pool, job.id, 'broker-b', 'application/x-votable+xml', 60_000)).toBe(true);
+    expect(await beginJobResult(db.pool, job.id, 'broker-a', 'application/x-votable+xml', 60_000)).toBe(false);
+    await dropJobResult(db.pool, job.id, 'broker-a');
+    await appendJobResultChunk(db.pool, job.id, 0, new Uint8Array([1, 2, 3]));
+    expect(await jobResultHeader(db.pool, job.id)).toMatchObject({ complete: false });
     // The broker holding it may; a failure for a candidate the job has moved past is not recorded twice.
     expect((await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-b' }))!.candidateIndex).toBe(1);
     expect(await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-b' })).toBeUndefined();

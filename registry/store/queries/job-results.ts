@@ -16,13 +16,20 @@ export interface JobResultRow {
 const COLUMNS = `job_id AS "jobId", content_type AS "contentType", bytes, chunks, complete, stored_at AS "storedAt",
   expires_at AS "expiresAt", expired_at AS "expiredAt"`;
 
-/** Start keeping a result (replacing an unfinished or earlier one for the same job). */
-export async function beginJobResult(db: Queryable, jobId: string, contentType: string, retentionMs: number): Promise<void> {
-  await db.query(`DELETE FROM job_results WHERE job_id = $1`, [jobId]);
-  await db.query(
-    `INSERT INTO job_results (job_id, content_type, expires_at) VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond')`,
-    [jobId, contentType, retentionMs],
+/** The job is `broker`'s to write for: it holds the job's lease, or nobody does. */
+const HOLDS_JOB = `EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2))`;
+
+/**
+ * Start keeping a result for `broker` (replacing an unfinished or earlier one for the same job);
+ * false when another broker has taken the job over, whose result must not be touched.
+ */
+export async function beginJobResult(db: Queryable, jobId: string, broker: string, contentType: string, retentionMs: number): Promise<boolean> {
+  await db.query(`DELETE FROM job_results WHERE job_id = $1 AND ${HOLDS_JOB}`, [jobId, broker]);
+  const inserted = await db.query(
+    `INSERT INTO job_results (job_id, content_type, expires_at) SELECT $1, $3, now() + $4::bigint * interval '1 millisecond' WHERE ${HOLDS_JOB}`,
+    [jobId, broker, contentType, retentionMs],
   );
+  return (inserted.rowCount ?? 0) > 0;
 }
 
 /** Append chunk `seq` of a result being kept. */
@@ -35,9 +42,9 @@ export async function completeJobResult(db: Queryable, jobId: string, bytes: num
   await db.query(`UPDATE job_results SET complete = true, bytes = $2, chunks = $3 WHERE job_id = $1`, [jobId, bytes, chunks]);
 }
 
-/** Forget a result (an unfinished write that failed). */
-export async function dropJobResult(db: Queryable, jobId: string): Promise<void> {
-  await db.query(`DELETE FROM job_results WHERE job_id = $1`, [jobId]);
+/** Forget `broker`'s unfinished write that failed (not another broker's, which took the job over). */
+export async function dropJobResult(db: Queryable, jobId: string, broker: string): Promise<void> {
+  await db.query(`DELETE FROM job_results WHERE job_id = $1 AND NOT complete AND ${HOLDS_JOB}`, [jobId, broker]);
 }
 
 /** A result's header, complete or not. */
