@@ -92,6 +92,20 @@ export interface LocalResult {
   overflow: boolean;
 }
 
+/** Most rows a query of local tables answers (held in memory); more is OVERFLOW, whatever MAXREC says. */
+export const LOCAL_MAX_ROWS = 100_000;
+
+/** Longest a query of local tables may run. */
+const LOCAL_QUERY_TIMEOUT_MS = 30_000;
+
+/** A query sent with the extended protocol, which runs exactly one statement (node-pg supports queryMode; its types lag). */
+type OneStatement = pg.QueryConfig & { queryMode: 'extended' };
+
+/** An SQL identifier, quoted (a double quote inside doubled), whatever the caller named it. */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
 /**
  * Run `query`, which reads only local tables, over the caller's rows. An unknown local table is
  * INVALID_ARGUMENT naming it; an SQL error (an unknown column) is INVALID_ARGUMENT with the
@@ -119,20 +133,27 @@ export async function runLocalQuery(pool: pg.Pool, schemas: readonly LocalSchema
   } catch (err) {
     throw new ConstellationError('INVALID_ARGUMENT', `QUERY cannot run here: ${(err as Error).message}`);
   }
-  const limit = maxrec === undefined ? '' : ` LIMIT ${maxrec + 1}`;
+  // A local answer is held whole in memory: at most LOCAL_MAX_ROWS rows, more is OVERFLOW.
+  const cap = Math.min(maxrec ?? LOCAL_MAX_ROWS, LOCAL_MAX_ROWS);
+  const limit = ` LIMIT ${cap + 1}`;
   const loaded = await Promise.all(load.map(async (l) => ({ temp: l.temp, rows: await l.table.rows(), table: { ...l.table, columns: l.table.typedColumns ? await l.table.typedColumns() : l.table.columns } })));
   return withTransaction(pool, async (client) => {
     for (const { temp, table, rows } of loaded) {
-      const cols = table.columns.map((c) => `"${c.name.toLowerCase()}" ${SQL_TYPES[c.datatype]}`).join(', ');
-      await client.query(`CREATE TEMP TABLE "${temp}" (${cols}) ON COMMIT DROP`);
+      // Column names come from callers (an uploaded table's FIELDs): always quoted, and sent with the
+      // extended protocol, which runs one statement only.
+      const cols = table.columns.map((c) => `${quoteIdent(c.name.toLowerCase())} ${SQL_TYPES[c.datatype] ?? 'text'}`).join(', ');
+      const create: OneStatement = { text: `CREATE TEMP TABLE ${quoteIdent(temp)} (${cols}) ON COMMIT DROP`, queryMode: 'extended' };
+      await client.query(create);
       if (rows.length === 0) continue;
       const records = rows.map((r) => Object.fromEntries(table.columns.map((c, i) => [c.name.toLowerCase(), r[i] === undefined ? null : typeof r[i] === 'bigint' ? String(r[i]) : r[i]])));
-      await client.query(`INSERT INTO "${temp}" SELECT * FROM json_populate_recordset(NULL::"${temp}", $1::json)`, [JSON.stringify(records)]);
+      await client.query(`INSERT INTO ${quoteIdent(temp)} SELECT * FROM json_populate_recordset(NULL::${quoteIdent(temp)}, $1::json)`, [JSON.stringify(records)]);
     }
     let result: pg.QueryResult<unknown[]>;
     try {
       await client.query('SAVEPOINT local_query');
-      result = await client.query<unknown[]>({ text: `SELECT * FROM (${sql}) AS local_query${limit}`, rowMode: 'array' });
+      await client.query(`SET LOCAL statement_timeout = ${LOCAL_QUERY_TIMEOUT_MS}`);
+      const select: OneStatement & pg.QueryArrayConfig = { text: `SELECT * FROM (${sql}) AS local_query${limit}`, rowMode: 'array', queryMode: 'extended' };
+      result = await client.query<unknown[]>(select);
     } catch (err) {
       await client.query('ROLLBACK TO SAVEPOINT local_query');
       throw invalidArgument('QUERY', `cannot run: ${(err as Error).message}`);
@@ -140,8 +161,8 @@ export async function runLocalQuery(pool: pg.Pool, schemas: readonly LocalSchema
     const known = new Map(loaded.flatMap(({ table }) => table.columns.map((c) => [c.name.toLowerCase(), c] as const)));
     const fields = result.fields.map((f) => fieldOf(f, known.get(f.name.toLowerCase())));
     let rows = result.rows.map((r) => r.map((v, i) => cellOf(v, fields[i].datatype)));
-    const overflow = maxrec !== undefined && rows.length > maxrec;
-    if (overflow) rows = rows.slice(0, maxrec);
+    const overflow = rows.length > cap;
+    if (overflow) rows = rows.slice(0, cap);
     // Temporary tables go with the transaction: this one only read, so it is rolled back.
     return { fields, rows, overflow };
   });

@@ -175,6 +175,24 @@ sites:
     expect(queriesAtSites()).toBe(before);
   }, WAITING_TEST_MS);
 
+  it('a hostile upload column name is only ever a name: no SQL of the caller\'s runs in the broker\'s database', async () => {
+    // A FIELD name closing the quoted identifier and appending statements (found in review: the
+    // temporary table of a query of uploads alone was created from unquoted names, several
+    // statements allowed, and committed).
+    const evil = 'a" text); create table tap_injected (x int); create temp table "z" ("y';
+    const upload = await writeVOTableToBuffer({ fields: [{ name: evil, datatype: 'int' }] }, [[1]], { serialization: 'TABLEDATA' });
+    const f = new FormData();
+    f.set('QUERY', 'SELECT * FROM TAP_UPLOAD.t');
+    f.set('UPLOAD', 't,param:u');
+    f.set('u', new Blob([upload]), 't.xml');
+    const res = await fetch(`${tap()}/sync`, { method: 'POST', body: f });
+    await res.arrayBuffer();
+    const made = await broker.app.services.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname = 'tap_injected'`);
+    expect(made.rows[0].n).toBe(0);
+    // Refused or answered with the name as it is: either way nothing else ran.
+    expect([200, 400]).toContain(res.status);
+  }, WAITING_TEST_MS);
+
   it('refuses bad input with a VOTable error document and the right status, sending nothing to a site', async () => {
     const before = queriesAtSites();
     const cases: [Record<string, string>, number, RegExp][] = [
