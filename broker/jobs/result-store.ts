@@ -26,16 +26,15 @@ export interface KeepOptions {
  * nothing kept.
  */
 export async function keepResult(pool: pg.Pool, jobId: string, result: SiteResult, options: KeepOptions): Promise<{ bytes: number; chunks: number }> {
-  if (!(await beginJobResult(pool, jobId, options.broker, result.contentType, options.retentionMs))) {
-    throw new ConstellationError('INTERNAL', `job ${jobId} was taken over by another broker while ${options.site}'s answer was being kept; that broker keeps it`);
-  }
+  const takenOver = () => new ConstellationError('INTERNAL', `job ${jobId} was taken over (or placed) by another submit while ${options.site}'s answer was being kept; that one keeps it`);
+  if (!(await beginJobResult(pool, jobId, options.broker, result.contentType, options.retentionMs))) throw takenOver();
   let bytes = 0;
   let seq = 0;
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   const flush = async () => {
     if (pendingBytes === 0) return;
-    await appendJobResultChunk(pool, jobId, seq++, Buffer.concat(pending, pendingBytes));
+    if (!(await appendJobResultChunk(pool, jobId, options.broker, seq++, Buffer.concat(pending, pendingBytes)))) throw takenOver();
     pending = [];
     pendingBytes = 0;
   };
@@ -50,9 +49,10 @@ export async function keepResult(pool: pg.Pool, jobId: string, result: SiteResul
       if (pendingBytes >= options.chunkBytes) await flush();
     }
     await flush();
-    await completeJobResult(pool, jobId, bytes, seq);
+    if (!(await completeJobResult(pool, jobId, options.broker, bytes, seq))) throw takenOver();
     return { bytes, chunks: seq };
   } catch (err) {
+    // The write's own failure is what the caller must hear; an unfinished write left behind is removed by expireJobResults.
     await dropJobResult(pool, jobId, options.broker).catch(() => undefined);
     throw err;
   }

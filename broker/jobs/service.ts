@@ -12,7 +12,7 @@ import { ConstellationError, ErrorCodes, isConstellationError, type ErrorKind } 
 import { isJobKind, submittedCandidate, type JobCandidate, type PlanRecord } from '../../registry/model/job-plan.js';
 import {
   claimDueJobs, clearSubmission, createJobOnce, jobById, jobByIdempotencyKey, jobEvents, jobsByOwner, makeUnfinishedJobsDue, markSubmitting, recordJobEvent,
-  recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, transition,
+  recordPollAnswer, recordPollUnreachable, recordSubmitFailure, releaseJobLease, renewSubmitLease, transition,
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
 import { expireJobResults } from '../../registry/store/queries/job-results.js';
@@ -134,6 +134,8 @@ export class JobService {
   private claiming: Promise<unknown> | undefined;
   private wakeAgain = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Jobs this broker is submitting now: a claim of one (its lease read as lapsed) must not start a second submit. */
+  private readonly submitting = new Set<string>();
   private running = false;
 
   constructor(
@@ -273,7 +275,9 @@ export class JobService {
   private async claimAndPoll(): Promise<Promise<void>[]> {
     const room = this.opts.batchSize - this.inFlight.size;
     if (room <= 0) return [];
-    const jobs = await claimDueJobs(this.pool, this.brokerId, room, this.opts.leaseMs);
+    const claimed = await claimDueJobs(this.pool, this.brokerId, room, this.opts.leaseMs);
+    // A job still being submitted here was claimed because its lease looked lapsed; the claim renewed it, and the submit goes on.
+    const jobs = claimed.filter((job) => !this.submitting.has(job.id));
     return jobs.map((job) => {
       const poll: Promise<void> = this.pollJob(job)
         .catch((err) => this.options.onError?.(err))
@@ -365,8 +369,28 @@ export class JobService {
     this.listeners.emit(update);
   }
 
-  /** Try the candidates from the job's current index until one takes it. */
+  /**
+   * Submit the job, once at a time here, renewing its submit lease while the submit runs (a
+   * submit outlives its lease only when the machine stalls; another broker then takes it over,
+   * and the kept-answer guards in job-results.ts keep the two apart).
+   */
   private async dispatch(job: JobRow): Promise<JobRow> {
+    if (this.submitting.has(job.id)) return this.reread(job.id);
+    this.submitting.add(job.id);
+    const leaseMs = this.submitLeaseMs();
+    const renew = setInterval(() => {
+      renewSubmitLease(this.pool, job.id, this.brokerId, leaseMs).catch((err) => this.options.onError?.(err));
+    }, Math.max(50, Math.floor(leaseMs / 3)));
+    try {
+      return await this.tryCandidates(job);
+    } finally {
+      clearInterval(renew);
+      this.submitting.delete(job.id);
+    }
+  }
+
+  /** Try the candidates from the job's current index until one takes it. */
+  private async tryCandidates(job: JobRow): Promise<JobRow> {
     const candidates = await this.plannedOrFail(job);
     if (!candidates) return this.reread(job.id);
     for (let i = job.candidateIndex; i < candidates.length; i++) {
@@ -421,6 +445,8 @@ export class JobService {
     const to = stateFromSite(held.status);
     const moved = await transition(this.pool, job.id, to, {
       legalFrom: ['PENDING'],
+      // Not by a submitter whose lease another broker took: that one places the job.
+      heldBy: this.brokerId,
       // The candidate it was placed with, even if a broker whose submit lease lapsed recorded another meanwhile.
       candidateIndex,
       siteId,

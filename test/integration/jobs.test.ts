@@ -15,7 +15,7 @@ import { JobService, type SiteBinding, type JobUpdate } from '../../broker/jobs/
 import type { Adapter, SiteQuery } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import { migrate } from '../../registry/store/migrate.js';
-import { appendJobResultChunk, beginJobResult, dropJobResult, jobResultHeader } from '../../registry/store/queries/job-results.js';
+import { appendJobResultChunk, beginJobResult, completeJobResult, dropJobResult, jobResultHeader } from '../../registry/store/queries/job-results.js';
 import { claimDueJobs, createJobOnce, jobById, jobEvents, markSubmitting, recordSubmitFailure, transition, type JobRow } from '../../registry/store/queries/jobs.js';
 import { CanfarSite } from '../sites/canfar-site.js';
 import { SimSite } from '../sites/sim-site.js';
@@ -390,14 +390,61 @@ describe(`jobs (${backend})`, () => {
     expect(await beginJobResult(db.pool, job.id, 'broker-b', 'application/x-votable+xml', 60_000)).toBe(true);
     expect(await beginJobResult(db.pool, job.id, 'broker-a', 'application/x-votable+xml', 60_000)).toBe(false);
     await dropJobResult(db.pool, job.id, 'broker-a');
-    await appendJobResultChunk(db.pool, job.id, 0, new Uint8Array([1, 2, 3]));
+    // A's chunks do not land in B's answer, nor may A mark it complete.
+    expect(await appendJobResultChunk(db.pool, job.id, 'broker-a', 0, new Uint8Array([9]))).toBe(false);
+    expect(await appendJobResultChunk(db.pool, job.id, 'broker-b', 0, new Uint8Array([1, 2, 3]))).toBe(true);
+    expect(await completeJobResult(db.pool, job.id, 'broker-a', 3, 1)).toBe(false);
     expect(await jobResultHeader(db.pool, job.id)).toMatchObject({ complete: false });
+    expect(await completeJobResult(db.pool, job.id, 'broker-b', 3, 1)).toBe(true);
     // The broker holding it may; a failure for a candidate the job has moved past is not recorded twice.
     expect((await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-b' }))!.candidateIndex).toBe(1);
     expect(await recordSubmitFailure(db.pool, job.id, { ...failure, broker: 'broker-b' })).toBeUndefined();
     // Placed with candidate 0 after all: the row says so, whatever was recorded meanwhile.
     const placed = await transition(db.pool, job.id, 'COMPLETED', { legalFrom: ['PENDING'], siteId: 'a', siteJobId: 'sync:placed', sitePhase: 'COMPLETED', candidateIndex: 0 });
     expect(placed!.job).toMatchObject({ state: 'COMPLETED', candidateIndex: 0, siteId: 'a' });
+    // Once placed, the kept answer is nobody's to rewrite: not even the last holder's second submit
+    // (seen under load: the same broker re-sent a job whose lease looked lapsed, and its second
+    // write deleted the COMPLETED job's answer, which a thread then read as RESULT_EXPIRED).
+    expect(await beginJobResult(db.pool, job.id, 'broker-b', 'application/x-votable+xml', 60_000)).toBe(false);
+    await dropJobResult(db.pool, job.id, 'broker-b');
+    expect(await jobResultHeader(db.pool, job.id)).toMatchObject({ complete: true, bytes: 3, chunks: 1 });
+  }, WAITING_TEST_MS);
+
+  it('a synchronous answer slower than its submit lease is sent once and kept whole: the lease is renewed, and a claim of a job still being submitted here starts no second submit', async () => {
+    const site = new SimSite();
+    tapServices.push(mountTapService(site, { path: '/tap', tables: [GAIA] }));
+    // The site holds this query's answer until released.
+    let release = () => {};
+    const released = new Promise<void>((r) => (release = r));
+    let arrived = () => {};
+    const arrival = new Promise<void>((r) => (arrived = r));
+    const marker = 'lease_renewal_probe';
+    const adql = `SELECT source_id, ra, dec, designation FROM gaia.dr3lite WHERE ra < 15 AND designation <> '${marker}'`;
+    let sent = 0;
+    site.app.addHook('preHandler', async (request) => {
+      if (request.url.startsWith('/tap/sync') && JSON.stringify(request.body ?? '').includes(marker)) {
+        sent++;
+        arrived();
+        await released;
+      }
+    });
+    await site.start();
+    tapSites.set('slow', site);
+    const jobs = service({ submitTimeoutMs: 60_000 });
+    await jobs.start();
+    const submitted = jobs.submit({ kind: 'QUERY', request: { adql, probe: marker }, candidates: [{ kind: 'QUERY', siteId: 'slow', siteQuery: { adql, service: 'tap', mode: 'sync' } }] });
+    await arrival;
+    const [{ id }] = (await db.pool.query<{ id: string }>(`SELECT id FROM jobs WHERE request->>'probe' = $1`, [marker])).rows;
+    // What a stalled machine looks like to the database: the submit lease has run out.
+    await db.pool.query(`UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
+    // The poll loop claims it (the lease looked lapsed) and must not send it again.
+    await waitUntil(async () => (await jobById(db.pool, id))!, (j) => j.leaseUntil !== null && j.leaseUntil.getTime() > Date.now());
+    release();
+    const job = await submitted;
+    expect(job.state).toBe('COMPLETED');
+    expect(sent).toBe(1);
+    const rows = (await readVOTableToArray((await jobResult(jobs, job.id, 'votable')).body)).tables[0].rows;
+    expect(rows).toHaveLength(expected.length);
   }, WAITING_TEST_MS);
 
   it('finds an async job a dead broker created at the site by its run id, or sends it once when the site has none', async () => {

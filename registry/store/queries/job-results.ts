@@ -16,8 +16,13 @@ export interface JobResultRow {
 const COLUMNS = `job_id AS "jobId", content_type AS "contentType", bytes, chunks, complete, stored_at AS "storedAt",
   expires_at AS "expiresAt", expired_at AS "expiredAt"`;
 
-/** The job is `broker`'s to write for: it holds the job's lease, or nobody does. */
-const HOLDS_JOB = `EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2))`;
+/**
+ * The job's answer is `broker`'s to write: the job is still being submitted (PENDING, placed at
+ * no site) under `broker`'s lease. Once it is placed, or another broker has taken the submit
+ * over, the kept answer is no longer any writer's to touch: a stale submitter (its lease lapsed
+ * under load) would otherwise delete a COMPLETED job's answer, or finish another's write.
+ */
+const HOLDS_JOB = `EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state = 'PENDING' AND site_job_id IS NULL AND lease_owner = $2)`;
 
 /**
  * Start keeping a result for `broker` (replacing an unfinished or earlier one for the same job);
@@ -32,14 +37,19 @@ export async function beginJobResult(db: Queryable, jobId: string, broker: strin
   return (inserted.rowCount ?? 0) > 0;
 }
 
-/** Append chunk `seq` of a result being kept. */
-export async function appendJobResultChunk(db: Queryable, jobId: string, seq: number, data: Uint8Array): Promise<void> {
-  await db.query(`INSERT INTO job_result_chunks (job_id, seq, data) VALUES ($1, $2, $3)`, [jobId, seq, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+/** Append chunk `seq` of `broker`'s result being kept; false when the job is no longer its to write. */
+export async function appendJobResultChunk(db: Queryable, jobId: string, broker: string, seq: number, data: Uint8Array): Promise<boolean> {
+  const inserted = await db.query(
+    `INSERT INTO job_result_chunks (job_id, seq, data) SELECT $1, $3, $4 WHERE ${HOLDS_JOB} AND EXISTS (SELECT 1 FROM job_results WHERE job_id = $1 AND NOT complete)`,
+    [jobId, broker, seq, Buffer.from(data.buffer, data.byteOffset, data.byteLength)],
+  );
+  return (inserted.rowCount ?? 0) > 0;
 }
 
-/** Mark a result complete with its size; readers see it from now on. */
-export async function completeJobResult(db: Queryable, jobId: string, bytes: number, chunks: number): Promise<void> {
-  await db.query(`UPDATE job_results SET complete = true, bytes = $2, chunks = $3 WHERE job_id = $1`, [jobId, bytes, chunks]);
+/** Mark `broker`'s result complete with its size (readers see it from now on); false when the job is no longer its to write. */
+export async function completeJobResult(db: Queryable, jobId: string, broker: string, bytes: number, chunks: number): Promise<boolean> {
+  const updated = await db.query(`UPDATE job_results SET complete = true, bytes = $3, chunks = $4 WHERE job_id = $1 AND NOT complete AND ${HOLDS_JOB}`, [jobId, broker, bytes, chunks]);
+  return (updated.rowCount ?? 0) > 0;
 }
 
 /** Forget `broker`'s unfinished write that failed (not another broker's, which took the job over). */

@@ -323,6 +323,18 @@ export async function recordPollUnreachable(
   return { job: jobRow(job), first: isFirst };
 }
 
+/**
+ * Keep `leaseOwner`'s submit lease alive while its submit is still running (a slow site, a busy
+ * machine): without it another broker would take the job over and send it a second time.
+ * False when the job is no longer being submitted under that lease.
+ */
+export async function renewSubmitLease(db: Queryable, id: string, leaseOwner: string, ms: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE jobs SET lease_until = now() + $3::int * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND state = 'PENDING' AND site_job_id IS NULL`,
+    [id, leaseOwner, ms]);
+  return (rowCount ?? 0) > 0;
+}
+
 /** Release a lease without recording anything (a poll that was itself interrupted). */
 export async function releaseJobLease(db: Queryable, id: string, leaseOwner: string): Promise<void> {
   await db.query('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2', [id, leaseOwner]);
