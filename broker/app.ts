@@ -39,6 +39,7 @@ import { stageCompletedJobs } from './staging/follow.js';
 import { bearerIdentity, identifyRequests } from './auth/request-identity.js';
 import { identityServicesFor } from './auth/identity-wiring.js';
 import { loggerOptions } from './http/logging.js';
+import { logRequests } from './http/access-log.js';
 import { CallerSites, locateCallers } from './http/caller-site.js';
 import { PUBLISH_KEY_HEADER } from './auth/rights.js';
 import { instrument, requestIdOptions } from './metrics/index.js';
@@ -103,6 +104,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions(config.logLevel, options.logStream),
     bodyLimit: config.bodyLimit,
+    // One compact line per request instead (./http/access-log.ts).
+    disableRequestLogging: true,
     // A hop count trusts that many proxies nearest the broker (what proxy-addr does with a number).
     trustProxy: typeof config.server.trustProxy === 'number' ? hopsTrusted(config.server.trustProxy) : config.server.trustProxy,
     // A caller's X-Request-Id when it is a short token, else a new id (broker/metrics/request-id.ts).
@@ -117,6 +120,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   app.decorate('services', { getter: ready });
   // Request ids in every log line, request latency and /metrics: first, so their hooks see every request.
   const instrumented = await instrument(app, { env: options.env ?? process.env, identity: () => services?.identity });
+  logRequests(app, config.accessLog);
 
   // Until every phase is done only the probes and GraphiQL's page answer; the rest say why not.
   app.addHook('onRequest', async (request, reply) => {

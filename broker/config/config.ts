@@ -84,6 +84,8 @@ export interface Config {
   server: { host: string; port: number; trustProxy: boolean | number | string };
   database: { url?: string; dataDir: string };
   logLevel: string;
+  /** The access log: one line per answered request, GraphQL reads only as a sampled share (broker/http/access-log.ts). */
+  accessLog: { enabled: boolean; graphqlReadSample: number };
   /** Memory for cached GraphQL responses, in bytes (0 disables the cache). */
   responseCacheBytes: number;
   /** Largest request body accepted, in bytes. */

@@ -30,6 +30,10 @@ export interface BrokerEnv {
   CONSTELLATION_CACHE_MB?: string;
   /** Which proxies in front of the broker to believe (true, a hop count, or addresses). */
   CONSTELLATION_TRUST_PROXY?: string;
+  /** The access log: on (default) or off. */
+  CONSTELLATION_ACCESS_LOG?: string;
+  /** The share of GraphQL reads the access log writes, 0 (default) to 1. */
+  CONSTELLATION_ACCESS_LOG_SAMPLE?: string;
 }
 
 /** Read `path` (or CONSTELLATION_CONFIG, or ./federation.yaml) and the environment into a Config. */
@@ -82,6 +86,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
   if (!Number.isFinite(cacheMb) || cacheMb < 0) {
     throw new ConstellationError('INVALID_CONFIG', `CONSTELLATION_CACHE_MB must be a number of megabytes >= 0, got "${env.CONSTELLATION_CACHE_MB}"`);
   }
+  const accessLog = accessLogConfig(env);
   const config: Config = {
     configPath: file,
     federation: fed.federation,
@@ -107,6 +112,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
     server: { host: env.HOST ?? '127.0.0.1', port, trustProxy: trustProxy(env.CONSTELLATION_TRUST_PROXY) },
     database: { url: env.DATABASE_URL || undefined, dataDir: resolve(env.CONSTELLATION_DATA ?? '.constellation') },
     logLevel: env.LOG_LEVEL ?? 'info',
+    accessLog,
     bodyLimit,
     responseCacheBytes: Math.round(cacheMb * 1024 * 1024),
   };
@@ -124,6 +130,16 @@ type RawFederation = {
   limits?: Partial<Config['limits']>;
   sites: (Omit<SiteConfig, 'credentials' | 'datasets'> & { credentials?: SiteConfig['credentials']; datasets?: SiteConfig['datasets'] })[];
 };
+
+/** CONSTELLATION_ACCESS_LOG (on, off) and CONSTELLATION_ACCESS_LOG_SAMPLE (the share of GraphQL reads logged, 0 to 1). */
+function accessLogConfig(env: BrokerEnv): Config['accessLog'] {
+  const mode = env.CONSTELLATION_ACCESS_LOG ?? 'on';
+  if (mode !== 'on' && mode !== 'off') throw new ConstellationError('INVALID_CONFIG', `CONSTELLATION_ACCESS_LOG must be "on" or "off", got "${mode.slice(0, 40)}"`);
+  const raw = env.CONSTELLATION_ACCESS_LOG_SAMPLE ?? '0';
+  const sample = raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!(sample >= 0 && sample <= 1)) throw new ConstellationError('INVALID_CONFIG', `CONSTELLATION_ACCESS_LOG_SAMPLE must be a share from 0 to 1, got "${raw.slice(0, 40)}"`);
+  return { enabled: mode === 'on', graphqlReadSample: sample };
+}
 
 /** CONSTELLATION_TRUST_PROXY: unset or "false" (none), "true" (every proxy), a hop count, or addresses/CIDRs separated by commas. */
 function trustProxy(raw: string | undefined): boolean | number | string {
