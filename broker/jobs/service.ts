@@ -336,6 +336,15 @@ export class JobService {
     }
   }
 
+  /**
+   * A submit interrupted by stop(): its lease is released so another broker resumes the job now
+   * (it finds the submit time recorded and asks the site what it holds, as after a crash).
+   */
+  private async leftForAnother(id: string): Promise<JobRow> {
+    await releaseJobLease(this.pool, id, this.brokerId);
+    return this.reread(id);
+  }
+
   /** The job as it is now, after a write that did not apply (someone else moved it meanwhile). */
   private async reread(id: string): Promise<JobRow> {
     const job = await jobById(this.pool, id);
@@ -411,8 +420,8 @@ export class JobService {
       try {
         submitted = await kind.submit(site, ctx, candidate, job.id);
       } catch (err) {
-        // Stopping is not the site's failure: the job is left as a stopped broker leaves it, for the next to resume.
-        if (this.stopping.signal.aborted) return this.reread(job.id);
+        // Stopping is not the site's failure: the job is left for the next broker to resume, at once (not when the lease runs out).
+        if (this.stopping.signal.aborted) return this.leftForAnother(job.id);
         if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
         continue;
       }
@@ -420,8 +429,8 @@ export class JobService {
         // A synchronous answer is read whole and kept now, inside the submit's deadline and lease.
         if (kind.keepsAnswer(candidate, submitted.status)) await this.keep(ctx, site, job.id, submitted.siteJobId);
       } catch (err) {
-        await site.adapter.cancelJob?.(ctx, submitted.siteJobId).catch(() => undefined);
-        if (this.stopping.signal.aborted) return this.reread(job.id);
+        await site.adapter.cancelJob?.(ctx, submitted.siteJobId).catch((cancelErr) => this.options.onError?.(cancelErr));
+        if (this.stopping.signal.aborted) return this.leftForAnother(job.id);
         if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
         continue;
       }

@@ -410,40 +410,64 @@ describe(`jobs (${backend})`, () => {
     expect(await jobResultHeader(db.pool, job.id)).toMatchObject({ complete: true, bytes: 3, chunks: 1 });
   }, WAITING_TEST_MS);
 
-  it('a synchronous answer slower than its submit lease is sent once and kept whole: the lease is renewed, and a claim of a job still being submitted here starts no second submit', async () => {
+  /** A site that holds the answer to queries carrying `marker` until released, counting them. */
+  async function holdingSite(id: string, marker: string) {
     const site = new SimSite();
     tapServices.push(mountTapService(site, { path: '/tap', tables: [GAIA] }));
-    // The site holds this query's answer until released.
-    let release = () => {};
-    const released = new Promise<void>((r) => (release = r));
+    const held = { sent: 0, release: () => {}, arrival: Promise.resolve() };
+    const released = new Promise<void>((r) => (held.release = r));
     let arrived = () => {};
-    const arrival = new Promise<void>((r) => (arrived = r));
-    const marker = 'lease_renewal_probe';
-    const adql = `SELECT source_id, ra, dec, designation FROM gaia.dr3lite WHERE ra < 15 AND designation <> '${marker}'`;
-    let sent = 0;
+    held.arrival = new Promise<void>((r) => (arrived = r));
     site.app.addHook('preHandler', async (request) => {
       if (request.url.startsWith('/tap/sync') && JSON.stringify(request.body ?? '').includes(marker)) {
-        sent++;
+        held.sent++;
         arrived();
         await released;
       }
     });
     await site.start();
-    tapSites.set('slow', site);
+    tapSites.set(id, site);
+    const adql = `SELECT source_id, ra, dec, designation FROM gaia.dr3lite WHERE ra < 15 AND designation <> '${marker}'`;
+    const candidates: JobCandidate[] = [{ kind: 'QUERY', siteId: id, siteQuery: { adql, service: 'tap', mode: 'sync' } }];
+    return { held, request: { adql, probe: marker }, candidates, jobId: async () => (await db.pool.query<{ id: string }>(`SELECT id FROM jobs WHERE request->>'probe' = $1`, [marker])).rows[0].id };
+  }
+
+  it('a synchronous answer slower than its submit lease is sent once and kept whole: the lease is renewed, and a claim of a job still being submitted here starts no second submit', async () => {
+    const { held, request, candidates, jobId } = await holdingSite('slow', 'lease_renewal_probe');
     const jobs = service({ submitTimeoutMs: 60_000 });
     await jobs.start();
-    const submitted = jobs.submit({ kind: 'QUERY', request: { adql, probe: marker }, candidates: [{ kind: 'QUERY', siteId: 'slow', siteQuery: { adql, service: 'tap', mode: 'sync' } }] });
-    await arrival;
-    const [{ id }] = (await db.pool.query<{ id: string }>(`SELECT id FROM jobs WHERE request->>'probe' = $1`, [marker])).rows;
+    const submitted = jobs.submit({ kind: 'QUERY', request, candidates });
+    await held.arrival;
+    const id = await jobId();
     // What a stalled machine looks like to the database: the submit lease has run out.
     await db.pool.query(`UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
     // The poll loop claims it (the lease looked lapsed) and must not send it again.
     await waitUntil(async () => (await jobById(db.pool, id))!, (j) => j.leaseUntil !== null && j.leaseUntil.getTime() > Date.now());
-    release();
+    held.release();
     const job = await submitted;
     expect(job.state).toBe('COMPLETED');
-    expect(sent).toBe(1);
+    expect(held.sent).toBe(1);
     const rows = (await readVOTableToArray((await jobResult(jobs, job.id, 'votable')).body)).tables[0].rows;
+    expect(rows).toHaveLength(expected.length);
+  }, WAITING_TEST_MS);
+
+  it('a broker stopping mid-submit releases the job at once: another broker resumes it without waiting for the lease', async () => {
+    const { held, request, candidates, jobId } = await holdingSite('stopping', 'stop_release_probe');
+    // A submit lease far longer than the test: only the release lets the second broker in.
+    const first = service({ submitTimeoutMs: 600_000, brokerId: 'first' });
+    const submitted = first.submit({ kind: 'QUERY', request, candidates });
+    await held.arrival;
+    const id = await jobId();
+    await first.stop();
+    await submitted;
+    expect(await jobById(db.pool, id)).toMatchObject({ state: 'PENDING', leaseOwner: null });
+    held.release();
+    const second = service({ submitTimeoutMs: 600_000, brokerId: 'second' });
+    await second.start();
+    const done = await until(id, (j) => j.state !== 'PENDING');
+    expect(done.state).toBe('COMPLETED');
+    expect(held.sent).toBe(2);
+    const rows = (await readVOTableToArray((await jobResult(second, id, 'votable')).body)).tables[0].rows;
     expect(rows).toHaveLength(expected.length);
   }, WAITING_TEST_MS);
 

@@ -112,7 +112,8 @@ sites:
   });
 
   it('a second broker finishes the thread as its owner at a site that takes only the owner\'s linked token', async () => {
-    const options = { env: { CONSTELLATION_SECRET_KEY: KEY }, jobs: { pollIntervalMs: 50, tickMs: 25, submitTimeoutMs: 2_000 }, threads: { leaseMs: 2_000, sweepMs: 100 } };
+    // Generous deadlines and leases: a stopping broker releases both, so the second takes over at once.
+    const options = { env: { CONSTELLATION_SECRET_KEY: KEY }, jobs: { pollIntervalMs: 50, tickMs: 25, submitTimeoutMs: 60_000 }, threads: { leaseMs: 30_000, sweepMs: 100 } };
     const first = await startBroker(configFromYaml(yaml, { CONSTELLATION_DATA: dataDir }), db, options);
     let second: TestBroker | undefined;
     const via = async <T>(b: TestBroker, query: string, variables: Record<string, unknown>) => {

@@ -418,7 +418,8 @@ sites:
 
   it('a broker that stops mid-thread leaves it to another, which finishes it without redoing finished steps', async () => {
     const db = await freshDatabase();
-    const timings = { jobs: { pollIntervalMs: 50, tickMs: 25, submitTimeoutMs: 2_000 }, threads: { leaseMs: 2_000, sweepMs: 100 } };
+    // Generous deadlines and leases: a stopping broker releases both, so the second takes over at once.
+    const timings = { jobs: { pollIntervalMs: 50, tickMs: 25, submitTimeoutMs: 60_000 }, threads: { leaseMs: 30_000, sweepMs: 100 } };
     const first = await startBroker(configFromYaml(yaml, { CONSTELLATION_DATA: dataDir }), db, timings);
     let second: TestBroker | undefined;
     const via = async <T>(b: TestBroker, query: string, variables: Record<string, unknown>) => {
