@@ -43,7 +43,7 @@ import { logRequests } from './http/access-log.js';
 import { CallerSites, locateCallers } from './http/caller-site.js';
 import { PUBLISH_KEY_HEADER } from './auth/rights.js';
 import { instrument, requestIdOptions } from './metrics/index.js';
-import { destroyExpiredTapJobs } from './tap/expiry.js';
+import { scheduleTapUpkeep } from './tap/expiry.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -284,13 +284,13 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       const expireResults = () => {
         void created.jobs.expireResults().catch((err) => app.log.error({ err }, 'removing expired results failed'));
         void created.threads.expireResults(config.results.retentionDays * 86_400_000).catch((err) => app.log.error({ err }, 'removing expired thread results failed'));
-        // Async TAP jobs past their DESTRUCTION (hidden from the moment it passes) are deleted, a running one cancelled.
-        void destroyExpiredTapJobs(created, (err) => app.log.error({ err }, 'cancelling a destroyed TAP job failed')).catch((err) => app.log.error({ err }, 'removing destroyed TAP jobs failed'));
       };
       expireResults();
       const expiry = setInterval(expireResults, RESULT_EXPIRY_MS);
       expiry.unref();
       closers.push(() => clearInterval(expiry));
+      // Async TAP jobs: DESTRUCTION and EXECUTIONDURATION kept every minute.
+      closers.push(scheduleTapUpkeep(created, (err, what) => app.log.error({ err }, what)));
       // A query that asked for stageTo is staged by the broker that saw it complete.
       closers.push(stageCompletedJobs(created.jobs, created.stager, (err, what) => app.log.error({ err }, `${what} failed`)));
       if (options.schedule) {

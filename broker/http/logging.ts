@@ -21,14 +21,30 @@ export const REDACTED_PATHS = [
 /** Query parameters whose values never reach a log line (an OAuth callback's code, a token in a URL). */
 const SECRET_QUERY_PARAMETERS = /^(code|state|token|access_token|refresh_token|id_token|session_state|key|publish_key)$/i;
 
-/** `url` with the values of secret query parameters blanked. */
+/**
+ * A URL inside a parameter's value (TAP's UPLOAD=name,https://…?signature=…): its user and its
+ * query string may be a credential (a signed URL), so both are blanked; scheme, host and path stay.
+ */
+const URL_IN_VALUE = /(https?:\/\/)(?:[^\s/?#@;,]*@)?([^\s?#;,]*)(\?[^\s#;,]*)?(#[^\s;,]*)?/gi;
+
+/** `value` with the user and query string of every URL in it blanked. */
+function withoutUrlSecrets(value: string): string {
+  return value.replace(URL_IN_VALUE, (_all, scheme: string, rest: string, query: string | undefined) => `${scheme}${rest}${query ? '?[redacted]' : ''}`);
+}
+
+/** `url` with the values of secret query parameters blanked, and secrets of URLs inside other values too. */
 export function loggableUrl(url: string): string {
   const q = url.indexOf('?');
   if (q < 0) return url;
   const query = url.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=');
     const name = eq < 0 ? pair : pair.slice(0, eq);
-    return eq >= 0 && SECRET_QUERY_PARAMETERS.test(decodeURIComponentSafe(name)) ? `${name}=[redacted]` : pair;
+    if (eq < 0) return pair;
+    if (SECRET_QUERY_PARAMETERS.test(decodeURIComponentSafe(name))) return `${name}=[redacted]`;
+    // Decoded as the route reads it (URLSearchParams is lenient with a bad escape, so must this be).
+    const value = new URLSearchParams(`v=${pair.slice(eq + 1)}`).get('v') ?? '';
+    const cleaned = withoutUrlSecrets(value);
+    return cleaned === value ? pair : `${name}=${encodeURIComponent(cleaned)}`;
   });
   return `${url.slice(0, q)}?${query.join('&')}`;
 }

@@ -30,7 +30,11 @@ export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService,
     const format = resultFormatOf(query.format, request.headers.accept);
     if (!format) throw new ConstellationError('INVALID_ARGUMENT', `format must be votable, csv or json, not "${query.format}"`);
     const abort = new AbortController();
-    request.raw.once('close', () => abort.abort());
+    // The reply's socket, not the request's ('close' on a request fires once its body is read):
+    // a client that leaves before the result is sent stops the read of the site's result.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
     const service = jobs ?? app.services.jobs;
     const owner = ownerOfRequest(request);
     // A cross-match thread's result is served here too (its id is a UUID no job has).

@@ -13,50 +13,31 @@ import { threadResult } from '../threads/result-stream.js';
 import { separationDeg } from '../threads/tiles.js';
 import type { CrossSiteJoin } from './crossmatch-join.js';
 import { convertTo, type ResponseFormat } from './formats.js';
-
-const FINISHED = new Set(['COMPLETED', 'ERROR', 'ABORTED']);
+import { isFinished } from './finished.js';
+import type { StoredJoin } from './job-row.js';
+import { follow, type Followed, type Warn } from './wait.js';
 
 /** Start the join's cross-match thread as `identity` (the thread is theirs, as their TAP jobs are). */
 export function startJoinThread(services: Services, join: CrossSiteJoin, identity: Identity): Promise<ThreadRow> {
   return services.threads.start(ownerOf(identity), identity, join.input);
 }
 
-/**
- * The thread once it has ended, or as it is when `timeoutMs` runs out or `signal` aborts.
- * Follows this broker's thread changes, and reads the thread again every second for changes
- * another broker (a takeover) made.
- */
-export async function waitForThread(services: Services, thread: ThreadRow, timeoutMs: number, signal?: AbortSignal): Promise<ThreadRow> {
-  if (FINISHED.has(thread.state) || timeoutMs <= 0 || signal?.aborted) return thread;
-  return new Promise<ThreadRow>((resolve) => {
-    let latest = thread;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      stop();
-      clearTimeout(timer);
-      clearInterval(reread);
-      signal?.removeEventListener('abort', finish);
-      resolve(latest);
-    };
-    const seen = (t: ThreadRow) => {
-      latest = t;
-      if (FINISHED.has(t.state)) finish();
-    };
-    const stop = services.threads.onUpdate((changed) => {
-      if (changed.id === thread.id) seen(changed);
-    });
-    const timer = setTimeout(finish, timeoutMs);
-    const reread = setInterval(() => {
-      void services.threads.get(thread.id, thread.owner).then((t) => t && seen(t), () => undefined);
-    }, 1000);
-    signal?.addEventListener('abort', finish, { once: true });
-  });
+/** A cross-match thread followed (follow, wait.ts): this broker's changes to it, and it read again (another broker may have taken it over). */
+export function followedThread(services: Services, thread: ThreadRow, warn: Warn): Followed<ThreadRow> {
+  return {
+    read: () => services.threads.get(thread.id, thread.owner),
+    subscribe: (seen) => services.threads.onUpdate((changed) => changed.id === thread.id && seen(changed)),
+    onReadError: (err) => warn(err, `reading thread ${thread.id} again while waiting for it failed`),
+  };
+}
+
+/** The thread once it has ended, or as it is when `timeoutMs` runs out or `signal` aborts. */
+export function waitForThread(services: Services, thread: ThreadRow, timeoutMs: number, warn: Warn, signal?: AbortSignal): Promise<ThreadRow> {
+  return follow(thread, followedThread(services, thread, warn), (t) => isFinished(t.state), timeoutMs, signal);
 }
 
 /** A COMPLETED thread's result as the join's rows, in `format` (OVERFLOW when MAXREC cut it). */
-export async function joinAnswer(thread: ThreadRow, join: CrossSiteJoin, format: ResponseFormat, maxrec: number): Promise<{ contentType: string; body: AsyncIterable<Uint8Array> }> {
+export async function joinAnswer(thread: ThreadRow, join: StoredJoin, format: ResponseFormat, maxrec: number): Promise<{ contentType: string; body: AsyncIterable<Uint8Array> }> {
   const stored = await threadResult(thread, 'votable');
   const events = readVOTable(stored.body)[Symbol.asyncIterator]();
   let fields: FieldMeta[] | undefined;

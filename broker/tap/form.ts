@@ -5,9 +5,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConstellationError, invalidArgument } from '../../registry/model/errors.js';
 
-/** A request's TAP parameters: upper-case names to values (the last given wins), and its multipart parts by part name (uploads). */
+/** A request's TAP parameters: upper-case names to values (the last given wins), every value of each name in order, and its multipart parts by part name (uploads). */
 export interface TapParams {
   values: Map<string, string>;
+  /** Each name's every value (a UWS job list may repeat PHASE). */
+  all: Map<string, string[]>;
   files: Map<string, Buffer>;
 }
 
@@ -37,23 +39,31 @@ type Body = { kind: 'urlencoded'; text: string } | { kind: 'multipart'; parts: P
 /** The parameters of `request`: its query string, then its form body. */
 export function paramsOf(request: FastifyRequest): TapParams {
   const values = new Map<string, string>();
+  const all = new Map<string, string[]>();
   const files = new Map<string, Buffer>();
+  const set = (name: string, value: string) => {
+    const key = name.toUpperCase();
+    values.set(key, value);
+    const list = all.get(key);
+    if (list) list.push(value);
+    else all.set(key, [value]);
+  };
   const qs = request.url.indexOf('?');
-  if (qs >= 0) for (const [k, v] of new URLSearchParams(request.url.slice(qs + 1))) values.set(k.toUpperCase(), v);
+  if (qs >= 0) for (const [k, v] of new URLSearchParams(request.url.slice(qs + 1))) set(k, v);
   const body = request.body as Body | null;
   if (body && typeof body === 'object' && 'kind' in body) {
-    if (body.kind === 'urlencoded') for (const [k, v] of new URLSearchParams(body.text)) values.set(k.toUpperCase(), v);
+    if (body.kind === 'urlencoded') for (const [k, v] of new URLSearchParams(body.text)) set(k, v);
     else {
       for (const p of body.parts) {
         // An inline upload is named by its part (UPLOAD=t,param:part), with or without a filename.
         files.set(p.name, p.data);
-        if (p.filename === undefined) values.set(p.name.toUpperCase(), p.data.toString('utf8'));
+        if (p.filename === undefined) set(p.name, p.data.toString('utf8'));
       }
     }
   } else if (body !== undefined && body !== null) {
     throw new ConstellationError('UNSUPPORTED_MEDIA_TYPE', 'TAP parameters come as application/x-www-form-urlencoded or multipart/form-data (or in the query string)');
   }
-  return { values, files };
+  return { values, all, files };
 }
 
 const MAX_PARTS = 100;

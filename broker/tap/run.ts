@@ -20,6 +20,7 @@ import { startJoinThread } from './crossmatch-run.js';
 import type { ThreadRow } from '../../registry/store/queries/threads.js';
 import { LOCAL_SCHEMAS } from './schemas.js';
 import { uploadSchema } from './upload-schema.js';
+import { follow, type Followed, type Warn } from './wait.js';
 
 /** A result as bytes in the asked format, with its media type. */
 export interface TapAnswer {
@@ -84,39 +85,18 @@ export async function startQuery(services: Services, req: TapQueryRequest, ident
   return { kind: 'job', job };
 }
 
-/**
- * The job once it is final, or as it is when `timeoutMs` runs out or `signal` aborts. Follows
- * this broker's job changes, and reads the job again every second for changes another broker made.
- */
-export async function waitForJob(services: Services, job: JobRow, timeoutMs: number, signal?: AbortSignal): Promise<JobRow> {
-  if (isTerminal(job.state) || timeoutMs <= 0) return job;
-  return new Promise<JobRow>((resolve) => {
-    let latest = job;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      stop();
-      clearTimeout(timer);
-      clearInterval(reread);
-      signal?.removeEventListener('abort', finish);
-      resolve(latest);
-    };
-    const stop = services.jobs.onUpdate(({ job: changed }) => {
-      if (changed.id !== job.id) return;
-      latest = changed;
-      if (isTerminal(changed.state)) finish();
-    });
-    const timer = setTimeout(finish, timeoutMs);
-    const reread = setInterval(() => {
-      void services.jobs.get(job.id).then((j) => {
-        if (!j) return;
-        latest = j;
-        if (isTerminal(j.state)) finish();
-      }, () => undefined);
-    }, 1000);
-    signal?.addEventListener('abort', finish, { once: true });
-  });
+/** A broker job followed (follow, wait.ts): this broker's changes to it, and it read again. */
+export function followedJob(services: Services, job: JobRow, warn: Warn): Followed<JobRow> {
+  return {
+    read: () => services.jobs.get(job.id),
+    subscribe: (seen) => services.jobs.onUpdate(({ job: changed }) => changed.id === job.id && seen(changed)),
+    onReadError: (err) => warn(err, `reading job ${job.id} again while waiting for it failed`),
+  };
+}
+
+/** The job once it is final, or as it is when `timeoutMs` runs out or `signal` aborts. */
+export function waitForJob(services: Services, job: JobRow, timeoutMs: number, warn: Warn, signal?: AbortSignal): Promise<JobRow> {
+  return follow(job, followedJob(services, job, warn), (j) => isTerminal(j.state), timeoutMs, signal);
 }
 
 /** A completed job's result in `req`'s format (the site's VOTable passed through when no other serialization is asked). */

@@ -13,17 +13,39 @@ const NS = 'xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www
 export type TapThread = Pick<ThreadRow, 'id' | 'state' | 'finishedAt' | 'errorMessage'>;
 
 /**
- * A TAP job's phase: its own until it runs, then its broker job's (a broker job not yet at a
- * site is QUEUED), or its cross-match thread's (RUNNING is EXECUTING; a thread gone is ERROR).
+ * A TAP job's phase: its own until it runs (QUEUED once RUN claimed it, until it is linked;
+ * EXECUTING while a query of local tables runs), then its broker job's (a broker job not yet at
+ * a site is QUEUED), or its cross-match thread's (RUNNING is EXECUTING; a thread gone is ERROR).
+ * PHASE_SQL says the same in SQL (the job list filters on it): the two change together.
  */
-export function phaseOf(tap: Pick<TapJobRow, 'phase' | 'jobId'> & Partial<Pick<TapJobRow, 'threadJoin'>>, job: Pick<JobRow, 'state'> | undefined | null, thread?: Pick<ThreadRow, 'state'> | null): UwsPhase {
+export function phaseOf(tap: Pick<TapJobRow, 'phase' | 'jobId' | 'startedAt'> & Partial<Pick<TapJobRow, 'threadJoin'>>, job: Pick<JobRow, 'state'> | undefined | null, thread?: Pick<ThreadRow, 'state'> | null): UwsPhase {
   if (tap.threadJoin) {
     if (!thread) return 'ERROR';
     return thread.state === 'RUNNING' ? 'EXECUTING' : thread.state;
   }
-  if (!tap.jobId) return tap.phase;
+  if (!tap.jobId) return tap.phase === 'PENDING' && tap.startedAt ? 'QUEUED' : tap.phase;
   if (!job) return 'ERROR';
   return job.state === 'PENDING' ? 'QUEUED' : job.state;
+}
+
+/** phaseOf in SQL, over tap_jobs t LEFT JOIN jobs j (t.job_id) LEFT JOIN threads th (t.thread_id). */
+export const PHASE_SQL = `CASE
+  WHEN t.thread_join IS NOT NULL THEN CASE WHEN th.id IS NULL THEN 'ERROR' WHEN th.state = 'RUNNING' THEN 'EXECUTING' ELSE th.state END
+  WHEN t.job_id IS NOT NULL THEN CASE WHEN j.id IS NULL THEN 'ERROR' WHEN j.state = 'PENDING' THEN 'QUEUED' ELSE j.state END
+  WHEN t.phase = 'PENDING' AND t.started_at IS NOT NULL THEN 'QUEUED'
+  ELSE t.phase END`;
+
+/** Every phase UWS 1.1 names (a job list may filter on any; this service reports the first six). */
+export const UWS_PHASE_NAMES = ['PENDING', 'QUEUED', 'EXECUTING', 'COMPLETED', 'ERROR', 'ABORTED', 'UNKNOWN', 'HELD', 'SUSPENDED', 'ARCHIVED'] as const;
+
+/** Whether `phase` is one this service reports (a job list's filter on another matches nothing). */
+export function isReportedPhase(phase: string): phase is UwsPhase {
+  return UWS_PHASE_NAMES.slice(0, 6).some((p) => p === phase);
+}
+
+/** Whether a phase has ended. */
+export function isFinalPhase(phase: UwsPhase): boolean {
+  return phase === 'COMPLETED' || phase === 'ERROR' || phase === 'ABORTED';
 }
 
 /** The phases that may still change without the caller (WAIT blocks on them). */
@@ -51,7 +73,7 @@ export function jobXml(tap: TapJobRow, job: JobRow | undefined, jobUrl: string, 
     '<uws:quote xsi:nil="true"/>' +
     time(tap.createdAt, 'creationTime') +
     time(job?.startedAt ?? tap.startedAt, 'startTime') +
-    time(phase === 'COMPLETED' || phase === 'ERROR' || phase === 'ABORTED' ? (job?.finishedAt ?? thread?.finishedAt ?? tap.startedAt ?? tap.createdAt) : null, 'endTime') +
+    time(isFinalPhase(phase) ? (job?.finishedAt ?? thread?.finishedAt ?? tap.startedAt ?? tap.createdAt) : null, 'endTime') +
     `<uws:executionDuration>${tap.executionDuration}</uws:executionDuration>` +
     time(tap.destruction, 'destruction') +
     `<uws:parameters>${params}</uws:parameters>` +

@@ -21,6 +21,8 @@ export const ErrorCodes = {
   UNAUTHENTICATED: { code: 'CONSTELLATION_E_UNAUTHENTICATED', status: 401 },
   /** A known caller without the right to do this. */
   FORBIDDEN: { code: 'CONSTELLATION_E_FORBIDDEN', status: 403 },
+  /** A caller holding as much as one caller may (async TAP jobs, their stored bytes) until some of it is deleted or expires. */
+  QUOTA_EXCEEDED: { code: 'CONSTELLATION_E_QUOTA_EXCEEDED', status: 429 },
   /** An identity feature used where the federation has no identity provider, or its provider is unreachable. */
   IDENTITY_UNAVAILABLE: { code: 'CONSTELLATION_E_IDENTITY_UNAVAILABLE', status: 503 },
   NO_ELIGIBLE_SITE: { code: 'CONSTELLATION_E_NO_ELIGIBLE_SITE', status: 422 },

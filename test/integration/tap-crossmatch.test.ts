@@ -419,7 +419,7 @@ sites:
       const ids = [running, pending, kept].map((u) => u.split('/').pop()!);
       const stored = async () => (await broker.db.pool.query<{ id: string }>('SELECT id FROM tap_jobs WHERE id = ANY($1::uuid[]) ORDER BY id', [ids])).rows.map((r) => r.id);
       expect(await stored()).toHaveLength(3);
-      // The broker's clean-up (broker/app.ts runs it at start and every hour), run now.
+      // The broker's clean-up (scheduleTapUpkeep runs it at start and every minute), run now.
       expect(await destroyExpiredTapJobs(broker.app.services)).toBeGreaterThanOrEqual(2);
       expect(await stored()).toEqual([ids[2]]);
       expect(await threadOf(id!, 'alice')).toEqual({ id, state: 'ABORTED' });

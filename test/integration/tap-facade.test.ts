@@ -269,15 +269,16 @@ sites:
 
   it('reports a refused async query as the job\'s ERROR, with an error document, sending nothing', async () => {
     const before = queriesAtSites();
-    const created = await fetch(`${tap()}/async`, { method: 'POST', body: new URLSearchParams({ LANG: 'ADQL', QUERY: 'SELECT nosuch FROM gaia.src', PHASE: 'RUN' }), redirect: 'manual' });
+    const created = await fetch(`${tap()}/async`, { method: 'POST', headers: auth('alice'), body: new URLSearchParams({ LANG: 'ADQL', QUERY: 'SELECT nosuch FROM gaia.src', PHASE: 'RUN' }), redirect: 'manual' });
     const url = created.headers.get('location')!;
-    expect(await (await fetch(`${url}/phase`)).text()).toBe('ERROR');
-    expect(await (await fetch(url)).text()).toMatch(/<uws:errorSummary type="fatal" hasDetail="true"><uws:message>[^<]*column nosuch/);
-    expect(await (await fetch(`${url}/error`)).text()).toContain('<INFO name="QUERY_STATUS" value="ERROR">');
-    const aborted = await fetch(`${tap()}/async`, { method: 'POST', body: new URLSearchParams({ QUERY: 'SELECT * FROM gaia.src' }), redirect: 'manual' });
+    const get = (u: string) => fetch(u, { headers: auth('alice') });
+    expect(await (await get(`${url}/phase`)).text()).toBe('ERROR');
+    expect(await (await get(url)).text()).toMatch(/<uws:errorSummary type="fatal" hasDetail="true"><uws:message>[^<]*column nosuch/);
+    expect(await (await get(`${url}/error`)).text()).toContain('<INFO name="QUERY_STATUS" value="ERROR">');
+    const aborted = await fetch(`${tap()}/async`, { method: 'POST', headers: auth('alice'), body: new URLSearchParams({ QUERY: 'SELECT * FROM gaia.src' }), redirect: 'manual' });
     const abortUrl = aborted.headers.get('location')!;
-    await fetch(`${abortUrl}/phase`, { method: 'POST', body: new URLSearchParams({ PHASE: 'ABORT' }), redirect: 'manual' });
-    expect(await (await fetch(`${abortUrl}/phase`)).text()).toBe('ABORTED');
+    await fetch(`${abortUrl}/phase`, { method: 'POST', headers: auth('alice'), body: new URLSearchParams({ PHASE: 'ABORT' }), redirect: 'manual' });
+    expect(await (await get(`${abortUrl}/phase`)).text()).toBe('ABORTED');
     expect(queriesAtSites()).toBe(before);
   });
 
