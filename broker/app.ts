@@ -1,7 +1,7 @@
 /** The broker's server: createBroker registers every route at once and starts the services in timed phases; buildApp does both. */
 import { readFile } from 'node:fs/promises';
 import { GraphQLError } from 'graphql';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import mercurius, { type MercuriusOptions } from 'mercurius';
 import { ConstellationError, ErrorCodes, isConstellationError } from '../registry/model/errors.js';
 import { packagePath } from '../registry/paths.js';
@@ -105,7 +105,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     logger: options.logger === false ? false : loggerOptions(config.logLevel, options.logStream),
     bodyLimit: config.bodyLimit,
     // One compact line per request instead (./http/access-log.ts).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A hop count trusts that many proxies nearest the broker (what proxy-addr does with a number).
     trustProxy: typeof config.server.trustProxy === 'number' ? hopsTrusted(config.server.trustProxy) : config.server.trustProxy,
     // A caller's X-Request-Id when it is a short token, else a new id (broker/metrics/request-id.ts).
