@@ -5,7 +5,8 @@
  * into ConstellationErrors with stable codes. Adapters get a client scoped to one site
  * (`forSite`): every URL it is asked for, and every redirect, passes that site's outbound
  * policy, answers are read only up to byte limits, and a per-site circuit breaker stops
- * hammering a site that keeps failing.
+ * hammering a site that keeps failing. A one-off policy (an upload URL a caller named) gets a
+ * client that is not kept, under a circuit of its own host (`forOneOff`).
  */
 import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +33,12 @@ export const DEFAULT_LIMITS: ByteLimits = {
 };
 
 export const DEFAULT_CIRCUIT: CircuitOptions = { failures: 5, coolDownMs: 30_000 };
+
+/**
+ * Site clients kept (one per distinct policy), the least recently used forgotten beyond it: far
+ * more than the sites of a federation, so a site's client is made again only after thousands of others.
+ */
+export const MAX_SCOPED_CLIENTS = 4096;
 
 export interface HttpClientOptions {
   connectTimeoutMs?: number;
@@ -136,6 +143,9 @@ export class HttpClient implements SiteHttp {
   /** Refuses, at connect time, names that resolve to private addresses. */
   private readonly guardedAgent: Agent;
   private readonly circuit?: CircuitBreaker;
+  /** The circuits of one-off clients, by host: apart, so hosts callers name never crowd out the sites' circuits. */
+  private readonly oneOffCircuit?: CircuitBreaker;
+  /** Site clients by policy key, least recently used first. */
   private readonly scoped = new Map<string, SiteHttp>();
   private readonly observers = new Set<UpstreamObserver>();
 
@@ -143,7 +153,10 @@ export class HttpClient implements SiteHttp {
     const { limits, circuit, ...rest } = options;
     this.options = { ...DEFAULTS, ...stripUndefined(rest) };
     this.limits = { ...DEFAULT_LIMITS, ...stripUndefined(limits ?? {}) };
-    if (circuit !== false) this.circuit = new CircuitBreaker({ ...DEFAULT_CIRCUIT, ...stripUndefined(circuit ?? {}) });
+    if (circuit !== false) {
+      this.circuit = new CircuitBreaker({ ...DEFAULT_CIRCUIT, ...stripUndefined(circuit ?? {}) });
+      this.oneOffCircuit = new CircuitBreaker({ ...DEFAULT_CIRCUIT, ...stripUndefined(circuit ?? {}) }, 'host');
+    }
     const agentOptions = {
       headersTimeout: this.options.headersTimeoutMs,
       bodyTimeout: this.options.bodyTimeoutMs,
@@ -156,27 +169,52 @@ export class HttpClient implements SiteHttp {
   /**
    * The client for one site: every URL (and redirect) must pass the site's outbound policy,
    * the credential goes only to the site's own and allowed hosts, and the site's circuit
-   * breaker applies. One scoped client per distinct policy is kept.
+   * breaker applies. One scoped client per distinct policy is kept, at most MAX_SCOPED_CLIENTS.
    */
   forSite(spec: SitePolicySpec): SiteHttp {
     const key = OutboundPolicy.key(spec);
     let client = this.scoped.get(key);
-    if (!client) {
+    if (client) {
+      // Most recently used last.
+      this.scoped.delete(key);
+    } else {
       const policy = new OutboundPolicy(spec);
-      client = {
-        request: (url, options) => this.send(url, options ?? {}, policy),
-        text: async (url, options) => (await this.send(url, options ?? {}, policy)).text(),
-        json: async <T>(url: string, options: RequestOptions = {}) =>
-          (await this.send(url, { ...options, headers: { accept: 'application/json', ...options.headers } }, policy)).json<T>(),
-      };
-      this.scoped.set(key, client);
+      client = this.scopedClient(policy, this.circuit && { breaker: this.circuit, key: policy.siteId });
+    }
+    this.scoped.set(key, client);
+    for (const oldest of this.scoped.keys()) {
+      if (this.scoped.size <= MAX_SCOPED_CLIENTS) break;
+      this.scoped.delete(oldest);
     }
     return client;
   }
 
+  /**
+   * A client for a policy used once (an upload URL a caller named): not kept, and its circuit is
+   * `host`'s own (a dead host fails fast for everyone who names it, and no other host's requests).
+   */
+  forOneOff(spec: SitePolicySpec, host: string): SiteHttp {
+    return this.scopedClient(new OutboundPolicy(spec), this.oneOffCircuit && { breaker: this.oneOffCircuit, key: host.toLowerCase() });
+  }
+
+  /** How many site clients are kept (at most MAX_SCOPED_CLIENTS). */
+  get keptClients(): number {
+    return this.scoped.size;
+  }
+
+  /** The calls of HttpClient under `policy`, with the circuit `circuit` names. */
+  private scopedClient(policy: OutboundPolicy, circuit: Circuit | undefined): SiteHttp {
+    return {
+      request: (url, options) => this.send(url, options ?? {}, policy, circuit),
+      text: async (url, options) => (await this.send(url, options ?? {}, policy, circuit)).text(),
+      json: async <T>(url: string, options: RequestOptions = {}) =>
+        (await this.send(url, { ...options, headers: { accept: 'application/json', ...options.headers } }, policy, circuit)).json<T>(),
+    };
+  }
+
   /** Send a request (no site policy: tests and tools only; adapters get `forSite`). */
   async request(url: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    return this.send(url, options, undefined);
+    return this.send(url, options, undefined, undefined);
   }
 
   /** GET a document as text. */
@@ -235,7 +273,7 @@ export class HttpClient implements SiteHttp {
   }
 
   /** Send a request, retrying what may be retried; returns the response or throws a ConstellationError. */
-  private async send(url: string, options: RequestOptions, policy: OutboundPolicy | undefined): Promise<HttpResponse> {
+  private async send(url: string, options: RequestOptions, policy: OutboundPolicy | undefined, circuit: Circuit | undefined): Promise<HttpResponse> {
     const method = options.method ?? 'GET';
     const retry = options.retry ?? method !== 'POST';
     const attempts = retry && !isStream(options.body) ? this.options.retries + 1 : 1;
@@ -247,7 +285,7 @@ export class HttpClient implements SiteHttp {
       this.called(url, method, policy, undefined, { error: err });
       throw err;
     }
-    const report = policy && this.circuit ? this.circuit.enter(policy.siteId) : undefined;
+    const report = circuit?.breaker.enter(circuit.key);
     let lastError: UpstreamError | undefined;
     let outcome: CircuitOutcome = 'neutral';
     try {
@@ -363,6 +401,12 @@ export class HttpClient implements SiteHttp {
     const bodyFailed = (error: unknown) => this.called(target, method, policy, started, { status, error, phase: 'body' });
     return wrapResponse(res, status, url, responseHeaders, options.meter, this.limits, policy, bodyFailed);
   }
+}
+
+/** Which circuit a scoped client's requests go through: a breaker and the key of theirs in it. */
+interface Circuit {
+  breaker: CircuitBreaker;
+  key: string;
 }
 
 /** A ConstellationError raised for an upstream answer, with what retrying needs to know. */

@@ -42,7 +42,7 @@ import { loggerOptions } from './http/logging.js';
 import { logRequests } from './http/access-log.js';
 import { CallerSites, locateCallers } from './http/caller-site.js';
 import { PUBLISH_KEY_HEADER } from './auth/rights.js';
-import { instrument, requestIdOptions } from './metrics/index.js';
+import { instrument, measureSubscriptions, requestIdOptions } from './metrics/index.js';
 import { scheduleTapUpkeep } from './tap/expiry.js';
 
 declare module 'fastify' {
@@ -219,6 +219,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
     },
   });
   guardSubscriptions(app, { maxDepth: MAX_QUERY_DEPTH });
+  measureSubscriptions(app.graphql.schema, instrumented.metrics);
   await app.register(graphiqlRoutes);
   await app.register(consoleRoutes, { federation: config.federation.name, identity: Boolean(config.identity) });
   await app.register(siteRoutes);

@@ -17,6 +17,7 @@ import { upstreamObserver } from './upstream.js';
 export { requestLogMixin } from './log-context.js';
 export { requestIdOptions } from './request-id.js';
 export { BrokerMetrics } from './metrics.js';
+export { measureSubscriptions } from './subscriptions.js';
 
 /** What services report to the metrics. */
 export interface ServiceObservers {

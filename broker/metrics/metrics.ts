@@ -27,6 +27,8 @@ export interface MetricSources {
 const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Latency buckets (seconds) of exchanges with sites, which are slower and more spread. */
 const UPSTREAM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Lifetimes (seconds) of GraphQL subscriptions: a job followed to its end takes seconds to hours. */
+const SUBSCRIPTION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
 /** Harvest durations (seconds): a VOSI harvest reads several documents. */
 const HARVEST_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -61,9 +63,31 @@ export class BrokerMetrics {
 
   private readonly graphql = new Histogram({
     name: 'constellation_graphql_operation_duration_seconds',
-    help: `GraphQL operations over HTTP, by operation type and name (unnamed: anonymous; after ${MAX_OPERATION_NAMES} distinct names: other)`,
+    help: `GraphQL queries and mutations over HTTP, by operation type and name (unnamed: anonymous; after ${MAX_OPERATION_NAMES} distinct names: other); subscriptions, which live on a WebSocket for as long as they follow something, are counted by constellation_graphql_subscriptions_started_total, constellation_graphql_subscriptions_active and constellation_graphql_subscription_duration_seconds`,
     labelNames: ['operation_type', 'operation_name'] as const,
     buckets: REQUEST_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly subscriptionsStarted = new Counter({
+    name: 'constellation_graphql_subscriptions_started_total',
+    help: 'GraphQL subscriptions started over the WebSocket (past the guard and their resolver\'s checks), by operation name (as for constellation_graphql_operation_duration_seconds)',
+    labelNames: ['operation_name'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly subscriptionsActive = new Gauge({
+    name: 'constellation_graphql_subscriptions_active',
+    help: 'GraphQL subscriptions open now, by operation name',
+    labelNames: ['operation_name'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly subscriptionDuration = new Histogram({
+    name: 'constellation_graphql_subscription_duration_seconds',
+    help: 'How long GraphQL subscriptions lived, observed when each ends (its stream ends, the client stops it, or its connection closes), by operation name',
+    labelNames: ['operation_name'] as const,
+    buckets: SUBSCRIPTION_BUCKETS,
     registers: [this.registry],
   });
 
@@ -170,6 +194,21 @@ export class BrokerMetrics {
   /** One GraphQL operation answered over HTTP. */
   graphqlOperation(type: string, name: string | undefined, seconds: number): void {
     this.graphql.observe({ operation_type: type, operation_name: name === undefined ? 'anonymous' : this.operationNames.label(name) }, seconds);
+  }
+
+  /** One GraphQL subscription started; call what this returns when it ends (later calls do nothing). */
+  graphqlSubscription(name: string | undefined): () => void {
+    const labels = { operation_name: name === undefined ? 'anonymous' : this.operationNames.label(name) };
+    const started = performance.now();
+    this.subscriptionsStarted.inc(labels);
+    this.subscriptionsActive.inc(labels);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.subscriptionsActive.dec(labels);
+      this.subscriptionDuration.observe(labels, (performance.now() - started) / 1000);
+    };
   }
 
   /** One harvest ended. */

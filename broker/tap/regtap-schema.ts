@@ -1,7 +1,8 @@
 /**
  * The registry as IVOA RegTAP 1.1 (the `rr` schema), so pyvo.registry.search, TOPCAT's
- * registry window and any RegTAP client find the federation's holdings through /tap. It is
- * generated per query from the registry, for the caller:
+ * registry window and any RegTAP client find the federation's holdings through /tap. Each rr
+ * table is one SELECT over the registry's own tables, for the caller, that a query reads in
+ * place (nothing is copied, and the query's conditions and LIMIT reach the registry):
  *
  *   ivo://constellation/tap                        this service, the federation's TAP (RegTAP data model)
  *   ivo://constellation/<site>/<service>           each member site's service, at the site's own URL
@@ -15,13 +16,9 @@
  * against rr.stc_spatial.coverage are evaluated by ./regtap-moc.ts.
  */
 import type { Query } from '../../adapters/ivoa/adql/index.js';
-import type { Cell } from '../../adapters/ivoa/votable/index.js';
-import { columnsByReplicas, coverageByReplicas, datasetsByIds, replicasBySites } from '../../registry/store/queries/catalogue.js';
-import { servicesBySites } from '../../registry/store/queries/resources.js';
-import type { ColumnRow, DatasetRow, ReplicaRow, ServiceRow, SiteRow } from '../../registry/store/queries/rows.js';
-import { listSites } from '../../registry/store/queries/sites.js';
-import { votableType } from './catalogue.js';
-import type { LocalColumn, LocalKey, LocalSchema, LocalTable, SchemaContext } from './local-schema.js';
+import { ConstellationError } from '../../registry/model/errors.js';
+import { LOCAL_MAX_LOAD_ROWS, sqlLiteral, sqlTables, unionSql, type LocalColumn, type LocalKey, type LocalSchema, type LocalTable, type SchemaContext, type SqlBranch } from './local-schema.js';
+import { normalisedTypeSql, votableTypeSql } from './tap-schema.js';
 import { hasSpatialConstraint, rewriteSpatial } from './regtap-moc.js';
 
 const text = (name: string, description: string, extra: Partial<LocalColumn> = {}): LocalColumn => ({ name, datatype: 'char', description, ...extra });
@@ -192,106 +189,132 @@ const CAP_TYPES: Record<string, string> = { tap: 'tr:tableaccess', scs: 'cs:cone
 /** The ivoid of this service itself. */
 export const FEDERATION_IVOID = 'ivo://constellation/tap';
 
-/** The lower-case ivoid of a resource under ivo://constellation. */
-export function ivoidOf(...path: string[]): string {
-  return `ivo://constellation/${path.map((p) => encodeURIComponent(p.toLowerCase())).join('/')}`;
+const FEDERATION_TITLE = 'Constellation federation TAP service';
+const FEDERATION_DESCRIPTION = 'One TAP service for the whole federation: every canonical dataset of its member sites, queried by its canonical name and run at the site that holds it; also a RegTAP 1.1 registry of the federation.';
+
+// ---- the rr tables as SQL over the registry --------------------------------------------------
+
+const lit = sqlLiteral;
+
+/** A map of ours as a CASE over `expr` (NULL when no key matches). */
+const caseOf = (expr: string, map: Record<string, string>) => `CASE ${expr} ${Object.entries(map).map(([k, v]) => `WHEN ${lit(k)} THEN ${lit(v)}`).join(' ')} ELSE NULL END`;
+
+/** Characters encodeURIComponent leaves as they are. */
+const URI_SAFE = `[A-Za-z0-9_.!~*''()-]`;
+
+/**
+ * encodeURIComponent(lower(x)) in SQL. Registry ids are ASCII (the capability schema's patterns),
+ * so the per-character branch (UTF-8 bytes as %XX) is reached only by a service id with a colon.
+ */
+function uriPart(x: string): string {
+  const v = `lower(${x})`;
+  return `CASE WHEN ${v} ~ '^${URI_SAFE}*$' THEN ${v} ELSE (SELECT string_agg(CASE WHEN ch ~ '^${URI_SAFE}$' THEN ch ELSE upper(regexp_replace(encode(convert_to(ch, 'UTF8'), 'hex'), '(..)', E'%\\\\1', 'g')) END, '' ORDER BY i) FROM regexp_split_to_table(${v}, '') WITH ORDINALITY AS chars(ch, i)) END`;
 }
 
-/** What the rr tables are generated from, read once per query. */
-interface Snapshot {
-  sites: Map<string, SiteRow>;
-  services: ServiceRow[];
-  replicas: ReplicaRow[];
-  datasets: Map<string, DatasetRow>;
-  coverage: Map<number, string>;
-}
+/** The lower-case ivoid of a resource under ivo://constellation, from SQL expressions (as ivoids are written in JS: each part encodeURIComponent'd). */
+const ivoidSql = (...parts: string[]) => `'ivo://constellation/' || ${parts.map(uriPart).join(` || '/' || `)}`;
 
-async function readSnapshot(ctx: SchemaContext): Promise<Snapshot> {
-  const sites = await listSites(ctx.db);
-  const ids = sites.map((s) => s.id);
-  const [services, replicas] = await Promise.all([servicesBySites(ctx.db, ids), replicasBySites(ctx.db, ids, undefined, ctx.visibility)]);
-  const [datasets, coverage] = await Promise.all([
-    datasetsByIds(ctx.db, [...new Set(replicas.map((r) => r.datasetId))], ctx.visibility),
-    coverageByReplicas(ctx.db, replicas.map((r) => r.id)),
-  ]);
-  return {
-    sites: new Map(sites.map((s) => [s.id, s])),
-    services,
-    replicas,
-    datasets: new Map(datasets.map((d) => [d.id, d])),
-    coverage: new Map(coverage.map((c) => [c.replicaId, c.moc])),
-  };
-}
+/** A timestamp as Date.toISOString writes it. */
+const isoSql = (x: string) => `to_char(${x} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-// One registry read per query: the rows of every rr table it names and its spatial rewrite share it.
-const snapshots = new WeakMap<SchemaContext, Promise<Snapshot>>();
-const snapshotOf = (ctx: SchemaContext): Promise<Snapshot> => {
-  let s = snapshots.get(ctx);
-  if (!s) snapshots.set(ctx, (s = readSnapshot(ctx)));
-  return s;
-};
+/** An rr table as the UNION ALL of its branches. */
+const unionOf = (table: string, branches: readonly SqlBranch[]) => unionSql(`rr.${table}`, COLUMNS[table], branches);
 
-const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
-
-/** One resource row in COLUMNS.resource order. */
-function resourceRow(r: { ivoid: string; type: string; at: Date | null; shortName: string; title: string; description: string; reference: string | null; creator: string | null; contentType: string | null }): Cell[] {
-  return [r.ivoid, r.type, iso(r.at), r.shortName.slice(0, 16), r.title, 'research', r.description, r.reference, r.creator, r.contentType, null, null, null, null, null, null, null, FEDERATION_IVOID, iso(r.at)];
-}
-
-/** Every rr row for the caller, table by table. */
-function rowsOf(s: Snapshot, baseUrl: string, columns: ColumnRow[] | undefined): Record<string, Cell[][]> {
-  const out: Record<string, Cell[][]> = Object.fromEntries(Object.keys(COLUMNS).map((t) => [t, []]));
-  const interfaceRow = (ivoid: string, cap: number, url: string, std: string | null, authenticated: boolean): Cell[] => [ivoid, cap, 1, 'vs:paramhttp', 'std', std, null, null, null, 'base', url, null, authenticated ? 1 : 0];
-
-  // This service: the federation's TAP, which also serves this registry.
-  out.resource.push(resourceRow({ ivoid: FEDERATION_IVOID, type: 'vs:catalogservice', at: null, shortName: 'constellation', title: 'Constellation federation TAP service',
-    description: 'One TAP service for the whole federation: every canonical dataset of its member sites, queried by its canonical name and run at the site that holds it; also a RegTAP 1.1 registry of the federation.',
-    reference: baseUrl, creator: null, contentType: 'Catalog' }));
-  out.capability.push([FEDERATION_IVOID, 1, 'tr:tableaccess', 'the federation as one TAP service', STANDARD_IDS.tap]);
-  out.interface.push(interfaceRow(FEDERATION_IVOID, 1, baseUrl, '1.1', false));
-  out.res_detail.push([FEDERATION_IVOID, 1, '/capability/dataModel/@ivo-id', 'ivo://ivoa.net/std/regtap#1.1']);
-  out.res_detail.push([FEDERATION_IVOID, 1, '/capability/dataModel', 'Registry 1.1']);
-
-  for (const svc of s.services) {
-    const site = s.sites.get(svc.siteId);
-    if (!site) continue;
-    const ivoid = ivoidOf(site.id, svc.id);
-    const std = (svc.standardId ?? STANDARD_IDS[svc.type] ?? null)?.toLowerCase() ?? null;
-    out.resource.push(resourceRow({ ivoid, type: svc.type === 'tap' ? 'vs:catalogservice' : 'vs:dataservice', at: site.publishedAt, shortName: site.id,
-      title: svc.title ?? `${site.name} ${svc.type.toUpperCase()} service`,
-      description: `The ${svc.type.toUpperCase()} service of ${site.name} (site ${site.id}), a member of the Constellation federation; its own endpoint, reached directly.`,
-      reference: site.url, creator: site.name, contentType: null }));
-    out.capability.push([ivoid, 1, CAP_TYPES[svc.type] ?? null, `${svc.type} service of site ${site.id}`, std]);
-    out.interface.push(interfaceRow(ivoid, 1, svc.url, null, svc.auth.length > 0 && !svc.auth.includes('anonymous')));
-    out.res_role.push([ivoid, site.name, ivoidOf(site.id), null, null, null, null, 'publisher']);
-  }
-
-  const byReplica = new Map<number, ColumnRow[]>();
-  for (const c of columns ?? []) byReplica.set(c.replicaId, [...(byReplica.get(c.replicaId) ?? []), c]);
-  for (const r of s.replicas) {
-    const site = s.sites.get(r.siteId);
-    const dataset = s.datasets.get(r.datasetId);
-    if (!site || !dataset) continue;
-    const ivoid = ivoidOf(site.id, r.serviceId, r.datasetId);
-    const title = r.title ?? dataset.title ?? r.datasetId;
-    const about = r.description ?? dataset.description;
-    out.resource.push(resourceRow({ ivoid, type: 'vs:catalogresource', at: site.publishedAt, shortName: r.datasetId, title: `${title} (${site.name})`,
-      description: `${about ? `${about} ` : ''}The table ${r.datasetId} as held by ${site.name} (site ${site.id}, local table ${r.table}); query it as ${r.datasetId} through the federation's TAP service, which runs the query at a site holding it.`,
-      reference: site.url, creator: site.name, contentType: 'Catalog' }));
-    out.capability.push([ivoid, 1, 'tr:tableaccess', `the federation's TAP service, where this table is ${r.datasetId}`, STANDARD_IDS.tap]);
-    out.interface.push(interfaceRow(ivoid, 1, baseUrl, '1.1', !r.access.public));
-    out.res_table.push([ivoid, 1, r.datasetId, title, about ?? null, null, 'base_table', r.rows]);
-    out.res_subject.push([ivoid, r.datasetId.split('.')[0]]);
-    out.res_role.push([ivoid, site.name, ivoidOf(site.id), null, null, null, null, 'publisher']);
-    const moc = s.coverage.get(r.id);
-    if (moc !== undefined) out.stc_spatial.push([ivoid, moc, 'ICRS']);
-    for (const c of byReplica.get(r.id) ?? []) {
-      const t = votableType(c.datatype, c.arraysize);
-      const flags = [c.indexed ? 'indexed' : undefined, 'nullable'].filter(Boolean).join('#');
-      out.table_column.push([ivoid, 1, c.canonical ?? c.name.toLowerCase(), c.ucd, c.unit, null, t.datatype, null, c.xtype ?? t.xtype ?? null, t.arraysize ?? null, null, 'vs:votabletype', flags, c.description]);
+/**
+ * One rr table for one caller, in SQL: `caller.visible()` is their groups as text[] (NULL: every
+ * replica), `caller.baseUrl()` this service's URL; each a bind parameter made when first used
+ * (PostgreSQL refuses a parameter the statement never uses).
+ */
+function rrSql(table: string, caller: { visible(): string; baseUrl(): string }): string {
+  const services = 'services svc JOIN sites s ON s.id = svc.site_id';
+  const replicas = `replicas r JOIN sites s ON s.id = r.site_id JOIN datasets d ON d.id = r.dataset_id`;
+  const isVisible = () => `(${caller.visible()} IS NULL OR r.public OR r.groups && ${caller.visible()})`;
+  const fed = { ivoid: lit(FEDERATION_IVOID) };
+  const svc = { ivoid: ivoidSql('s.id', 'svc.id'), type: 'upper(svc.type)' };
+  const rep = { ivoid: ivoidSql('s.id', 'r.service_id', 'r.dataset_id'), title: 'COALESCE(r.title, d.title, r.dataset_id)', about: 'COALESCE(r.description, d.description)' };
+  const std = `lower(COALESCE(svc.standard_id, ${caseOf('svc.type', STANDARD_IDS)}))`;
+  const publisher = (ivoid: string) => ({ ivoid, role_name: 's.name', role_ivoid: ivoidSql('s.id'), base_role: lit('publisher') });
+  const at = isoSql('s.published_at');
+  const intf = (ivoid: string, url: string, version: string, authenticated: string) => ({
+    ivoid, cap_index: '1', intf_index: '1', intf_type: lit('vs:paramhttp'), intf_role: lit('std'), std_version: version, url_use: lit('base'), access_url: url, authenticated_only: authenticated,
+  });
+  const common = { content_level: lit('research'), harvested_from: lit(FEDERATION_IVOID) };
+  switch (table) {
+    case 'resource':
+      return unionOf(table, [
+        { cells: { ...fed, ...common, res_type: lit('vs:catalogservice'), short_name: lit('constellation'), res_title: lit(FEDERATION_TITLE), res_description: lit(FEDERATION_DESCRIPTION), reference_url: caller.baseUrl(), content_type: lit('Catalog') } },
+        { from: services, cells: { ...common, ivoid: svc.ivoid, res_type: `CASE WHEN svc.type = 'tap' THEN 'vs:catalogservice' ELSE 'vs:dataservice' END`, created: at, updated: at, short_name: 'left(s.id, 16)',
+          res_title: `COALESCE(svc.title, s.name || ' ' || ${svc.type} || ' service')`,
+          res_description: `'The ' || ${svc.type} || ' service of ' || s.name || ' (site ' || s.id || '), a member of the Constellation federation; its own endpoint, reached directly.'`,
+          reference_url: 's.url', creator_seq: 's.name' } },
+        { from: `${replicas} WHERE ${isVisible()}`, cells: { ...common, ivoid: rep.ivoid, res_type: lit('vs:catalogresource'), created: at, updated: at, short_name: 'left(r.dataset_id, 16)',
+          res_title: `${rep.title} || ' (' || s.name || ')'`,
+          res_description: `CASE WHEN ${rep.about} <> '' THEN ${rep.about} || ' ' ELSE '' END || 'The table ' || r.dataset_id || ' as held by ' || s.name || ' (site ' || s.id || ', local table ' || r.local_table || '); query it as ' || r.dataset_id || ${lit(" through the federation's TAP service, which runs the query at a site holding it.")}`,
+          reference_url: 's.url', creator_seq: 's.name', content_type: lit('Catalog') } },
+      ]);
+    case 'capability':
+      return unionOf(table, [
+        { cells: { ...fed, cap_index: '1', cap_type: lit('tr:tableaccess'), cap_description: lit('the federation as one TAP service'), standard_id: lit(STANDARD_IDS.tap) } },
+        { from: services, cells: { ivoid: svc.ivoid, cap_index: '1', cap_type: caseOf('svc.type', CAP_TYPES), cap_description: `svc.type || ' service of site ' || s.id`, standard_id: std } },
+        { from: `${replicas} WHERE ${isVisible()}`, cells: { ivoid: rep.ivoid, cap_index: '1', cap_type: lit('tr:tableaccess'), cap_description: `${lit("the federation's TAP service, where this table is ")} || r.dataset_id`, standard_id: lit(STANDARD_IDS.tap) } },
+      ]);
+    case 'interface':
+      return unionOf(table, [
+        { cells: intf(fed.ivoid, caller.baseUrl(), lit('1.1'), '0') },
+        { from: services, cells: intf(svc.ivoid, 'svc.url', 'NULL', `CASE WHEN cardinality(svc.auth) > 0 AND NOT ('anonymous' = ANY (svc.auth)) THEN 1 ELSE 0 END`) },
+        { from: `${replicas} WHERE ${isVisible()}`, cells: intf(rep.ivoid, caller.baseUrl(), lit('1.1'), 'CASE WHEN r.public THEN 0 ELSE 1 END') },
+      ]);
+    case 'res_table':
+      return unionOf(table, [{ from: `${replicas} WHERE ${isVisible()}`, cells: { ivoid: rep.ivoid, table_index: '1', table_name: 'r.dataset_id', table_title: rep.title, table_description: rep.about, table_type: lit('base_table'), nrows: 'r.rows' } }]);
+    case 'table_column': {
+      const type = votableTypeSql('vt.t', 'c.arraysize');
+      const normalised = normalisedTypeSql('c.datatype');
+      return unionOf(table, [{
+        from: `${replicas} JOIN replica_columns c ON c.replica_id = r.id CROSS JOIN LATERAL (SELECT ${normalised} AS t) vt WHERE ${isVisible()}`,
+        cells: { ivoid: rep.ivoid, table_index: '1', name: 'COALESCE(c.canonical, lower(c.name))', ucd: 'c.ucd', unit: 'c.unit', datatype: type.datatype, extended_type: `COALESCE(c.xtype, ${type.xtype})`,
+          arraysize: type.arraysize, type_system: lit('vs:votabletype'), flag: `CASE WHEN c.indexed THEN 'indexed#nullable' ELSE 'nullable' END`, column_description: 'c.description' },
+      }]);
     }
+    case 'res_detail':
+      return unionOf(table, [
+        { cells: { ...fed, cap_index: '1', detail_xpath: lit('/capability/dataModel/@ivo-id'), detail_value: lit('ivo://ivoa.net/std/regtap#1.1') } },
+        { cells: { ...fed, cap_index: '1', detail_xpath: lit('/capability/dataModel'), detail_value: lit('Registry 1.1') } },
+      ]);
+    case 'res_subject':
+      return unionOf(table, [{ from: `${replicas} WHERE ${isVisible()}`, cells: { ivoid: rep.ivoid, res_subject: `split_part(r.dataset_id, '.', 1)` } }]);
+    case 'res_role':
+      return unionOf(table, [{ from: services, cells: publisher(svc.ivoid) }, { from: `${replicas} WHERE ${isVisible()}`, cells: publisher(rep.ivoid) }]);
+    case 'stc_spatial':
+      return unionOf(table, [{ from: `${replicas} JOIN coverage cv ON cv.replica_id = r.id WHERE ${isVisible()}`, cells: { ivoid: rep.ivoid, coverage: 'cv.moc', ref_system_name: lit('ICRS') } }]);
+    default:
+      throw new Error(`no SQL for rr.${table}`);
   }
-  return out;
+}
+
+// ---- spatial constraints: the coverages they are decided against ---------------------------
+
+/** Most bytes of MOC text a spatial constraint is decided against (each distinct MOC is parsed here). */
+export const MAX_COVERAGE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Every distinct coverage the caller can see, counted first: more than the load limit, or more
+ * than MAX_COVERAGE_BYTES of MOC text, is QUERY_TOO_COSTLY before any is read.
+ */
+async function visibleCoverages(ctx: SchemaContext): Promise<string[]> {
+  const visible = ctx.visibility === 'all' ? null : [...ctx.visibility];
+  const distinct = `SELECT DISTINCT cv.moc FROM coverage cv JOIN replicas r ON r.id = cv.replica_id WHERE ($1::text[] IS NULL OR r.public OR r.groups && $1::text[])`;
+  const { rows: [size] } = await ctx.db.query<{ n: number; bytes: number }>(`SELECT count(*)::int AS n, COALESCE(sum(octet_length(moc)), 0)::float8 AS bytes FROM (${distinct}) m`, [visible]);
+  const limit = ctx.maxLoadRows ?? LOCAL_MAX_LOAD_ROWS;
+  if (size.n > limit || size.bytes > MAX_COVERAGE_BYTES) {
+    throw new ConstellationError('QUERY_TOO_COSTLY', `QUERY constrains rr.stc_spatial.coverage, which holds ${size.n} distinct MOCs (${size.bytes} bytes); a spatial constraint is decided here against at most ${limit} MOCs of at most ${MAX_COVERAGE_BYTES} bytes in all: constrain the query another way`);
+  }
+  return (await ctx.db.query<{ moc: string }>(distinct, [visible])).rows.map((r) => r.moc);
+}
+
+/** `make`'s value, made on the first call only. */
+function once(make: () => string): () => string {
+  let made: string | undefined;
+  return () => (made ??= make());
 }
 
 /** The rr schema: RegTAP 1.1 over the registry, for each caller. */
@@ -303,20 +326,11 @@ export function regtapSchema(): LocalSchema {
     udfs: UDFS,
     async prepare(query: Query, ctx: SchemaContext): Promise<Query> {
       if (!hasSpatialConstraint(query)) return query;
-      const s = await snapshotOf(ctx);
-      return rewriteSpatial(query, [...s.coverage.values()]);
+      return rewriteSpatial(query, await visibleCoverages(ctx));
     },
     tables(ctx: SchemaContext): LocalTable[] {
-      const baseUrl = ctx.baseUrl ?? '/tap';
-      let all: Promise<Record<string, Cell[][]>> | undefined;
-      // Columns are read only when rr.table_column is asked for.
-      const rows = (withColumns: boolean) => snapshotOf(ctx).then(async (s) => rowsOf(s, baseUrl, withColumns ? await columnsByReplicas(ctx.db, s.replicas.map((r) => r.id)) : undefined));
-      return Object.keys(COLUMNS).map((name) => ({
-        name,
-        description: DESCRIPTIONS[name],
-        columns: COLUMNS[name],
-        rows: async () => (name === 'table_column' ? (await rows(true)).table_column : (await (all ??= rows(false)))[name]),
-      }));
+      const visible = ctx.visibility === 'all' ? null : ctx.visibility;
+      return sqlTables(COLUMNS, DESCRIPTIONS, (name, param) => rrSql(name, { visible: once(() => param(visible, 'text[]')), baseUrl: once(() => param(ctx.baseUrl ?? '/tap', 'text')) }));
     },
   };
 }

@@ -1,6 +1,6 @@
 /** The uploaded tables of one query as a local schema (TAP_UPLOAD), so a query of uploads alone runs in the broker. */
 import { readVOTableToArray, type Cell, type FieldMeta } from '../../adapters/ivoa/votable/index.js';
-import type { LocalColumn, LocalSchema } from './local-schema.js';
+import type { LocalColumn, LocalSchema, LocalTable } from './local-schema.js';
 import type { Upload } from './route.js';
 
 const SCALAR: Partial<Record<FieldMeta['datatype'], LocalColumn['datatype']>> = {
@@ -12,7 +12,7 @@ export function uploadSchema(uploads: readonly Upload[]): LocalSchema {
   return {
     name: 'TAP_UPLOAD',
     description: 'tables uploaded with this query',
-    tables: () => uploads.map((u) => {
+    tables: () => uploads.map((u): LocalTable => {
       let parsed: Promise<{ columns: LocalColumn[]; rows: Cell[][] }> | undefined;
       const read = () => (parsed ??= readVOTableToArray([new TextEncoder().encode(u.votable)]).then((doc) => {
         const t = doc.tables[0];
@@ -24,8 +24,8 @@ export function uploadSchema(uploads: readonly Upload[]): LocalSchema {
         name: u.name.toLowerCase(),
         description: `uploaded table ${u.name}`,
         columns: u.columns.map((name) => ({ name, datatype: 'char' as const, description: '' })),
-        typedColumns: async () => (await read()).columns,
-        rows: async () => (await read()).rows,
+        // Parsed once (its bytes are bounded by the upload limit), then counted before it is loaded.
+        source: { kind: 'rows', count: async () => (await read()).rows.length, rows: async () => (await read()).rows, typedColumns: async () => (await read()).columns },
       };
     }),
   };

@@ -14,7 +14,8 @@ import { startBroker, type TestBroker } from '../support/broker.js';
 import { configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { logSink, registerSecret } from '../support/log-capture.js';
-import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
+import { SubscriptionClient } from '../support/subscriptions.js';
+import { AT_ONCE_MS, WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
 const TABLE: SimTable = {
   name: 'gaia.dr3lite',
@@ -166,6 +167,9 @@ sites:
     expect(Object.fromEntries([...types].filter(([name]) => name.startsWith('constellation_')))).toEqual({
       constellation_http_request_duration_seconds: 'histogram',
       constellation_graphql_operation_duration_seconds: 'histogram',
+      constellation_graphql_subscriptions_started_total: 'counter',
+      constellation_graphql_subscriptions_active: 'gauge',
+      constellation_graphql_subscription_duration_seconds: 'histogram',
       constellation_harvests_total: 'counter',
       constellation_harvest_duration_seconds: 'histogram',
       constellation_upstream_request_duration_seconds: 'histogram',
@@ -234,6 +238,72 @@ sites:
     // An upstream call logs no query string (a job's UWS polls carry none either, but sync queries do: REQUEST=doQuery&…).
     for (const l of lines.filter((x) => x.upstream)) expect(String((l.upstream as { path: string }).path)).not.toContain('?');
   }, WAITING_TEST_MS);
+
+  it('counts GraphQL subscriptions: each start, those open, and each lifetime when it ends (its stream ends or its connection closes); a refused one not at all', async () => {
+    const FOLLOW = 'subscription FollowJobForMetrics($id: ID!) { jobUpdated(id: $id) { state } }';
+    const name = { operation_name: 'FollowJobForMetrics' };
+    const submit = async () => {
+      const submitted = await broker.graphql<{ submitQuery: { id: string } }>('mutation($i: QueryInput!) { submitQuery(input: $i) { id } }', {
+        i: { adql: 'SELECT TOP 5 source_id, ra, dec FROM gaia.dr3lite', site: 'alpha' },
+      });
+      expect(submitted.errors).toBeUndefined();
+      return submitted.data!.submitQuery.id;
+    };
+    expect(['OK', 'NOT_MODIFIED']).toContain((await broker.harvest('alpha')).outcome);
+    const before = (await samples()).samples;
+    const grown = (after: Sample[], metric: string) => value(after, metric, name) - value(before, metric, name);
+
+    // Followed to its end: the server ends the stream once the job is final.
+    const client = await SubscriptionClient.connect(broker.url);
+    try {
+      const states = await client.run<{ jobUpdated: { state: string } }>(FOLLOW, { id: await submit() });
+      expect(states.at(-1)?.jobUpdated.state).toBe('COMPLETED');
+    } finally {
+      client.close();
+    }
+    await expect.poll(async () => grown((await samples()).samples, 'constellation_graphql_subscription_duration_seconds_count'), { timeout: WAITING_TEST_MS }).toBe(1);
+    let after = (await samples()).samples;
+    expect(grown(after, 'constellation_graphql_subscriptions_started_total')).toBe(1);
+    expect(value(after, 'constellation_graphql_subscriptions_active', name)).toBe(0);
+    expect(after.some((s) => s.name === 'constellation_graphql_subscription_duration_seconds_bucket' && s.labels.le === '86400')).toBe(true);
+
+    // Held open while its job is still being submitted (alpha hangs), then its connection closed by the client.
+    await alpha.setFault({ kind: 'hang' });
+    const submitting = submit().then(() => undefined, (err: unknown) => err);
+    const id = await waitUntil(
+      async () => (await broker.graphql<{ jobs: { id: string; state: string }[] }>('{ jobs(filter: { states: [PENDING, QUEUED, EXECUTING] }) { id state } }')).data?.jobs[0]?.id,
+      (found) => found !== undefined,
+    );
+    const open = await SubscriptionClient.connect(broker.url);
+    try {
+      let seen = 0;
+      // The client's own wait ends at its guard (a closed connection tells it nothing); the server's is what is measured.
+      void open.run(FOLLOW, { id }, AT_ONCE_MS, () => void seen++).catch((err: unknown) => err);
+      await expect.poll(() => seen, { timeout: WAITING_TEST_MS }).toBeGreaterThan(0);
+      after = (await samples()).samples;
+      expect(value(after, 'constellation_graphql_subscriptions_active', name)).toBe(1);
+      expect(grown(after, 'constellation_graphql_subscriptions_started_total')).toBe(2);
+      open.close();
+      await expect.poll(async () => value((await samples()).samples, 'constellation_graphql_subscriptions_active', name), { timeout: WAITING_TEST_MS }).toBe(0);
+      expect(grown((await samples()).samples, 'constellation_graphql_subscription_duration_seconds_count')).toBe(2);
+    } finally {
+      open.close();
+      await alpha.setFault({ kind: 'none' });
+      await broker.graphql('mutation($id: ID!) { cancelJob(id: $id) { state } }', { id });
+      await submitting;
+    }
+
+    // Refused (no such job): nothing started, nothing open.
+    const refused = await SubscriptionClient.connect(broker.url);
+    try {
+      await expect(refused.run(FOLLOW, { id: '00000000-0000-0000-0000-000000000000' })).rejects.toThrow(/subscription error/);
+    } finally {
+      refused.close();
+    }
+    after = (await samples()).samples;
+    expect(grown(after, 'constellation_graphql_subscriptions_started_total')).toBe(2);
+    expect(value(after, 'constellation_graphql_subscriptions_active', name)).toBe(0);
+  }, WAITING_TEST_MS * 2);
 
   it('labels routes by pattern only: raw ids, unknown paths and query strings never become labels', async () => {
     const secretish = 'qs-value-that-must-not-appear';
