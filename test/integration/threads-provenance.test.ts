@@ -86,6 +86,10 @@ class SwitchingFront {
       forward.on('error', (err) => res.destroy(err));
       req.pipe(forward);
     });
+    // Longer than the broker's keep-alive (10 s): the client, not the front, closes an idle
+    // connection. With Node's 5 s default, a loaded machine let the broker send a query on a
+    // connection the front was closing at that moment (seen as "connection reset").
+    this.server.keepAliveTimeout = 120_000;
   }
   async start(): Promise<void> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
