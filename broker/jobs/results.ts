@@ -2,7 +2,7 @@
  * A finished job's result, streamed from its site: the VOTable as the site sends it, or
  * converted on the fly to CSV or JSON, one batch of rows at a time (constant memory).
  */
-import { readVOTable, type Cell, type FieldMeta } from '../../adapters/ivoa/votable/index.js';
+import { readVOTable, TextTableWriter, type TextFormat, type VOTableSource } from '../../adapters/ivoa/votable/index.js';
 import type { SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { JobService } from './service.js';
@@ -97,40 +97,55 @@ export function siteVotable(result: SiteResult, site: string): SiteResult {
 /** Longest prologue (XML declaration, comments, doctype) read while looking for the root element. */
 const MAX_PROLOGUE = 64 * 1024;
 
-async function* checkRoot(body: AsyncIterable<Uint8Array>, site: string): AsyncIterable<Uint8Array> {
+/**
+ * `body` passed through once its root element is known to be VOTABLE. Chunks read while looking
+ * are handed out first; after them every `next` is the source's own (no generator, no extra
+ * promise per chunk): a result of a million rows is 2,400 chunks of 64 KiB, each of which would
+ * otherwise pass through one more layer on its way to the client.
+ */
+function checkRoot(body: AsyncIterable<Uint8Array>, site: string): AsyncIterable<Uint8Array> {
+  return { [Symbol.asyncIterator]: () => rootChecked(body[Symbol.asyncIterator](), site) };
+}
+
+function rootChecked(it: AsyncIterator<Uint8Array>, site: string): AsyncIterator<Uint8Array> {
   const held: Uint8Array[] = [];
-  let text = '';
-  const decoder = new TextDecoder('utf-8', { fatal: false });
-  const it = body[Symbol.asyncIterator]();
-  let open = true;
-  try {
-    for (;;) {
-      const next = await it.next();
-      if (next.done) {
-        open = false;
-        break;
-      }
-      held.push(next.value);
-      text += decoder.decode(next.value, { stream: true });
-      const root = rootElement(text);
-      if (root === undefined && text.length < MAX_PROLOGUE) continue;
-      if (root === undefined || !/^([A-Za-z_][\w.-]*:)?VOTABLE$/.test(root)) {
-        throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result whose root element is ${root === undefined ? 'not found' : `<${root.slice(0, 40).replace(/[^\w:.-]/g, '?')}>`}, not a VOTable`);
-      }
-      for (const chunk of held.splice(0)) yield chunk;
+  let checked = false;
+  const prologue = async (): Promise<IteratorResult<Uint8Array>> => {
+    let text = '';
+    const decoder = new TextDecoder('utf-8', { fatal: false });
+    let open = true;
+    try {
       for (;;) {
-        const more = await it.next();
-        if (more.done) {
+        const next = await it.next();
+        if (next.done) {
           open = false;
-          return;
+          throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result that is not a VOTable${text.trim() === '' ? ' (it is empty)' : ''}`);
         }
-        yield more.value;
+        held.push(next.value);
+        text += decoder.decode(next.value, { stream: true });
+        const root = rootElement(text);
+        if (root === undefined && text.length < MAX_PROLOGUE) continue;
+        if (root === undefined || !/^([A-Za-z_][\w.-]*:)?VOTABLE$/.test(root)) {
+          throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result whose root element is ${root === undefined ? 'not found' : `<${root.slice(0, 40).replace(/[^\w:.-]/g, '?')}>`}, not a VOTable`);
+        }
+        checked = true;
+        const first = held.shift();
+        return first === undefined ? it.next() : { value: first, done: false };
       }
+    } catch (err) {
+      // The site's request is released; a source that failed or ended has nothing to release.
+      if (open) await it.return?.();
+      throw err;
     }
-    throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result that is not a VOTable${text.trim() === '' ? ' (it is empty)' : ''}`);
-  } finally {
-    if (open) await it.return?.();
-  }
+  };
+  return {
+    next: () => {
+      if (!checked) return prologue();
+      const chunk = held.shift();
+      return chunk === undefined ? it.next() : Promise.resolve({ value: chunk, done: false });
+    },
+    return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ value: undefined, done: true })),
+  };
 }
 
 /** The name of the first element of an XML text, skipping the declaration, comments, PIs and doctype; undefined until it is seen. */
@@ -154,107 +169,63 @@ function rootElement(text: string): string | undefined {
 export async function startStream(stream: ResultStream): Promise<ResultStream> {
   const it = stream.body[Symbol.asyncIterator]();
   const first = await it.next();
-  return { contentType: stream.contentType, body: resume(first, it) };
+  return { contentType: stream.contentType, body: { [Symbol.asyncIterator]: () => resumed(first, it) } };
 }
 
-async function* resume(first: IteratorResult<Uint8Array>, it: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
-  // `open`: the source has neither ended nor failed, so a consumer that stops early (the
-  // client left) must release it, and with it the site's response.
-  let open = first.done !== true;
-  try {
-    if (open) yield first.value;
-    while (open) {
-      let next: IteratorResult<Uint8Array>;
-      try {
-        next = await it.next();
-      } catch (err) {
-        open = false;
-        throw err;
+/**
+ * The first result, then the source's own `next` (no extra layer per chunk); a consumer that
+ * stops early (the client left) releases the source, and with it the site's response.
+ */
+function resumed(first: IteratorResult<Uint8Array>, it: AsyncIterator<Uint8Array>): AsyncIterator<Uint8Array> {
+  let pending: IteratorResult<Uint8Array> | undefined = first;
+  let finished = first.done === true;
+  return {
+    next: () => {
+      if (pending) {
+        const r = pending;
+        pending = undefined;
+        return Promise.resolve(r);
       }
-      open = next.done !== true;
-      if (open) yield next.value;
-    }
-  } finally {
-    if (open) await it.return?.();
-  }
+      if (finished) return Promise.resolve({ value: undefined, done: true });
+      return it.next();
+    },
+    return: async (value?: unknown) => {
+      pending = undefined;
+      if (!finished && it.return) {
+        finished = true;
+        return it.return(value);
+      }
+      finished = true;
+      return { value: undefined, done: true };
+    },
+  };
 }
 
 /** Convert a site's VOTable result to `format` as a stream, under the broker's own media type. */
 export function convertResult(result: SiteResult, format: ResultFormat): ResultStream {
   if (format === 'votable') return { contentType: RESULT_TYPES.votable, body: result.body };
-  if (format === 'csv') return { contentType: RESULT_TYPES.csv, body: encode(toCsv(result.body)) };
-  return { contentType: RESULT_TYPES.json, body: encode(toJson(result.body)) };
+  return { contentType: RESULT_TYPES[format], body: toText(result.body, format) };
 }
 
-async function* encode(parts: AsyncIterable<string>): AsyncIterable<Uint8Array> {
-  const encoder = new TextEncoder();
-  for await (const p of parts) if (p.length > 0) yield encoder.encode(p);
-}
-
-// Only the first table is the result (DALI); later tables, if any, are ignored.
-async function* toCsv(body: AsyncIterable<Uint8Array>): AsyncIterable<string> {
-  let headed = false;
-  for await (const ev of readVOTable(body)) {
+/**
+ * The first table of a VOTable as CSV, TSV or JSON, one batch of rows per chunk (DALI: only the
+ * first table is the result; later tables, if any, are ignored). A VOTable without a table is
+ * UPSTREAM_MALFORMED.
+ */
+export async function* toText(body: VOTableSource, format: TextFormat): AsyncIterable<Uint8Array> {
+  let writer: TextTableWriter | undefined;
+  for await (const ev of readVOTable(body, { text: format })) {
     if (ev.type === 'table' && ev.table.index === 0) {
-      headed = true;
-      yield ev.table.fields.map((f) => csvField(f.name)).join(',') + '\r\n';
-    } else if (ev.type === 'rows' && ev.table === 0) {
-      let out = '';
-      for (const row of ev.rows) out += row.map((c) => csvField(cellText(c))).join(',') + '\r\n';
-      yield out;
+      writer = new TextTableWriter(format, ev.table.fields);
+      yield writer.head();
+    } else if (ev.type === 'text' && ev.table === 0) {
+      yield ev.chunk;
     }
   }
-  if (!headed) throw new ConstellationError('UPSTREAM_MALFORMED', 'the result VOTable has no table');
+  if (!writer) throw new ConstellationError('UPSTREAM_MALFORMED', 'the result VOTable has no table');
+  const tail = writer.tail();
+  if (tail.length > 0) yield tail;
 }
 
-async function* toJson(body: AsyncIterable<Uint8Array>): AsyncIterable<string> {
-  let started = false;
-  let first = true;
-  for await (const ev of readVOTable(body)) {
-    if (ev.type === 'table' && ev.table.index === 0) {
-      started = true;
-      yield `{"metadata":${JSON.stringify(ev.table.fields.map(fieldJson))},"data":[`;
-    } else if (ev.type === 'rows' && ev.table === 0) {
-      let out = '';
-      for (const row of ev.rows) {
-        out += (first ? '\n' : ',\n') + '[' + row.map(cellJson).join(',') + ']';
-        first = false;
-      }
-      yield out;
-    }
-  }
-  if (!started) throw new ConstellationError('UPSTREAM_MALFORMED', 'the result VOTable has no table');
-  yield '\n]}\n';
-}
-
-function fieldJson(f: FieldMeta): Record<string, string> {
-  const out: Record<string, string> = { name: f.name, datatype: f.datatype };
-  if (f.arraysize) out.arraysize = f.arraysize;
-  if (f.unit) out.unit = f.unit;
-  if (f.ucd) out.ucd = f.ucd;
-  if (f.xtype) out.xtype = f.xtype;
-  if (f.description) out.description = f.description;
-  return out;
-}
-
-/** RFC 4180: quote a field holding a comma, quote, CR or LF (or leading/trailing space), doubling quotes. */
-export function csvField(text: string): string {
-  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** A cell as CSV text: null is empty, arrays are space-separated (as in VOTable TABLEDATA). */
-export function cellText(cell: Cell): string {
-  if (cell === null) return '';
-  if (Array.isArray(cell)) return cell.map((v) => (v === null ? '' : cellText(v as Cell))).join(' ');
-  return String(cell);
-}
-
-/** A cell as JSON: long integers keep every digit, NaN and infinities become null. */
-export function cellJson(cell: Cell): string {
-  if (cell === null) return 'null';
-  if (typeof cell === 'bigint') return cell.toString();
-  if (typeof cell === 'number') return Number.isFinite(cell) ? String(cell) : 'null';
-  if (typeof cell === 'boolean') return cell ? 'true' : 'false';
-  if (typeof cell === 'string') return JSON.stringify(cell);
-  return '[' + (cell as (Cell | null)[]).map((v) => cellJson(v)).join(',') + ']';
-}
+/** RFC 4180 quoting, and cells as CSV text and as JSON (the converters' own rules, for callers that write single cells). */
+export { csvField, cellText, cellJson } from '../../adapters/ivoa/votable/index.js';

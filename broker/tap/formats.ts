@@ -4,7 +4,7 @@
  */
 import { readVOTable, writeVOTable, type Row, type TableMeta, type VOTableEvent, type WritableInfo } from '../../adapters/ivoa/votable/index.js';
 import { ConstellationError, invalidArgument } from '../../registry/model/errors.js';
-import { convertResult, cellText } from '../jobs/results.js';
+import { toText } from '../jobs/results.js';
 
 /** A result format the facade writes. */
 export interface ResponseFormat {
@@ -43,12 +43,10 @@ export function responseFormatOf(value: string | undefined): ResponseFormat {
   throw invalidArgument('RESPONSEFORMAT', `"${value.slice(0, 100)}" is not a format this service writes; use one of ${OUTPUT_FORMATS.map((f) => f.mime).join(', ')} (or ${OUTPUT_FORMATS.flatMap((f) => f.aliases).join(', ')})`);
 }
 
-/** A site's VOTable `body` in `format`, as a byte stream. */
+/** A site's VOTable `body` in `format`, as a byte stream (CSV, TSV and JSON by toText; TSV writes tabs and line breaks in text as spaces). */
 export function convertTo(body: AsyncIterable<Uint8Array>, format: ResponseFormat): AsyncIterable<Uint8Array> {
   if (format.kind === 'votable') return format.serialization ? reencode(body, format.serialization) : body;
-  if (format.kind === 'csv') return convertResult({ contentType: 'application/x-votable+xml', body }, 'csv').body;
-  if (format.kind === 'json') return convertResult({ contentType: 'application/x-votable+xml', body }, 'json').body;
-  return toTsv(body);
+  return toText(body, format.kind);
 }
 
 /** The first table of a VOTable written again in `serialization`, its OVERFLOW status kept (DALI: an INFO after the table). */
@@ -78,22 +76,4 @@ async function* reencode(body: AsyncIterable<Uint8Array>, serialization: 'TABLED
     rows(),
     { serialization, infos: [{ name: 'QUERY_STATUS', value: 'OK' }, ...leading], trailingInfos: () => (overflow ? [{ name: 'QUERY_STATUS', value: 'OVERFLOW' }] : []) },
   );
-}
-
-/** Tab-separated values: a header line of names, then one line per row (tabs and newlines in text become spaces). */
-async function* toTsv(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  const encoder = new TextEncoder();
-  const clean = (s: string) => s.replace(/[\t\r\n]/g, ' ');
-  let headed = false;
-  for await (const ev of readVOTable(body)) {
-    if (ev.type === 'table' && ev.table.index === 0) {
-      headed = true;
-      yield encoder.encode(ev.table.fields.map((f) => clean(f.name)).join('\t') + '\n');
-    } else if (ev.type === 'rows' && ev.table === 0) {
-      let out = '';
-      for (const row of ev.rows) out += row.map((c) => clean(cellText(c))).join('\t') + '\n';
-      yield encoder.encode(out);
-    }
-  }
-  if (!headed) throw new ConstellationError('UPSTREAM_MALFORMED', 'the result VOTable has no table');
 }

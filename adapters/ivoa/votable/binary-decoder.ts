@@ -1,20 +1,22 @@
-import type { Cell, Row, Scalar } from './types.js';
+import type { Row } from './types.js';
 import { type Column, T } from './fields.js';
 import { Base64Decoder } from './base64-stream.js';
 import { malformed } from './errors.js';
 import { CellError } from './tabledata-values.js';
+import { boolOf, decodeCell, utf8z, type InvalidValues } from './binary-cells.js';
 
 const INITIAL_BYTES = 1 << 18;
 
-// Boolean bytes: 1 true, 0 false, 2 null (NUL, space, '?'), 3 invalid.
-const BOOL = new Uint8Array(256).fill(3);
-for (const c of 'Tt1') BOOL[c.charCodeAt(0)] = 1;
-for (const c of 'Ff0') BOOL[c.charCodeAt(0)] = 0;
-for (const c of '\0 ?') BOOL[c.charCodeAt(0)] = 2;
+/**
+ * Complete rows as bytes: row i is at buf[starts[i]…] (valid only during the call), for
+ * i < count; `firstRow` is the 0-based number of the first. Variable-length counts have been
+ * checked against the cell limit already.
+ */
+export type RawRows = (buf: Buffer, view: DataView, starts: Int32Array, count: number, firstRow: number) => void;
 
 /** Options the row decoder needs from the reader. */
 export interface BinaryDecoderOptions {
-  invalidValues: 'error' | 'null';
+  invalidValues: InvalidValues;
   maxCellBytes: number;
 }
 
@@ -36,12 +38,19 @@ export class BinaryRowDecoder {
   private readonly rowBytes: number;
   /** Rows decoded so far (for error messages). */
   rowCount = 0;
+  /** The variable-size columns, and the fixed bytes before the first, between two, and after the last. */
+  private readonly varCols: Column[] = [];
+  private readonly gaps: number[] = [];
+  /** Where each row handed to `onRaw` starts (reused). */
+  private starts = new Int32Array(1024);
 
   constructor(
     private readonly cols: Column[],
     private readonly binary2: boolean,
     private readonly opts: BinaryDecoderOptions,
     private readonly onRow: (row: Row) => void,
+    /** When given, rows are not decoded into Row arrays but handed over as bytes (see RawRows). */
+    private readonly onRaw?: RawRows,
   ) {
     this.buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
@@ -55,6 +64,17 @@ export class BinaryRowDecoder {
       rowBytes += c.fixedBytes;
     }
     this.rowBytes = rowBytes;
+    let gap = this.flagBytes;
+    for (const c of cols) {
+      if (c.fixedBytes >= 0) {
+        gap += c.fixedBytes;
+      } else {
+        this.varCols.push(c);
+        this.gaps.push(gap);
+        gap = 0;
+      }
+    }
+    this.gaps.push(gap);
   }
 
   /** Takes base64 text[start, end) (no markup inside) and emits every row it completes. */
@@ -116,6 +136,10 @@ export class BinaryRowDecoder {
     const len = this.len;
     // Rows without cells take no bytes: data here could never be consumed.
     if (fixed === 0 && len > pos) throw malformed('a STREAM holds data for a TABLE without FIELDs');
+    if (this.onRaw) {
+      this.pos = this.rawRows(this.onRaw, fixed, pos, len);
+      return;
+    }
     if (fixed > 0) {
       while (len - pos >= fixed) {
         this.onRow(this.decodeRow(pos));
@@ -134,22 +158,41 @@ export class BinaryRowDecoder {
     this.pos = pos;
   }
 
+  /** Hands every complete row from `pos` over as its bytes; returns where the first incomplete row starts. */
+  private rawRows(onRaw: RawRows, fixed: number, pos: number, len: number): number {
+    let starts = this.starts;
+    let n = 0;
+    for (;;) {
+      const size = fixed > 0 ? fixed : this.rowLength(pos);
+      if (size <= 0 || len - pos < size) break;
+      if (n === starts.length) {
+        const bigger = new Int32Array(starts.length * 2);
+        bigger.set(starts);
+        starts = this.starts = bigger;
+      }
+      starts[n++] = pos;
+      pos += size;
+    }
+    if (n > 0) {
+      onRaw(this.buf, this.view, starts, n, this.rowCount);
+      this.rowCount += n;
+    }
+    return pos;
+  }
+
   /** Length of the row starting at p, or -1 when its length is not yet known. */
   private rowLength(p: number): number {
-    let q = p + this.flagBytes;
-    const cols = this.cols;
-    for (let c = 0; c < cols.length; c++) {
-      const col = cols[c];
-      if (col.fixedBytes >= 0) {
-        q += col.fixedBytes;
-        continue;
-      }
+    // Only the variable-size cells are looked at; the fixed bytes between them are summed once.
+    let q = p + this.gaps[0];
+    const vars = this.varCols;
+    for (let k = 0; k < vars.length; k++) {
       if (q + 4 > this.len) return -1;
       const count = this.view.getInt32(q);
-      q += 4 + this.varBytes(col, count);
+      q += 4 + this.varBytes(vars[k], count) + this.gaps[k + 1];
     }
     return q - p;
   }
+
 
   /** Bytes taken by `count` slices of a variable-size column; rejects hostile counts. */
   private varBytes(col: Column, count: number): number {
@@ -184,7 +227,7 @@ export class BinaryRowDecoder {
           const s = utf8z(buf, q, bytes);
           row[c] = s === col.nullStr ? null : s;
         } else {
-          row[c] = this.decodeCell(col, q, count * col.slice, bytes);
+          row[c] = decodeCell(col, buf, view, q, count * col.slice, bytes, this.opts.invalidValues);
         }
         q += bytes;
         continue;
@@ -192,7 +235,7 @@ export class BinaryRowDecoder {
       if (isNull) {
         row[c] = null;
       } else if (col.shape !== null) {
-        row[c] = this.decodeCell(col, q, col.slice, col.fixedBytes);
+        row[c] = decodeCell(col, buf, view, q, col.slice, col.fixedBytes, this.opts.invalidValues);
       } else {
         switch (col.type) {
           case T.double: {
@@ -226,148 +269,14 @@ export class BinaryRowDecoder {
             break;
           }
           case T.boolean:
-            row[c] = this.bool(col, buf[q]);
+            row[c] = boolOf(col, buf[q], this.opts.invalidValues);
             break;
           default:
-            row[c] = this.decodeCell(col, q, 1, col.fixedBytes);
+            row[c] = decodeCell(col, buf, view, q, 1, col.fixedBytes, this.opts.invalidValues);
         }
       }
       q += col.fixedBytes;
     }
     return row;
   }
-
-  /** Decodes a string, an array, or an uncommon scalar of `items` primitives at q. */
-  private decodeCell(col: Column, q: number, items: number, bytes: number): Cell {
-    if (col.isString) return this.decodeString(col, q, items, bytes);
-    const view = this.view;
-    const buf = this.buf;
-    const scalar = col.shape === null;
-    switch (col.type) {
-      case T.bit: {
-        // The spec puts a lone bit in the most significant bit (0x80); astropy writes 0x08.
-        // Padding bits must be zero, so any set bit can only mean true.
-        if (scalar) return buf[q] !== 0;
-        const out: boolean[] = new Array(items);
-        for (let i = 0; i < items; i++) out[i] = (buf[q + (i >> 3)] & (0x80 >>> (i & 7))) !== 0;
-        return out;
-      }
-      case T.floatComplex:
-      case T.doubleComplex: {
-        const double = col.type === T.doubleComplex;
-        const step = double ? 8 : 4;
-        const out: (Scalar | null)[] = new Array(items);
-        for (let i = 0; i < items; i++) {
-          const at = q + 2 * step * i;
-          const re = double ? view.getFloat64(at) : view.getFloat32(at);
-          const im = double ? view.getFloat64(at + step) : view.getFloat32(at + step);
-          out[i] = re !== re || im !== im ? null : [re, im];
-        }
-        return scalar ? out[0] : out;
-      }
-    }
-    const out: (Scalar | null)[] = new Array(items);
-    switch (col.type) {
-      case T.double:
-        for (let i = 0; i < items; i++) {
-          const v = view.getFloat64(q + 8 * i);
-          out[i] = v !== v || v === col.nullNum ? null : v;
-        }
-        break;
-      case T.float:
-        for (let i = 0; i < items; i++) {
-          const v = view.getFloat32(q + 4 * i);
-          out[i] = v !== v || v === col.nullNum ? null : v;
-        }
-        break;
-      case T.long:
-        for (let i = 0; i < items; i++) {
-          const v = view.getBigInt64(q + 8 * i);
-          out[i] = v === col.nullBig ? null : v;
-        }
-        break;
-      case T.int:
-        for (let i = 0; i < items; i++) {
-          const v = view.getInt32(q + 4 * i);
-          out[i] = v === col.nullNum ? null : v;
-        }
-        break;
-      case T.short:
-        for (let i = 0; i < items; i++) {
-          const v = view.getInt16(q + 2 * i);
-          out[i] = v === col.nullNum ? null : v;
-        }
-        break;
-      case T.unsignedByte:
-        for (let i = 0; i < items; i++) {
-          const v = buf[q + i];
-          out[i] = v === col.nullNum ? null : v;
-        }
-        break;
-      case T.boolean:
-        for (let i = 0; i < items; i++) out[i] = this.bool(col, buf[q + i]);
-        break;
-    }
-    return out;
-  }
-
-  private decodeString(col: Column, q: number, items: number, bytes: number): Cell {
-    const unicode = col.type === T.unicodeChar;
-    if (!col.stringArray) {
-      const s = unicode ? utf16be(this.buf, q, items) : utf8z(this.buf, q, bytes);
-      return col.nullStr !== null && s === col.nullStr ? null : s;
-    }
-    const width = col.strLen;
-    const n = items / width;
-    const out: string[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      out[i] = unicode ? utf16be(this.buf, q + 2 * width * i, width) : utf8z(this.buf, q + width * i, width);
-    }
-    return out;
-  }
-
-  private bool(col: Column, byte: number): boolean | null {
-    const b = BOOL[byte];
-    if (b < 2) return b === 1;
-    if (b === 2 || this.opts.invalidValues === 'null') return null;
-    throw new CellError(`byte 0x${byte.toString(16)} is not a valid boolean in column "${col.field.name}"`);
-  }
-}
-
-interface NativeSlices {
-  latin1Slice(start: number, end: number): string;
-  utf8Slice(start: number, end: number): string;
-}
-
-// Buffer's own slice methods skip the argument handling of toString(), which is most of the
-// cost for short strings such as Gaia designations; fall back if a runtime lacks them.
-const proto = Buffer.prototype as unknown as Partial<NativeSlices>;
-const FAST_SLICES = typeof proto.latin1Slice === 'function' && typeof proto.utf8Slice === 'function';
-
-/** UTF-8 bytes up to the first NUL (fixed-length strings are NUL-padded). */
-function utf8z(buf: Buffer, start: number, bytes: number): string {
-  const end = start + bytes;
-  let i = start;
-  let high = 0;
-  for (; i < end; i++) {
-    const b = buf[i];
-    if (b === 0) break;
-    high |= b;
-  }
-  if (i === start) return '';
-  if (!FAST_SLICES) return buf.toString('utf8', start, i);
-  const native = buf as unknown as NativeSlices;
-  // Pure ASCII is the same in Latin-1, whose decoder is a plain copy.
-  return high < 0x80 ? native.latin1Slice(start, i) : native.utf8Slice(start, i);
-}
-
-/** `units` UTF-16BE code units up to the first U+0000. */
-function utf16be(buf: Buffer, start: number, units: number): string {
-  let s = '';
-  for (let i = 0; i < units; i++) {
-    const u = (buf[start + 2 * i] << 8) | buf[start + 2 * i + 1];
-    if (u === 0) break;
-    s += String.fromCharCode(u);
-  }
-  return s;
 }

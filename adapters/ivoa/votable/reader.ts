@@ -8,6 +8,8 @@ import { decoderFor, sniffReady } from './encoding.js';
 import { MetadataBuilder } from './metadata.js';
 import { StreamScanner } from './stream-reader.js';
 import { TableDataScanner } from './tabledata-reader.js';
+import { TextTableWriter } from './text-table.js';
+import { BinaryTextRows } from './binary-text.js';
 import { XmlSplitter } from './xml-splitter.js';
 import { XmlBudget } from '../xml/limits.js';
 
@@ -116,6 +118,9 @@ class VOTableReader {
   private readonly batchSize: number;
   private readonly invalidValues: 'error' | 'null';
   private readonly maxCellBytes: number;
+  private readonly textFormat: ReadOptions['text'];
+  /** In text mode, the writer of the table whose data is being read. */
+  private textWriter: TextTableWriter | null = null;
   private readonly sax: SaxesParser<{ xmlns: true; position: true }>;
   private readonly meta: MetadataBuilder;
   private readonly splitter = new XmlSplitter();
@@ -137,6 +142,7 @@ class VOTableReader {
     this.batchSize = Math.max(1, opts.batchSize ?? 1000);
     this.invalidValues = opts.invalidValues ?? 'error';
     this.maxCellBytes = opts.maxCellBytes ?? 64 * 1024 * 1024;
+    this.textFormat = opts.text;
     this.sax = new SaxesParser({ xmlns: true, position: true });
     this.meta = new MetadataBuilder({
       table: (table) => this.events.push({ type: 'table', table }),
@@ -279,18 +285,41 @@ class VOTableReader {
     };
     this.dataQName = req.qname;
     this.dataTables++;
-    this.data = req.kind === 'TABLEDATA' ? new TableDataScanner(cols, opts, onRow, req.qname) : new StreamScanner(cols, req.binary2, opts, onRow);
+    if (this.textFormat === undefined) {
+      this.data = req.kind === 'TABLEDATA' ? new TableDataScanner(cols, opts, onRow, req.qname) : new StreamScanner(cols, req.binary2, opts, onRow);
+      return;
+    }
+    this.flushRows();
+    const text = new TextTableWriter(this.textFormat, req.meta.fields);
+    this.textWriter = text;
+    this.batchTable = table;
+    if (req.kind === 'TABLEDATA') {
+      this.data = new TableDataScanner(cols, opts, onRow, req.qname);
+    } else {
+      const rows = new BinaryTextRows(cols, req.binary2, text, this.invalidValues);
+      this.data = new StreamScanner(cols, req.binary2, opts, onRow, (buf, view, starts, count, first) => rows.write(buf, view, starts, count, first));
+    }
   }
 
   private endData(): void {
     this.rowCount += this.data!.rowCount;
     this.data = null;
     this.flushRows();
+    this.textWriter = null;
     // The XML parser saw the start tag; give it the matching end tag.
     this.saxWrite(`</${this.dataQName}>`);
   }
 
   private flushRows(): void {
+    const text = this.textWriter;
+    if (text !== null) {
+      // Text mode: binary rows are in the writer already, TABLEDATA rows are written now.
+      if (this.batch.length > 0) text.appendRows(this.batch);
+      this.batch = [];
+      const chunk = text.take();
+      if (chunk.length > 0) this.events.push({ type: 'text', table: this.batchTable, chunk });
+      return;
+    }
     if (this.batch.length === 0) return;
     this.events.push({ type: 'rows', table: this.batchTable, rows: this.batch });
     this.batch = [];

@@ -1,6 +1,6 @@
 import type { Row } from './types.js';
 import type { Column } from './fields.js';
-import { BinaryRowDecoder, type BinaryDecoderOptions } from './binary-decoder.js';
+import { BinaryRowDecoder, type BinaryDecoderOptions, type RawRows } from './binary-decoder.js';
 import { malformed } from './errors.js';
 
 // States for the markup that may interrupt the base64 text of a STREAM.
@@ -25,8 +25,8 @@ export class StreamScanner {
   private marks = 0;
   readonly decoder: BinaryRowDecoder;
 
-  constructor(cols: Column[], binary2: boolean, opts: BinaryDecoderOptions, onRow: (row: Row) => void) {
-    this.decoder = new BinaryRowDecoder(cols, binary2, opts, onRow);
+  constructor(cols: Column[], binary2: boolean, opts: BinaryDecoderOptions, onRow: (row: Row) => void, onRaw?: RawRows) {
+    this.decoder = new BinaryRowDecoder(cols, binary2, opts, onRow, onRaw);
   }
 
   /** Rows completed so far. */

@@ -1,5 +1,6 @@
 import type { Row } from './types.js';
 import { type Column, T } from './fields.js';
+import { doubleText, float32Text } from './real-text.js';
 import {
   checkRowShape,
   elementsOf,
@@ -124,17 +125,5 @@ export function formatReal(col: Column, x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (x === Infinity) return '+Inf';
   if (x === -Infinity) return '-Inf';
-  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
-  if (col.type !== T.float && col.type !== T.floatComplex) return String(x);
-  const plain = String(x);
-  if (plain.length <= 8) return plain;
-  // Round-tripping is monotonic in the digit count, so search the shortest of 1..9 digits.
-  let lo = 1;
-  let hi = 9;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (Math.fround(Number(x.toPrecision(mid))) === x) hi = mid;
-    else lo = mid + 1;
-  }
-  return String(Number(x.toPrecision(lo)));
+  return col.type === T.float || col.type === T.floatComplex ? float32Text(x) : doubleText(x);
 }

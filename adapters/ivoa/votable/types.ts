@@ -202,13 +202,16 @@ export type QueryStatus = 'OK' | 'OVERFLOW' | 'ERROR';
  *   info*  … table → rows* … resource … end
  * `info` for every INFO as it closes; `table` once a TABLE's FIELDs are known (before its
  * first row; also for a TABLE without DATA); `rows` in batches of at most `batchSize`;
- * `resource` when a RESOURCE closes; `end` once, after the root element closes.
+ * `resource` when a RESOURCE closes; `end` once, after the root element closes. With
+ * ReadOptions.text, `text` events take the place of `rows`.
  * A QUERY_STATUS=ERROR INFO makes the iterator throw instead (see reader.ts).
  */
 export type VOTableEvent =
   | { type: 'info'; info: InfoMeta }
   | { type: 'table'; table: TableMeta }
   | { type: 'rows'; table: number; rows: Row[] }
+  /** Instead of `rows` when ReadOptions.text is set: the rows written in that format (no header). */
+  | { type: 'text'; table: number; chunk: Uint8Array }
   | { type: 'resource'; resource: ResourceMeta }
   | {
       type: 'end';
@@ -233,4 +236,10 @@ export interface ReadOptions {
   invalidValues?: 'error' | 'null';
   /** Largest single cell accepted (default 64 MiB; bytes in BINARY, characters in TABLEDATA): bounds memory on hostile input. */
   maxCellBytes?: number;
+  /**
+   * Deliver rows as text in this format (`text` events, TextTableWriter's rows) instead of
+   * `rows` events. BINARY and BINARY2 rows are then written straight from their bytes, with no
+   * Row arrays made.
+   */
+  text?: 'csv' | 'tsv' | 'json';
 }
