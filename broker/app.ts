@@ -231,6 +231,15 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
 
   // What start() opened, closed in reverse on app.close() whether or not the start finished.
   const closers: (() => Promise<void> | void)[] = [];
+  /**
+   * What takes on work (the job loop, thread drivers, harvest schedule): stopped first, in
+   * preClose, so a stopping broker releases its leases at once for another to take over while
+   * it still answers the requests in flight; the rest closes once they are answered.
+   */
+  const workers: (() => Promise<void> | void)[] = [];
+  app.addHook('preClose', async () => {
+    for (const stop of workers.reverse()) await stop();
+  });
   app.addHook('onClose', async () => {
     for (const close of closers.reverse()) await close();
   });
@@ -270,13 +279,12 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
         listen: database.kind === 'postgresql',
         onError: (err) => app.log.error({ err }, 'job feed failed'),
       });
-      closers.push(() => created.jobs.stop(), stopFeed);
+      workers.push(() => created.jobs.stop());
+      closers.push(stopFeed);
       const stopThreadFeed = created.threads.onUpdate((thread) => void app.graphql.pubsub.publish({ topic: threadTopic(thread.id), payload: { threadUpdated: thread } }));
-      // Threads stop before the job service they submit to (closers run in reverse).
-      closers.push(async () => {
-        stopThreadFeed();
-        await created.threads.stop();
-      });
+      // Threads stop before the job service they submit to (workers stop in reverse).
+      workers.push(() => created.threads.stop());
+      closers.push(stopThreadFeed);
       services = created;
       await created.jobs.start();
       // Unfinished threads (this broker's before a restart, or another's that stopped) are driven again.
@@ -296,7 +304,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       closers.push(stageCompletedJobs(created.jobs, created.stager, (err, what) => app.log.error({ err }, `${what} failed`)));
       if (options.schedule) {
         const scheduler = startScheduler(config, created.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed'));
-        closers.push(() => scheduler.stop());
+        workers.push(() => scheduler.stop());
       }
     });
   };

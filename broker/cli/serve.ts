@@ -6,6 +6,9 @@ import { openDatabase, type Database } from '../db/database.js';
 import { checkDataDir } from '../db/embedded.js';
 import { loadSeeds } from '../services/seeds.js';
 
+/** How long a stopping broker lets the requests in flight finish before cutting their connections. */
+const DRAIN_MS = 10_000;
+
 /**
  * Serve until SIGINT or SIGTERM. Seeds, the data directory and the port are checked before
  * the database starts, so each fails at once with its own code and what to do; the port then
@@ -35,7 +38,17 @@ export async function serve(config: Config): Promise<never> {
   const database = config.database.url ? 'PostgreSQL at DATABASE_URL' : `the embedded database in ${config.database.dataDir}`;
   app.log.info(`constellation listening at ${address} (federation "${config.federation.name}", ${database}); /readyz answers 503 until started`);
   const stop = async () => {
-    await app.close();
+    // fastify closes the connections idle at close() once; one busy then would stay open until
+    // its keep-alive timeout (72 s). Swept until closed, each goes once its answer is sent, and
+    // whatever is still open after DRAIN_MS is cut (an orchestrator's grace is often 30 s).
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    const cut = setTimeout(() => app.server.closeAllConnections(), DRAIN_MS);
+    try {
+      await app.close();
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(cut);
+    }
     process.exit(0);
   };
   process.once('SIGINT', stop);

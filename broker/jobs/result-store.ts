@@ -32,6 +32,7 @@ export async function keepResult(pool: pg.Pool, jobId: string, result: SiteResul
   let seq = 0;
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
+  let tail: Buffer = Buffer.alloc(0);
   const flush = async () => {
     if (pendingBytes === 0) return;
     if (!(await appendJobResultChunk(pool, jobId, options.broker, seq++, Buffer.concat(pending, pendingBytes)))) throw takenOver();
@@ -46,9 +47,15 @@ export async function keepResult(pool: pg.Pool, jobId: string, result: SiteResul
       }
       pending.push(chunk);
       pendingBytes += chunk.byteLength;
+      tail = lastBytes(tail, chunk);
       if (pendingBytes >= options.chunkBytes) await flush();
     }
     await flush();
+    // An answer whose body ended cleanly but whose document did not (a site or proxy cutting it
+    // short) must not become the job's result: the next candidate is asked instead.
+    if (!endsVotable(tail)) {
+      throw new ConstellationError('UPSTREAM_MALFORMED', `${options.site} ended its answer after ${bytes} bytes, before its VOTable ended (no closing </VOTABLE>): cut short`);
+    }
     if (!(await completeJobResult(pool, jobId, options.broker, bytes, seq))) throw takenOver();
     return { bytes, chunks: seq };
   } catch (err) {
@@ -83,4 +90,18 @@ async function* chunks(pool: pg.Pool, jobId: string, count: number, expiresAt: D
     if (!data) throw expired(jobId, expiresAt);
     yield data;
   }
+}
+
+/** How much of an answer's end is kept to see that its document ended. */
+const TAIL_BYTES = 256;
+
+/** The last TAIL_BYTES of `tail` followed by `chunk`. */
+function lastBytes(tail: Buffer, chunk: Uint8Array): Buffer {
+  const joined = Buffer.concat([tail, chunk.byteLength > TAIL_BYTES ? chunk.subarray(chunk.byteLength - TAIL_BYTES) : chunk]);
+  return joined.byteLength > TAIL_BYTES ? joined.subarray(joined.byteLength - TAIL_BYTES) : joined;
+}
+
+/** Whether a document's last bytes close its VOTABLE element (with or without a namespace prefix; white space and comments may follow). */
+function endsVotable(tail: Buffer): boolean {
+  return /<\/(?:[A-Za-z_][\w.-]*:)?VOTABLE\s*>(?:\s|<!--(?:(?!-->)[\s\S])*-->)*$/.test(tail.toString('latin1'));
 }

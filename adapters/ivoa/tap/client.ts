@@ -279,11 +279,27 @@ export async function tapDelete(http: SiteHttp, jobUrl: string, opts: TapCallOpt
  */
 export async function tapStart(http: SiteHttp, endpoints: TapQueryEndpoints, opts: TapQueryOptions): Promise<{ jobUrl: string; job: UwsJob }> {
   const { jobUrl, job: first } = await tapSubmit(http, endpoints, { ...opts, run: true });
-  const job = first ?? (await tapJob(http, jobUrl, opts));
-  if (job.phase !== 'PENDING') return { jobUrl, job };
-  await tapRun(http, jobUrl, opts);
-  return { jobUrl, job: await tapJob(http, jobUrl, opts) };
+  try {
+    const job = first ?? (await tapJob(http, jobUrl, opts));
+    if (job.phase !== 'PENDING') return { jobUrl, job };
+    await tapRun(http, jobUrl, opts);
+    return { jobUrl, job: await tapJob(http, jobUrl, opts) };
+  } catch (err) {
+    // The site made the job but its start could not be confirmed: the caller will try another
+    // site, so this one must not run unwatched. Deleted now; when stopping, left for the next
+    // broker to find by its run id instead.
+    if (opts.signal?.aborted) throw err;
+    try {
+      await tapDelete(http, jobUrl, { ...opts, signal: AbortSignal.timeout(DELETE_AFTER_FAILED_START_MS) });
+    } catch (deleteErr) {
+      throw new ConstellationError(isConstellationError(err) ? err.kind : 'UPSTREAM', `${(err as Error).message}; and the job it had made (${jobUrl}) could not be deleted: ${(deleteErr as Error).message}`, { cause: err });
+    }
+    throw err;
+  }
 }
+
+/** How long deleting a job whose start failed may take. */
+const DELETE_AFTER_FAILED_START_MS = 10_000;
 
 /**
  * Runs a query as an async job end to end: submit with PHASE=RUN, wait, and return the result
