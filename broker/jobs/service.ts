@@ -16,7 +16,7 @@ import {
   type JobEventRow, type JobKind, type JobRow,
 } from '../../registry/store/queries/jobs.js';
 import { expireJobResults } from '../../registry/store/queries/job-results.js';
-import { kindOf, type LostSubmit } from './kinds/index.js';
+import { kindOf, type LostSubmit, type SiteSubmission } from './kinds/index.js';
 import type { JobScope, SiteBinding, SiteResolver } from './site-binding.js';
 import { currentCandidate } from './plan.js';
 import { keepResult, keptResult } from './result-store.js';
@@ -422,7 +422,11 @@ export class JobService {
       } catch (err) {
         // Stopping is not the site's failure: the job is left for the next broker to resume, at once (not when the lease runs out).
         if (this.stopping.signal.aborted) return this.leftForAnother(job.id);
-        if (!(await this.submitFailed(job, i, candidate.siteId, err, site))) return this.reread(job.id);
+        // The site may have made the job though its answer was lost (a reset or stall after the
+        // work): looked up by its run id before another site is asked, so it never runs unwatched.
+        const lost = await this.lookUpLost(site, candidate, job.id, marked.submittedAt ?? new Date(), err);
+        if (lost.outcome === 'found') return this.adopt(job, i, candidate.siteId, site, lost.submission);
+        if (!(await this.submitFailed(job, i, candidate.siteId, lost.error, site))) return this.reread(job.id);
         continue;
       }
       try {
@@ -443,6 +447,30 @@ export class JobService {
       return moved;
     }
     return this.failAll(job);
+  }
+
+  /**
+   * After a failed submit: the job the site made anyway, found by its run id, or the error to
+   * record (the submit's own, noting a lookup that failed too). A definite refusal (the site
+   * said the query is wrong) is not looked up.
+   */
+  private async lookUpLost(site: SiteBinding, candidate: JobCandidate, runId: string, since: Date, err: unknown): Promise<{ outcome: 'found'; submission: SiteSubmission } | { outcome: 'not found'; error: unknown }> {
+    if (!isTransient(err) && !(isConstellationError(err) && err.kind === 'UPSTREAM_MALFORMED')) return { outcome: 'not found', error: err };
+    try {
+      const lost = await kindOf(candidate.kind).findLost(site, this.context(site, this.opts.requestTimeoutMs), candidate, runId, since);
+      return lost.outcome === 'found' ? lost : { outcome: 'not found', error: err };
+    } catch (lookupErr) {
+      const kind = isConstellationError(err) ? err.kind : 'UPSTREAM';
+      return { outcome: 'not found', error: new ConstellationError(kind, `${errorText(err)}; looking for the job there by its run id failed too: ${errorText(lookupErr)}`, { cause: err }) };
+    }
+  }
+
+  /** Place the job where a failed submit made it after all; a job cancelled meanwhile has that site job cancelled. */
+  private async adopt(job: JobRow, candidateIndex: number, siteId: string, site: SiteBinding, submission: SiteSubmission): Promise<JobRow> {
+    const moved = await this.placed(job, candidateIndex, siteId, submission, `${siteId}'s answer to the submit was lost, but it holds the job as ${submission.siteJobId} (${submission.status.sitePhase}), found by its run id`);
+    if (moved) return moved;
+    await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), submission.siteJobId).catch((err) => this.options.onError?.(err));
+    return this.reread(job.id);
   }
 
   /**

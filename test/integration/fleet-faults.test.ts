@@ -102,12 +102,14 @@ describe.skipIf(backend !== 'postgresql')(`three brokers on one PostgreSQL under
     expect(report.async.twiceAtOneSite).toEqual([]);
   });
 
-  // Known defect (issue 13, open): when a site makes an async job but its answer to the creating
-  // POST is lost (reset or stall after the work), the broker does not look the job up by its run
-  // id before asking the next site, so the first site's job runs unwatched. The single-broker case
-  // below pins it; this fleet-wide count depends on which faults the draws give, so it waits here.
+  // Known defect (issue 13, open): a site that made an async job and answered its creation
+  // cleanly, whose next request (the run, the job document, or the DELETE that would clean up)
+  // then fails under the injected faults, is left with a job nobody follows while another site
+  // runs it. The fix is to follow a job once its URL is known instead of failing over; until
+  // then this fleet-wide count (a few per 150 jobs) is skipped, and the single-broker cases
+  // below pin the paths already closed.
   it.skip('leaves no async job running at a site unrecorded after a failed submit (no orphan)', () => {
-    expect(report.async.orphans).toEqual([]);
+    expect(report.async.orphans, JSON.stringify(report.async.orphans, null, 1)).toEqual([]);
   });
 
   it('claims each harvest tick once: no site harvested more often than its ticks were claimed', () => {
@@ -218,8 +220,7 @@ ${lines.join('\n')}
     expect(doc instanceof Error ? `unreadable: ${doc.message}` : doc.tables[0].rows.length, `job ${job.id} COMPLETED at ${job.siteId}`).toBe(spec.expectedRows);
   }, WAITING_TEST_MS);
 
-  // Known defect (issue 13, open; see the skipped fleet count above): fails today, and `fails` turns red once it is fixed.
-  it.fails('sends no async job to a second site when the first made it but the answer was lost (reset after the work)', async () => {
+  it('sends no async job to a second site when the first made it but the answer was lost (reset after the work)', async () => {
     const spec = jobSpec('one', 211, 6);
     expect([spec.mode, spec.dataset]).toEqual(['async', 'fleet.d1']);
     const job = await run(spec.adql, 'reset-after-1');

@@ -288,11 +288,12 @@ export async function tapStart(http: SiteHttp, endpoints: TapQueryEndpoints, opt
     // The site made the job but its start could not be confirmed: the caller will try another
     // site, so this one must not run unwatched. Deleted now; when stopping, left for the next
     // broker to find by its run id instead.
-    if (opts.signal?.aborted) throw err;
+    // A job URL the outbound policy refused is not the site's to be called at all.
+    if (opts.signal?.aborted || (isConstellationError(err) && err.kind === 'UPSTREAM_POLICY')) throw err;
     try {
       await tapDelete(http, jobUrl, { ...opts, signal: AbortSignal.timeout(DELETE_AFTER_FAILED_START_MS) });
     } catch (deleteErr) {
-      throw new ConstellationError(isConstellationError(err) ? err.kind : 'UPSTREAM', `${(err as Error).message}; and the job it had made (${jobUrl}) could not be deleted: ${(deleteErr as Error).message}`, { cause: err });
+      throw new ConstellationError(isConstellationError(err) ? err.kind : 'UPSTREAM', `${(err as Error).message}; and the job it had made there could not be deleted: ${(deleteErr as Error).message}`, { cause: err });
     }
     throw err;
   }
