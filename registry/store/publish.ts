@@ -4,7 +4,10 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { CapabilityDocument } from '../model/capability.js';
 import { parseMocAscii } from '../coverage/moc.js';
-import { withTransaction } from './db.js';
+import { withTransaction, type Queryable } from './db.js';
+import { changedRows, diffSite } from './site-diff.js';
+import { documentState, emptyState, readSiteState } from './site-state.js';
+import { applySiteChanges } from './site-writes.js';
 
 export type DocumentOrigin = 'seed' | 'harvest' | 'publish';
 
@@ -16,22 +19,84 @@ export interface PublishResult {
   registryVersion: number;
   documentId: number;
   replicas: number;
+  /** Rows of the site's services, replicas, columns, coverage, compute and images written and deleted (cascades aside): 0 and 0 when nothing changed. */
+  rowsWritten: { upserted: number; deleted: number };
 }
 
 /**
  * Store `doc` (already validated) as the whole advertised state of its site: services,
- * replicas, columns, coverage, compute and images are replaced together, so a reader
- * sees either the old state or the new one, never a mix.
+ * replicas, columns, coverage, compute and images become the document's in one transaction, so
+ * a reader sees either the old state or the new one, never a mix. Only rows that differ from
+ * the stored ones are written; an unchanged replica keeps its row and its id.
  */
 export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, origin: DocumentOrigin): Promise<PublishResult> {
   const siteId = doc.site.id;
   const json = JSON.stringify(doc);
   const digest = createHash('sha256').update(json).digest('hex');
-  // Coverage is parsed before the transaction so no lock is held while computing; each distinct
-  // MOC once, giving the event loop back between MOCs (a document may hold thousands).
+  const target = documentState(doc);
+  const fractions = await skyFractions(pool, siteId, doc);
+
+  return withTransaction(pool, async (c) => {
+    // The upsert locks the site's row until commit: publishers of one site go one at a time (and
+    // each compares against what the previous one committed); other sites publish concurrently.
+    const site = await c.query<{ created: boolean }>(
+      `INSERT INTO sites (id, name, platform, url, location_lat, location_lon, contact, origin, as_of, published_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, platform = EXCLUDED.platform,
+         url = COALESCE(EXCLUDED.url, sites.url), location_lat = COALESCE(EXCLUDED.location_lat, sites.location_lat),
+         location_lon = COALESCE(EXCLUDED.location_lon, sites.location_lon), contact = EXCLUDED.contact,
+         origin = EXCLUDED.origin, as_of = EXCLUDED.as_of, published_at = now()
+       RETURNING (xmax = 0) AS created`,
+      [siteId, doc.site.name, doc.site.platform, doc.site.url ?? null, doc.site.location?.lat ?? null, doc.site.location?.lon ?? null,
+        doc.site.contact ?? null, origin, doc.asOf],
+    );
+    // A site just inserted (xmax = 0: the upsert took its insert path) has nothing stored to read.
+    const stored = site.rows[0].created ? emptyState() : await readSiteState(c, siteId);
+    const changes = diffSite(stored, target);
+    await applySiteChanges(c, siteId, changes, stored, (moc) => fractions.get(moc) ?? parseMocAscii(moc).skyFraction());
+
+    const documentId = await recordDocument(c, siteId, origin, digest, doc.asOf, json);
+    // Every publish is a new registry version: the site's asOf, publishedAt and document history
+    // changed even when its rows did not, and cached answers show them.
+    const version = await c.query<{ version: number }>(
+      `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version),
+            s AS (UPDATE sites SET registry_version = v.version FROM v WHERE id = $1)
+       SELECT version, pg_notify('constellation_registry', version::text) FROM v`,
+      [siteId],
+    );
+    return { siteId, registryVersion: version.rows[0].version, documentId, replicas: target.replicas.size, rowsWritten: changedRows(changes) };
+  });
+}
+
+/** Keep `json` as the site's newest document, dropping all but the last DOCUMENT_HISTORY; its id. */
+async function recordDocument(c: Queryable, siteId: string, origin: DocumentOrigin, digest: string, asOf: string, json: string): Promise<number> {
+  // One statement: the DELETE reads the documents as they were before this INSERT, so it keeps
+  // the newest DOCUMENT_HISTORY - 1 of them, and the new one makes DOCUMENT_HISTORY.
+  const stored = await c.query<{ id: number }>(
+    `WITH added AS (INSERT INTO site_documents (site_id, origin, digest, as_of, document) VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id),
+          pruned AS (DELETE FROM site_documents WHERE id IN
+            (SELECT id FROM site_documents WHERE site_id = $1 ORDER BY id DESC OFFSET $6))
+     SELECT id FROM added`,
+    [siteId, origin, digest, asOf, json, DOCUMENT_HISTORY - 1],
+  );
+  return stored.rows[0].id;
+}
+
+/**
+ * The sky fraction of each distinct MOC of `doc`, computed before the transaction so no lock
+ * is held meanwhile, giving the event loop back between MOCs (a document may hold thousands).
+ * A MOC the site already stores keeps its stored fraction: a harvest that changes one coverage
+ * parses one MOC. (Should the site's coverage change before the transaction, the few MOCs this
+ * misses are computed there.)
+ */
+async function skyFractions(pool: pg.Pool, siteId: string, doc: CapabilityDocument): Promise<Map<string, number>> {
   const fractions = new Map<string, number>();
+  const stored = await pool.query<{ moc: string; fraction: number }>(
+    `SELECT c.moc, c.sky_fraction AS fraction FROM replicas r JOIN coverage c ON c.replica_id = r.id WHERE r.site_id = $1`, [siteId]);
+  for (const r of stored.rows) fractions.set(r.moc, r.fraction);
   let slice = performance.now();
   for (const d of doc.datasets) {
+    // The document is validated, so its coverage is already in normal form.
     if (d.coverage === undefined || fractions.has(d.coverage)) continue;
     fractions.set(d.coverage, parseMocAscii(d.coverage).skyFraction());
     if (performance.now() - slice > 15) {
@@ -39,124 +104,5 @@ export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, or
       slice = performance.now();
     }
   }
-  // The document is validated, so its coverage is already in normal form.
-  const coverage = doc.datasets.map((d) => (d.coverage === undefined ? null : { moc: d.coverage, fraction: fractions.get(d.coverage)! }));
-
-  return withTransaction(pool, async (c) => {
-    await c.query(
-      `INSERT INTO sites (id, name, platform, url, location_lat, location_lon, contact, origin, as_of, published_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
-       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, platform = EXCLUDED.platform,
-         url = COALESCE(EXCLUDED.url, sites.url), location_lat = COALESCE(EXCLUDED.location_lat, sites.location_lat),
-         location_lon = COALESCE(EXCLUDED.location_lon, sites.location_lon), contact = EXCLUDED.contact,
-         origin = EXCLUDED.origin, as_of = EXCLUDED.as_of, published_at = now()`,
-      [siteId, doc.site.name, doc.site.platform, doc.site.url ?? null, doc.site.location?.lat ?? null, doc.site.location?.lon ?? null,
-        doc.site.contact ?? null, origin, doc.asOf],
-    );
-    // Serialise publishers of the same site; other sites publish concurrently.
-    await c.query('SELECT 1 FROM sites WHERE id = $1 FOR UPDATE', [siteId]);
-    await c.query('DELETE FROM services WHERE site_id = $1', [siteId]);
-    await c.query('DELETE FROM compute_pools WHERE site_id = $1', [siteId]);
-    await c.query('DELETE FROM images WHERE site_id = $1', [siteId]);
-
-    if (doc.services.length > 0) {
-      await c.query(
-        `INSERT INTO services (site_id, id, type, url, standard_id, title, upload, async, max_rec, upload_limit_bytes, languages, formats, auth)
-         SELECT $1, s.id, s.type, s.url, s."standardId", s.title, COALESCE(s.upload, false), COALESCE(s.async, false), s."maxRec",
-                s."uploadLimitBytes", COALESCE(s.languages, '{}'), COALESCE(s.formats, '{}'), COALESCE(s.auth, '{}')
-         FROM jsonb_to_recordset($2::jsonb) AS s(id text, type text, url text, "standardId" text, title text, upload boolean, async boolean,
-              "maxRec" bigint, "uploadLimitBytes" bigint, languages text[], formats text[], auth text[])`,
-        [siteId, JSON.stringify(doc.services)],
-      );
-    }
-
-    let replicaIds: number[] = [];
-    if (doc.datasets.length > 0) {
-      const rows = doc.datasets.map((d) => ({
-        id: d.id, title: d.title ?? null, description: d.description ?? null, service: d.service, table: d.table,
-        rows: d.rows ?? null, rowBytes: d.rowBytes ?? null, ra: d.position?.ra ?? null, dec: d.position?.dec ?? null,
-        public: d.access.public, groups: d.access.groups ?? [],
-      }));
-      const payload = JSON.stringify(rows);
-      // A canonical dataset's title comes from whichever replica first described it.
-      await c.query(
-        `INSERT INTO datasets (id, title, description)
-         SELECT r.id, r.title, r.description FROM jsonb_to_recordset($1::jsonb) AS r(id text, title text, description text)
-         ON CONFLICT (id) DO UPDATE SET title = COALESCE(datasets.title, EXCLUDED.title),
-           description = COALESCE(datasets.description, EXCLUDED.description)`,
-        [payload],
-      );
-      const inserted = await c.query<{ id: number; dataset_id: string }>(
-        `INSERT INTO replicas (dataset_id, site_id, service_id, local_table, title, description, rows, row_bytes, ra_column, dec_column, public, groups)
-         SELECT r.id, $1, r.service, r."table", r.title, r.description, r.rows, r."rowBytes", r.ra, r.dec, r.public, r.groups
-         FROM jsonb_to_recordset($2::jsonb) AS r(id text, title text, description text, service text, "table" text,
-              rows bigint, "rowBytes" integer, ra text, dec text, public boolean, groups text[])
-         RETURNING id, dataset_id`,
-        [siteId, payload],
-      );
-      // Dataset ids are unique within a document, so they pair the new replica ids with the datasets.
-      const idByDataset = new Map(inserted.rows.map((r) => [r.dataset_id, r.id]));
-      replicaIds = doc.datasets.map((d) => idByDataset.get(d.id)!);
-
-      const columns = doc.datasets.flatMap((d, i) =>
-        (d.columns ?? []).map((col, j) => ({ replica: replicaIds[i], ordinal: j, ...col })),
-      );
-      if (columns.length > 0) {
-        await c.query(
-          `INSERT INTO replica_columns (replica_id, ordinal, name, canonical, datatype, arraysize, xtype, unit, ucd, description, indexed)
-           SELECT c.replica, c.ordinal, c.name, c.canonical, c.datatype, c.arraysize, c.xtype, c.unit, c.ucd, c.description, c.indexed
-           FROM jsonb_to_recordset($1::jsonb) AS c(replica bigint, ordinal int, name text, canonical text, datatype text, arraysize text,
-                xtype text, unit text, ucd text, description text, indexed boolean)`,
-          [JSON.stringify(columns)],
-        );
-      }
-      const cov = coverage.flatMap((m, i) => (m ? [{ replica: replicaIds[i], moc: m.moc, fraction: m.fraction }] : []));
-      if (cov.length > 0) {
-        await c.query(
-          `INSERT INTO coverage (replica_id, moc, sky_fraction)
-           SELECT c.replica, c.moc, c.fraction FROM jsonb_to_recordset($1::jsonb) AS c(replica bigint, moc text, fraction double precision)`,
-          [JSON.stringify(cov)],
-        );
-      }
-    }
-    await c.query(
-      `DELETE FROM datasets d WHERE NOT EXISTS (SELECT 1 FROM replicas r WHERE r.dataset_id = d.id)`,
-    );
-
-    if (doc.compute.length > 0) {
-      await c.query(
-        `INSERT INTO compute_pools (site_id, id, kind, service_id, cores, memory_gb, gpus, free_cores, free_memory_gb, queue_wait_s,
-                                    max_walltime_s, max_cores_per_job, max_memory_gb_per_job)
-         SELECT $1, p.id, p.kind, p.service, p.cores, p."memoryGb", COALESCE(p.gpus, 0), p."freeCores", p."freeMemoryGb", p."queueWaitS",
-                p."maxWalltimeS", p."maxCoresPerJob", p."maxMemoryGbPerJob"
-         FROM jsonb_to_recordset($2::jsonb) AS p(id text, kind text, service text, cores int, "memoryGb" double precision, gpus int,
-              "freeCores" int, "freeMemoryGb" double precision, "queueWaitS" double precision, "maxWalltimeS" int,
-              "maxCoresPerJob" int, "maxMemoryGbPerJob" double precision)`,
-        [siteId, JSON.stringify(doc.compute)],
-      );
-    }
-    if (doc.images.length > 0) {
-      await c.query(
-        `INSERT INTO images (site_id, ref, digest, arch, types, software, compute)
-         SELECT $1, m.ref, m.digest, m.arch, m.types, COALESCE(m.software, '{}'), m.compute
-         FROM jsonb_to_recordset($2::jsonb) AS m(ref text, digest text, arch text, types text[], software text[], compute text[])`,
-        [siteId, JSON.stringify(doc.images)],
-      );
-    }
-
-    const stored = await c.query<{ id: number }>(
-      `INSERT INTO site_documents (site_id, origin, digest, as_of, document) VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id`,
-      [siteId, origin, digest, doc.asOf, json],
-    );
-    await c.query(
-      `DELETE FROM site_documents WHERE site_id = $1 AND id NOT IN
-         (SELECT id FROM site_documents WHERE site_id = $1 ORDER BY id DESC LIMIT $2)`,
-      [siteId, DOCUMENT_HISTORY],
-    );
-    const version = await c.query<{ version: number }>('UPDATE registry_state SET version = version + 1 RETURNING version');
-    const registryVersion = version.rows[0].version;
-    await c.query('UPDATE sites SET registry_version = $2 WHERE id = $1', [siteId, registryVersion]);
-    await c.query(`SELECT pg_notify('constellation_registry', $1)`, [String(registryVersion)]);
-    return { siteId, registryVersion, documentId: stored.rows[0].id, replicas: replicaIds.length };
-  });
+  return fractions;
 }

@@ -116,3 +116,30 @@ export interface DocumentRow {
   /** Bytes of the document as JSON text, known before its body is read. */
   bytes: number;
 }
+
+/** A service as publish compares and writes it (a services row without its site). */
+export type ServiceState = Omit<ServiceRow, 'siteId'>;
+
+/** A compute pool as publish compares and writes it (a compute_pools row without its site). */
+export type ComputeState = Omit<ComputeRow, 'siteId'>;
+
+/** An image as publish compares and writes it (an images row without its site). */
+export type ImageState = Omit<ImageRow, 'siteId'>;
+
+/** A replica's own columns as publish compares and writes them (a replicas row without its id and site). */
+export interface ReplicaState {
+  datasetId: string;
+  serviceId: string;
+  table: string;
+  title: string | null;
+  description: string | null;
+  rows: number | null;
+  rowBytes: number | null;
+  raColumn: string | null;
+  decColumn: string | null;
+  public: boolean;
+  groups: string[];
+}
+
+/** One column of a replica as publish compares and writes it (a replica_columns row; its ordinal is its place in the list). */
+export type ColumnState = Omit<ColumnRow, 'replicaId'>;
