@@ -53,9 +53,12 @@ export async function recordSiteHeld(db: Queryable, siteId: string): Promise<voi
 
 async function bumpOnStatusChange(db: Queryable, siteId: string, before: SiteStatus | undefined, after: SiteStatus): Promise<void> {
   if (after !== before) {
-    // Cached answers show the status, so a change is a new registry version.
+    // Cached answers show the status, so a change is a new registry version. The site's row is
+    // locked before the version's (the InitPlan runs before the version row is locked), the order
+    // a publish takes them in; the other order deadlocks against a publish of the same site.
     await db.query(
-      `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version)
+      `WITH s AS (SELECT id FROM sites WHERE id = $1 FOR UPDATE),
+            v AS (UPDATE registry_state SET version = version + 1 WHERE EXISTS (SELECT 1 FROM s) RETURNING version)
        UPDATE sites SET registry_version = v.version, status_changed_at = now() FROM v WHERE id = $1`, [siteId]);
   }
 }
