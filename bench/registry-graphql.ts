@@ -70,30 +70,32 @@ export function siteDocument(i: number, opts: Pick<RegistryBenchOptions, 'replic
   };
 }
 
+/** A new empty PostgreSQL database beside the one `base` names (its URL), and how to drop it. */
+export async function freshDatabaseUrl(base: string, tag: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const pg = (await import('pg')).default;
+  const name = `constellation_bench_${tag}_${process.pid}`;
+  const run = async (sql: string) => {
+    const c = new pg.Client({ connectionString: base });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await run(`CREATE DATABASE ${name}`);
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 /** Build the registry, then measure bare, cached and uncached throughput. */
 export async function benchRegistry(opts: RegistryBenchOptions): Promise<RegistryBenchResult> {
   const dataDir = await mkdtemp(join(tmpdir(), 'constellation-bench-'));
-  let url = process.env.DATABASE_URL;
-  let dropDb: (() => Promise<void>) | undefined;
-  if (url) {
-    const pg = (await import('pg')).default;
-    const name = `constellation_bench_${process.pid}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const base = url;
-    const u = new URL(url);
-    u.pathname = `/${name}`;
-    url = u.toString();
-    dropDb = async () => {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    };
-  }
+  const fresh = process.env.DATABASE_URL ? await freshDatabaseUrl(process.env.DATABASE_URL, 'registry') : undefined;
+  const url = fresh?.url;
+  const dropDb = fresh?.drop;
   const database = await openDatabase({ url, dataDir }, { max: 20 });
   try {
     await migrate(database.pool);

@@ -13,6 +13,7 @@ import { ThreadService, type ThreadTimings } from './threads/service.js';
 import { configuredSite, configuredSites, jobCredentials } from './jobs/sites.js';
 import { Stager } from './staging/stage-result.js';
 import { PlannerView } from './planner/index.js';
+import { CatalogueView } from './services/catalogue-view.js';
 import { CoverageView } from './services/coverage-view.js';
 import { Harvester, type HarvestObserver } from './services/harvester.js';
 import { Publisher } from './services/publisher.js';
@@ -25,6 +26,8 @@ export interface Services {
   publisher: Publisher;
   /** The sky-coverage index; follows `planner`, never loaded on its own. */
   coverage: CoverageView;
+  /** The discovery catalogue (text, UCD, site and visibility filters); follows `planner` like `coverage`. */
+  catalogue: CatalogueView;
   harvester: Harvester;
   http: HttpClient;
   /** The registry's in-memory view (the planner's snapshot); refreshing it refreshes `coverage` too. */
@@ -48,9 +51,10 @@ export function createServices(
   options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices; threads?: ThreadTimings; harvestObserver?: HarvestObserver } = {},
 ): Services {
   const coverage = new CoverageView();
+  const catalogue = new CatalogueView();
   const preferences = new Map(config.sites.map((s) => [s.id, s.preference ?? 1]));
-  // One view of the registry: the planner's snapshot, with the coverage index following it.
-  const planner = new PlannerView((id) => preferences.get(id) ?? 1, coverage);
+  // One view of the registry: the planner's snapshot, with the coverage index and the catalogue following it.
+  const planner = new PlannerView((id) => preferences.get(id) ?? 1, coverage, catalogue);
   // Registry views follow every change this process makes before the change is acknowledged.
   const refreshViews = async () => {
     await planner.refresh(pool);
@@ -87,5 +91,5 @@ export function createServices(
     ...(options.jobs?.onError ? { onError: options.jobs.onError } : {}),
     ...options.threads,
   });
-  return { config, pool, databaseKind, publisher, coverage, harvester, http, planner, jobs, threads, rights, stager, ...(options.identity ? { identity: options.identity } : {}) };
+  return { config, pool, databaseKind, publisher, coverage, catalogue, harvester, http, planner, jobs, threads, rights, stager, ...(options.identity ? { identity: options.identity } : {}) };
 }

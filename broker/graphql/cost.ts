@@ -37,6 +37,8 @@ export interface OperationAnalysis {
   depth: number;
   /** True when a field read changes without a registry version (jobs, harvest records). */
   volatile: boolean;
+  /** True when a list limit was read from the variables (the analysis then holds for these variables only). */
+  variableLimits?: boolean;
 }
 
 /**
@@ -117,6 +119,7 @@ export function analyseOperation(schema: GraphQLSchema, document: DocumentNode, 
     return given?.kind === Kind.INT ? Number(given.value) : undefined;
   };
   const visiting = new Set<string>();
+  let variableLimits = false;
 
   const limitOf = (coord: string, field: FieldNode, def: GraphQLField<unknown, unknown>): number => {
     if (coord in LIST_ASSUMED) return LIST_ASSUMED[coord];
@@ -125,8 +128,10 @@ export function analyseOperation(schema: GraphQLSchema, document: DocumentNode, 
     const arg = field.arguments?.find((a) => a.name.value === 'limit');
     let value: unknown = def.args.find((a) => a.name === 'limit')?.defaultValue;
     if (arg?.value.kind === Kind.INT) value = Number(arg.value.value);
-    else if (arg?.value.kind === Kind.VARIABLE) value = variables === 'unknown' ? undefined : (variables?.[arg.value.name.value] ?? variableDefault(arg.value.name.value) ?? value);
-    else if (arg) value = undefined;
+    else if (arg?.value.kind === Kind.VARIABLE) {
+      variableLimits = true;
+      value = variables === 'unknown' ? undefined : (variables?.[arg.value.name.value] ?? variableDefault(arg.value.name.value) ?? value);
+    } else if (arg) value = undefined;
     // A limit out of range is refused by the resolver; here it counts as the maximum.
     return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max ? value : max;
   };
@@ -179,7 +184,7 @@ export function analyseOperation(schema: GraphQLSchema, document: DocumentNode, 
 
   const root = op.operation === 'query' ? schema.getQueryType() : op.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
   const w = walk(op.selectionSet, root ?? undefined);
-  return { operation: op.operation as OperationAnalysis['operation'], ...(op.name ? { name: op.name.value } : {}), ...w };
+  return { operation: op.operation as OperationAnalysis['operation'], ...(op.name ? { name: op.name.value } : {}), ...w, ...(variableLimits ? { variableLimits } : {}) };
 }
 
 /**

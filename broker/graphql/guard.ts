@@ -28,7 +28,13 @@ export interface Excess {
 /** The verdict on one query text. */
 export type Verdict = { excess: Excess } | { syntaxError: GraphQLError } | { analysis: OperationAnalysis };
 
-type Parsed = { document: DocumentNode; counts: DocumentCounts } | { excess: Excess } | { syntaxError: GraphQLError };
+/**
+ * A parsed text; `checked` keeps, per operation name and depth bound, the verdict of an
+ * operation whose limits are all literal (it holds whatever the variables), so a repeated query
+ * with new variables is not analysed again.
+ */
+type Checked = { excess: Excess } | { analysis: OperationAnalysis };
+type Parsed = { document: DocumentNode; counts: DocumentCounts; checked?: WeakMap<GraphQLSchema, Map<string, Checked>> } | { excess: Excess } | { syntaxError: GraphQLError };
 
 /** Parsed query texts, so a repeated query is parsed once (small texts only: ASTs are ~10× their text). */
 const parsedTexts = new Map<string, Parsed>();
@@ -66,8 +72,12 @@ function parseBounded(source: string): Parsed {
 }
 
 /** The checks that need the schema: depth (the same bound as mercurius' queryDepth) and static cost. */
-function checkOperation(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | null | undefined | 'unknown', operationName: string | null | undefined, maxDepth: number): { excess: Excess } | { analysis: OperationAnalysis } {
-  const analysis = analyseOperation(schema, document, variables, operationName);
+function checkOperation(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | null | undefined | 'unknown', operationName: string | null | undefined, maxDepth: number): Checked {
+  return verdictOn(analyseOperation(schema, document, variables, operationName), maxDepth);
+}
+
+/** The verdict on an analysed operation. */
+function verdictOn(analysis: OperationAnalysis, maxDepth: number): Checked {
   if (analysis.depth > maxDepth) return excess('depth', analysis.depth, maxDepth, 'has depth %s');
   if (analysis.cost > QUERY_LIMITS.maxCost) {
     return excess('cost', analysis.cost, QUERY_LIMITS.maxCost, 'could build %s objects (each list counts its limit times its selection); ask with smaller limits or fewer fields');
@@ -94,7 +104,19 @@ export function judgeQuery(schema: GraphQLSchema, source: string, variables: Rec
   if (bytes > QUERY_LIMITS.maxBytes) return excess('bytes', bytes, QUERY_LIMITS.maxBytes, 'has %s bytes');
   const parsed = parseBounded(source);
   if (!('document' in parsed)) return parsed;
-  return checkOperation(schema, parsed.document, variables, operationName, maxDepth);
+  const key = `${maxDepth}\u0000${operationName ?? ''}`;
+  const known = parsed.checked?.get(schema)?.get(key);
+  if (known !== undefined) return known;
+  const analysis = analyseOperation(schema, parsed.document, variables, operationName);
+  const verdict = verdictOn(analysis, maxDepth);
+  // Only texts kept in parsedTexts are remembered, and only verdicts the variables cannot change.
+  if (!analysis.variableLimits && source.length <= CACHEABLE_TEXT_BYTES) {
+    parsed.checked ??= new WeakMap();
+    let bySchema = parsed.checked.get(schema);
+    if (bySchema === undefined) parsed.checked.set(schema, (bySchema = new Map()));
+    if (bySchema.size < 8) bySchema.set(key, verdict);
+  }
+  return verdict;
 }
 
 /** The GraphQL error body of a refusal (the shape mercurius answers with). */

@@ -91,10 +91,6 @@ export const loaders: MercuriusLoaders<GraphQLContext> = {
     skyFraction: async (queries: Query<ReplicaRow>[], ctx) => (await coverageOf(queries, ctx)).map((c) => c?.skyFraction ?? null),
     columns: listLoader('Replica.columns', (r: ReplicaRow) => r.id, (db, ids) => columnsByReplicas(db, ids as number[]), (c) => c.replicaId),
   },
-  Candidate: {
-    site: async (queries: Query<{ site: string }>[], ctx) =>
-      oneFor(ctx, queries, (c) => c.site, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.site))), (s) => s.id),
-  },
   HarvestRun: {
     site: async (queries: Query<{ siteId: string }>[], ctx) =>
       oneFor(ctx, queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),

@@ -8,6 +8,7 @@ import { documentById, documentsBySite } from '../../registry/store/queries/hist
 import { harvestRunsBySite } from '../../registry/store/queries/harvest.js';
 import type { DocumentRow, SiteRow } from '../../registry/store/queries/rows.js';
 import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
+import { compareC } from '../services/catalogue-text.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { plan, type PlanRequest } from '../planner/index.js';
 import { callerOf, visibilityOf, type GraphQLContext } from './context.js';
@@ -96,6 +97,14 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
     documents: async (site: SiteRow, { limit }: { limit: number }, ctx) =>
       charged(ctx, 'Site.documents', await documentsBySite(ctx.db, site.id, listLimit('Site.documents', limit))),
   },
+  Candidate: {
+    // A plan is made from the planner's snapshot, and so are its sites: planning reads no SQL
+    // (a site is never removed from the registry; SQL only if one is missing all the same).
+    site: (c: { site: string }, _args: unknown, ctx: GraphQLContext) => {
+      ctx.budget.charge(1, 'references');
+      return ctx.services.planner.snapshot.site(c.site)?.site ?? sitesByIds(ctx.db, [c.site]).then((rows) => rows[0] ?? null);
+    },
+  },
   ComputePool: {
     service: (p: { serviceId: string | null }) => p.serviceId,
   },
@@ -124,29 +133,26 @@ function charged<T>(ctx: GraphQLContext, field: string, rows: T[]): T[] {
   return rows;
 }
 
-/** The datasets a `datasets(filter, limit, offset)` call asks for. */
+/**
+ * The datasets a `datasets(filter, limit, offset)` call asks for: the filter, order and page are
+ * answered by the in-memory catalogue at the registry version of the coverage index it shares
+ * the planner's snapshot with; SQL answers only what the catalogue cannot match exactly
+ * (see CatalogueView.search), in the request's own transaction.
+ */
 async function searchDatasetsFor({ filter, limit, offset }: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx: GraphQLContext) {
   listLimit('Query.datasets', limit);
   checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
-  let ids: string[] | undefined;
   const visibility = visibilityOf(ctx.identity);
-  if (filter?.cone || filter?.region) {
-    const matched = datasetsInRegion(ctx.services.coverage, filter.cone, filter.region, visibility)!;
-    ids = [...matched].sort();
-    if (ids.length === 0) return [];
-    // With no other constraint the page is known here; SQL then reads only that page (and
-    // checks visibility again against its own snapshot of the registry).
-    if (!filter.text && !filter.ucd && !filter.site) {
-      return searchDatasets(ctx.db, { ids: ids.slice(offset, offset + limit), visibility, limit, offset: 0 });
-    }
+  const matched = filter?.cone || filter?.region ? datasetsInRegion(ctx.services.coverage, filter.cone, filter.region, visibility)! : undefined;
+  if (matched?.size === 0) return [];
+  const search = { text: filter?.text ?? undefined, ucd: filter?.ucd ?? undefined, site: filter?.site ?? undefined, visibility, limit, offset };
+  const page = ctx.services.catalogue.search({ ...search, ids: matched });
+  if (page !== undefined) return page;
+  const ids = matched === undefined ? undefined : [...matched].sort(compareC);
+  // With no other constraint the page is known here; SQL then reads only that page (and
+  // checks visibility again against its own snapshot of the registry).
+  if (ids !== undefined && !filter?.text && !filter?.ucd && !filter?.site) {
+    return searchDatasets(ctx.db, { ids: ids.slice(offset, offset + limit), visibility, limit, offset: 0 });
   }
-  return searchDatasets(ctx.db, {
-    text: filter?.text ?? undefined,
-    ucd: filter?.ucd ?? undefined,
-    site: filter?.site ?? undefined,
-    ids,
-    visibility,
-    limit,
-    offset,
-  });
+  return searchDatasets(ctx.db, { ...search, ids });
 }

@@ -317,6 +317,12 @@ export function snapshotFromDocuments(docs: readonly CapabilityDocument[], optio
 
 /** A view kept in step with the planner's snapshots (the sky-coverage index): given each new snapshot as it is made. */
 export interface SnapshotFollower {
+  /**
+   * Optional: read what this follower keeps beyond the snapshot for the sites `changed` (every
+   * site when undefined), inside the snapshot's own REPEATABLE READ transaction, so it is at
+   * the snapshot's version; `follow` is then called with that snapshot.
+   */
+  read?(tx: Queryable, changed: readonly string[] | undefined): Promise<void>;
   /** Take the sites that changed in `snapshot` (every site when `changed` is undefined); called synchronously. */
   follow(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void;
 }
@@ -368,8 +374,11 @@ export class PlannerView {
     // Rows are read in one REPEATABLE READ transaction (the changed sites and the version come
     // from one cut); MOCs are parsed after it ends, so no transaction stays open meanwhile.
     if (prev === undefined) {
-      const cut = await withTransaction(pool, async (c) => ({ version: await registryVersion(c), rows: await loadRows(c, undefined) }),
-        { isolation: 'REPEATABLE READ', readOnly: true });
+      const cut = await withTransaction(pool, async (c) => {
+        const read = { version: await registryVersion(c), rows: await loadRows(c, undefined) };
+        await this.readFollowers(c, undefined);
+        return read;
+      }, { isolation: 'REPEATABLE READ', readOnly: true });
       this.publish(PlannerSnapshot.of(cut.version, await buildSites(cut.rows, this.preference)), undefined);
       this.lastBuild = { durationMs: performance.now() - started, at: new Date(), full: true };
       return;
@@ -378,10 +387,17 @@ export class PlannerView {
     const cut = await withTransaction(pool, async (c) => {
       const version = await registryVersion(c);
       const changed = new Set((await sitesChangedSince(c, prev.version)).map((s) => s.id));
-      return { version, changed, rows: changed.size === 0 ? [] : await loadRows(c, [...changed]) };
+      const rows = changed.size === 0 ? [] : await loadRows(c, [...changed]);
+      if (changed.size > 0) await this.readFollowers(c, [...changed]);
+      return { version, changed, rows };
     }, { isolation: 'REPEATABLE READ', readOnly: true });
     this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference)), cut.changed);
     this.lastBuild = { durationMs: performance.now() - started, at: new Date(), full: false };
+  }
+
+  /** Let the followers that read rows of their own read them in the snapshot's transaction. */
+  private async readFollowers(tx: Queryable, changed: readonly string[] | undefined): Promise<void> {
+    for (const f of this.followers) await f.read?.(tx, changed);
   }
 
   /** Make `snapshot` current and hand it to the followers, in one synchronous step. */

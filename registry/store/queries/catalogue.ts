@@ -134,3 +134,29 @@ export async function coverageBySites(db: Queryable, siteIds: readonly string[])
      FROM replicas r LEFT JOIN coverage cv ON cv.replica_id = r.id
      WHERE r.site_id = ANY($1)`, [siteIds])).rows;
 }
+
+/** What discovery filters on, per replica: where it is, its names, who may see it and its columns' UCDs. */
+export interface ReplicaFacts {
+  siteId: string;
+  datasetId: string;
+  table: string;
+  title: string | null;
+  public: boolean;
+  groups: string[];
+  /** The distinct UCDs of its columns as published (not lower-cased). */
+  ucds: string[];
+}
+
+/** The discovery facts of every replica at these sites (every site when undefined), in one statement. */
+export async function replicaFactsBySites(db: Queryable, siteIds: readonly string[] | undefined): Promise<ReplicaFacts[]> {
+  return (await db.query<ReplicaFacts>(
+    `SELECT r.site_id AS "siteId", r.dataset_id AS "datasetId", r.local_table AS "table", r.title, r.public, r.groups,
+       ARRAY(SELECT DISTINCT c.ucd FROM replica_columns c WHERE c.replica_id = r.id AND c.ucd IS NOT NULL) AS ucds
+     FROM replicas r WHERE $1::text[] IS NULL OR r.site_id = ANY($1::text[])`, [siteIds === undefined ? null : [...siteIds]])).rows;
+}
+
+/** Canonical dataset rows with these ids (every one when undefined). */
+export async function datasetRows(db: Queryable, ids: readonly string[] | undefined): Promise<DatasetRow[]> {
+  return (await db.query<DatasetRow>('SELECT id, title, description FROM datasets WHERE $1::text[] IS NULL OR id = ANY($1::text[])',
+    [ids === undefined ? null : [...ids]])).rows;
+}

@@ -1,0 +1,225 @@
+/**
+ * The in-memory catalogue for discovery: every canonical dataset with what `datasets(filter)`
+ * filters on (text, UCD atoms, sites, visibility), ordered as SQL orders it. It follows the
+ * planner's snapshot (PlannerView): the rows it needs beyond the snapshot are read per changed
+ * site inside the snapshot's own REPEATABLE READ transaction (`read`), and taken in `follow`,
+ * so it is always at the snapshot's registry version, like the coverage index.
+ */
+import type { Queryable } from '../../registry/store/db.js';
+import { datasetRows, replicaFactsBySites, type ReplicaFacts, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
+import type { DatasetRow } from '../../registry/store/queries/rows.js';
+import type { PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
+import { compareC, foldAscii, foldsToAscii, plainAscii, searchC } from './catalogue-text.js';
+
+/** One canonical dataset as discovery sees it. */
+interface Entry {
+  row: DatasetRow;
+  /** Its replicas by site id. */
+  holders: Map<string, ReplicaFacts>;
+  /** The id, title, description and every replica's local table and title, ASCII-folded, joined by NUL (never in a pattern). */
+  haystack: string;
+  /** Every column UCD atom of every replica, ASCII-folded. */
+  atoms: Set<string>;
+  anyPublic: boolean;
+  groups: Set<string>;
+  /** Whether its text or UCDs hold a character some locales fold to ASCII (then SQL decides). */
+  ambiguousText: boolean;
+  ambiguousUcd: boolean;
+}
+
+/** A discovery search, as catalogue.ts `searchDatasets` takes it (ids as a set). */
+export interface CatalogueSearch {
+  text?: string;
+  ucd?: string;
+  site?: string;
+  ids?: ReadonlySet<string>;
+  visibility: ReplicaVisibility;
+  limit: number;
+  offset: number;
+}
+
+interface Pending {
+  changed: readonly string[] | undefined;
+  replicas: ReplicaFacts[];
+  /** Dataset ids whose rows were read, and the rows found (absent = removed). */
+  rowIds: ReadonlySet<string> | undefined;
+  rows: DatasetRow[];
+}
+
+/** Answers `datasets(filter, limit, offset)` from memory, exactly as the SQL search would at the same registry version. */
+export class CatalogueView implements SnapshotFollower {
+  private readonly entries = new Map<string, Entry>();
+  /** Dataset ids in "C" collation order (the SQL ORDER BY). */
+  private sorted: string[] = [];
+  private readonly bySite = new Map<string, ReplicaFacts[]>();
+  /** Replicas of datasets whose row is not known yet (kept until it is). */
+  private readonly holders = new Map<string, Map<string, ReplicaFacts>>();
+  private ambiguousText = 0;
+  private ambiguousUcd = 0;
+  private pending: Pending | undefined;
+  /** Set when a change went by unread: the next read reads everything. */
+  private stale = false;
+  private version_ = -1;
+
+  /** The registry version this view reflects (-1 before the planner's first load). */
+  get version(): number {
+    return this.version_;
+  }
+
+  /** Number of canonical datasets held. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Read the facts of the sites `changed` (all when undefined) and of the datasets they held or hold, inside the snapshot's transaction. */
+  async read(tx: Queryable, given: readonly string[] | undefined): Promise<void> {
+    const changed = this.stale ? undefined : given;
+    const replicas = await replicaFactsBySites(tx, changed);
+    let rowIds: Set<string> | undefined;
+    if (changed !== undefined) {
+      rowIds = new Set(replicas.map((r) => r.datasetId));
+      for (const site of changed) for (const r of this.bySite.get(site) ?? []) rowIds.add(r.datasetId);
+    }
+    const rows = rowIds === undefined ? await datasetRows(tx, undefined) : rowIds.size === 0 ? [] : await datasetRows(tx, [...rowIds]);
+    this.pending = { changed, replicas, rowIds, rows };
+  }
+
+  /** Take what `read` found, at `snapshot`'s version; synchronous, so a search never sees half a change. */
+  follow(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void {
+    const p = this.pending;
+    this.pending = undefined;
+    if (p !== undefined) {
+      this.apply(p);
+      this.version_ = snapshot.version;
+    } else if (changed !== undefined && changed.size === 0) {
+      this.version_ = snapshot.version;
+    } else {
+      // Sites changed that were never read (not expected): answer nothing from memory until a full read.
+      this.version_ = -1;
+      this.stale = true;
+    }
+  }
+
+  private apply(p: Pending): void {
+    const touched = new Set<string>();
+    if (p.changed === undefined) {
+      this.stale = false;
+      this.entries.clear();
+      this.bySite.clear();
+      this.holders.clear();
+      this.sorted = [];
+      this.ambiguousText = 0;
+      this.ambiguousUcd = 0;
+    } else {
+      for (const site of p.changed) {
+        for (const r of this.bySite.get(site) ?? []) {
+          this.holders.get(r.datasetId)?.delete(site);
+          touched.add(r.datasetId);
+        }
+        this.bySite.delete(site);
+      }
+    }
+    for (const r of p.replicas) {
+      let list = this.bySite.get(r.siteId);
+      if (list === undefined) this.bySite.set(r.siteId, (list = []));
+      list.push(r);
+      let held = this.holders.get(r.datasetId);
+      if (held === undefined) this.holders.set(r.datasetId, (held = new Map()));
+      held.set(r.siteId, r);
+      touched.add(r.datasetId);
+    }
+    const rows = new Map(p.rows.map((row) => [row.id, row]));
+    for (const id of p.rowIds ?? rows.keys()) touched.add(id);
+    for (const id of touched) {
+      // Rows not read this time are unchanged: only the changed sites' datasets can have moved.
+      const row = rows.get(id) ?? (p.rowIds === undefined || p.rowIds.has(id) ? undefined : this.entries.get(id)?.row);
+      this.replace(id, row);
+    }
+  }
+
+  /** Rebuild one dataset's entry from its row (undefined = gone) and its current holders. */
+  private replace(id: string, row: DatasetRow | undefined): void {
+    const old = this.entries.get(id);
+    if (old !== undefined) {
+      if (old.ambiguousText) this.ambiguousText--;
+      if (old.ambiguousUcd) this.ambiguousUcd--;
+    }
+    const held = this.holders.get(id) ?? new Map<string, ReplicaFacts>();
+    if (held.size === 0) this.holders.delete(id);
+    if (row === undefined) {
+      if (old !== undefined) {
+        this.entries.delete(id);
+        const { at, found } = searchC(this.sorted, id);
+        if (found) this.sorted.splice(at, 1);
+      }
+      return;
+    }
+    const texts = [row.id, row.title ?? '', row.description ?? ''];
+    const atoms = new Set<string>();
+    const groups = new Set<string>();
+    let anyPublic = false;
+    let ambiguousUcd = false;
+    for (const r of held.values()) {
+      texts.push(r.table, r.title ?? '');
+      for (const ucd of r.ucds) {
+        if (foldsToAscii(ucd)) ambiguousUcd = true;
+        for (const atom of foldAscii(ucd).split(';')) atoms.add(atom);
+      }
+      if (r.public) anyPublic = true;
+      for (const g of r.groups) groups.add(g);
+    }
+    const haystack = texts.map(foldAscii).join('\u0000');
+    const entry: Entry = { row, holders: held, haystack, atoms, anyPublic, groups, ambiguousText: foldsToAscii(haystack), ambiguousUcd };
+    if (entry.ambiguousText) this.ambiguousText++;
+    if (entry.ambiguousUcd) this.ambiguousUcd++;
+    this.entries.set(id, entry);
+    if (old === undefined) {
+      const { at, found } = searchC(this.sorted, id);
+      if (!found) this.sorted.splice(at, 0, id);
+    }
+  }
+
+  /**
+   * The page of datasets `search` matches, ordered by id in "C" order, or undefined when this
+   * view cannot answer exactly as SQL would (not loaded yet; a text or UCD whose matching
+   * depends on the database's locale or LIKE wildcards): the caller then asks SQL.
+   */
+  search(search: CatalogueSearch): DatasetRow[] | undefined {
+    if (this.version_ < 0) return undefined;
+    const text = search.text ? foldAscii(search.text) : undefined;
+    const ucd = search.ucd ? foldAscii(search.ucd) : undefined;
+    if (text !== undefined && (!plainAscii(text) || (this.ambiguousText > 0 && /[ik]/.test(text)))) return undefined;
+    // The SQL matches `atom LIKE ucd || '.%'`, so % _ and \ in a UCD are patterns there.
+    if (ucd !== undefined && (!plainAscii(ucd) || /[%_\\]/.test(ucd) || (this.ambiguousUcd > 0 && /[ik]/.test(ucd)))) return undefined;
+    const visibility = search.visibility;
+    const under = ucd === undefined ? undefined : `${ucd}.`;
+    const matches = (e: Entry): boolean => {
+      if (search.site !== undefined && search.site !== '' && !e.holders.has(search.site)) return false;
+      if (visibility !== 'all' && !e.anyPublic && !visibility.some((g) => e.groups.has(g))) return false;
+      if (text !== undefined && !e.haystack.includes(text)) return false;
+      if (under !== undefined) {
+        if (e.atoms.has(ucd!)) return true;
+        for (const atom of e.atoms) if (atom.startsWith(under)) return true;
+        return false;
+      }
+      return true;
+    };
+    const out: DatasetRow[] = [];
+    let skip = search.offset;
+    const take = (id: string): boolean => {
+      const e = this.entries.get(id);
+      if (e === undefined || !matches(e)) return false;
+      if (skip > 0) skip--;
+      else out.push({ ...e.row });
+      return out.length >= search.limit;
+    };
+    if (search.limit <= 0) return out;
+    const ids = search.ids;
+    if (ids !== undefined && ids.size * 16 < this.sorted.length) {
+      for (const id of [...ids].sort(compareC)) if (take(id)) break;
+    } else {
+      for (const id of this.sorted) if ((ids === undefined || ids.has(id)) && take(id)) break;
+    }
+    return out;
+  }
+}
