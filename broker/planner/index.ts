@@ -1,5 +1,5 @@
 /** The planner's public surface: `plan` over a `PlannerView` snapshot, for GraphQL `plan` and job routing. */
 export { imageMatches, plan, QUERY_SERVICE_TYPES, type PlanOptions } from './plan.js';
 export { DEFAULT_COSTS, HEALTH, formulaText, type CostConstants } from './cost.js';
-export { PlannerSnapshot, PlannerView, loadPlannerSnapshot, snapshotFromDocuments, type PlannerSite, type PlannerReplica, type SnapshotFollower } from './snapshot.js';
+export { PlannerSnapshot, PlannerView, loadPlannerSnapshot, snapshotFromDocuments, type PlannerSite, type PlannerReplica, type PlannerReplicaRow, type SnapshotFollower } from './snapshot.js';
 export * from './types.js';

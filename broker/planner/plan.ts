@@ -6,11 +6,12 @@
 import { checkCone, parseMocArgument } from '../../registry/coverage/arguments.js';
 import { Cone } from '../../registry/coverage/cone.js';
 import type { SMoc } from '../../registry/coverage/moc.js';
+import { UNKNOWN, type PackedCoverage } from '../../registry/coverage/packed.js';
+import type { RangeLookup } from '../../registry/coverage/ranges.js';
 import { invalidArgument } from '../../registry/model/errors.js';
 import type { ComputeRow, ImageRow } from '../../registry/store/queries/rows.js';
 import { DEFAULT_COSTS, formulaText, freshness, score, type CostConstants } from './cost.js';
-import { mayTouch } from './reach.js';
-import type { PlannerReplica, PlannerSite, PlannerSnapshot } from './snapshot.js';
+import type { DatasetReplicas, PlannerSite, PlannerSnapshot } from './snapshot.js';
 import type { Candidate, Caller, CostTerm, Plan, PlanRequest, Reason } from './types.js';
 
 /** Service types that can answer a QUERY over a replica. */
@@ -28,17 +29,6 @@ export interface PlanOptions {
   requireAllLocal?: boolean;
 }
 
-/** A replica of one requested dataset as this request sees it. */
-interface Seen {
-  replica: PlannerReplica;
-  /** Position of its site in the snapshot's sites. */
-  at: number;
-  readable: boolean;
-  covered: boolean;
-  rows: number | null;
-  bytes: number | null;
-}
-
 /** Cheapest place to pull a dataset from: its site and estimated bytes (null = unknown size). */
 interface Source {
   site: string;
@@ -46,15 +36,17 @@ interface Source {
   rows: number | null;
 }
 
-/** The region tests one plan needs, built once per request. */
+/** The region tests one plan needs, built once per request; coverage is replica i of a site's packed coverage. */
 interface RegionTest {
-  /** Sites whose replica of `dataset` touches the region, ascending, or undefined to test each replica. */
-  indexed(snapshot: PlannerSnapshot, dataset: string): string[] | undefined;
-  touches(replica: PlannerReplica): boolean;
-  fraction(moc: SMoc | null): number;
+  /** Positions in `list` of the replicas touching the region, ascending, from its sky index; undefined to test each replica. */
+  indexed(list: DatasetReplicas): number[] | undefined;
+  touches(coverage: PackedCoverage, i: number): boolean;
+  fraction(coverage: PackedCoverage, i: number): number;
 }
 
 const WHOLE_SKY: RegionTest = { indexed: () => undefined, touches: () => true, fraction: () => 1 };
+
+const ascending = (a: number, b: number): number => a - b;
 
 /** A cone region. One cone serves the whole plan: its thresholds cost some sixty sines to build. */
 class ConeRegion implements RegionTest {
@@ -64,40 +56,42 @@ class ConeRegion implements RegionTest {
     this.sky = cone.skyFraction();
   }
 
-  indexed(snapshot: PlannerSnapshot, dataset: string): string[] | undefined {
-    // Sorted like the replicas, so the replica walk matches hits without building a set.
-    return snapshot.coverageOf(dataset)?.queryCone(this.cone.raDeg, this.cone.decDeg, this.cone.radiusDeg).sort();
+  indexed(list: DatasetReplicas): number[] | undefined {
+    // Ordered like the replicas, so the replica walk matches hits without building a set.
+    return list.index?.queryCone(this.cone).sort(ascending);
   }
 
-  touches({ moc, reach }: PlannerReplica): boolean {
-    return moc === null || ((reach === null || mayTouch(reach, this.cone)) && moc.intersectsConeOf(this.cone));
+  touches(coverage: PackedCoverage, i: number): boolean {
+    return coverage.kind(i) === UNKNOWN || (coverage.mayTouch(i, this.cone) && coverage.touchesCone(i, this.cone));
   }
 
-  fraction(moc: SMoc | null): number {
-    return moc === null ? this.sky : moc.coneOverlapFractionOf(this.cone);
+  fraction(coverage: PackedCoverage, i: number): number {
+    return coverage.kind(i) === UNKNOWN ? this.sky : coverage.coneFraction(i, this.cone);
   }
 }
 
 /** A MOC region. */
 class MocRegion implements RegionTest {
   private readonly sky: number;
+  private readonly area: RangeLookup;
 
-  constructor(private readonly area: SMoc) {
+  constructor(area: SMoc) {
     this.sky = area.skyFraction();
+    this.area = area.lookup();
   }
 
   indexed(): undefined {
     return undefined;
   }
 
-  touches({ moc }: PlannerReplica): boolean {
-    return moc === null || moc.intersects(this.area);
+  touches(coverage: PackedCoverage, i: number): boolean {
+    return coverage.kind(i) === UNKNOWN || coverage.intersects(i, this.area);
   }
 
-  fraction(moc: SMoc | null): number {
-    if (moc === null) return this.sky;
-    const all = moc.skyFraction();
-    return all === 0 ? 0 : Math.min(1, moc.intersection(this.area).skyFraction() / all);
+  fraction(coverage: PackedCoverage, i: number): number {
+    if (coverage.kind(i) === UNKNOWN) return this.sky;
+    const all = coverage.skyFraction(i);
+    return all === 0 ? 0 : Math.min(1, coverage.intersectionFraction(i, this.area) / all);
   }
 }
 
@@ -126,9 +120,6 @@ function checkNumbers(request: PlanRequest): void {
     if (v !== undefined && v !== null && !(Number.isFinite(v) && v >= 0)) bad(`request.${field}`, 'must be a finite number ≥ 0');
   }
 }
-
-const isReadable = (replica: PlannerReplica, groups: ReadonlySet<string>): boolean =>
-  replica.row.access.public || replica.row.access.groups.some((g) => groups.has(g));
 
 /** True when the site image `image` is the one `wanted` names (reference, digest or ref@digest). */
 export function imageMatches(image: ImageRow, wanted: string): boolean {
@@ -208,6 +199,29 @@ const rank = (a: Candidate, b: Candidate): number => {
   return a.site < b.site ? -1 : a.site > b.site ? 1 : 0;
 };
 
+/** Per requested-dataset replica, what this request sees (bits of `seenFlags`). */
+const READABLE = 1;
+const COVERED = 2;
+
+/**
+ * What a plan sees of each replica of the requested datasets, dataset after dataset:
+ * READABLE | COVERED, and rows and bytes in the region (NaN: unknown). Scratch reused by every
+ * plan (plans are synchronous), so a plan makes no object per replica.
+ */
+let seenFlags = new Uint8Array(1024);
+let seenRows = new Float64Array(1024);
+let seenBytes = new Float64Array(1024);
+
+function reserveSeen(n: number): void {
+  if (n <= seenFlags.length) return;
+  const size = Math.max(n, 2 * seenFlags.length);
+  seenFlags = new Uint8Array(size);
+  seenRows = new Float64Array(size);
+  seenBytes = new Float64Array(size);
+}
+
+const orNull = (x: number): number | null => (x === x ? x : null);
+
 /** Plan `request` for `caller` over `snapshot`: every site a Candidate, the best eligible one chosen. */
 export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Caller, options: PlanOptions = {}): Plan {
   checkNumbers(request);
@@ -221,36 +235,53 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
 
   // What each requested dataset looks like at each site holding it (ordered by site id, like the
   // sites), and where it is cheapest to pull from.
-  const seen: Seen[][] = [];
+  const lists = datasets.map((d) => snapshot.holdersOf(d));
+  const starts: number[] = [];
+  let total = 0;
+  for (const list of lists) {
+    starts.push(total);
+    total += list?.length ?? 0;
+  }
+  reserveSeen(total);
   const sources = new Map<string, Source>();
-  for (const dataset of datasets) {
-    const bySite: Seen[] = [];
-    const hits = region.indexed(snapshot, dataset);
+  for (let k = 0; k < datasets.length; k++) {
+    const list = lists[k];
+    if (list === undefined) continue;
+    const hits = region.indexed(list);
     let h = 0;
-    let source: Source | undefined;
-    for (const replica of snapshot.replicasOf(dataset)) {
-      const siteId = replica.row.siteId;
-      const readable = isReadable(replica, groups);
+    let best = -1;
+    let bestSite: PlannerSite | undefined;
+    for (let j = 0, n = list.length; j < n; j++) {
+      const site = list.sites[j];
+      const i = list.local[j];
+      const at = starts[k] + j;
+      const coverage = site.columns.coverage;
+      const readable = site.readable(i, groups);
       let covered: boolean;
       if (hits) {
-        covered = hits[h] === siteId;
+        covered = hits[h] === j;
         if (covered) h++;
-      } else covered = region.touches(replica);
-      let rows: number | null = null;
-      let bytes: number | null = null;
-      if (covered && replica.row.rows !== null) {
-        rows = replica.row.rows * region.fraction(replica.moc);
-        bytes = replica.row.rowBytes === null ? null : rows * replica.row.rowBytes;
+      } else covered = region.touches(coverage, i);
+      let rows = NaN;
+      let bytes = NaN;
+      const held = site.columns.numbers[3 * i + 1];
+      if (covered && held === held) {
+        rows = held * region.fraction(coverage, i);
+        const width = site.columns.numbers[3 * i + 2];
+        bytes = width === width ? rows * width : NaN;
       }
-      const at = snapshot.positionOf(siteId);
-      bySite.push({ replica, at, readable, covered, rows, bytes });
-      if (!allLocal && readable && covered && !snapshot.siteDown[at]) {
+      seenFlags[at] = (readable ? READABLE : 0) | (covered ? COVERED : 0);
+      seenRows[at] = rows;
+      seenBytes[at] = bytes;
+      if (!allLocal && readable && covered && site.site.status !== 'DOWN') {
         // Replicas arrive ordered by site id, so a strict < keeps the smaller id on a tie; unknown sizes lose to known ones.
-        if (!source || (bytes !== null && (source.bytes === null || bytes < source.bytes))) source = { site: siteId, bytes, rows };
+        if (best < 0 || (bytes === bytes && (seenBytes[best] !== seenBytes[best] || bytes < seenBytes[best]))) {
+          best = at;
+          bestSite = site;
+        }
       }
     }
-    seen.push(bySite);
-    if (source) sources.set(dataset, source);
+    if (bestSite !== undefined) sources.set(datasets[k], { site: bestSite.site.id, bytes: orNull(seenBytes[best]), rows: orNull(seenRows[best]) });
   }
 
   // Most sites hold none of the requested datasets: they share one frozen list of reasons.
@@ -261,18 +292,21 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
   const { sites, siteIds, siteDown } = snapshot;
   const candidates = new Array<Candidate>(sites.length);
   const eligible: Candidate[] = [];
-  // Per dataset, the next replica of the pass over the sites: both go in site order.
+  // Per dataset, the next replica of the pass over the sites (both go in site order, and a list
+  // holds the snapshot's own site objects), and the replica at the current site (-1: none).
   const next = datasets.map(() => 0);
-  const atSite: (Seen | undefined)[] = datasets.map(() => undefined);
+  const atSite = datasets.map(() => -1);
+  const lengths = lists.map((list) => list?.length ?? 0);
   for (let i = 0; i < sites.length; i++) {
     let held = false;
+    const here = sites[i];
     for (let k = 0; k < datasets.length; k++) {
-      const s = seen[k][next[k]];
-      if (s !== undefined && s.at === i) {
-        atSite[k] = s;
+      const j = next[k];
+      if (j < lengths[k] && lists[k]!.sites[j] === here) {
+        atSite[k] = j;
         next[k]++;
         held = true;
-      } else atSite[k] = undefined;
+      } else atSite[k] = -1;
     }
     const down = siteDown[i];
     if (!down && datasets.length > 0 && !held) {
@@ -291,32 +325,37 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     let missing: { dataset: string; why: Reason }[] | undefined;
     for (let k = 0; k < datasets.length; k++) {
       const dataset = datasets[k];
-      const s = atSite[k];
+      const j = atSite[k];
+      const at = starts[k] + j;
+      const list = lists[k];
+      // The replica's number at this site.
+      const r = j < 0 || list === undefined ? -1 : list.local[j];
       let why: Reason | undefined;
-      if (!s) why = noReplica[k];
-      else if (!s.readable) why = { code: 'FORBIDDEN', dataset, message: `the replica of ${dataset} at ${id} is restricted to groups ${s.replica.row.access.groups.join(', ') || '(none)'}` };
-      else if (!s.covered) why = { code: 'NOT_COVERED', dataset, message: `the replica of ${dataset} at ${id} does not cover the region` };
+      if (j < 0) why = noReplica[k];
+      else if ((seenFlags[at] & READABLE) === 0) why = { code: 'FORBIDDEN', dataset, message: `the replica of ${dataset} at ${id} is restricted to groups ${site.columns.access[r].groups.join(', ') || '(none)'}` };
+      else if ((seenFlags[at] & COVERED) === 0) why = { code: 'NOT_COVERED', dataset, message: `the replica of ${dataset} at ${id} does not cover the region` };
       if (why) {
         if (allLocal) reasons.push(why);
         else (missing ??= []).push({ dataset, why });
         continue;
       }
-      const here = s!;
+      const hereRows = orNull(seenRows[at]);
+      const hereBytes = orNull(seenBytes[at]);
       if (!container) {
-        const service = site.services.get(here.replica.row.serviceId);
+        const service = site.services.get(site.columns.serviceIds[r]);
         if (!service || !QUERY_SERVICE_TYPES.has(service.type)) {
           reasons.push({ code: 'NO_SERVICE', dataset, message: `${dataset} at ${id} is served by ${service ? `a ${service.type} service` : 'no known service'}, not TAP` });
           continue;
         }
         // Only a known row count can prove a limit is exceeded; unknown sizes pass.
-        if (service.maxRec !== null && here.rows !== null && here.rows > service.maxRec) {
-          reasons.push({ code: 'LIMIT_EXCEEDED', dataset, message: `about ${Math.round(here.rows)} rows of ${dataset} in the region exceed maxRec ${service.maxRec} of ${id}/${service.id}` });
+        if (service.maxRec !== null && hereRows !== null && hereRows > service.maxRec) {
+          reasons.push({ code: 'LIMIT_EXCEEDED', dataset, message: `about ${Math.round(hereRows)} rows of ${dataset} in the region exceed maxRec ${service.maxRec} of ${id}/${service.id}` });
           continue;
         }
       }
       local++;
-      rows = rows === null || here.rows === null ? null : rows + here.rows;
-      resultBytes = resultBytes === null || here.bytes === null ? null : resultBytes + here.bytes;
+      rows = rows === null || hereRows === null ? null : rows + hereRows;
+      resultBytes = resultBytes === null || hereBytes === null ? null : resultBytes + hereBytes;
     }
     if (missing) {
       if (local === 0) {

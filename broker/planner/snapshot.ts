@@ -1,130 +1,186 @@
 /**
  * An immutable in-memory view of what planning needs, so a plan is a pure synchronous walk with
- * no SQL. Per-site facts are frozen objects shared between generations: a reload after a publish
- * rebuilds only the sites that changed and the coverage indexes of the datasets they touch.
+ * no SQL. Sites (site.ts) hold their replicas as columns with packed coverage and are shared
+ * between generations: a reload after a publish rebuilds only the sites that changed, the
+ * replica lists of the datasets they touch, and those datasets' sky indexes.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type pg from 'pg';
-import { CoverageIndex } from '../../registry/coverage/index.js';
-import { INDEX_ORDER } from '../../registry/coverage/limits.js';
-import { parseMocAscii, type SMoc } from '../../registry/coverage/moc.js';
+import { PackedSkyIndex } from '../../registry/coverage/packed-index.js';
 import type { CapabilityDocument } from '../../registry/model/capability.js';
 import { withTransaction, type Queryable } from '../../registry/store/db.js';
 import { coverageBySites, replicasBySites } from '../../registry/store/queries/catalogue.js';
 import { computeBySites, imagesBySites, servicesBySites } from '../../registry/store/queries/resources.js';
 import type { ComputeRow, ImageRow, ReplicaRow, ServiceRow, SiteRow, SiteStatus } from '../../registry/store/queries/rows.js';
 import { listSites, registryVersion, sitesByIds, sitesChangedSince } from '../../registry/store/queries/sites.js';
-import { reachOf, type Reach } from './reach.js';
+import { LayeredMap } from './layered-map.js';
+import { Interner, buildSite, type ReplicaInput } from './site-builder.js';
+import { PlannerSite, type PlannerReplica } from './site.js';
+
+export { PlannerSite, type PlannerReplica, type PlannerReplicaRow } from './site.js';
 
 /**
- * Datasets with at least this many replicas get a coverage index of their own. Below it, testing
+ * Datasets with at least this many replicas get a sky index of their own. Below it, testing
  * each replica's bounding cap and then its MOC is faster (per cone: 2.4 µs against 12 µs at 20
- * replicas; the two meet near 300), and small indexes cost about 6 kB of heap per replica: in the
- * planner bench (5,000 datasets of 20 replicas) they grew the heap from 0.28 to 1 GB, and every
- * young-generation pause grows with the heap.
+ * replicas; the two meet near 300).
  */
 export const INDEX_MIN_REPLICAS = 256;
 
-/** One replica with its parsed coverage (null = unknown, treated as the whole sky). */
-export interface PlannerReplica {
-  readonly row: ReplicaRow;
-  readonly moc: SMoc | null;
-  /** A cap holding `moc`, to rule out far cones at once (null: test the MOC itself). */
-  readonly reach: Reach | null;
-}
+/** The replicas of one dataset, ordered by site id: replica `local[j]` of `sites[j]`; immutable. */
+export class DatasetReplicas {
+  constructor(
+    readonly sites: readonly PlannerSite[],
+    readonly local: Int32Array,
+    /** A sky index whose id j is the j-th replica, when there are INDEX_MIN_REPLICAS or more. */
+    readonly index: PackedSkyIndex | undefined,
+  ) {}
 
-/** Everything the planner knows about one site. */
-export interface PlannerSite {
-  readonly site: SiteRow;
-  /** Multiplier from federation.yaml (default 1). */
-  readonly preference: number;
-  readonly services: ReadonlyMap<string, ServiceRow>;
-  readonly replicas: ReadonlyMap<string, PlannerReplica>;
-  /** Compute pools ordered by id. */
-  readonly pools: readonly ComputeRow[];
-  readonly images: readonly ImageRow[];
-}
+  /** Number of replicas. */
+  get length(): number {
+    return this.local.length;
+  }
 
-/** Rows of one site as loaded from the database or derived from a document. */
-interface SiteRows {
-  site: SiteRow;
-  services: ServiceRow[];
-  replicas: ReplicaRow[];
-  coverage: Map<string, string | null>;
-  pools: ComputeRow[];
-  images: ImageRow[];
+  /** The lists of one dataset's replicas from (site, replica) pairs already ordered by site id. */
+  static of(sites: PlannerSite[], local: number[]): DatasetReplicas {
+    let index: PackedSkyIndex | undefined;
+    if (sites.length >= INDEX_MIN_REPLICAS) {
+      index = new PackedSkyIndex();
+      for (let j = 0; j < sites.length; j++) index.add(sites[j].columns.coverage, local[j]);
+    }
+    return new DatasetReplicas(sites, Int32Array.from(local), index);
+  }
 }
 
 /** How sites' preferences are looked up (federation.yaml `preference`). */
 export type PreferenceOf = (siteId: string) => number;
 const NO_PREFERENCE: PreferenceOf = () => 1;
 
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Two lists of sites ordered by id (no id in both) merged into one, so a reload sorts only the sites it brings. */
+function mergeById(a: readonly PlannerSite[], b: readonly PlannerSite[]): PlannerSite[] {
+  const out: PlannerSite[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i].site.id < b[j].site.id)) out.push(a[i++]);
+    else out.push(b[j++]);
+  }
+  return out;
+}
+
 /** Immutable planning state at one registry version. */
 export class PlannerSnapshot {
-  /** Sites ordered by id. */
-  readonly sites: readonly PlannerSite[];
-  /**
-   * The id of each site and whether it is DOWN, in `sites` order. A plan passes over every site,
-   * and most hold none of the requested data: these dense arrays spare it a visit to each site.
-   */
-  readonly siteIds: readonly string[];
-  readonly siteDown: readonly boolean[];
-  private readonly positions: ReadonlyMap<string, number>;
-
   private constructor(
     readonly version: number,
-    private readonly bySite: ReadonlyMap<string, PlannerSite>,
-    private readonly byDataset: ReadonlyMap<string, readonly PlannerReplica[]>,
-    private readonly indexes: ReadonlyMap<string, CoverageIndex<string>>,
-  ) {
-    this.sites = [...bySite.values()].sort((a, b) => cmp(a.site.id, b.site.id));
-    this.siteIds = this.sites.map((s) => s.site.id);
-    this.siteDown = this.sites.map((s) => s.site.status === 'DOWN');
-    this.positions = new Map(this.siteIds.map((id, i) => [id, i]));
+    private readonly bySite: LayeredMap<string, PlannerSite>,
+    private readonly byDataset: LayeredMap<string, DatasetReplicas>,
+    /** Sites ordered by id. */
+    readonly sites: readonly PlannerSite[],
+    /**
+     * The id of each site and whether it is DOWN, in `sites` order. A plan passes over every site,
+     * and most hold none of the requested data: these dense arrays spare it a visit to each site.
+     */
+    readonly siteIds: readonly string[],
+    readonly siteDown: readonly boolean[],
+    /** Where each site is in `sites` (shared between generations holding the same sites). */
+    private readonly positions: ReadonlyMap<string, number>,
+  ) {}
+
+  /** A snapshot over `sites` ordered by id, with their ids, health and positions derived afresh. */
+  private static ordered(version: number, bySite: LayeredMap<string, PlannerSite>, byDataset: LayeredMap<string, DatasetReplicas>, sites: readonly PlannerSite[]): PlannerSnapshot {
+    const siteIds = sites.map((s) => s.site.id);
+    return new PlannerSnapshot(version, bySite, byDataset, sites, siteIds, sites.map((s) => s.site.status === 'DOWN'), new Map(siteIds.map((id, i) => [id, i])));
   }
 
-  /** A snapshot from whole site facts, building dataset lists and coverage indexes afresh. */
+  /** A snapshot from whole sites, building the dataset lists and sky indexes afresh. */
   static of(version: number, sites: Iterable<PlannerSite>): PlannerSnapshot {
     const bySite = new Map<string, PlannerSite>();
     for (const s of sites) bySite.set(s.site.id, s);
-    const byDataset = new Map<string, PlannerReplica[]>();
-    for (const s of bySite.values()) for (const r of s.replicas.values()) push(byDataset, r.row.datasetId, r);
-    const indexes = new Map<string, CoverageIndex<string>>();
-    for (const [dataset, list] of byDataset) {
-      list.sort((a, b) => cmp(a.row.siteId, b.row.siteId));
-      if (list.length >= INDEX_MIN_REPLICAS) indexes.set(dataset, indexOf(list));
+    const lists = new Map<string, { sites: PlannerSite[]; local: number[] }>();
+    const ordered = [...bySite.values()].sort((a, b) => cmp(a.site.id, b.site.id));
+    // Sites in id order, so every dataset's list comes out ordered by site id.
+    for (const s of ordered) {
+      const datasets = s.columns.datasets;
+      for (let i = 0; i < datasets.length; i++) {
+        let list = lists.get(datasets[i]);
+        if (list === undefined) {
+          list = { sites: [], local: [] };
+          lists.set(datasets[i], list);
+        }
+        list.sites.push(s);
+        list.local.push(i);
+      }
     }
-    return new PlannerSnapshot(version, bySite, byDataset, indexes);
+    const byDataset = new Map<string, DatasetReplicas>();
+    for (const [dataset, list] of lists) byDataset.set(dataset, DatasetReplicas.of(list.sites, list.local));
+    return PlannerSnapshot.ordered(version, LayeredMap.of(bySite), LayeredMap.of(byDataset), ordered);
   }
 
-  /** The next generation: `changed` sites replaced (absent from `next` = removed), the rest shared. */
+  /**
+   * The next generation: `changed` sites replaced (absent from `next` = removed), the rest
+   * shared. Its cost follows the change: the lists of the datasets the changed sites hold are
+   * remade, the maps by site and by dataset are layered (layered-map.ts), and when no site joins
+   * or leaves, the site order and positions are kept.
+   */
   private withSites(version: number, changed: ReadonlySet<string>, next: readonly PlannerSite[]): PlannerSnapshot {
-    const bySite = new Map(this.bySite);
+    // A site given in `next` replaces its namesake even when `changed` does not name it.
+    const replaced = new Set([...changed, ...next.map((s) => s.site.id)]);
+    const arriving = [...new Map(next.map((s) => [s.site.id, s])).values()].sort((a, b) => cmp(a.site.id, b.site.id));
+    const siteChanges = new Map<string, PlannerSite | undefined>();
     const touched = new Set<string>();
-    for (const id of changed) {
-      for (const d of this.bySite.get(id)?.replicas.keys() ?? []) touched.add(d);
-      bySite.delete(id);
+    for (const id of replaced) {
+      for (const d of this.bySite.get(id)?.columns.datasets ?? []) touched.add(d);
+      siteChanges.set(id, undefined);
     }
-    for (const s of next) {
-      bySite.set(s.site.id, s);
-      for (const d of s.replicas.keys()) touched.add(d);
+    for (const s of arriving) {
+      siteChanges.set(s.site.id, s);
+      for (const d of s.columns.datasets) touched.add(d);
     }
-    const byDataset = new Map(this.byDataset);
-    const indexes = new Map(this.indexes);
+    const bySite = this.bySite.with(siteChanges);
+    const datasetChanges = new Map<string, DatasetReplicas | undefined>();
+    const sites: PlannerSite[] = [];
+    const local: number[] = [];
     for (const dataset of touched) {
-      const list: PlannerReplica[] = (this.byDataset.get(dataset) ?? []).filter((r) => !changed.has(r.row.siteId));
-      for (const s of next) {
-        const r = s.replicas.get(dataset);
-        if (r) list.push(r);
+      // The kept replicas (ordered by site id) merged with the arriving ones (ordered too).
+      sites.length = 0;
+      local.length = 0;
+      const old = this.byDataset.get(dataset);
+      let j = 0;
+      for (const s of arriving) {
+        const i = s.find(dataset);
+        if (i < 0) continue;
+        for (; old !== undefined && j < old.length && old.sites[j].site.id < s.site.id; j++) {
+          if (!replaced.has(old.sites[j].site.id)) {
+            sites.push(old.sites[j]);
+            local.push(old.local[j]);
+          }
+        }
+        sites.push(s);
+        local.push(i);
       }
-      list.sort((a, b) => cmp(a.row.siteId, b.row.siteId));
-      if (list.length === 0) byDataset.delete(dataset);
-      else byDataset.set(dataset, list);
-      // Copy-on-write: an older snapshot still planning keeps its own index untouched.
-      if (list.length >= INDEX_MIN_REPLICAS) indexes.set(dataset, indexOf(list));
-      else indexes.delete(dataset);
+      for (; old !== undefined && j < old.length; j++) {
+        if (!replaced.has(old.sites[j].site.id)) {
+          sites.push(old.sites[j]);
+          local.push(old.local[j]);
+        }
+      }
+      // Copy-on-write: an older snapshot still planning keeps its own lists and index.
+      datasetChanges.set(dataset, sites.length === 0 ? undefined : DatasetReplicas.of(sites.slice(), local));
     }
-    return new PlannerSnapshot(version, bySite, byDataset, indexes);
+    const byDataset = this.byDataset.with(datasetChanges);
+    let sameSites = true;
+    for (const id of replaced) if ((this.bySite.get(id) === undefined) !== (bySite.get(id) === undefined)) sameSites = false;
+    if (!sameSites) return PlannerSnapshot.ordered(version, bySite, byDataset, mergeById(this.sites.filter((s) => !replaced.has(s.site.id)), arriving));
+    // The same sites as before: only the replaced ones move in the arrays.
+    const ordered = this.sites.slice();
+    const down = this.siteDown.slice();
+    for (const s of arriving) {
+      const at = this.positions.get(s.site.id)!;
+      ordered[at] = s;
+      down[at] = s.site.status === 'DOWN';
+    }
+    return new PlannerSnapshot(version, bySite, byDataset, ordered, this.siteIds, down, this.positions);
   }
 
   /** Apply a reload of some sites (used by PlannerView). */
@@ -142,14 +198,21 @@ export class PlannerSnapshot {
     return this.positions.get(id) ?? -1;
   }
 
-  /** Replicas of a dataset ordered by site id (empty when none). */
-  replicasOf(dataset: string): readonly PlannerReplica[] {
-    return this.byDataset.get(dataset) ?? EMPTY;
+  /** The replicas of a dataset as columns ordered by site id, or undefined when none is held (what a plan reads). */
+  holdersOf(dataset: string): DatasetReplicas | undefined {
+    return this.byDataset.get(dataset);
   }
 
-  /** The coverage index of a dataset's replicas keyed by site id, when it has enough replicas to warrant one. */
-  coverageOf(dataset: string): CoverageIndex<string> | undefined {
-    return this.indexes.get(dataset);
+  /** Replicas of a dataset ordered by site id (empty when none), each made as an object for the caller. */
+  replicasOf(dataset: string): readonly PlannerReplica[] {
+    const list = this.byDataset.get(dataset);
+    if (list === undefined) return EMPTY;
+    return Array.from({ length: list.length }, (_, j) => list.sites[j].replica(list.local[j]));
+  }
+
+  /** The sky index of a dataset's replicas (id j = the j-th replica by site id), when it has enough replicas to warrant one. */
+  coverageOf(dataset: string): PackedSkyIndex | undefined {
+    return this.byDataset.get(dataset)?.index;
   }
 
   /** Number of replicas held. */
@@ -162,78 +225,14 @@ export class PlannerSnapshot {
 
 const EMPTY: readonly PlannerReplica[] = Object.freeze([]);
 
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
-}
-
-function indexOf(list: readonly PlannerReplica[]): CoverageIndex<string> {
-  const index = new CoverageIndex<string>();
-  for (const r of list) index.set(r.row.siteId, r.moc);
-  return index;
-}
-
-/** A parsed coverage and its cap. */
-interface Coverage {
-  moc: SMoc | null;
-  reach: Reach | null;
-}
-
-const UNKNOWN: Coverage = Object.freeze({ moc: null, reach: null });
-
-/**
- * Parse each distinct MOC text once; many replicas of one survey share the same coverage. The
- * planner sees coverage at INDEX_ORDER at most (a superset), so no cone walk goes finer.
- */
-class MocCache {
-  private readonly seen = new Map<string, Coverage>();
-  parse(text: string | null): Coverage {
-    if (text === null) return UNKNOWN;
-    let coverage = this.seen.get(text);
-    if (coverage === undefined) {
-      const moc = parseMocAscii(text).degrade(INDEX_ORDER);
-      // The cone walks' lookup table is built with the snapshot, not by the first plan to need it.
-      moc.lookup();
-      coverage = { moc, reach: reachOf(moc) };
-      this.seen.set(text, coverage);
-    }
-    return coverage;
-  }
-
-  /** Parse these sites' MOCs ahead of building them, giving the event loop back between slices. */
-  async prepare(rows: readonly SiteRows[]): Promise<void> {
-    let slice = performance.now();
-    for (const r of rows) {
-      for (const text of r.coverage.values()) {
-        this.parse(text);
-        if (performance.now() - slice > 15) {
-          await yieldToLoop();
-          slice = performance.now();
-        }
-      }
-    }
-  }
-}
-
-function buildSite(rows: SiteRows, preference: PreferenceOf, mocs: MocCache): PlannerSite {
-  const replicas = new Map<string, PlannerReplica>();
-  for (const row of rows.replicas) {
-    const { moc, reach } = mocs.parse(rows.coverage.get(row.datasetId) ?? null);
-    replicas.set(row.datasetId, Object.freeze({ row, moc, reach }));
-  }
-  return Object.freeze({
-    site: rows.site,
-    preference: preference(rows.site.id),
-    services: new Map(rows.services.map((s) => [s.id, s])),
-    replicas,
-    pools: [...rows.pools].sort((a, b) => cmp(a.id, b.id)),
-    images: rows.images,
-  });
+/** Rows of one site as loaded from the database. */
+interface SiteRows {
+  site: SiteRow;
+  services: ServiceRow[];
+  replicas: ReplicaRow[];
+  coverage: Map<string, string | null>;
+  pools: ComputeRow[];
+  images: ImageRow[];
 }
 
 /** Load the rows of these sites (all sites when `ids` is undefined) with six statements. */
@@ -256,11 +255,23 @@ async function loadRows(db: Queryable, ids: readonly string[] | undefined): Prom
   return [...rows.values()];
 }
 
-/** Sites built from their rows, their MOCs parsed in slices first. */
-async function buildSites(rows: readonly SiteRows[], preference: PreferenceOf): Promise<PlannerSite[]> {
-  const mocs = new MocCache();
-  await mocs.prepare(rows);
-  return rows.map((r) => buildSite(r, preference, mocs));
+/**
+ * Sites built from their rows, giving the event loop back between sites every 15 ms; a site of
+ * `previous` lends its namesake the coverage of unchanged MOC texts.
+ */
+async function buildSites(rows: readonly SiteRows[], preference: PreferenceOf, previous?: PlannerSnapshot): Promise<PlannerSite[]> {
+  const interner = new Interner();
+  const out: PlannerSite[] = [];
+  let slice = performance.now();
+  for (const r of rows) {
+    const coverage = r.coverage;
+    out.push(buildSite({ ...r, preference: preference(r.site.id) }, r.replicas, (replica) => coverage.get(replica.datasetId) ?? null, interner, previous?.site(r.site.id)));
+    if (performance.now() - slice > 15) {
+      await yieldToLoop();
+      slice = performance.now();
+    }
+  }
+  return out;
 }
 
 /** Load a whole snapshot. Give a client inside a REPEATABLE READ transaction for a consistent cut. */
@@ -275,33 +286,34 @@ export interface DocumentSnapshotOptions {
   status?: Record<string, SiteStatus>;
   preference?: Record<string, number>;
   version?: number;
+  /** A snapshot whose sites lend their namesakes the coverage of unchanged MOC texts (as PlannerView's reloads do). */
+  previous?: PlannerSnapshot;
 }
 
 /** A snapshot from capability documents, without a database (unit tests and benches). */
 export function snapshotFromDocuments(docs: readonly CapabilityDocument[], options: DocumentSnapshotOptions = {}): PlannerSnapshot {
-  const mocs = new MocCache();
+  const interner = new Interner();
   let replicaId = 0;
-  const preference: PreferenceOf = (id) => options.preference?.[id] ?? 1;
   return PlannerSnapshot.of(options.version ?? 1, docs.map((doc) => {
     const siteId = doc.site.id;
     const asOf = new Date(doc.asOf);
-    const rows: SiteRows = {
-      site: {
-        id: siteId, name: doc.site.name, platform: doc.site.platform, url: doc.site.url ?? null, location: doc.site.location ?? null,
-        contact: doc.site.contact ?? null, status: options.status?.[siteId] ?? 'UP', origin: 'publish', asOf, publishedAt: asOf,
-        registryVersion: options.version ?? 1, consecutiveFailures: 0,
-      },
+    const site: SiteRow = {
+      id: siteId, name: doc.site.name, platform: doc.site.platform, url: doc.site.url ?? null, location: doc.site.location ?? null,
+      contact: doc.site.contact ?? null, status: options.status?.[siteId] ?? 'UP', origin: 'publish', asOf, publishedAt: asOf,
+      registryVersion: options.version ?? 1, consecutiveFailures: 0,
+    };
+    const replicas: (ReplicaInput & { coverage: string | null })[] = doc.datasets.map((d) => ({
+      id: ++replicaId, datasetId: d.id, serviceId: d.service, table: d.table, rows: d.rows ?? null, rowBytes: d.rowBytes ?? null,
+      position: d.position ?? null, access: { public: d.access.public, groups: d.access.groups ?? [] }, coverage: d.coverage ?? null,
+    }));
+    return buildSite({
+      site,
+      preference: options.preference?.[siteId] ?? 1,
       services: doc.services.map((s) => ({
         siteId, id: s.id, type: s.type, url: s.url, standardId: s.standardId ?? null, title: s.title ?? null, upload: s.upload ?? false,
         async: s.async ?? false, maxRec: s.maxRec ?? null, uploadLimitBytes: s.uploadLimitBytes ?? null, languages: s.languages ?? [],
         formats: s.formats ?? [], auth: s.auth ?? [],
       })),
-      replicas: doc.datasets.map((d) => ({
-        id: ++replicaId, datasetId: d.id, siteId, serviceId: d.service, table: d.table, title: d.title ?? null, description: d.description ?? null,
-        rows: d.rows ?? null, rowBytes: d.rowBytes ?? null, position: d.position ?? null,
-        access: { public: d.access.public, groups: d.access.groups ?? [] },
-      })),
-      coverage: new Map(doc.datasets.map((d) => [d.id, d.coverage ?? null])),
       pools: doc.compute.map((c) => ({
         siteId, id: c.id, kind: c.kind, serviceId: c.service ?? null, cores: c.cores, memoryGb: c.memoryGb, gpus: c.gpus ?? 0,
         freeCores: c.freeCores ?? null, freeMemoryGb: c.freeMemoryGb ?? null, queueWaitS: c.queueWaitS ?? null,
@@ -310,8 +322,7 @@ export function snapshotFromDocuments(docs: readonly CapabilityDocument[], optio
       images: doc.images.map((i) => ({
         siteId, ref: i.ref, digest: i.digest ?? null, arch: i.arch ?? null, types: i.types, software: i.software ?? [], compute: i.compute ?? null,
       })),
-    };
-    return buildSite(rows, preference, mocs);
+    }, replicas, (r) => r.coverage, interner, options.previous?.site(siteId));
   }));
 }
 
@@ -335,8 +346,11 @@ export interface SnapshotFollower {
  */
 export class PlannerView {
   private current: PlannerSnapshot | undefined;
-  /** The last snapshot built (metrics): how long reading and building it took, when it was made current, and whether it was a full load. */
-  lastBuild: { durationMs: number; at: Date; full: boolean } | undefined;
+  /**
+   * The last snapshot built (metrics): how long reading and building it took (readMs of it in
+   * the database transaction), when it was made current, and whether it was a full load.
+   */
+  lastBuild: { durationMs: number; readMs: number; at: Date; full: boolean } | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly followers: readonly SnapshotFollower[];
 
@@ -379,8 +393,9 @@ export class PlannerView {
         await this.readFollowers(c, undefined);
         return read;
       }, { isolation: 'REPEATABLE READ', readOnly: true });
+      const readMs = performance.now() - started;
       this.publish(PlannerSnapshot.of(cut.version, await buildSites(cut.rows, this.preference)), undefined);
-      this.lastBuild = { durationMs: performance.now() - started, at: new Date(), full: true };
+      this.lastBuild = { durationMs: performance.now() - started, readMs, at: new Date(), full: true };
       return;
     }
     if ((await registryVersion(pool)) === prev.version) return;
@@ -391,8 +406,9 @@ export class PlannerView {
       if (changed.size > 0) await this.readFollowers(c, [...changed]);
       return { version, changed, rows };
     }, { isolation: 'REPEATABLE READ', readOnly: true });
-    this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference)), cut.changed);
-    this.lastBuild = { durationMs: performance.now() - started, at: new Date(), full: false };
+    const readMs = performance.now() - started;
+    this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference, prev)), cut.changed);
+    this.lastBuild = { durationMs: performance.now() - started, readMs, at: new Date(), full: false };
   }
 
   /** Let the followers that read rows of their own read them in the snapshot's transaction. */

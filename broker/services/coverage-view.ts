@@ -1,24 +1,25 @@
 /**
  * The in-memory sky-coverage index of every replica, for region searches. It reads nothing
  * itself: it follows the planner's snapshot (PlannerView), built from one read of the registry
- * per change, so the two never disagree on the registry version and each MOC is parsed once.
+ * per change, so the two never disagree on the registry version, and it files the snapshot's own
+ * packed coverage (no copy, no MOC parsed twice): per replica it keeps an id in a PackedSkyIndex.
  */
-import { CoverageIndex } from '../../registry/coverage/index.js';
+import { Cone } from '../../registry/coverage/cone.js';
 import type { SMoc } from '../../registry/coverage/moc.js';
+import { PackedSkyIndex } from '../../registry/coverage/packed-index.js';
+import { UNKNOWN } from '../../registry/coverage/packed.js';
 import type { ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
-import type { PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
-
-/** Key of one replica in the index: site and canonical dataset, stable across publishes. */
-type ReplicaKey = string;
-const keyOf = (siteId: string, datasetId: string): ReplicaKey => `${siteId}\u0000${datasetId}`;
-const datasetOf = (key: ReplicaKey): string => key.slice(key.indexOf('\u0000') + 1);
+import type { PlannerSite, PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
 
 /** Answers "which replicas' coverage touches this region" without scanning SQL per request. */
 export class CoverageView implements SnapshotFollower {
-  private readonly index = new CoverageIndex<ReplicaKey>();
-  private readonly keysBySite = new Map<string, ReplicaKey[]>();
-  /** The groups of each replica that is not public (a public replica is absent). */
-  private readonly restricted = new Map<ReplicaKey, readonly string[]>();
+  private readonly index = new PackedSkyIndex();
+  /** Per site held: the site as filed and the index id of each of its replicas (replica i → ids[i]). */
+  private readonly filed = new Map<string, { site: PlannerSite; ids: Int32Array }>();
+  /** Per index id: the site and replica number it stands for. */
+  private sites: (PlannerSite | undefined)[] = [];
+  private replicas = new Int32Array(1024);
+  private readonly hits: number[] = [];
   private version_ = -1;
 
   /** The registry version this view reflects (-1 before the planner's first load). */
@@ -28,51 +29,81 @@ export class CoverageView implements SnapshotFollower {
 
   /**
    * Take the replicas of the sites that changed (every site when `changed` is undefined) from
-   * `snapshot`, sharing its parsed coverage. Synchronous, so a reader never sees a site half replaced.
+   * `snapshot`, sharing its packed coverage. Synchronous, so a reader never sees a site half replaced.
    */
   follow(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void {
-    const siteIds = changed ?? new Set([...this.keysBySite.keys(), ...snapshot.siteIds]);
+    const siteIds = changed ?? new Set([...this.filed.keys(), ...snapshot.siteIds]);
     for (const id of siteIds) {
-      for (const key of this.keysBySite.get(id) ?? []) {
-        this.index.delete(key);
-        this.restricted.delete(key);
-      }
-      this.keysBySite.delete(id);
       const site = snapshot.site(id);
-      if (!site) continue;
-      const keys: ReplicaKey[] = [];
-      for (const replica of site.replicas.values()) {
-        const key = keyOf(id, replica.row.datasetId);
-        this.index.set(key, replica.moc);
-        if (!replica.row.access.public) this.restricted.set(key, replica.row.access.groups);
-        keys.push(key);
+      const had = this.filed.get(id);
+      // A site shared with the snapshot already filed is unchanged.
+      if (had !== undefined && had.site === site) continue;
+      if (had !== undefined) {
+        for (const key of had.ids) {
+          this.index.remove(key);
+          this.sites[key] = undefined;
+        }
+        this.filed.delete(id);
       }
-      this.keysBySite.set(id, keys);
+      if (site === undefined) continue;
+      const ids = new Int32Array(site.count);
+      const coverage = site.columns.coverage;
+      for (let i = 0; i < site.count; i++) {
+        const key = this.index.add(coverage, i);
+        ids[i] = key;
+        this.remember(key, site, i);
+      }
+      this.filed.set(id, { site, ids });
     }
     this.version_ = snapshot.version;
   }
 
+  private remember(key: number, site: PlannerSite, i: number): void {
+    if (key >= this.replicas.length) {
+      const grown = new Int32Array(Math.max(2 * this.replicas.length, key + 1));
+      grown.set(this.replicas);
+      this.replicas = grown;
+    }
+    this.sites[key] = site;
+    this.replicas[key] = i;
+  }
+
   /** Canonical ids of datasets with a replica `visibility` allows whose coverage touches the cone. */
   datasetsInCone(ra: number, dec: number, radiusDeg: number, visibility: ReplicaVisibility = 'all'): Set<string> {
+    return this.datasetsTouching(new Cone(ra, dec, radiusDeg), visibility);
+  }
+
+  /** {@link datasetsInCone} for a cone built by the caller. */
+  datasetsTouching(cone: Cone, visibility: ReplicaVisibility = 'all'): Set<string> {
     const out = new Set<string>();
-    for (const key of this.index.queryCone(ra, dec, radiusDeg)) if (this.visible(key, visibility)) out.add(datasetOf(key));
+    for (const key of this.index.queryCone(cone, this.hits)) {
+      const site = this.sites[key];
+      const i = this.replicas[key];
+      if (site !== undefined && this.visible(site, i, visibility)) out.add(site.columns.datasets[i]);
+    }
+    this.hits.length = 0;
     return out;
   }
 
   /** Canonical ids of datasets with a replica `visibility` allows whose coverage intersects `region` (unknown coverage always does). */
   datasetsInMoc(region: SMoc, visibility: ReplicaVisibility = 'all'): Set<string> {
     const out = new Set<string>();
-    for (const key of this.index.keys()) {
-      const moc = this.index.get(key);
-      if ((moc === null || moc?.intersects(region)) && this.visible(key, visibility)) out.add(datasetOf(key));
+    const area = region.lookup();
+    for (const { site } of this.filed.values()) {
+      const coverage = site.columns.coverage;
+      for (let i = 0; i < site.count; i++) {
+        const dataset = site.columns.datasets[i];
+        if (out.has(dataset)) continue;
+        if ((coverage.kind(i) === UNKNOWN || coverage.intersects(i, area)) && this.visible(site, i, visibility)) out.add(dataset);
+      }
     }
     return out;
   }
 
   /** Whether a reader with `visibility` may see the replica (discovery SQL checks again; this only keeps pages full). */
-  private visible(key: ReplicaKey, visibility: ReplicaVisibility): boolean {
+  private visible(site: PlannerSite, i: number, visibility: ReplicaVisibility): boolean {
     if (visibility === 'all') return true;
-    const groups = this.restricted.get(key);
-    return groups === undefined || groups.some((g) => visibility.includes(g));
+    const access = site.columns.access[i];
+    return access.public || access.groups.some((g) => visibility.includes(g));
   }
 }

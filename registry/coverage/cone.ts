@@ -6,8 +6,8 @@
  * of the cells the true disc touches. All walks start coarse and only descend where a finer
  * cell could still pass, so their cost follows the cone's rim, not its area.
  */
-import { MAX_ORDER, MAX_PIXRAD, POW4, SAFE_ORDER, cellCenter, chord2, radecToVec, vec3, type Vec3 } from './healpix.js';
-import { FULL, NONE, RangeBuilder, RangeLookup, cellSpan, type CellSpan, type Ranges } from './ranges.js';
+import { MAX_ORDER, MAX_PIXRAD, POW4, SAFE_ORDER, cellCenter, centerTable, chord2, radecToVec, vec3, type Vec3 } from './healpix.js';
+import { FULL, NONE, RangeBuilder, cellSpan, type CellCover, type CellSpan, type Ranges } from './ranges.js';
 
 /**
  * A validated cone with its squared-chord thresholds cached per order. The tables are plain
@@ -27,6 +27,10 @@ export class Cone {
   /** chord²(radius − MAX_PIXRAD[o]): a cell centre within this puts the whole cell inside the disc. */
   readonly insideT: readonly number[];
   private readonly pairT: (number[] | undefined)[] = [];
+  /** Per order, the disc's area in cells wholly covered by a MOC, as coveredInCone walks them (see fullArea). */
+  private fullAreas: (Map<number, number> | undefined)[] | undefined;
+  /** Per order above the table's, d2 of the cells walked so far, by order-24 start (see d2At). */
+  private fineD2: (Map<number, number> | undefined)[] | undefined;
 
   constructor(
     readonly raDeg: number,
@@ -60,6 +64,48 @@ export class Cone {
     return dx * dx + dy * dy + dz * dz;
   }
 
+  /**
+   * {@link d2} for the cell whose order-24 start is s24: read from the cell-centre table at
+   * orders up to 7, which holds the same centres cellCenter computes, so the result is the same;
+   * finer cells are computed once per cone (a plan walks many coverages' rims over one cone).
+   */
+  d2At(o: number, f: number, x: number, y: number, s24: number): number {
+    if (o > TABLE_ORDER) {
+      // Only as fine as a plan's walks go, and at most MEMO_CELLS cells an order: a cone drawn
+      // at a fine order (fromCone) visits millions of cells once each.
+      if (o > MEMO_ORDER) return this.d2(o, f, x, y);
+      const byOrder = (this.fineD2 ??= []);
+      const known = (byOrder[o] ??= new Map());
+      let d2 = known.get(s24);
+      if (d2 === undefined) {
+        d2 = this.d2(o, f, x, y);
+        if (known.size < MEMO_CELLS) known.set(s24, d2);
+      }
+      return d2;
+    }
+    const t = tables[o] ?? (tables[o] = centerTable(o));
+    const i = 3 * (s24 / POW4[SAFE_ORDER - o]);
+    const dx = t[i] - this.v[0];
+    const dy = t[i + 1] - this.v[1];
+    const dz = t[i + 2] - this.v[2];
+    return dx * dx + dy * dy + dz * dz;
+  }
+
+  /**
+   * What coveredInCone adds up below a cell of order o (≤ 24, starting at order-24 cell s24)
+   * that a MOC covers wholly: a property of the cone alone, so the walks of many MOCs over one
+   * cone (a plan's replicas) compute it once. Undefined until kept.
+   */
+  fullArea(o: number, s24: number): number | undefined {
+    return this.fullAreas?.[o]?.get(s24);
+  }
+
+  /** Keep {@link fullArea} of a cell. */
+  keepFullArea(o: number, s24: number, area: number): void {
+    const byOrder = (this.fullAreas ??= []);
+    (byOrder[o] ??= new Map()).set(s24, area);
+  }
+
   /** Area of the disc as a fraction of the sphere. */
   skyFraction(): number {
     // sin²(r/2) rather than (1 − cos r)/2, which rounds to 0 for tiny radii.
@@ -69,6 +115,12 @@ export class Cone {
 }
 
 const scratch = vec3();
+/** Finest order whose cell centres the walks read from a table (healpix.ts centerTable; the sky indexes build these). */
+const TABLE_ORDER = 7;
+/** Finest order whose cells' d2 a cone keeps (below order 24, where s24 names one cell), and how many per order. */
+const MEMO_ORDER = 16;
+const MEMO_CELLS = 1 << 15;
+const tables: (Float64Array | undefined)[] = [];
 
 /** Throw a RangeError naming the first bad cone argument. */
 export function checkCone(ra: number, dec: number, radiusDeg: number): void {
@@ -108,7 +160,7 @@ export function rimCells(cone: Cone, order: number): number {
 export function coneRanges(cone: Cone, order: number): Ranges {
   const out = new RangeBuilder();
   const visit = (o: number, f: number, x: number, y: number, s24: number, s5: number): void => {
-    const d2 = cone.d2(o, f, x, y);
+    const d2 = cone.d2At(o, f, x, y, s24);
     if (o === order) {
       if (d2 <= cone.inclT[o]) out.push(...cellBig(o, s24, s5));
       return;
@@ -132,7 +184,7 @@ const spanScratch: CellSpan = { sh: 0, sl: 0, eh: 0, el: 0 };
  * cover is `cover` (1 or 2). The set must be aligned to maxOrder (every MOC is).
  */
 export function touchesBelow(
-  lk: RangeLookup,
+  lk: CellCover,
   maxOrder: number,
   cone: Cone,
   o: number,
@@ -157,19 +209,19 @@ export function touchesBelow(
     if (st === NONE) continue;
     const cx = 2 * x + (k & 1);
     const cy = 2 * y + (k >> 1);
-    if (touchesBelow(lk, maxOrder, cone, c, f, cx, cy, cs24, cs5, cone.d2(c, f, cx, cy), st)) return true;
+    if (touchesBelow(lk, maxOrder, cone, c, f, cx, cy, cs24, cs5, cone.d2At(c, f, cx, cy, cs24), st)) return true;
   }
   return false;
 }
 
 /** Whether a range set aligned to maxOrder has a covered cell at maxOrder among the cone's inclusive cells. */
-export function touchesCone(lk: RangeLookup, maxOrder: number, cone: Cone): boolean {
+export function touchesCone(lk: CellCover, maxOrder: number, cone: Cone): boolean {
   if (lk.size === 0) return false;
   for (let f = 0; f < 12; f++) {
     const s24 = f * POW4[SAFE_ORDER];
     const st = lk.status(cellSpan(0, s24, 0, spanScratch));
     if (st === NONE) continue;
-    if (touchesBelow(lk, maxOrder, cone, 0, f, 0, 0, s24, 0, cone.d2(0, f, 0, 0), st)) return true;
+    if (touchesBelow(lk, maxOrder, cone, 0, f, 0, 0, s24, 0, cone.d2At(0, f, 0, 0, s24), st)) return true;
   }
   return false;
 }
@@ -179,7 +231,7 @@ export function touchesCone(lk: RangeLookup, maxOrder: number, cone: Cone): bool
  * count exactly; cells on the rim are refined to about radius/16 and then weighted by how far
  * their centre lies inside the rim.
  */
-export function coveredInCone(lk: RangeLookup, cone: Cone): number {
+export function coveredInCone(lk: CellCover, cone: Cone): number {
   let leaf = 3;
   while (leaf < MAX_ORDER && MAX_PIXRAD[leaf] > cone.radius / 16) leaf++;
   let total = 0;
@@ -208,10 +260,10 @@ const starts = new Float64Array(MAX_ORDER + 1);
  * `cover`: adds the cell's share to sums[o], in the same order of additions as a walk returning
  * each cell's sum would, so the result does not depend on this layout.
  */
-function coveredBelow(lk: RangeLookup, cone: Cone, leaf: number, o: number, f: number, x: number, y: number, s5: number, cover: number): void {
-  const d2 = cone.d2(o, f, x, y);
-  if (d2 > cone.inclT[o]) return;
+function coveredBelow(lk: CellCover, cone: Cone, leaf: number, o: number, f: number, x: number, y: number, s5: number, cover: number): void {
   const s24 = starts[o];
+  const d2 = cone.d2At(o, f, x, y, s24);
+  if (d2 > cone.inclT[o]) return;
   if (d2 <= cone.insideT[o]) {
     sums[o] += coveredCells(lk, o, s24, s5, cover);
     return;
@@ -223,6 +275,15 @@ function coveredBelow(lk: RangeLookup, cone: Cone, leaf: number, o: number, f: n
     if (w > 0) sums[o] += coveredCells(lk, o, s24, s5, cover) * Math.min(1, w);
     return;
   }
+  // Below a wholly covered cell the sum depends on the cone alone: computed once per cone.
+  const shared = cover === FULL && o <= SAFE_ORDER;
+  if (shared) {
+    const known = cone.fullArea(o, s24);
+    if (known !== undefined) {
+      sums[o] += known;
+      return;
+    }
+  }
   sums[o + 1] = 0;
   for (let k = 0; k < 4; k++) {
     const cs24 = childS24(o, s24, k);
@@ -232,10 +293,11 @@ function coveredBelow(lk: RangeLookup, cone: Cone, leaf: number, o: number, f: n
     starts[o + 1] = cs24;
     coveredBelow(lk, cone, leaf, o + 1, f, 2 * x + (k & 1), 2 * y + (k >> 1), cs5, st);
   }
+  if (shared) cone.keepFullArea(o, s24, sums[o + 1]);
   sums[o] += sums[o + 1];
 }
 
 /** Covered order-29 cells of the cell at (o, s24, s5) with cover `cover`. */
-function coveredCells(lk: RangeLookup, o: number, s24: number, s5: number, cover: number): number {
+function coveredCells(lk: CellCover, o: number, s24: number, s5: number, cover: number): number {
   return cover === FULL ? POW4[MAX_ORDER - o] : lk.covered(cellSpan(o, s24, s5, spanScratch));
 }

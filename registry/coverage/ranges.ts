@@ -179,8 +179,22 @@ export const PARTIAL = 1;
 /** Cover value: the whole span is in the set. */
 export const FULL = 2;
 
+/**
+ * What the cone walks (cone.ts) read of a range set: how much of a cell it covers, and how many
+ * order-29 cells of it. RangeLookup answers for one MOC; packed.ts answers for coverage held in
+ * shared typed arrays with the same numbers, so either gives the same walk.
+ */
+export interface CellCover {
+  /** Number of ranges. */
+  readonly size: number;
+  /** How much of the span is covered. */
+  status(c: CellSpan): Cover;
+  /** Number of order-29 cells of the span that are covered (a double). */
+  covered(c: CellSpan): number;
+}
+
 /** Allocation-free read access to a range set for geometric walks (see the module comment). */
-export class RangeLookup {
+export class RangeLookup implements CellCover {
   /** Bound i as (hi[i], lo[i]); even i are starts, odd i ends. */
   readonly hi: Float64Array;
   readonly lo: Uint16Array;
