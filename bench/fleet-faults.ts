@@ -72,7 +72,7 @@ export function printFleet(r: FleetReport): void {
   const y = r.sync;
   console.log(`  sync queries: ${y.runIds} jobs, ${y.attempts} sends: once ${y.once}; sent again after an undelivered answer ${y.afterUndelivered}, after the sender died ${y.afterSenderDied}; DUPLICATES ${y.duplicates.length}; sender unknown ${y.unattributed.length}`);
   const a = r.async;
-  console.log(`  async jobs: ${a.runIds} jobs, ${a.creations} creations; twice at one site ${a.twiceAtOneSite.length}; orphans ${a.orphans.length} ${JSON.stringify(a.orphansByCause)} (${a.orphansCancelled} cancelled)`);
+  console.log(`  async jobs: ${a.runIds} jobs, ${a.creations} creations; twice at one site ${a.twiceAtOneSite.length}; orphans ${a.orphans.length} ${JSON.stringify(a.orphansByCause)}; dropped (deleted or aborted there by a broker, never recorded) ${a.dropped} ${JSON.stringify(a.droppedByCause)}`);
   const h = r.harvest;
   const claimed = h.perSite.reduce((n, x) => n + x.ticksClaimed, 0);
   const runs = h.perSite.reduce((n, x) => n + x.scheduledRuns, 0);

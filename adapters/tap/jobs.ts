@@ -1,10 +1,11 @@
 /** The Adapter job hooks for any TAP service, on the TAP client: sync or async queries, status, cancel, results. */
 import type { Adapter, AdapterContext, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
-import { ConstellationError } from '../../registry/model/errors.js';
+import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import type { SiteHttp, HttpResponse } from '../http.js';
 import { HeldResults } from '../held-results.js';
 import { tapAbort, tapErrorDetail, tapJob, tapJobList, tapResults, tapStart, tapSync } from '../ivoa/tap/client.js';
 import { uwsJobStatus } from '../ivoa/uws/job.js';
+import { mapUwsPhase } from '../ivoa/uws/phases.js';
 
 /** How the hooks find a service's TAP base URL and the credential to send. */
 export interface TapJobRouting {
@@ -18,6 +19,9 @@ export interface TapJobRouting {
 // a job that moves on during a poll is noticed at once; services without WAIT answer at once.
 // Short, well inside a poll's request timeout and lease.
 const STATUS_WAIT_S = 1;
+
+// A job document read that failed in one of these ways says nothing about the job: the site did not answer it whole.
+const UNANSWERED_KINDS: ReadonlySet<string> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_MALFORMED']);
 
 type JobHooks = Required<Pick<Adapter, 'submitQuery' | 'jobStatus' | 'cancelJob' | 'jobResult' | 'findQueryJob'>>;
 
@@ -92,7 +96,15 @@ export function createTapJobHooks(http: SiteHttp, routing: TapJobRouting): JobHo
       const ref = list.jobs.find((j) => j.runId === query.runId);
       if (!ref) return undefined;
       const siteJobId = ref.href ?? `${asyncUrl}/${encodeURIComponent(ref.id)}`;
-      return { siteJobId, status: uwsJobStatus(ref.job ?? (await tapJob(http, siteJobId, opts))) };
+      if (ref.job) return { siteJobId, status: uwsJobStatus(ref.job) };
+      try {
+        return { siteJobId, status: uwsJobStatus(await tapJob(http, siteJobId, opts)) };
+      } catch (err) {
+        // The job is there: found, it is followed (the poller reads its document again later),
+        // never left running because one read of it failed. The list's phase stands in meanwhile.
+        if (!isConstellationError(err) || !UNANSWERED_KINDS.has(err.kind)) throw err;
+        return { siteJobId, status: { state: mapUwsPhase(ref.phase), sitePhase: ref.rawPhase } };
+      }
     },
   };
 }

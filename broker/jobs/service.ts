@@ -5,6 +5,7 @@
  * cancel at the site, and tell subscribers about every transition.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { UpstreamError } from '../../adapters/http.js';
 import type { AdapterContext, SiteJobStatus, SiteResult } from '../../registry/model/adapter.js';
@@ -121,6 +122,10 @@ function siteErrorText(err: unknown, site: SiteBinding | undefined): string {
 }
 
 const RESULT_CHUNK_BYTES = 1024 * 1024;
+
+/** How often a site is asked for a job a failed submit may have made there (or to drop one), and the pause before the second ask, doubling. */
+const LOOKUP_ATTEMPTS = 3;
+const LOOKUP_BACKOFF_MS = 500;
 
 /** Submits, polls and cancels jobs; one per broker process. */
 export class JobService {
@@ -425,7 +430,7 @@ export class JobService {
         // The site may have made the job though its answer was lost (a reset or stall after the
         // work): looked up by its run id before another site is asked, so it never runs unwatched.
         const lost = await this.lookUpLost(site, candidate, job.id, marked.submittedAt ?? new Date(), err);
-        if (lost.outcome === 'found') return this.adopt(job, i, candidate.siteId, site, lost.submission);
+        if (lost.outcome === 'found') return this.adopt(job, i, candidate.siteId, site, lost.submission, err);
         if (!(await this.submitFailed(job, i, candidate.siteId, lost.error, site))) return this.reread(job.id);
         continue;
       }
@@ -441,7 +446,7 @@ export class JobService {
       const moved = await this.placed(job, i, candidate.siteId, submitted, `submitted to ${candidate.siteId} as ${submitted.siteJobId} (${submitted.status.sitePhase})`);
       if (!moved) {
         // Cancelled while the site was creating it: the site job must not run unowned.
-        await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), submitted.siteJobId).catch((err) => this.options.onError?.(err));
+        await this.dropUnrecorded(job.id, site, submitted.siteJobId);
         return this.reread(job.id);
       }
       return moved;
@@ -456,20 +461,53 @@ export class JobService {
    */
   private async lookUpLost(site: SiteBinding, candidate: JobCandidate, runId: string, since: Date, err: unknown): Promise<{ outcome: 'found'; submission: SiteSubmission } | { outcome: 'not found'; error: unknown }> {
     if (!isTransient(err) && !(isConstellationError(err) && err.kind === 'UPSTREAM_MALFORMED')) return { outcome: 'not found', error: err };
-    try {
-      const lost = await kindOf(candidate.kind).findLost(site, this.context(site, this.opts.requestTimeoutMs), candidate, runId, since);
-      return lost.outcome === 'found' ? lost : { outcome: 'not found', error: err };
-    } catch (lookupErr) {
-      const kind = isConstellationError(err) ? err.kind : 'UPSTREAM';
-      return { outcome: 'not found', error: new ConstellationError(kind, `${errorText(err)}; looking for the job there by its run id failed too: ${errorText(lookupErr)}`, { cause: err }) };
+    // Asked again while the site may get over it: a job left there unfound would run unwatched once another site is asked.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const lost = await kindOf(candidate.kind).findLost(site, this.context(site, this.opts.requestTimeoutMs), candidate, runId, since);
+        return lost.outcome === 'found' ? lost : { outcome: 'not found', error: err };
+      } catch (lookupErr) {
+        if (attempt < LOOKUP_ATTEMPTS && isTransient(lookupErr) && (await this.pause(LOOKUP_BACKOFF_MS * 2 ** (attempt - 1)))) continue;
+        const kind = isConstellationError(err) ? err.kind : 'UPSTREAM';
+        return { outcome: 'not found', error: new ConstellationError(kind, `${errorText(err)}; looking for the job there by its run id failed too: ${errorText(lookupErr)}`, { cause: err }) };
+      }
     }
   }
 
-  /** Place the job where a failed submit made it after all; a job cancelled meanwhile has that site job cancelled. */
-  private async adopt(job: JobRow, candidateIndex: number, siteId: string, site: SiteBinding, submission: SiteSubmission): Promise<JobRow> {
-    const moved = await this.placed(job, candidateIndex, siteId, submission, `${siteId}'s answer to the submit was lost, but it holds the job as ${submission.siteJobId} (${submission.status.sitePhase}), found by its run id`);
+  /** Waits `ms`; false when the service is stopping. */
+  private async pause(ms: number): Promise<boolean> {
+    if (this.stopping.signal.aborted) return false;
+    return sleep(ms, true, { signal: this.stopping.signal }).catch(() => false);
+  }
+
+  /**
+   * Ask the site to drop a job it made that this broker could not record (cancelled meanwhile),
+   * trying again while the site may get over its failure. A job another broker recorded meanwhile
+   * (it found it by its run id after this one's lease lapsed) is that broker's to follow: left alone.
+   */
+  private async dropUnrecorded(jobId: string, site: SiteBinding, siteJobId: string): Promise<void> {
+    const now = await jobById(this.pool, jobId).catch((err: unknown) => {
+      this.options.onError?.(err);
+      return undefined;
+    });
+    if (now?.siteJobId === siteJobId) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), siteJobId);
+        return;
+      } catch (err) {
+        if (attempt < LOOKUP_ATTEMPTS && isTransient(err) && (await this.pause(LOOKUP_BACKOFF_MS * 2 ** (attempt - 1)))) continue;
+        this.options.onError?.(err);
+        return;
+      }
+    }
+  }
+
+  /** Place the job where a failed submit made it after all (followed there); a job cancelled meanwhile has that site job cancelled. */
+  private async adopt(job: JobRow, candidateIndex: number, siteId: string, site: SiteBinding, submission: SiteSubmission, err: unknown): Promise<JobRow> {
+    const moved = await this.placed(job, candidateIndex, siteId, submission, `the submit to ${siteId} failed (${siteErrorText(err, site)}), but it holds the job as ${submission.siteJobId} (${submission.status.sitePhase}), found by its run id`);
     if (moved) return moved;
-    await site.adapter.cancelJob?.(this.context(site, this.opts.requestTimeoutMs), submission.siteJobId).catch((err) => this.options.onError?.(err));
+    await this.dropUnrecorded(job.id, site, submission.siteJobId);
     return this.reread(job.id);
   }
 

@@ -38,15 +38,18 @@ export type FaultRates = Partial<Record<InjectedFault, number>>;
 
 /**
  * Requests a fault may be forced on by their order at the site: the n-th synchronous query, the
- * n-th async job creation, or the first request about the n-th async job created.
+ * n-th async job creation, the first request about the n-th async job created, or (with
+ * `request`) any request about it by its order.
  */
-export type ForcedKind = 'sync' | 'async' | 'first-job-request';
+export type ForcedKind = 'sync' | 'async' | 'first-job-request' | 'job-request';
 
 /** A fault forced on one request (while faults are enabled), whatever the draw says. */
 export interface ForcedFault {
   kind: ForcedKind;
-  /** 1 for the first such request after faults were enabled. */
+  /** 1 for the first such request after faults were enabled (for the job kinds: the n-th async job created). */
   nth: number;
+  /** For 'job-request': which request about that job, 1 for the first (default 1). */
+  request?: number;
   fault: InjectedFault;
 }
 
@@ -155,24 +158,25 @@ export function injectFaults(site: SimSite, options: FaultInjectorOptions): Faul
     requests: { submit: 0, job: 0, harvest: 0, other: 0 },
     held: () => holding.size,
   };
-  const counts: Record<ForcedKind, number> = { sync: 0, async: 0, 'first-job-request': 0 };
+  const counts = { sync: 0, async: 0 };
   const createdOrder = new Map<string, number>();
-  const askedAbout = new Set<string>();
+  /** Requests seen about each async job, by its id. */
+  const askedAbout = new Map<string, number>();
   /** The forced fault of this request and its order in its kind, counting it. */
   const forcedFor = (method: string, path: string): { fault?: InjectedFault; creation?: number } => {
-    let kind: ForcedKind | undefined;
-    let nth = 0;
-    if (method === 'POST' && path.endsWith('/sync')) kind = 'sync';
-    else if (method === 'POST' && path.endsWith('/async')) kind = 'async';
-    const jobId = /\/async\/([^/]+)/.exec(path)?.[1];
-    if (kind) nth = ++counts[kind];
-    else if (jobId !== undefined && !askedAbout.has(jobId)) {
-      askedAbout.add(jobId);
-      kind = 'first-job-request';
-      nth = createdOrder.get(jobId) ?? 0;
+    const kind = method === 'POST' && path.endsWith('/sync') ? 'sync' : method === 'POST' && path.endsWith('/async') ? 'async' : undefined;
+    if (kind) {
+      const nth = ++counts[kind];
+      const fault = options.forced?.find((f) => f.kind === kind && f.nth === nth)?.fault;
+      return { fault, ...(kind === 'async' ? { creation: nth } : {}) };
     }
-    const fault = options.forced?.find((f) => f.kind === kind && f.nth === nth)?.fault;
-    return { fault, ...(kind === 'async' ? { creation: nth } : {}) };
+    const jobId = /\/async\/([^/]+)/.exec(path)?.[1];
+    if (jobId === undefined) return {};
+    const request = (askedAbout.get(jobId) ?? 0) + 1;
+    askedAbout.set(jobId, request);
+    const creation = createdOrder.get(jobId) ?? 0;
+    const fault = options.forced?.find((f) => f.nth === creation && (f.kind === 'job-request' ? (f.request ?? 1) === request : f.kind === 'first-job-request' && request === 1))?.fault;
+    return { fault };
   };
   const pieces = options.slowPieces ?? 20;
   const tickMs = options.slowTickMs ?? 100;

@@ -7,6 +7,8 @@
  * - an async job (UWS) created at one site twice under one RUNID is a duplicate, always;
  * - an async job created at a site under a RUNID but not the site job the broker recorded for
  *   that job is an orphan: it runs (or ran) at the site and no broker follows or cancels it;
+ *   one the broker had the site delete or abort (its start could not be confirmed, or the job
+ *   was cancelled meanwhile) is dropped, counted apart, not an orphan;
  * - a synchronous query has no id a site could be asked about, so a broker that cannot tell
  *   whether an attempt was answered sends it again. Sending it again is allowed when the earlier
  *   attempt's answer was never delivered whole (a fault cut it, the connection closed first), or
@@ -95,11 +97,13 @@ export interface AsyncCounts {
   creations: number;
   /** RUNIDs created twice at one site. */
   twiceAtOneSite: DuplicateDetail[];
-  /** Site jobs created for a broker job that are not the one it recorded (by what hit their creation). */
+  /** Site jobs created for a broker job that are not the one it recorded and that no broker had the site delete or abort. */
   orphans: DuplicateDetail[];
+  /** The orphans by what hit their creation. */
   orphansByCause: Record<string, number>;
-  /** Orphans the broker asked the site to abort or delete. */
-  orphansCancelled: number;
+  /** Site jobs created for a broker job, not the one it recorded, that the broker had the site delete or abort (by what hit their creation). */
+  dropped: number;
+  droppedByCause: Record<string, number>;
 }
 
 export interface HarvestCounts {
@@ -241,7 +245,7 @@ export function countAsync(attempts: readonly SiteAttempt[], cancels: readonly S
   const byRun = groupBy(created, (a) => a.runId);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const cancelled = new Set(cancels.map((c) => `${c.site}/${c.siteJobId}`));
-  const out: AsyncCounts = { runIds: byRun.size, creations: created.length, twiceAtOneSite: [], orphans: [], orphansByCause: {}, orphansCancelled: 0 };
+  const out: AsyncCounts = { runIds: byRun.size, creations: created.length, twiceAtOneSite: [], orphans: [], orphansByCause: {}, dropped: 0, droppedByCause: {} };
   for (const [runId, list] of byRun) {
     list.sort((a, b) => a.at - b.at);
     const row = byId.get(runId);
@@ -253,8 +257,12 @@ export function countAsync(attempts: readonly SiteAttempt[], cancels: readonly S
       const recorded = row?.siteId === a.site && a.siteJobId !== undefined && recordedSiteJob(row) === a.siteJobId;
       if (recorded) continue;
       const cause = a.fault ? `its creation answer was hit by ${a.fault}` : a.siteJobId === undefined ? 'no job id answered' : 'created and answered cleanly';
+      if (a.siteJobId !== undefined && cancelled.has(`${a.site}/${a.siteJobId}`)) {
+        out.dropped++;
+        out.droppedByCause[cause] = (out.droppedByCause[cause] ?? 0) + 1;
+        continue;
+      }
       out.orphansByCause[cause] = (out.orphansByCause[cause] ?? 0) + 1;
-      if (a.siteJobId !== undefined && cancelled.has(`${a.site}/${a.siteJobId}`)) out.orphansCancelled++;
       out.orphans.push({ jobId: runId, sites: list.map((x) => x.site), detail: `${cause}; job ${row?.state ?? 'absent'} recorded at ${row?.siteId ?? '-'}/${recordedSiteJob(row) ?? '-'}; ${detail()}` });
     }
   }

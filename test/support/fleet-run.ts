@@ -229,7 +229,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
 async function harvestAll(broker: string, sites: readonly FleetSite[]): Promise<void> {
   for (const s of sites) {
     const body = await gql<{ harvest: { outcome: string; errorMessage: string | null } }>(broker, 'mutation($s: ID!) { harvest(siteId: $s) { outcome errorMessage } }', { s: s.id });
-    if (body.harvest.outcome !== 'OK' && body.harvest.outcome !== 'NOT_MODIFIED') throw new Error(`harvesting ${s.id}: ${body.harvest.outcome} ${body.harvest.errorMessage ?? ''}`);
+    // RESTORED: the site answered 304 while another document was stored (a scheduled harvest's race); its state is stored again, a success.
+    if (!['OK', 'NOT_MODIFIED', 'RESTORED'].includes(body.harvest.outcome)) throw new Error(`harvesting ${s.id}: ${body.harvest.outcome} ${body.harvest.errorMessage ?? ''}`);
   }
 }
 

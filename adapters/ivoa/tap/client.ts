@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SiteCredential } from '../../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../../registry/model/errors.js';
-import type { ByteMeter, SiteHttp, HttpResponse, RequestOptions } from '../../http.js';
+import { UpstreamError, type ByteMeter, type SiteHttp, type HttpResponse, type RequestOptions } from '../../http.js';
 import { parseUwsJob, uwsJobStatus, type UwsJob } from '../uws/job.js';
 import { isTerminalUwsPhase } from '../uws/phases.js';
 import { parseUwsJobListAsync, type UwsJobList } from '../uws/job-list.js';
@@ -276,30 +276,82 @@ export async function tapDelete(http: SiteHttp, jobUrl: string, opts: TapCallOpt
  * Creates an async job and starts it: PHASE=RUN in the creation request (UWS 1.1), then an
  * explicit run for services that ignore it there (DaCHS) and leave the job PENDING. Returns the
  * job URL and the job as it is after starting.
+ *
+ * Once the site has answered the creation, the job exists there: a failed read of its document
+ * or run is not a reason to leave it. Both are tried again (START_ATTEMPTS, with backoff) while
+ * the failure is one the site may get over; a job whose start still cannot be confirmed is
+ * deleted there (retried within DELETE_AFTER_FAILED_START_MS) before the error is thrown, so the
+ * caller may ask another site without this one running unwatched. When the deadline ran out or
+ * the caller is stopping, the job is left as it is for the caller to find by its run id.
  */
 export async function tapStart(http: SiteHttp, endpoints: TapQueryEndpoints, opts: TapQueryOptions): Promise<{ jobUrl: string; job: UwsJob }> {
   const { jobUrl, job: first } = await tapSubmit(http, endpoints, { ...opts, run: true });
-  try {
-    const job = first ?? (await tapJob(http, jobUrl, opts));
-    if (job.phase !== 'PENDING') return { jobUrl, job };
-    await tapRun(http, jobUrl, opts);
-    return { jobUrl, job: await tapJob(http, jobUrl, opts) };
-  } catch (err) {
-    // The site made the job but its start could not be confirmed: the caller will try another
-    // site, so this one must not run unwatched. Deleted now; when stopping, left for the next
-    // broker to find by its run id instead.
-    // A job URL the outbound policy refused is not the site's to be called at all.
-    if (opts.signal?.aborted || (isConstellationError(err) && err.kind === 'UPSTREAM_POLICY')) throw err;
+  let failure: unknown;
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    if (attempt > 0 && !(await pause(START_BACKOFF_MS * 2 ** (attempt - 1), opts.signal))) break;
     try {
-      await tapDelete(http, jobUrl, { ...opts, signal: AbortSignal.timeout(DELETE_AFTER_FAILED_START_MS) });
-    } catch (deleteErr) {
-      throw new ConstellationError(isConstellationError(err) ? err.kind : 'UPSTREAM', `${(err as Error).message}; and the job it had made there could not be deleted: ${(deleteErr as Error).message}`, { cause: err });
+      return { jobUrl, job: await confirmStart(http, jobUrl, attempt === 0 ? first : undefined, opts) };
+    } catch (err) {
+      failure = err;
+      if (!mayGetOver(err) || opts.signal?.aborted) break;
     }
-    throw err;
+  }
+  // A job URL the outbound policy refused is not the site's to be called at all.
+  if (opts.signal?.aborted || (isConstellationError(failure) && failure.kind === 'UPSTREAM_POLICY')) throw failure;
+  try {
+    await deleteWithRetries(http, jobUrl, opts);
+  } catch (deleteErr) {
+    throw new ConstellationError(isConstellationError(failure) ? failure.kind : 'UPSTREAM', `${errorText(failure)}; and the job it had made there could not be deleted: ${errorText(deleteErr)}`, { cause: failure });
+  }
+  throw failure;
+}
+
+/** The job after its start: the creation's answer, else its document read now, with a run sent when it is still PENDING. */
+async function confirmStart(http: SiteHttp, jobUrl: string, answered: UwsJob | undefined, opts: TapCallOptions): Promise<UwsJob> {
+  const job = answered ?? (await tapJob(http, jobUrl, opts));
+  if (job.phase !== 'PENDING') return job;
+  await tapRun(http, jobUrl, opts);
+  return tapJob(http, jobUrl, opts);
+}
+
+/** Deletes a job whose start failed, trying again while the site may get over its failure, within DELETE_AFTER_FAILED_START_MS. */
+async function deleteWithRetries(http: SiteHttp, jobUrl: string, opts: TapCallOptions): Promise<void> {
+  // Its own deadline: the submit's may be nearly spent by the attempts to start the job.
+  const signal = AbortSignal.timeout(DELETE_AFTER_FAILED_START_MS);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await tapDelete(http, jobUrl, { ...opts, signal });
+      return;
+    } catch (err) {
+      if (!mayGetOver(err) || attempt + 1 >= DELETE_ATTEMPTS || !(await pause(START_BACKOFF_MS * 2 ** attempt, signal))) throw err;
+    }
   }
 }
 
-/** How long deleting a job whose start failed may take. */
+/** True for a failure a site may get over by the next request: unavailable, slow, rate limiting, or an answer cut short or garbled. */
+function mayGetOver(err: unknown): boolean {
+  return isConstellationError(err) && (RECOVERABLE_KINDS.has(err.kind) || (err instanceof UpstreamError && err.retryable));
+}
+
+/** Waits `ms`; false when `signal` ended the wait. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return false;
+  return sleep(ms, true, { signal }).catch(() => false);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+const RECOVERABLE_KINDS: ReadonlySet<string> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_MALFORMED']);
+
+/** How often the start of a job the site made is tried (each try is one document read, with a run when it is PENDING). */
+const START_ATTEMPTS = 4;
+/** The pause before the second try, doubling for each after it. */
+const START_BACKOFF_MS = 250;
+/** How often a job whose start failed is asked to be deleted (each a DELETE with the HTTP client's own retries). */
+const DELETE_ATTEMPTS = 3;
+/** How long deleting a job whose start failed may take, every try included. */
 const DELETE_AFTER_FAILED_START_MS = 10_000;
 
 /**
