@@ -26,7 +26,7 @@ import { ResponseCache, cacheGraphQLResponses } from './graphql/response-cache.j
 import { AnswerTooLargeError, RequestBudget, isRequestEnded } from './graphql/budget.js';
 import { guardGraphQLRequests, guardSubscriptions, refusalBody } from './graphql/guard.js';
 import { QUERY_LIMITS } from './graphql/limits.js';
-import { toConstellationError } from './http/errors.js';
+import { logFailure, toConstellationError } from './http/errors.js';
 import { graphiqlRoutes } from './http/graphiql.js';
 import { consoleRoutes } from './http/console.js';
 import { healthRoutes } from './http/health.js';
@@ -133,7 +133,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   identifyRequests(app, () => services?.identity);
   app.setErrorHandler((err, request, reply) => {
     const e = toConstellationError(err);
-    if (e.statusCode >= 500 && e.kind !== 'STARTING') request.log.error({ err }, e.message);
+    logFailure(request.log, err, 'request failed');
     return reply.code(e.statusCode).send(e.toJSON());
   });
   // Every answer, errors and downloads included: never sniffed into another type, never framed,

@@ -1,4 +1,5 @@
 /** The Adapter job hooks for any TAP service, on the TAP client: sync or async queries, status, cancel, results. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Adapter, AdapterContext, SiteCredential, SiteJobStatus, SiteQuery, SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError, isConstellationError } from '../../registry/model/errors.js';
 import type { SiteHttp, HttpResponse } from '../http.js';
@@ -19,6 +20,10 @@ export interface TapJobRouting {
 // a job that moves on during a poll is noticed at once; services without WAIT answer at once.
 // Short, well inside a poll's request timeout and lease.
 const STATUS_WAIT_S = 1;
+
+/** How often a finished job's result is asked for before its first byte, and the pause before the next ask (times the attempt). */
+const RESULT_ATTEMPTS = 3;
+const RESULT_BACKOFF_MS = 250;
 
 // A job document read that failed in one of these ways says nothing about the job: the site did not answer it whole.
 const UNANSWERED_KINDS: ReadonlySet<string> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_MALFORMED']);
@@ -79,12 +84,24 @@ export function createTapJobHooks(http: SiteHttp, routing: TapJobRouting): JobHo
         return { contentType: res.headers['content-type'] ?? 'application/x-votable+xml', body: res.body };
       }
       const opts = await call(ctx);
-      const job = await tapJob(http, siteJobId, opts);
-      if (job.phase !== 'COMPLETED') {
-        throw new ConstellationError('UPSTREAM', `TAP job ${job.jobId} has no result: it is ${job.rawPhase}${job.errorSummary ? ` (${job.errorSummary.message})` : ''}`);
+      // Nothing has reached the reader until the result's headers are in: a garbled job
+      // document or a failed first answer is asked again (a COMPLETED job's result does not
+      // change), so one fault at the site does not fail the read. Once the body streams, a
+      // failure ends the read.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const job = await tapJob(http, siteJobId, opts);
+          if (job.phase !== 'COMPLETED') {
+            throw new ConstellationError('UPSTREAM', `TAP job ${job.jobId} has no result: it is ${job.rawPhase}${job.errorSummary ? ` (${job.errorSummary.message})` : ''}`);
+          }
+          const res = await tapResults(http, siteJobId, { ...opts, job });
+          return { contentType: res.headers['content-type'] ?? 'application/x-votable+xml', body: res.body };
+        } catch (err) {
+          if (attempt >= RESULT_ATTEMPTS || !isConstellationError(err) || !UNANSWERED_KINDS.has(err.kind) || ctx.signal?.aborted) throw err;
+          await sleep(RESULT_BACKOFF_MS * attempt, undefined, ctx.signal ? { signal: ctx.signal } : undefined).catch(() => undefined);
+          if (ctx.signal?.aborted) throw err;
+        }
       }
-      const res = await tapResults(http, siteJobId, { ...opts, job });
-      return { contentType: res.headers['content-type'] ?? 'application/x-votable+xml', body: res.body };
     },
 
     async findQueryJob(ctx: AdapterContext, query: SiteQuery, since: Date): Promise<{ siteJobId: string; status: SiteJobStatus } | undefined> {

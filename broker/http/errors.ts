@@ -27,3 +27,22 @@ export function toConstellationError(err: unknown): ConstellationError {
   }
   return new ConstellationError('INTERNAL', 'internal error', { cause: err });
 }
+
+/** The logger calls an answered error needs (fastify's request logger has them). */
+interface FailureLog {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Log a request that failed with a 5xx. A member site's failure (an UPSTREAM_* code: down,
+ * slow, rate limiting, a garbled answer) is routine for a federation: one warn line with its
+ * code and message, no stack, so it never pages anyone. Anything else is the broker's own
+ * failure: error, with the error and its stack.
+ */
+export function logFailure(log: FailureLog, err: unknown, what: string): void {
+  const e = toConstellationError(err);
+  if (e.statusCode < 500 || e.kind === 'STARTING') return;
+  if (e.kind.startsWith('UPSTREAM')) log.warn({ code: e.code }, `${what}: ${e.message}`);
+  else log.error({ err }, `${what}: ${e.message}`);
+}

@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConstellationError, invalidArgument } from '../../registry/model/errors.js';
+import { logFailure } from '../http/errors.js';
 import { isAdmin, groupsOf, ownerOf, type Identity } from '../auth/identity.js';
 import type { Services } from '../factory.js';
 import { isTerminal } from '../jobs/state.js';
@@ -44,7 +45,7 @@ export async function tapRoutes(app: FastifyInstance): Promise<void> {
   acceptFormBodies(app, UPLOAD_MAX_BYTES + 1024 * 1024);
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = errorAnswer(err);
-    if (status >= 500) request.log.error({ err }, 'TAP request failed');
+    if (status >= 500) logFailure(request.log, err, 'TAP request failed');
     return reply.code(status).type(VOTABLE_TYPE).send(body);
   });
 
