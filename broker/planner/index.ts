@@ -1,5 +1,6 @@
 /** The planner's public surface: `plan` over a `PlannerView` snapshot, for GraphQL `plan` and job routing. */
 export { imageMatches, plan, QUERY_SERVICE_TYPES, type PlanOptions } from './plan.js';
 export { DEFAULT_COSTS, HEALTH, formulaText, type CostConstants } from './cost.js';
-export { PlannerSnapshot, PlannerView, loadPlannerSnapshot, snapshotFromDocuments, type PlannerSite, type PlannerReplica, type PlannerReplicaRow, type SnapshotFollower } from './snapshot.js';
+export { PlannerSnapshot, loadPlannerSnapshot, snapshotFromDocuments, type PlannerSite, type PlannerReplica, type PlannerReplicaRow } from './snapshot.js';
+export { PlannerView, type SnapshotFollower } from './view.js';
 export * from './types.js';

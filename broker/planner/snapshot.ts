@@ -53,7 +53,7 @@ export class DatasetReplicas {
 
 /** How sites' preferences are looked up (federation.yaml `preference`). */
 export type PreferenceOf = (siteId: string) => number;
-const NO_PREFERENCE: PreferenceOf = () => 1;
+export const NO_PREFERENCE: PreferenceOf = () => 1;
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -236,7 +236,7 @@ interface SiteRows {
 }
 
 /** Load the rows of these sites (all sites when `ids` is undefined) with six statements. */
-async function loadRows(db: Queryable, ids: readonly string[] | undefined): Promise<SiteRows[]> {
+export async function loadRows(db: Queryable, ids: readonly string[] | undefined): Promise<SiteRows[]> {
   const sites = ids === undefined ? await listSites(db) : await sitesByIds(db, ids);
   const siteIds = sites.map((s) => s.id);
   const rows = new Map<string, SiteRows>(sites.map((site) => [site.id, { site, services: [], replicas: [], coverage: new Map(), pools: [], images: [] }]));
@@ -259,7 +259,7 @@ async function loadRows(db: Queryable, ids: readonly string[] | undefined): Prom
  * Sites built from their rows, giving the event loop back between sites every 15 ms; a site of
  * `previous` lends its namesake the coverage of unchanged MOC texts.
  */
-async function buildSites(rows: readonly SiteRows[], preference: PreferenceOf, previous?: PlannerSnapshot): Promise<PlannerSite[]> {
+export async function buildSites(rows: readonly SiteRows[], preference: PreferenceOf, previous?: PlannerSnapshot): Promise<PlannerSite[]> {
   const interner = new Interner();
   const out: PlannerSite[] = [];
   let slice = performance.now();
@@ -324,101 +324,4 @@ export function snapshotFromDocuments(docs: readonly CapabilityDocument[], optio
       })),
     }, replicas, (r) => r.coverage, interner, options.previous?.site(siteId));
   }));
-}
-
-/** A view kept in step with the planner's snapshots (the sky-coverage index): given each new snapshot as it is made. */
-export interface SnapshotFollower {
-  /**
-   * Optional: read what this follower keeps beyond the snapshot for the sites `changed` (every
-   * site when undefined), inside the snapshot's own REPEATABLE READ transaction, so it is at
-   * the snapshot's version; `follow` is then called with that snapshot.
-   */
-  read?(tx: Queryable, changed: readonly string[] | undefined): Promise<void>;
-  /** Take the sites that changed in `snapshot` (every site when `changed` is undefined); called synchronously. */
-  follow(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void;
-}
-
-/**
- * The one in-memory view of the registry, kept in step with the registry version: the first
- * refresh loads everything, later ones reload only sites whose registry_version moved, in one
- * read per change. Plans read `snapshot` synchronously; the followers (the coverage index) are
- * given each new snapshot in the same synchronous step, so every view is at one version.
- */
-export class PlannerView {
-  private current: PlannerSnapshot | undefined;
-  /**
-   * The last snapshot built (metrics): how long reading and building it took (readMs of it in
-   * the database transaction), when it was made current, and whether it was a full load.
-   */
-  lastBuild: { durationMs: number; readMs: number; at: Date; full: boolean } | undefined;
-  private chain: Promise<void> = Promise.resolve();
-  private readonly followers: readonly SnapshotFollower[];
-
-  constructor(private readonly preference: PreferenceOf = NO_PREFERENCE, ...followers: SnapshotFollower[]) {
-    this.followers = followers;
-  }
-
-  /** The latest snapshot; throws before the first refresh. */
-  get snapshot(): PlannerSnapshot {
-    if (!this.current) throw new Error('PlannerView has not been refreshed yet');
-    return this.current;
-  }
-
-  /** The registry version reflected (-1 before the first refresh). */
-  get version(): number {
-    return this.current?.version ?? -1;
-  }
-
-  /**
-   * Bring the snapshot (and its followers) up to the database's registry version. Call with the
-   * pool, never from inside a request transaction: on the embedded database a waiting
-   * transaction would block it.
-   */
-  async refresh(pool: pg.Pool): Promise<PlannerSnapshot> {
-    // Serialised so a caller always sees changes committed before its call.
-    const next = this.chain.then(() => this.load(pool));
-    this.chain = next.catch(() => {});
-    await next;
-    return this.snapshot;
-  }
-
-  private async load(pool: pg.Pool): Promise<void> {
-    const prev = this.current;
-    const started = performance.now();
-    // Rows are read in one REPEATABLE READ transaction (the changed sites and the version come
-    // from one cut); MOCs are parsed after it ends, so no transaction stays open meanwhile.
-    if (prev === undefined) {
-      const cut = await withTransaction(pool, async (c) => {
-        const read = { version: await registryVersion(c), rows: await loadRows(c, undefined) };
-        await this.readFollowers(c, undefined);
-        return read;
-      }, { isolation: 'REPEATABLE READ', readOnly: true });
-      const readMs = performance.now() - started;
-      this.publish(PlannerSnapshot.of(cut.version, await buildSites(cut.rows, this.preference)), undefined);
-      this.lastBuild = { durationMs: performance.now() - started, readMs, at: new Date(), full: true };
-      return;
-    }
-    if ((await registryVersion(pool)) === prev.version) return;
-    const cut = await withTransaction(pool, async (c) => {
-      const version = await registryVersion(c);
-      const changed = new Set((await sitesChangedSince(c, prev.version)).map((s) => s.id));
-      const rows = changed.size === 0 ? [] : await loadRows(c, [...changed]);
-      if (changed.size > 0) await this.readFollowers(c, [...changed]);
-      return { version, changed, rows };
-    }, { isolation: 'REPEATABLE READ', readOnly: true });
-    const readMs = performance.now() - started;
-    this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference, prev)), cut.changed);
-    this.lastBuild = { durationMs: performance.now() - started, readMs, at: new Date(), full: false };
-  }
-
-  /** Let the followers that read rows of their own read them in the snapshot's transaction. */
-  private async readFollowers(tx: Queryable, changed: readonly string[] | undefined): Promise<void> {
-    for (const f of this.followers) await f.read?.(tx, changed);
-  }
-
-  /** Make `snapshot` current and hand it to the followers, in one synchronous step. */
-  private publish(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void {
-    this.current = snapshot;
-    for (const f of this.followers) f.follow(snapshot, changed);
-  }
 }

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plan } from '../../broker/planner/plan.js';
-import { PlannerView, snapshotFromDocuments, type PlannerSnapshot } from '../../broker/planner/snapshot.js';
+import { snapshotFromDocuments, type PlannerSnapshot } from '../../broker/planner/snapshot.js';
+import { PlannerView } from '../../broker/planner/view.js';
 import type { Plan } from '../../broker/planner/types.js';
 import { CoverageView } from '../../broker/services/coverage-view.js';
 import { Publisher } from '../../broker/services/publisher.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plan } from '../../broker/planner/plan.js';
-import { PlannerView, snapshotFromDocuments } from '../../broker/planner/snapshot.js';
+import { snapshotFromDocuments } from '../../broker/planner/snapshot.js';
+import { PlannerView } from '../../broker/planner/view.js';
 import { Publisher } from '../../broker/services/publisher.js';
 import { migrate } from '../../registry/store/migrate.js';
 import { recordSiteHealth } from '../../registry/store/queries/harvest.js';

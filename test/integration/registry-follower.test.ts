@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PlannerView } from '../../broker/planner/snapshot.js';
+import { PlannerView } from '../../broker/planner/view.js';
 import { CoverageView } from '../../broker/services/coverage-view.js';
 import { followRegistry } from '../../broker/services/registry-follower.js';
 import { migrate } from '../../registry/store/migrate.js';
