@@ -20,20 +20,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runFleet, type FleetOptions, type FleetReport } from '../test/support/fleet-run.js';
 import { FAULT_KINDS } from '../test/sites/fault-injector.js';
+import { argvReader } from './support.js';
 
 /** Bench options from the command line. */
 function options(argv: readonly string[]): FleetOptions & { json?: string; logs?: string } {
-  const arg = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const num = (name: string, fallback: number): number => {
-    const v = arg(name);
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${v}"`);
-    return n;
-  };
+  const { arg, num } = argvReader(argv);
   const termEvery = num('--term-every-s', 60);
   return {
     jobs: num('--jobs', 2000),

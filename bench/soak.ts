@@ -33,9 +33,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerFleet } from '../test/support/broker-fleet.js';
 import { freshDatabase, type TestDatabase } from '../test/support/database.js';
 import { closeFleetSites, fleetFederation, startFleetSites, type FleetSite } from '../test/support/fleet-sites.js';
+import { gql, harvestAll } from '../test/support/fleet-client.js';
 import { seededRandom } from '../test/support/random.js';
 import { waitUntil } from '../test/support/wait.js';
 import { FaultTimeline } from './soak-faults.js';
+import { argvReader } from './support.js';
 import { DEFAULT_MIX, SoakLoad, siteCaused, type Mix } from './soak-load.js';
 import { conclude, printSoak, type Classified, type SoakOptions, type SoakReport } from './soak-report.js';
 import { heapClasses, heapGrowth, takeSnapshot } from './soak-heap.js';
@@ -47,17 +49,7 @@ const MB = 1048576;
 
 /** Bench options from the command line. */
 export function soakOptions(argv: readonly string[]): SoakOptions {
-  const arg = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const num = (name: string, fallback: number): number => {
-    const v = arg(name);
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${v}"`);
-    return n;
-  };
+  const { arg, num } = argvReader(argv);
   const minutes = num('--minutes', 30);
   const mix: Mix = { ...DEFAULT_MIX };
   for (const part of (arg('--mix') ?? '').split(',').filter(Boolean)) {
@@ -208,10 +200,7 @@ export async function runSoak(o: SoakOptions, log: (line: string) => void): Prom
 
 /** Harvest every site once (faults off) and wait until the broker plans every dataset at its three sites. */
 async function prepare(base: string, sites: readonly FleetSite[]): Promise<void> {
-  for (const s of sites) {
-    const body = await gql<{ harvest: { outcome: string; errorMessage: string | null } }>(base, 'mutation($s: ID!) { harvest(siteId: $s) { outcome errorMessage } }', { s: s.id });
-    if (body.harvest.outcome !== 'OK' && body.harvest.outcome !== 'NOT_MODIFIED') throw new Error(`harvesting ${s.id}: ${body.harvest.outcome} ${body.harvest.errorMessage ?? ''}`);
-  }
+  await harvestAll(base, sites);
   await waitUntil(
     async () => {
       const counts: number[] = [];
@@ -226,12 +215,6 @@ async function prepare(base: string, sites: readonly FleetSite[]): Promise<void>
   );
 }
 
-async function gql<T>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await res.json()) as { data?: T; errors?: unknown };
-  if (body.errors || !body.data) throw new Error(`${base}: ${JSON.stringify(body.errors ?? body)}`);
-  return body.data;
-}
 
 /** Every job created during the load, by state; each ERROR explained by faults at its site and its datasets' sites. */
 async function classifyJobs(db: TestDatabase, timeline: FaultTimeline, o: SoakOptions, t0: number): Promise<SoakReport['jobs']> {

@@ -28,3 +28,19 @@ export async function load(url: string, body: string | undefined, seconds: numbe
   };
 }
 
+
+/** Reading a bench's command line: `arg('--x')` is the value after `--x`; `num('--x', d)` that value as a positive number (d when absent). */
+export function argvReader(argv: readonly string[]): { arg(name: string): string | undefined; num(name: string, fallback: number): number } {
+  const arg = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const num = (name: string, fallback: number): number => {
+    const v = arg(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${v}"`);
+    return n;
+  };
+  return { arg, num };
+}

@@ -26,16 +26,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
-import { injectFaults, type FaultInjector, type ForcedFault } from '../sites/fault-injector.js';
+import { injectFaults, type ForcedFault } from '../sites/fault-injector.js';
 import { SimSite } from '../sites/sim-site.js';
-import { mountTapService, type TapService } from '../sites/tap-service.js';
 import { BrokerFleet } from '../support/broker-fleet.js';
-import { startBroker, type TestBroker } from '../support/broker.js';
-import { configFromYaml } from '../support/config.js';
+import type { TestBroker } from '../support/broker.js';
 import { backend, freshDatabase, type TestDatabase } from '../support/database.js';
+import { startFaultPairs, type FaultPairs, type PairSite } from '../support/fault-pairs.js';
 import { logSink } from '../support/log-capture.js';
 import { runFleet, type FleetReport } from '../support/fleet-run.js';
-import { datasetTable, jobSpec } from '../support/fleet-sites.js';
+import { jobSpec } from '../support/fleet-sites.js';
 import { openRequest, untilClosing } from '../support/open-request.js';
 import { CHILD_PATIENCE_MS, PATIENCE_MS, WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
@@ -133,7 +132,8 @@ describe.skipIf(backend !== 'postgresql')(`three brokers on one PostgreSQL under
  */
 describe(`one broker meeting each fleet fault on purpose (${backend})`, () => {
   let broker: TestBroker;
-  const sites = new Map<string, { site: SimSite; tap: TapService; faults: FaultInjector }>();
+  let sites: Map<string, PairSite>;
+  let pairs: FaultPairs | undefined;
   /** The preferred site of each case (first candidate) forces `forced`; the other answers honestly. */
   const cases: Record<string, { dataset: number; forced: ForcedFault[] }> = {
     truncated: { dataset: 0, forced: [{ kind: 'sync', nth: 1, fault: 'truncate' }] },
@@ -142,35 +142,12 @@ describe(`one broker meeting each fleet fault on purpose (${backend})`, () => {
   };
 
   beforeAll(async () => {
-    const lines: string[] = [];
-    for (const [name, c] of Object.entries(cases)) {
-      for (const role of ['a', 'b'] as const) {
-        const site = new SimSite();
-        const tap = mountTapService(site, { path: '/tap', tables: [datasetTable(c.dataset)], asyncDelayMs: 30 });
-        const faults = injectFaults(site, { name: `${name}-${role}`, seed: 1, rates: {}, forced: role === 'a' ? c.forced : [] });
-        faults.enabled = false;
-        await site.start();
-        sites.set(`${name}-${role}`, { site, tap, faults });
-        lines.push(`  - { id: ${name}-${role}, name: ${name} ${role}, adapter: tap, url: "${site.url}/tap", preference: ${role === 'a' ? 2 : 1} }`);
-      }
-    }
-    broker = await startBroker(configFromYaml(`
-federation: { name: fleet-faults-one }
-registration: { open: true }
-jobs: { pollIntervalS: 0.2, leaseS: 6, requestTimeoutS: 4, submitTimeoutS: 8 }
-sites:
-${lines.join('\n')}
-`));
-    for (const id of sites.keys()) expect((await broker.harvest(id)).outcome, id).toBe('OK');
-    for (const s of sites.values()) s.faults.enabled = true;
+    pairs = await startFaultPairs('fleet-faults-one', '{ pollIntervalS: 0.2, leaseS: 6, requestTimeoutS: 4, submitTimeoutS: 8 }', cases);
+    ({ broker, sites } = pairs);
   }, WAITING_TEST_MS);
 
   afterAll(async () => {
-    await broker?.close();
-    for (const s of sites.values()) {
-      await s.tap.close();
-      await s.site.close();
-    }
+    await pairs?.close();
   });
 
   /** Submit `adql` (its dataset planned at the case's two sites, `a` first) and follow it to its end. */

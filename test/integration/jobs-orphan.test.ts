@@ -13,13 +13,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray } from '../../adapters/ivoa/votable/index.js';
-import { injectFaults, type FaultInjector, type ForcedFault, type InjectedFault } from '../sites/fault-injector.js';
-import { SimSite } from '../sites/sim-site.js';
-import { mountTapService, type TapService } from '../sites/tap-service.js';
-import { startBroker, type TestBroker } from '../support/broker.js';
-import { configFromYaml } from '../support/config.js';
+import type { ForcedFault, InjectedFault } from '../sites/fault-injector.js';
+import type { TestBroker } from '../support/broker.js';
 import { backend } from '../support/database.js';
-import { datasetTable, jobSpec } from '../support/fleet-sites.js';
+import { jobSpec } from '../support/fleet-sites.js';
+import { startFaultPairs, type FaultPairs, type PairSite } from '../support/fault-pairs.js';
 import { WAITING_TEST_MS, waitUntil } from '../support/wait.js';
 
 /** Faults on the requests about the preferred site's first async job: the `request`-th gets `fault`. */
@@ -50,38 +48,16 @@ type CaseName = keyof typeof CASES;
 
 describe(`an async job a site made, whose next request failed, is followed or deleted there (${backend})`, () => {
   let broker: TestBroker;
-  const sites = new Map<string, { site: SimSite; tap: TapService; faults: FaultInjector }>();
+  let sites: Map<string, PairSite>;
+  let pairs: FaultPairs | undefined;
 
   beforeAll(async () => {
-    const lines: string[] = [];
-    for (const [name, c] of Object.entries(CASES)) {
-      for (const role of ['a', 'b'] as const) {
-        const site = new SimSite();
-        const tap = mountTapService(site, { path: '/tap', tables: [datasetTable(c.n % 6)], asyncDelayMs: 30 });
-        const faults = injectFaults(site, { name: `${name}-${role}`, seed: 1, rates: {}, forced: role === 'a' ? c.forced : [] });
-        faults.enabled = false;
-        await site.start();
-        sites.set(`${name}-${role}`, { site, tap, faults });
-        lines.push(`  - { id: ${name}-${role}, name: ${name} ${role}, adapter: tap, url: "${site.url}/tap", preference: ${role === 'a' ? 2 : 1} }`);
-      }
-    }
-    broker = await startBroker(configFromYaml(`
-federation: { name: jobs-orphan }
-registration: { open: true }
-jobs: { pollIntervalS: 0.2, leaseS: 6, requestTimeoutS: 4, submitTimeoutS: 15 }
-sites:
-${lines.join('\n')}
-`));
-    for (const id of sites.keys()) expect((await broker.harvest(id)).outcome, id).toBe('OK');
-    for (const s of sites.values()) s.faults.enabled = true;
+    pairs = await startFaultPairs('jobs-orphan', '{ pollIntervalS: 0.2, leaseS: 6, requestTimeoutS: 4, submitTimeoutS: 15 }', Object.fromEntries(Object.entries(CASES).map(([name, c]) => [name, { dataset: c.n % 6, forced: c.forced }])));
+    ({ broker, sites } = pairs);
   }, WAITING_TEST_MS);
 
   afterAll(async () => {
-    await broker?.close();
-    for (const s of sites.values()) {
-      await s.tap.close();
-      await s.site.close();
-    }
+    await pairs?.close();
   });
 
   /** Submit the case's async job, follow it to its end, and tell what became of every site job made for it. */

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AVOID_HEADER, BROKER_HEADER } from './round-robin-front.js';
-import type { JobSpec } from './fleet-sites.js';
+import type { FleetSite, JobSpec } from './fleet-sites.js';
 
 /** One submitQuery call as the client saw it. */
 export interface SubmitAttempt {
@@ -111,4 +111,21 @@ export async function pool<T, R>(items: readonly T[], concurrency: number, work:
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   return out;
+}
+
+/** Harvest every site once through `broker` (faults are off). */
+export async function harvestAll(broker: string, sites: readonly FleetSite[]): Promise<void> {
+  for (const s of sites) {
+    const body = await gql<{ harvest: { outcome: string; errorMessage: string | null } }>(broker, 'mutation($s: ID!) { harvest(siteId: $s) { outcome errorMessage } }', { s: s.id });
+    // RESTORED: the site answered 304 while another document was stored (a scheduled harvest's race); its state is stored again, a success.
+    if (!['OK', 'NOT_MODIFIED', 'RESTORED'].includes(body.harvest.outcome)) throw new Error(`harvesting ${s.id}: ${body.harvest.outcome} ${body.harvest.errorMessage ?? ''}`);
+  }
+}
+
+/** POST a GraphQL request to `base`; its data, or an error naming the errors. */
+export async function gql<T>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const body = (await res.json()) as { data?: T; errors?: unknown };
+  if (body.errors || !body.data) throw new Error(`${base}: ${JSON.stringify(body.errors ?? body)}`);
+  return body.data;
 }

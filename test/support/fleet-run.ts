@@ -21,7 +21,7 @@ import {
   countAsync, countClient, countJobs, countSync, delays, ownersByPid, stopFigure,
   type AsyncCounts, type ClientCounts, type Delays, type FinalJob, type HarvestCounts, type JobCounts, type StopFigure, type SyncCounts,
 } from './fleet-audit.js';
-import { pool, submitWithRetry, type SubmittedJob } from './fleet-client.js';
+import { gql, harvestAll, pool, submitWithRetry, type SubmittedJob } from './fleet-client.js';
 import { LeaseSampler } from './fleet-sampler.js';
 import { closeFleetSites, fleetFederation, jobSpec, startFleetSites, type FleetSite, type JobSpec } from './fleet-sites.js';
 import { peerProcess } from './peer-process.js';
@@ -225,15 +225,6 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   }
 }
 
-/** Harvest every site once through `broker` (faults are off). */
-async function harvestAll(broker: string, sites: readonly FleetSite[]): Promise<void> {
-  for (const s of sites) {
-    const body = await gql<{ harvest: { outcome: string; errorMessage: string | null } }>(broker, 'mutation($s: ID!) { harvest(siteId: $s) { outcome errorMessage } }', { s: s.id });
-    // RESTORED: the site answered 304 while another document was stored (a scheduled harvest's race); its state is stored again, a success.
-    if (!['OK', 'NOT_MODIFIED', 'RESTORED'].includes(body.harvest.outcome)) throw new Error(`harvesting ${s.id}: ${body.harvest.outcome} ${body.harvest.errorMessage ?? ''}`);
-  }
-}
-
 /** Wait until `broker`'s planner finds every dataset eligible at its three sites (the registry follower has caught up). */
 async function waitForPlans(broker: string, datasets: readonly string[]): Promise<void> {
   await waitUntil(
@@ -248,13 +239,6 @@ async function waitForPlans(broker: string, datasets: readonly string[]): Promis
     (counts) => counts.every((n) => n >= 3),
     { intervalMs: 250, describe: (counts) => `${broker} plans datasets at ${counts.join(', ')} sites, not 3 each` },
   );
-}
-
-async function gql<T>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await res.json()) as { data?: T; errors?: unknown };
-  if (body.errors || !body.data) throw new Error(`${base}: ${JSON.stringify(body.errors ?? body)}`);
-  return body.data;
 }
 
 async function activeJobs(db: TestDatabase): Promise<number> {
