@@ -59,7 +59,10 @@ export function createServices(
   const refreshViews = async () => {
     await planner.refresh(pool);
   };
-  const publisher = new Publisher(pool, config, refreshViews);
+  // A publish knows the version it committed: the refresh need not ask whether one moved.
+  const publisher = new Publisher(pool, config, async (published) => {
+    await planner.refresh(pool, published.registryVersion);
+  });
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000, limits: config.limits });
   const allowHosts = new Map(config.sites.map((s) => [s.id, s.allowHosts]));
   const adapterFor = options.adapterFor ?? createAdapters(http, { allowHosts: (id) => allowHosts.get(id) });

@@ -32,7 +32,12 @@ export class PlannerView {
    * the database transaction), when it was made current, and whether it was a full load.
    */
   lastBuild: { durationMs: number; readMs: number; at: Date; full: boolean } | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  /** The last load started (settled quietly: a failed load does not stop the next). */
+  private running: Promise<void> = Promise.resolve();
+  /** The load that starts when `running` ends, shared by every caller arriving meanwhile. */
+  private queued: Promise<void> | undefined;
+  /** The highest registry version a caller said is committed (see `refresh`). */
+  private known = -1;
   private readonly followers: readonly SnapshotFollower[];
 
   constructor(private readonly preference: PreferenceOf = NO_PREFERENCE, ...followers: SnapshotFollower[]) {
@@ -51,15 +56,29 @@ export class PlannerView {
   }
 
   /**
-   * Bring the snapshot (and its followers) up to the database's registry version. Call with the
-   * pool, never from inside a request transaction: on the embedded database a waiting
-   * transaction would block it.
+   * Bring the snapshot (and its followers) up to the database's registry version: resolves
+   * after a load that started after this call, so it sees every change committed before it.
+   * Callers arriving while a load runs share the next one (concurrent publishes make one
+   * refresh, not one each); that load uses the pool of the first of them. `committed`, when
+   * given, is a registry version the caller knows is committed (its own publish's): a load
+   * behind it skips asking the database whether anything changed. Call with the pool, never
+   * from inside a request transaction: on the embedded database a waiting transaction would
+   * block it.
    */
-  async refresh(pool: pg.Pool): Promise<PlannerSnapshot> {
-    // Serialised so a caller always sees changes committed before its call.
-    const next = this.chain.then(() => this.load(pool));
-    this.chain = next.catch(() => {});
-    await next;
+  async refresh(pool: pg.Pool, committed?: number): Promise<PlannerSnapshot> {
+    if (committed !== undefined && committed > this.known) this.known = committed;
+    let queued = this.queued;
+    if (queued === undefined) {
+      queued = this.running.then(() => {
+        // From here on a new caller may have committed after this load's reads: it queues anew.
+        this.queued = undefined;
+        const load = this.load(pool);
+        this.running = load.then(noop, noop);
+        return load;
+      });
+      this.queued = queued;
+    }
+    await queued;
     return this.snapshot;
   }
 
@@ -79,7 +98,8 @@ export class PlannerView {
       this.lastBuild = { durationMs: performance.now() - started, readMs, at: new Date(), full: true };
       return;
     }
-    if ((await registryVersion(pool)) === prev.version) return;
+    // Nothing to load when the version has not moved (unless a caller already said it has).
+    if (this.known <= prev.version && (await registryVersion(pool)) === prev.version) return;
     const cut = await withTransaction(pool, async (c) => {
       const version = await registryVersion(c);
       const changed = new Set((await sitesChangedSince(c, prev.version)).map((s) => s.id));
@@ -103,3 +123,6 @@ export class PlannerView {
     for (const f of this.followers) f.follow(snapshot, changed);
   }
 }
+
+/** A settled load's outcome is its callers' business; the next load starts either way. */
+function noop(): void {}

@@ -4,7 +4,7 @@ import type { CapabilityDocument } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { applyMapping } from '../../registry/model/mapping.js';
 import { validateCapabilityDocument, validateCapabilityDocumentAsync } from '../../registry/model/validate.js';
-import { publishDocument, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
+import { publishDocument, storedCoverage, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
 import type { Config, SiteConfig } from '../config/config.js';
 
@@ -30,7 +30,11 @@ export class Publisher {
     if (!configured && !this.config.registration.open && (await sitesByIds(this.pool, [siteId])).length === 0) {
       throw new ConstellationError('UNKNOWN_SITE', `site "${siteId}" is not a member of federation "${this.config.federation.name}"`);
     }
-    const result = await publishDocument(this.pool, await checkDocumentAsync(configured, siteId, input), origin);
+    // The site's stored coverage was validated when it was stored: validation need not parse
+    // those texts again (a harvest resends nearly all of them), and the store reuses their fractions.
+    const stored = await storedCoverage(this.pool, siteId);
+    const doc = await checkDocumentAsync(configured, siteId, input, new Set(stored.keys()));
+    const result = await publishDocument(this.pool, doc, origin, stored);
     await this.onPublished(result);
     return result;
   }
@@ -43,14 +47,30 @@ export class Publisher {
 export function checkDocument(configured: SiteConfig | undefined, siteId: string, input: unknown): CapabilityDocument {
   checkSite(configured, siteId, input);
   const doc = validateCapabilityDocument(input);
-  return configured ? validateCapabilityDocument(applyMapping(doc, configured.datasets)) : doc;
+  const mapped = configured ? applyMapping(doc, configured.datasets) : doc;
+  return mapped === doc ? doc : validateCapabilityDocument(mapped, Date.now(), { normalMocs: normalMocsOf(doc) });
 }
 
-/** {@link checkDocument} in slices of the event loop, for documents that arrive over the network: a large one does not hold up other requests. */
-async function checkDocumentAsync(configured: SiteConfig | undefined, siteId: string, input: unknown): Promise<CapabilityDocument> {
+/**
+ * {@link checkDocument} in slices of the event loop, for documents that arrive over the network:
+ * a large one does not hold up other requests. `stored`: MOC texts the site stores (validated
+ * when stored), not parsed again.
+ */
+async function checkDocumentAsync(configured: SiteConfig | undefined, siteId: string, input: unknown, stored: ReadonlySet<string>): Promise<CapabilityDocument> {
   checkSite(configured, siteId, input);
-  const doc = await validateCapabilityDocumentAsync(input);
-  return configured ? validateCapabilityDocumentAsync(applyMapping(doc, configured.datasets)) : doc;
+  const doc = await validateCapabilityDocumentAsync(input, Date.now(), { normalMocs: stored });
+  const mapped = configured ? applyMapping(doc, configured.datasets) : doc;
+  // A mapping changes ids, titles and column names, so the mapped copy is validated again (ids
+  // may now collide); its MOCs are the first pass's normal forms, except a coverage the mapping
+  // filled in, which is parsed.
+  return mapped === doc ? doc : validateCapabilityDocumentAsync(mapped, Date.now(), { normalMocs: normalMocsOf(doc, stored) });
+}
+
+/** The coverage texts of a validated document (normal form), with `also`. */
+function normalMocsOf(doc: CapabilityDocument, also: Iterable<string> = []): Set<string> {
+  const texts = new Set(also);
+  for (const d of doc.datasets) if (d.coverage !== undefined) texts.add(d.coverage);
+  return texts;
 }
 
 /** SITE_MISMATCH when the document names another site, or another platform than federation.yaml's. */

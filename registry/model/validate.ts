@@ -273,8 +273,9 @@ function* crossViolations(doc: CapabilityDocument, found: Found): Generator<void
 /**
  * Every check in order (caps, schema and storage, cross-field rules, MOCs), yielding between
  * items; returns the normalised copy (MOCs in normal form), or undefined with `found` filled.
+ * A coverage text in `normalMocs` is kept as it is, not parsed (see {@link ValidationOptions}).
  */
-function* validation(input: unknown, found: Found, now: number): Generator<void, CapabilityDocument | undefined, void> {
+function* validation(input: unknown, found: Found, now: number, normalMocs?: ReadonlySet<string>): Generator<void, CapabilityDocument | undefined, void> {
   if (isObject(input)) for (const v of capViolations(input)) found.add(v);
   if (found.list.length > 0) return undefined;
   yield* schemaPass(input, found, now);
@@ -286,6 +287,11 @@ function* validation(input: unknown, found: Found, now: number): Generator<void,
   for (let i = 0; i < doc.datasets.length && !found.more; i++) {
     const text = doc.datasets[i].coverage;
     if (text === undefined || normal.has(text)) continue;
+    // Already known to be a MOC in normal form within the caps: parsing it would give it back.
+    if (normalMocs?.has(text)) {
+      normal.set(text, text);
+      continue;
+    }
     try {
       normal.set(text, parseMocAscii(text, MOC_LIMITS).toAscii());
     } catch (err) {
@@ -334,6 +340,17 @@ function rejected(found: Found): ConstellationError {
   return new ConstellationError('INVALID_DOCUMENT', `capability document rejected: ${count}; first: ${first.path}: ${first.message}`, { violations: found.list });
 }
 
+/**
+ * What a caller may tell validation. `normalMocs`: MOC texts already known to be in normal form
+ * and within the MOC caps, because this broker's validation produced them (the coverage its
+ * store holds for the site, only ever written from validated documents, or the output of a
+ * first validation of the same document): a dataset coverage equal to one of them, character
+ * for character, is not parsed again. Any other text is parsed under the caps as always.
+ */
+export interface ValidationOptions {
+  normalMocs?: ReadonlySet<string>;
+}
+
 /** The violations of `input` (at most DOCUMENT_LIMITS.violations), or none; never throws on bad input. */
 export function capabilityViolations(input: unknown, now = Date.now()): Violation[] {
   const found = new Found();
@@ -346,17 +363,17 @@ export function capabilityViolations(input: unknown, now = Date.now()): Violatio
  * form, or throws INVALID_DOCUMENT listing the violations (the first DOCUMENT_LIMITS.violations).
  * Runs to the end in one go: for trusted input (seeds) and small documents.
  */
-export function validateCapabilityDocument(input: unknown, now = Date.now()): CapabilityDocument {
+export function validateCapabilityDocument(input: unknown, now = Date.now(), options: ValidationOptions = {}): CapabilityDocument {
   const found = new Found();
-  const doc = runSync(validation(input, found, now));
+  const doc = runSync(validation(input, found, now, options.normalMocs));
   if (doc === undefined) throw rejected(found);
   return doc;
 }
 
 /** {@link validateCapabilityDocument} in slices of a few milliseconds, for documents received over the network. */
-export async function validateCapabilityDocumentAsync(input: unknown, now = Date.now()): Promise<CapabilityDocument> {
+export async function validateCapabilityDocumentAsync(input: unknown, now = Date.now(), options: ValidationOptions = {}): Promise<CapabilityDocument> {
   const found = new Found();
-  const doc = await runSliced(validation(input, found, now));
+  const doc = await runSliced(validation(input, found, now, options.normalMocs));
   if (doc === undefined) throw rejected(found);
   return doc;
 }

@@ -29,12 +29,12 @@ export interface PublishResult {
  * a reader sees either the old state or the new one, never a mix. Only rows that differ from
  * the stored ones are written; an unchanged replica keeps its row and its id.
  */
-export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, origin: DocumentOrigin): Promise<PublishResult> {
+export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, origin: DocumentOrigin, stored?: StoredCoverage): Promise<PublishResult> {
   const siteId = doc.site.id;
   const json = JSON.stringify(doc);
   const digest = createHash('sha256').update(json).digest('hex');
   const target = documentState(doc);
-  const fractions = await skyFractions(pool, siteId, doc);
+  const fractions = await skyFractions(stored ?? (await storedCoverage(pool, siteId)), doc);
 
   return withTransaction(pool, async (c) => {
     // The upsert locks the site's row until commit: publishers of one site go one at a time (and
@@ -82,6 +82,20 @@ async function recordDocument(c: Queryable, siteId: string, origin: DocumentOrig
   return stored.rows[0].id;
 }
 
+/** A site's stored coverage: each distinct MOC text (normal form, as validation left it) with its sky fraction. */
+export type StoredCoverage = ReadonlyMap<string, number>;
+
+/**
+ * The coverage `siteId` stores now, read outside any transaction: a publisher reads it once,
+ * lets validation skip the texts it holds (they were validated when stored) and hands it to
+ * {@link publishDocument}. Possibly stale by the transaction: it only saves work, never decides.
+ */
+export async function storedCoverage(db: Queryable, siteId: string): Promise<StoredCoverage> {
+  const stored = await db.query<{ moc: string; fraction: number }>(
+    `SELECT c.moc, c.sky_fraction AS fraction FROM replicas r JOIN coverage c ON c.replica_id = r.id WHERE r.site_id = $1`, [siteId]);
+  return new Map(stored.rows.map((r) => [r.moc, r.fraction]));
+}
+
 /**
  * The sky fraction of each distinct MOC of `doc`, computed before the transaction so no lock
  * is held meanwhile, giving the event loop back between MOCs (a document may hold thousands).
@@ -89,11 +103,8 @@ async function recordDocument(c: Queryable, siteId: string, origin: DocumentOrig
  * parses one MOC. (Should the site's coverage change before the transaction, the few MOCs this
  * misses are computed there.)
  */
-async function skyFractions(pool: pg.Pool, siteId: string, doc: CapabilityDocument): Promise<Map<string, number>> {
-  const fractions = new Map<string, number>();
-  const stored = await pool.query<{ moc: string; fraction: number }>(
-    `SELECT c.moc, c.sky_fraction AS fraction FROM replicas r JOIN coverage c ON c.replica_id = r.id WHERE r.site_id = $1`, [siteId]);
-  for (const r of stored.rows) fractions.set(r.moc, r.fraction);
+async function skyFractions(stored: StoredCoverage, doc: CapabilityDocument): Promise<Map<string, number>> {
+  const fractions = new Map(stored);
   let slice = performance.now();
   for (const d of doc.datasets) {
     // The document is validated, so its coverage is already in normal form.
