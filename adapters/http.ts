@@ -9,6 +9,7 @@
  * client that is not kept, under a circuit of its own host (`forOneOff`).
  */
 import { isIP } from 'node:net';
+import { finished, Transform, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
 import type { ByteMeter, SiteCredential } from '../registry/model/adapter.js';
@@ -570,33 +571,51 @@ function declaredLength(headers: Record<string, string>): number | undefined {
   return headers['content-length'] !== undefined && Number.isFinite(n) ? n : undefined;
 }
 
-/** The body, counted into `meter`, failing with UPSTREAM_TOO_LARGE (and the connection dropped) once over `limit`. */
-async function* limited(body: Dispatcher.ResponseData['body'], url: string, meter: ByteMeter | undefined, limit: number, key: keyof ByteLimits, policy: OutboundPolicy | undefined, declared: number | undefined, bodyFailed?: (err: unknown) => void): AsyncIterable<Uint8Array> {
-  if (declared !== undefined && declared > limit) {
-    discard(body);
-    const err = tooLarge(url, policy, limit, key);
-    bodyFailed?.(err);
-    throw err;
-  }
+/**
+ * How much of a streamed answer is buffered between the site's socket and its reader: a few of
+ * undici's 64 KiB pieces, so a reader that pipes the body is not paused after every piece.
+ */
+const BODY_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * The body, counted into `meter`, failing with UPSTREAM_TOO_LARGE (and the connection dropped)
+ * once over `limit`, its network failures translated. A Transform the site's body is piped into,
+ * not a generator: a reader that pipes it on (the results pass-through) pays no promise per
+ * piece; one that iterates it gets the same pieces and errors. A reader that stops early
+ * (destroys it, or leaves its iteration) drops the site's connection.
+ */
+function limited(body: Dispatcher.ResponseData['body'], url: string, meter: ByteMeter | undefined, limit: number, key: keyof ByteLimits, policy: OutboundPolicy | undefined, declared: number | undefined, bodyFailed?: (err: unknown) => void): Readable {
   let seen = 0;
-  try {
-    for await (const chunk of body) {
+  const out = new Transform({
+    readableHighWaterMark: BODY_BUFFER_BYTES,
+    writableHighWaterMark: BODY_BUFFER_BYTES,
+    transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.byteLength;
       if (seen > limit) {
-        discard(body);
-        throw tooLarge(url, policy, limit, key);
+        callback(tooLarge(url, policy, limit, key));
+        return;
       }
       if (meter) meter.bytes += chunk.byteLength;
-      yield chunk;
-    }
-  } catch (err) {
-    const translated = translateNetworkError(err, url, policy);
-    bodyFailed?.(translated);
-    throw translated;
-  } finally {
-    // A consumer that stops early (or an error above) must not leave the socket streaming.
+      callback(null, chunk);
+    },
+  });
+  // Every failure of the body is reported once, whether or not a reader listens yet (an unheard
+  // stream error would otherwise end the process); the reader still gets it from the stream.
+  out.on('error', (err) => bodyFailed?.(err));
+  // However the reader ends (done, failed, gone), the site's socket must not keep streaming.
+  out.once('close', () => {
     if (!body.readableEnded) discard(body);
+  });
+  if (declared !== undefined && declared > limit) {
+    out.destroy(tooLarge(url, policy, limit, key));
+    return out;
   }
+  // A body that fails or closes before its end fails the stream with the translated error.
+  finished(body, { readable: true, writable: false }, (err) => {
+    if (err && !out.destroyed) out.destroy(translateNetworkError(err, url, policy));
+  });
+  body.pipe(out);
+  return out;
 }
 
 interface Excerpt {

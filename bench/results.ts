@@ -469,7 +469,8 @@ async function serveBroker(tap: string): Promise<void> {
   const { parseConfig } = await import('../broker/config/load.js');
   const { freshDatabase } = await import('../test/support/database.js');
   const db = await freshDatabase({ recordStatements: false });
-  const config = parseConfig(`federation: { name: results-bench }\nharvest: { concurrency: 1, jitterS: 0, timeoutS: 60 }\nsites:\n  - { id: sim, name: Simulated Gaia archive, adapter: tap, url: "${tap}" }\n`, { LOG_LEVEL: 'error' });
+  // A first byte may take longer than the default 15 s on a 2-core machine loaded by other benches (it did, at load 16).
+  const config = parseConfig(`federation: { name: results-bench }\nharvest: { concurrency: 1, jitterS: 0, timeoutS: 60 }\nresults: { firstByteTimeoutS: 120 }\nsites:\n  - { id: sim, name: Simulated Gaia archive, adapter: tap, url: "${tap}" }\n`, { LOG_LEVEL: 'error' });
   const app = await buildApp(config, { database: db, logger: false });
   const run = await app.services.harvester.harvest('sim', 'bench');
   if (run.outcome !== 'OK') throw new Error(`harvest of the simulated site: ${run.outcome} ${run.errorMessage ?? ''}`);

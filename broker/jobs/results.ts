@@ -2,10 +2,13 @@
  * A finished job's result, streamed from its site: the VOTable as the site sends it, or
  * converted on the fly to CSV or JSON, one batch of rows at a time (constant memory).
  */
+import { Readable } from 'node:stream';
 import { readVOTable, TextTableWriter, type TextFormat, type VOTableSource } from '../../adapters/ivoa/votable/index.js';
 import type { SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { JobService } from './service.js';
+import { checkedVotableStream, releaseBody } from './pass-through.js';
+import { rootVerdict } from './votable-root.js';
 
 /** The formats a result can be streamed in. */
 export type ResultFormat = 'votable' | 'csv' | 'json';
@@ -69,11 +72,11 @@ export async function jobResult(
   try {
     const late = new Promise<never>((_resolve, reject) => deadline.signal.addEventListener('abort', () => reject(timedOut()), { once: true }));
     late.catch(() => {});
-    const started = (async () => startStream(convertResult(siteVotable(await jobs.result(job, combined), job.siteId ?? 'the site'), format)))();
+    const started = (async () => openResult(await jobs.result(job, combined), job.siteId ?? 'the site', format))();
     return await Promise.race([started, late]).catch((err: unknown) => {
       if (deadline.signal.aborted) {
         // The stream may still open after the deadline: release it.
-        void started.then((s) => s.body[Symbol.asyncIterator]().return?.(), () => {});
+        void started.then((s) => releaseBody(s.body), () => {});
         throw timedOut();
       }
       throw err;
@@ -90,12 +93,26 @@ export async function jobResult(
  * else) from its origin; the answer carries only the broker's own media type.
  */
 export function siteVotable(result: SiteResult, site: string): SiteResult {
-  const label = (result.contentType ?? '').split(';')[0].trim().toLowerCase().slice(0, 80);
-  return { contentType: RESULT_TYPES.votable, body: checkRoot(result.body, label ? `${site} (labelled ${label})` : site) };
+  return { contentType: RESULT_TYPES.votable, body: checkRoot(result.body, siteLabel(result, site)) };
 }
 
-/** Longest prologue (XML declaration, comments, doctype) read while looking for the root element. */
-const MAX_PROLOGUE = 64 * 1024;
+/** `site` as an error message names it, with the media type its answer was labelled with. */
+function siteLabel(result: SiteResult, site: string): string {
+  const label = (result.contentType ?? '').split(';')[0].trim().toLowerCase().slice(0, 80);
+  return label ? `${site} (labelled ${label})` : site;
+}
+
+/**
+ * A site's result opened in `format`, its first bytes read (a failure before them is thrown
+ * here). A VOTable that arrives as a Node stream (a site's answer) is checked and handed on as
+ * that same stream, for the reply to pipe; anything else is iterated.
+ */
+export async function openResult(result: SiteResult, site: string, format: ResultFormat): Promise<ResultStream> {
+  if (format === 'votable' && result.body instanceof Readable) {
+    return { contentType: RESULT_TYPES.votable, body: await checkedVotableStream(result.body, siteLabel(result, site)) };
+  }
+  return startStream(convertResult(siteVotable(result, site), format));
+}
 
 /**
  * `body` passed through once its root element is known to be VOTABLE. Chunks read while looking
@@ -119,15 +136,14 @@ function rootChecked(it: AsyncIterator<Uint8Array>, site: string): AsyncIterator
         const next = await it.next();
         if (next.done) {
           open = false;
-          throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result that is not a VOTable${text.trim() === '' ? ' (it is empty)' : ''}`);
+          const verdict = rootVerdict(text, site, true);
+          throw verdict instanceof ConstellationError ? verdict : new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result that is not a VOTable`);
         }
         held.push(next.value);
         text += decoder.decode(next.value, { stream: true });
-        const root = rootElement(text);
-        if (root === undefined && text.length < MAX_PROLOGUE) continue;
-        if (root === undefined || !/^([A-Za-z_][\w.-]*:)?VOTABLE$/.test(root)) {
-          throw new ConstellationError('UPSTREAM_MALFORMED', `${site} sent a result whose root element is ${root === undefined ? 'not found' : `<${root.slice(0, 40).replace(/[^\w:.-]/g, '?')}>`}, not a VOTable`);
-        }
+        const verdict = rootVerdict(text, site, false);
+        if (verdict === 'more') continue;
+        if (verdict !== 'votable') throw verdict;
         checked = true;
         const first = held.shift();
         return first === undefined ? it.next() : { value: first, done: false };
@@ -146,23 +162,6 @@ function rootChecked(it: AsyncIterator<Uint8Array>, site: string): AsyncIterator
     },
     return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ value: undefined, done: true })),
   };
-}
-
-/** The name of the first element of an XML text, skipping the declaration, comments, PIs and doctype; undefined until it is seen. */
-function rootElement(text: string): string | undefined {
-  let i = 0;
-  for (;;) {
-    const lt = text.indexOf('<', i);
-    if (lt < 0) return undefined;
-    if (text.startsWith('<?', lt)) i = text.indexOf('?>', lt);
-    else if (text.startsWith('<!--', lt)) i = text.indexOf('-->', lt);
-    else if (text.startsWith('<!', lt)) i = text.indexOf('>', lt);
-    else {
-      const m = /^<([^\s/>]+)[\s/>]/.exec(text.slice(lt, lt + 200));
-      return m ? m[1] : text.length - lt > 200 ? text.slice(lt + 1, lt + 41) : undefined;
-    }
-    if (i < 0) return undefined;
-  }
 }
 
 /** Reads `stream`'s first chunk now (throwing its error, if any) and returns the same stream. */

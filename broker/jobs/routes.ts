@@ -1,9 +1,9 @@
 /** GET /results/:jobId — a job's (or a cross-match thread's) result (VOTable, CSV or JSON), as a download in the broker's own media type. */
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { ANONYMOUS_IDENTITY, ownerOf, type Identity } from '../auth/identity.js';
 import { jobResult, resultFormatOf } from './results.js';
+import { replyStream } from './pass-through.js';
 import type { JobService } from './service.js';
 import { threadResult } from '../threads/result-stream.js';
 import { registerThreadProvenanceRoute } from '../threads/provenance-route.js';
@@ -46,7 +46,7 @@ export function registerJobResultRoutes(app: FastifyInstance, jobs?: JobService,
     return reply
       .type(result.contentType)
       .header('content-disposition', `attachment; filename="${jobId}.${extension}"`)
-      .send(Readable.from(result.body, { objectMode: false }));
+      .send(replyStream(result.body));
   });
   // A thread's provenance, beside its result (the app's services only: a bare job service has no threads).
   if (!jobs) registerThreadProvenanceRoute(app, ownerOfRequest);

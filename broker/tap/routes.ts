@@ -2,7 +2,6 @@
  * The federation as one TAP 1.1 service at /tap: VOSI, sync, async (UWS 1.1), DALI examples.
  * Every error is a VOTable error document (QUERY_STATUS=ERROR) with the status of its coded error.
  */
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConstellationError, invalidArgument } from '../../registry/model/errors.js';
 import { logFailure } from '../http/errors.js';
@@ -31,6 +30,7 @@ import { errorOf, isActive, isReportedPhase, jobListXml, jobXml, parametersXml, 
 import { availabilityXml, capabilitiesXml, tablesXml } from './vosi.js';
 import type { JobRow } from '../../registry/store/queries/jobs.js';
 import { follow, type Warn } from './wait.js';
+import { replyStream } from '../jobs/pass-through.js';
 
 /** Longest a sync query or a WAIT blocks (a sync query also ends when its client leaves). */
 const SYNC_LIMIT_MS = 3_600_000;
@@ -314,7 +314,7 @@ function phasesAsked(values: readonly string[]): UwsPhase[] | 'all' | 'none' {
 
 /** Send a result stream. */
 function answer(reply: FastifyReply, result: TapAnswer): FastifyReply {
-  return reply.type(result.contentType).send(Readable.from(result.body, { objectMode: false }));
+  return reply.type(result.contentType).send(replyStream(result.body));
 }
 
 /** A failed (or aborted, or unfinished) job as a VOTable error document. */
