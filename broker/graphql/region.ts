@@ -1,7 +1,11 @@
 /** Turning GraphQL region arguments into a set of matching datasets. */
 import { checkCone, parseMocArgument, type ConeArgument } from '../../registry/coverage/arguments.js';
+import { Cone } from '../../registry/coverage/cone.js';
+import { UNKNOWN } from '../../registry/coverage/packed.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { CoverageView } from '../services/coverage-view.js';
+import type { RegionTest } from '../services/catalogue-view.js';
+import type { PlannerSnapshot } from '../planner/index.js';
 import type { ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 
 /** A cone argument as GraphQL gives it. */
@@ -28,4 +32,38 @@ export function datasetsInRegion(view: CoverageView, cone: ConeArg | null | unde
     return view.datasetsInCone(region.cone.ra, region.cone.dec, region.cone.radiusDeg, visibility);
   }
   return view.datasetsInMoc(parseMocArgument(region.moc!, 'filter.region.moc'), visibility);
+}
+
+/** The cone of a `datasets` filter (`cone` or `region.cone`), checked; undefined for a MOC region or none. */
+export function filterCone(cone: ConeArg | null | undefined, region: RegionArg | null | undefined): Cone | undefined {
+  if (cone && region) return undefined;
+  const c = cone ?? (region && !region.moc ? region.cone : undefined);
+  if (!c) return undefined;
+  checkCone(c, cone ? 'filter.cone' : 'filter.region.cone');
+  return new Cone(c.ra, c.dec, c.radiusDeg);
+}
+
+/**
+ * A cone tested dataset by dataset against the snapshot's replicas, as the coverage index
+ * matches it (unknown coverage always touches; the rest by PackedCoverage.touchesCone) and with
+ * the index's visibility rule. A page of 50 over a common region then tests a few hundred
+ * datasets instead of walking the index over every replica; `budget` bounds the walk when
+ * the region is rare.
+ */
+export function coneTest(snapshot: PlannerSnapshot, holders: (id: string) => readonly { siteId: string }[] | undefined, cone: Cone, visibility: ReplicaVisibility, budget: number): RegionTest {
+  return {
+    budget,
+    test: (id) => {
+      for (const r of holders(id) ?? []) {
+        const site = snapshot.site(r.siteId);
+        const i = site === undefined ? -1 : site.find(id);
+        if (site === undefined || i < 0) continue;
+        const access = site.columns.access[i];
+        if (visibility !== 'all' && !access.public && !access.groups.some((g) => visibility.includes(g))) continue;
+        const coverage = site.columns.coverage;
+        if (coverage.kind(i) === UNKNOWN || (coverage.mayTouch(i, cone) && coverage.touchesCone(i, cone))) return true;
+      }
+      return false;
+    },
+  };
 }

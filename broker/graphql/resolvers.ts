@@ -6,8 +6,8 @@ import { searchImages } from '../../registry/store/queries/resources.js';
 import { listSites, sitesByIds } from '../../registry/store/queries/sites.js';
 import { documentById, documentsBySite } from '../../registry/store/queries/history.js';
 import { harvestRunsBySite } from '../../registry/store/queries/harvest.js';
-import type { DocumentRow, SiteRow } from '../../registry/store/queries/rows.js';
-import { datasetsInRegion, type ConeArg, type RegionArg } from './region.js';
+import type { DatasetRow, DocumentRow, SiteRow } from '../../registry/store/queries/rows.js';
+import { coneTest, datasetsInRegion, filterCone, type ConeArg, type RegionArg } from './region.js';
 import { compareC } from '../services/catalogue-text.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { plan, type PlanRequest } from '../planner/index.js';
@@ -18,6 +18,9 @@ import { jobResolvers } from './job-resolvers.js';
 import { threadResolvers } from './thread-resolvers.js';
 import { credentialResolvers } from './credential-resolvers.js';
 import { checkLimit, listLimit } from './limits.js';
+import { pinDatasets } from './pinned.js';
+import { viewAnswers } from './view-selection.js';
+import type { GraphQLResolveInfo } from 'graphql';
 
 interface DatasetFilterArg {
   text?: string | null;
@@ -50,7 +53,8 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
       return charged(ctx, 'Query.sites', (await listSites(ctx.db)).slice(0, n));
     },
     site: async (_root, { id }: { id: string }, ctx) => (await sitesByIds(ctx.db, [id]))[0] ?? null,
-    datasets: async (_root, args: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx) => charged(ctx, 'Query.datasets', await searchDatasetsFor(args, ctx)),
+    datasets: async (_root, args: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx, info: GraphQLResolveInfo) =>
+      charged(ctx, 'Query.datasets', await searchDatasetsFor(args, ctx, viewAnswers(info))),
     dataset: async (_root, { id }: { id: string }, ctx) => (await datasetsByIds(ctx.db, [id], visibilityOf(ctx.identity)))[0] ?? null,
     // The view is kept current by publishes, harvests and a poll; planning never waits on SQL.
     me: async (_root, _args, ctx) => {
@@ -58,7 +62,12 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
       if (me.kind !== 'user') return null;
       return { subject: me.subject, name: me.name ?? null, email: me.email ?? null, groups: me.groups, roles: me.roles, linkedSites: () => linkedSiteIds(ctx.db, ownerOf(me)) };
     },
-    plan: (_root, { request }: { request: PlanRequest }, ctx) => plan(ctx.services.planner.snapshot, request, callerOf(ctx.identity, ctx.callerSite)),
+    plan: (_root, { request }: { request: PlanRequest }, ctx) => {
+      const snapshot = ctx.services.planner.snapshot;
+      // A plan is made from the snapshot: any SQL read of the same request must be at its version.
+      if (!ctx.db.pinView(snapshot.version)) throw registryMoved(snapshot.version);
+      return plan(snapshot, request, callerOf(ctx.identity, ctx.callerSite));
+    },
     images: async (_root, { filter, limit }: { filter?: ImageFilterArg | null; limit: number }, ctx) =>
       charged(ctx, 'Query.images', await searchImages(ctx.db, {
         name: filter?.name ?? undefined,
@@ -133,21 +142,76 @@ function charged<T>(ctx: GraphQLContext, field: string, rows: T[]): T[] {
   return rows;
 }
 
+/** The answer when a request's SQL reads and the in-memory view are at different registry versions (rare: a publish landed meanwhile). */
+function registryMoved(version: number): ConstellationError {
+  return new ConstellationError('REGISTRY_CHANGED', `the registry changed while this request was answered (the in-memory view is at version ${version}); retry it`);
+}
+
+type DatasetsArgs = { filter?: DatasetFilterArg | null; limit: number; offset: number };
+
 /**
- * The datasets a `datasets(filter, limit, offset)` call asks for: the filter, order and page are
- * answered by the in-memory catalogue at the registry version of the coverage index it shares
- * the planner's snapshot with; SQL answers only what the catalogue cannot match exactly
- * (see CatalogueView.search), in the request's own transaction.
+ * The datasets a `datasets(filter, limit, offset)` call asks for, all at one registry version.
+ * When the view answers the whole selection (`wholeFromView`), the page and its nested fields
+ * come from the in-memory catalogue and snapshot, pinned at their version, with no SQL at all.
+ * Otherwise the request's transaction is opened first: at the view's version, the view gives
+ * the page and SQL the nested fields; at another, SQL answers alone (a sky region, which only
+ * the view can match, is then refused as a retryable change of the registry).
  */
-async function searchDatasetsFor({ filter, limit, offset }: { filter?: DatasetFilterArg | null; limit: number; offset: number }, ctx: GraphQLContext) {
-  listLimit('Query.datasets', limit);
-  checkLimit('offset', offset, Number.MAX_SAFE_INTEGER);
+async function searchDatasetsFor(args: DatasetsArgs, ctx: GraphQLContext, wholeFromView: boolean) {
+  listLimit('Query.datasets', args.limit);
+  checkLimit('offset', args.offset, Number.MAX_SAFE_INTEGER);
+  const { catalogue, planner } = ctx.services;
+  if (wholeFromView && planner.version === catalogue.version) {
+    // Everything below is synchronous: the catalogue, coverage index and snapshot stay at one version.
+    const snapshot = planner.snapshot;
+    const page = fromView(args, ctx);
+    const pinned = page === undefined ? undefined : pinDatasets(page, (id) => catalogue.held(id), snapshot, visibilityOf(ctx.identity));
+    if (pinned !== undefined && ctx.db.pinView(snapshot.version)) return pinned;
+  }
+  for (let attempt = 0; ; attempt++) {
+    const version = await ctx.db.version();
+    if (catalogue.version === version && ctx.db.pinView(version)) return fromView(args, ctx) ?? fromSql(args, ctx, regionOf(args, ctx));
+    if (!args.filter?.cone && !args.filter?.region) return fromSql(args, ctx, undefined);
+    // Only the view matches a sky region: when nothing of the request has read its transaction
+    // yet, bring the view up to that version and start the transaction again.
+    if (attempt >= 2 || !(await ctx.db.restartUnread())) throw registryMoved(catalogue.version);
+    await planner.refresh(ctx.services.pool, version);
+  }
+}
+
+/** The ids in the filter's sky region (from the coverage index), or undefined without one. */
+function regionOf({ filter }: DatasetsArgs, ctx: GraphQLContext): ReadonlySet<string> | undefined {
+  return filter?.cone || filter?.region ? datasetsInRegion(ctx.services.coverage, filter.cone, filter.region, visibilityOf(ctx.identity))! : undefined;
+}
+
+/** Datasets a cone may reject while the page is walked before the cone is matched through the coverage index instead. */
+const CONE_WALK_BUDGET = 4096;
+
+/**
+ * The page from the in-memory catalogue, or undefined when it cannot match exactly as SQL would.
+ * A cone is first tested dataset by dataset along the page's order (a page of a common region
+ * is found after a few hundred); a rare one, through the coverage index over every replica.
+ */
+function fromView(args: DatasetsArgs, ctx: GraphQLContext): DatasetRow[] | undefined {
+  const { filter, limit, offset } = args;
+  const { catalogue, planner } = ctx.services;
   const visibility = visibilityOf(ctx.identity);
-  const matched = filter?.cone || filter?.region ? datasetsInRegion(ctx.services.coverage, filter.cone, filter.region, visibility)! : undefined;
-  if (matched?.size === 0) return [];
   const search = { text: filter?.text ?? undefined, ucd: filter?.ucd ?? undefined, site: filter?.site ?? undefined, visibility, limit, offset };
-  const page = ctx.services.catalogue.search({ ...search, ids: matched });
-  if (page !== undefined) return page;
+  const cone = filterCone(filter?.cone, filter?.region);
+  if (cone !== undefined && planner.version === catalogue.version) {
+    const page = catalogue.search(search, coneTest(planner.snapshot, (id) => catalogue.held(id)?.replicas, cone, visibility, CONE_WALK_BUDGET));
+    if (page !== undefined) return page;
+  }
+  const matched = regionOf(args, ctx);
+  if (matched?.size === 0) return [];
+  return catalogue.search({ ...search, ids: matched });
+}
+
+/** The page from SQL, in the request's transaction, within the region's `matched` ids when there is one. */
+async function fromSql({ filter, limit, offset }: DatasetsArgs, ctx: GraphQLContext, matched: ReadonlySet<string> | undefined): Promise<DatasetRow[]> {
+  if (matched?.size === 0) return [];
+  const visibility = visibilityOf(ctx.identity);
+  const search = { text: filter?.text ?? undefined, ucd: filter?.ucd ?? undefined, site: filter?.site ?? undefined, visibility, limit, offset };
   const ids = matched === undefined ? undefined : [...matched].sort(compareC);
   // With no other constraint the page is known here; SQL then reads only that page (and
   // checks visibility again against its own snapshot of the registry).

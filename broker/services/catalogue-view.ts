@@ -6,13 +6,27 @@
  * so it is always at the snapshot's registry version, like the coverage index.
  */
 import type { Queryable } from '../../registry/store/db.js';
-import { datasetRows, replicaFactsBySites, type ReplicaFacts, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
+import { datasetRows, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 import type { DatasetRow } from '../../registry/store/queries/rows.js';
 import type { PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
+import { replicaDetailsBySites, siteOrder, type CatalogueColumn, type ReplicaDetail, type SiteOrder } from './catalogue-rows.js';
 import { compareC, foldAscii, foldsToAscii, plainAscii, searchC } from './catalogue-text.js';
 
+type ReplicaFacts = ReplicaDetail;
+
+/**
+ * What the view holds of one dataset at one registry version, to answer its nested fields
+ * (replicas, canonical columns) as SQL would; immutable, so a request may keep it.
+ */
+export interface HeldDataset {
+  /** Its replicas in the database's order of site ids (SQL's ORDER BY site_id). */
+  readonly replicas: readonly ReplicaDetail[];
+  /** False when SQL's canonical columns cannot be reproduced exactly (a locale-dependent lower(), a name twice in a replica). */
+  readonly columnsExact: boolean;
+}
+
 /** One canonical dataset as discovery sees it. */
-interface Entry {
+interface Entry extends HeldDataset {
   row: DatasetRow;
   /** Its replicas by site id. */
   holders: Map<string, ReplicaFacts>;
@@ -38,8 +52,17 @@ export interface CatalogueSearch {
   offset: number;
 }
 
+/** A region tested dataset by dataset as the page is walked, instead of a set of ids matched beforehand. */
+export interface RegionTest {
+  /** Whether dataset `id` has a replica the reader may see in the region. */
+  test(id: string): boolean;
+  /** How many datasets may fail the test before search gives up (the caller then matches the region as a whole). */
+  budget: number;
+}
+
 interface Pending {
   changed: readonly string[] | undefined;
+  order: SiteOrder;
   replicas: ReplicaFacts[];
   /** Dataset ids whose rows were read, and the rows found (absent = removed). */
   rowIds: ReadonlySet<string> | undefined;
@@ -60,6 +83,11 @@ export class CatalogueView implements SnapshotFollower {
   /** Set when a change went by unread: the next read reads everything. */
   private stale = false;
   private version_ = -1;
+  /** Each site's place in the database's order of site ids (replaced whole at each read). */
+  private siteRank = new Map<string, number>();
+  private asciiLower = false;
+  /** Column lists by their JSON text: replicas advertising the same columns share one list. */
+  private columnLists = new Map<string, readonly CatalogueColumn[]>();
 
   /** The registry version this view reflects (-1 before the planner's first load). */
   get version(): number {
@@ -74,14 +102,17 @@ export class CatalogueView implements SnapshotFollower {
   /** Read the facts of the sites `changed` (all when undefined) and of the datasets they held or hold, inside the snapshot's transaction. */
   async read(tx: Queryable, given: readonly string[] | undefined): Promise<void> {
     const changed = this.stale ? undefined : given;
-    const replicas = await replicaFactsBySites(tx, changed);
+    // A full read starts the shared column lists afresh, so lists nobody uses any more go.
+    if (changed === undefined) this.columnLists = new Map();
+    const replicas = await replicaDetailsBySites(tx, changed, this.columnLists);
+    const order = await siteOrder(tx);
     let rowIds: Set<string> | undefined;
     if (changed !== undefined) {
       rowIds = new Set(replicas.map((r) => r.datasetId));
       for (const site of changed) for (const r of this.bySite.get(site) ?? []) rowIds.add(r.datasetId);
     }
     const rows = rowIds === undefined ? await datasetRows(tx, undefined) : rowIds.size === 0 ? [] : await datasetRows(tx, [...rowIds]);
-    this.pending = { changed, replicas, rowIds, rows };
+    this.pending = { changed, order, replicas, rowIds, rows };
   }
 
   /** Take what `read` found, at `snapshot`'s version; synchronous, so a search never sees half a change. */
@@ -102,6 +133,8 @@ export class CatalogueView implements SnapshotFollower {
 
   private apply(p: Pending): void {
     const touched = new Set<string>();
+    this.siteRank = new Map(p.order.ids.map((id, i) => [id, i]));
+    this.asciiLower = p.order.asciiLower;
     if (p.changed === undefined) {
       this.stale = false;
       this.entries.clear();
@@ -169,7 +202,10 @@ export class CatalogueView implements SnapshotFollower {
       for (const g of r.groups) groups.add(g);
     }
     const haystack = texts.map(foldAscii).join('\u0000');
-    const entry: Entry = { row, holders: held, haystack, atoms, anyPublic, groups, ambiguousText: foldsToAscii(haystack), ambiguousUcd };
+    const rank = (site: string) => this.siteRank.get(site) ?? -1;
+    const replicas = Object.freeze([...held.values()].sort((a, b) => rank(a.siteId) - rank(b.siteId)));
+    const columnsExact = this.asciiLower && replicas.every((r) => exactColumns(r.columns));
+    const entry: Entry = { row, holders: held, haystack, atoms, anyPublic, groups, ambiguousText: foldsToAscii(haystack), ambiguousUcd, replicas, columnsExact };
     if (entry.ambiguousText) this.ambiguousText++;
     if (entry.ambiguousUcd) this.ambiguousUcd++;
     this.entries.set(id, entry);
@@ -179,12 +215,17 @@ export class CatalogueView implements SnapshotFollower {
     }
   }
 
+  /** What the view holds of dataset `id` at its current version (undefined: not held, or the view is not loaded). */
+  held(id: string): HeldDataset | undefined {
+    return this.version_ < 0 ? undefined : this.entries.get(id);
+  }
+
   /**
    * The page of datasets `search` matches, ordered by id in "C" order, or undefined when this
    * view cannot answer exactly as SQL would (not loaded yet; a text or UCD whose matching
    * depends on the database's locale or LIKE wildcards): the caller then asks SQL.
    */
-  search(search: CatalogueSearch): DatasetRow[] | undefined {
+  search(search: CatalogueSearch, region?: RegionTest): DatasetRow[] | undefined {
     if (this.version_ < 0) return undefined;
     const text = search.text ? foldAscii(search.text) : undefined;
     const ucd = search.ucd ? foldAscii(search.ucd) : undefined;
@@ -206,9 +247,11 @@ export class CatalogueView implements SnapshotFollower {
     };
     const out: DatasetRow[] = [];
     let skip = search.offset;
+    let tested = 0;
     const take = (id: string): boolean => {
       const e = this.entries.get(id);
       if (e === undefined || !matches(e)) return false;
+      if (region !== undefined && !region.test(id)) return ++tested > region.budget;
       if (skip > 0) skip--;
       else out.push({ ...e.row });
       return out.length >= search.limit;
@@ -220,6 +263,43 @@ export class CatalogueView implements SnapshotFollower {
     } else {
       for (const id of this.sorted) if ((ids === undefined || ids.has(id)) && take(id)) break;
     }
-    return out;
+    return region !== undefined && tested > region.budget ? undefined : out;
   }
+}
+
+/** Whether SQL's COALESCE(canonical, lower(name)) of these columns is reproducible: ASCII names, no canonical name twice (SQL would pick either). */
+function exactColumns(columns: readonly CatalogueColumn[]): boolean {
+  const names = new Set<string>();
+  for (const c of columns) {
+    if (c.canonical === null && !plainAscii(c.name)) return false;
+    const name = c.canonical ?? foldAscii(c.name);
+    if (names.has(name)) return false;
+    names.add(name);
+  }
+  return true;
+}
+
+/** Whether a reader with `visibility` may see replica `r` (as catalogue.ts's visibleReplica). */
+export function visibleTo(r: ReplicaDetail, visibility: ReplicaVisibility): boolean {
+  return visibility === 'all' || r.public || r.groups.some((g) => visibility.includes(g));
+}
+
+/**
+ * A dataset's canonical columns as catalogue.ts `canonicalColumnsByDatasets` gives them: one per
+ * canonical name, described by the first visible replica (in site order) that has it, in that
+ * replica's column order, later replicas' own columns after.
+ */
+export function canonicalColumns(held: HeldDataset, visibility: ReplicaVisibility): CatalogueColumn[] {
+  const seen = new Set<string>();
+  const out: CatalogueColumn[] = [];
+  for (const r of held.replicas) {
+    if (!visibleTo(r, visibility)) continue;
+    for (const c of r.columns) {
+      const name = c.canonical ?? foldAscii(c.name);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      out.push(name === c.name ? c : { ...c, name });
+    }
+  }
+  return out;
 }

@@ -29,6 +29,8 @@ export const ErrorCodes = {
   PAYLOAD_TOO_LARGE: { code: 'CONSTELLATION_E_PAYLOAD_TOO_LARGE', status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { code: 'CONSTELLATION_E_UNSUPPORTED_MEDIA_TYPE', status: 415 },
   DATABASE: { code: 'CONSTELLATION_E_DATABASE', status: 503 },
+  /** A read answered partly from the in-memory registry view met a newer registry version in SQL: retry it (never a mix of two versions). */
+  REGISTRY_CHANGED: { code: 'CONSTELLATION_E_REGISTRY_CHANGED', status: 503 },
   UPSTREAM: { code: 'CONSTELLATION_E_UPSTREAM', status: 502 },
   UPSTREAM_TIMEOUT: { code: 'CONSTELLATION_E_UPSTREAM_TIMEOUT', status: 504 },
   UPSTREAM_UNAVAILABLE: { code: 'CONSTELLATION_E_UPSTREAM_UNAVAILABLE', status: 503 },
