@@ -7,7 +7,6 @@
 import { Cone } from '../../registry/coverage/cone.js';
 import type { SMoc } from '../../registry/coverage/moc.js';
 import { PackedSkyIndex } from '../../registry/coverage/packed-index.js';
-import { UNKNOWN } from '../../registry/coverage/packed.js';
 import type { ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 import type { PlannerSite, PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
 
@@ -85,18 +84,19 @@ export class CoverageView implements SnapshotFollower {
     return out;
   }
 
-  /** Canonical ids of datasets with a replica `visibility` allows whose coverage intersects `region` (unknown coverage always does). */
+  /**
+   * Canonical ids of datasets with a replica `visibility` allows whose coverage intersects
+   * `region` (unknown coverage always does), through the sky index: only the replicas filed in
+   * cells the region touches are tested.
+   */
   datasetsInMoc(region: SMoc, visibility: ReplicaVisibility = 'all'): Set<string> {
     const out = new Set<string>();
-    const area = region.lookup();
-    for (const { site } of this.filed.values()) {
-      const coverage = site.columns.coverage;
-      for (let i = 0; i < site.count; i++) {
-        const dataset = site.columns.datasets[i];
-        if (out.has(dataset)) continue;
-        if ((coverage.kind(i) === UNKNOWN || coverage.intersects(i, area)) && this.visible(site, i, visibility)) out.add(dataset);
-      }
+    for (const key of this.index.queryMoc(region.lookup(), this.hits)) {
+      const site = this.sites[key];
+      const i = this.replicas[key];
+      if (site !== undefined && this.visible(site, i, visibility)) out.add(site.columns.datasets[i]);
     }
+    this.hits.length = 0;
     return out;
   }
 

@@ -5,7 +5,7 @@
  */
 import { MAX_PIXRAD, POW4, centerTable } from './healpix.js';
 import { parseMocAscii, type SMoc } from './moc.js';
-import { BIG_SHIFT, EMPTY, PART, PackedCoverage, UNKNOWN, WHOLE, cellsOf } from './packed.js';
+import { BIG_SHIFT, EMPTY, NARROW_MAX_ORDER, PART, PackedCoverage, UNKNOWN, WHOLE, cellsOf } from './packed.js';
 import { PACKED_ORDER, parseMocFast, type RangeSink } from './packed-parse.js';
 import { lastPrint, printText } from './packed-print.js';
 
@@ -135,10 +135,7 @@ export class PackedCoverageBuilder implements RangeSink {
 
   /** The coverages added so far (the builder is spent). */
   finish(): PackedCoverage {
-    const done = new PackedCoverage(
-      this.ranges.slice(0, this.rangesLength), this.span.slice(0, 2 * this.n), this.info.slice(0, 2 * this.n), this.numbers.slice(0, 5 * this.n),
-      this.prints.slice(0, 2 * this.n),
-    );
+    const done = this.compact();
     // Kept for the next builder unless larger than a site's worth (a one-off huge build lets its arrays go).
     if (this.ranges.length <= SPARE_MAX_BOUNDS) spare = { ranges: this.ranges, span: this.span, info: this.info, numbers: this.numbers, prints: this.prints };
     this.n = this.rangesLength = 0;
@@ -146,6 +143,66 @@ export class PackedCoverageBuilder implements RangeSink {
     this.info = new Uint8Array(0);
     this.numbers = new Float64Array(0);
     return done;
+  }
+
+  /**
+   * The store, each coverage's order-12 bounds brought down to its maxOrder (where they all lie:
+   * checked, and kept at order 12 otherwise), coarse ones as Uint16. Coverages sharing bounds
+   * (one text read once) still share them.
+   */
+  private compact(): PackedCoverage {
+    const n = this.n;
+    const r = this.ranges;
+    const orders = new Uint8Array(n);
+    const span = new Uint32Array(2 * n);
+    // Builder bounds of a coverage already placed (by their first index) → the coverage placed there.
+    const placed = new Map<number, number>();
+    let narrowLength = 0;
+    let wideLength = 0;
+    for (let i = 0; i < n; i++) {
+      const from = this.span[2 * i];
+      const to = this.span[2 * i + 1];
+      const first = to > from ? placed.get(from) : undefined;
+      if (first !== undefined) {
+        orders[i] = orders[first];
+        continue;
+      }
+      if (to > from) placed.set(from, i);
+      let order = this.info[2 * i + 1];
+      const k = POW4[PACKED_ORDER - order];
+      for (let p = from; p < to; p++) {
+        if (r[p] % k !== 0) {
+          order = PACKED_ORDER;
+          break;
+        }
+      }
+      orders[i] = order;
+      if (order <= NARROW_MAX_ORDER) narrowLength += to - from;
+      else wideLength += to - from;
+    }
+    const narrow = new Uint16Array(narrowLength);
+    const wide = new Uint32Array(wideLength);
+    let nAt = 0;
+    let wAt = 0;
+    for (let i = 0; i < n; i++) {
+      const from = this.span[2 * i];
+      const to = this.span[2 * i + 1];
+      const first = to > from ? placed.get(from) : undefined;
+      if (first !== undefined && first !== i) {
+        span[2 * i] = span[2 * first];
+        span[2 * i + 1] = span[2 * first + 1];
+        continue;
+      }
+      const k = POW4[PACKED_ORDER - orders[i]];
+      const out = orders[i] <= NARROW_MAX_ORDER ? narrow : wide;
+      let at = out === narrow ? nAt : wAt;
+      span[2 * i] = at;
+      for (let p = from; p < to; p++) out[at++] = r[p] / k;
+      span[2 * i + 1] = at;
+      if (out === narrow) nAt = at;
+      else wAt = at;
+    }
+    return new PackedCoverage(wide, span, this.info.slice(0, 2 * n), this.numbers.slice(0, 5 * n), this.prints.slice(0, 2 * n), narrow, orders);
   }
 
   private reserveRanges(extra: number): void {
@@ -184,14 +241,11 @@ export class PackedCoverageBuilder implements RangeSink {
     return i;
   }
 
-  /** Coverage `j` of another store: its bounds copied, its numbers and print kept. */
+  /** Coverage `j` of another store: its bounds copied (back at order 12), its numbers and print kept. */
   private addFrom(store: PackedCoverage, j: number): number {
-    const from = store.span[2 * j];
-    const to = store.span[2 * j + 1];
     const at = this.rangesLength;
-    this.reserveRanges(to - from);
-    this.ranges.set(store.ranges.subarray(from, to), at);
-    this.rangesLength += to - from;
+    this.reserveRanges(store.span[2 * j + 1] - store.span[2 * j]);
+    this.rangesLength = store.copyBounds12(j, this.ranges, at);
     const i = this.record(at, this.rangesLength, store.info[2 * j], store.info[2 * j + 1], store.numbers[5 * j]);
     this.numbers.set(store.numbers.subarray(5 * j, 5 * j + 5), 5 * i);
     this.prints[2 * i] = store.prints[2 * j];
@@ -260,7 +314,7 @@ export class PackedCoverageBuilder implements RangeSink {
     const from = this.span[2 * i];
     const to = this.span[2 * i + 1];
     let order = Math.min(maxOrder, CAP_ORDER);
-    while (!cellsOf(this.ranges, from, to, order, order === 0 ? 12 : CAP_CELLS, this.cells)) order--;
+    while (!cellsOf(this.ranges, from, to, PACKED_ORDER, order, order === 0 ? 12 : CAP_CELLS, this.cells)) order--;
     const t = centerTable(order);
     let x = 0;
     let y = 0;

@@ -10,8 +10,8 @@
  */
 import { Cone, touchesBelow } from './cone.js';
 import { MAX_PIXRAD, POW4, SAFE_ORDER, cellCount, centerTable, chord2 } from './healpix.js';
-import { EMPTY, UNKNOWN, WHOLE, cellsOf, type PackedCoverage } from './packed.js';
-import { FULL, PARTIAL, cellSpan, type CellSpan } from './ranges.js';
+import { EMPTY, UNKNOWN, WHOLE, type PackedCoverage } from './packed.js';
+import { FULL, PARTIAL, cellSpan, type CellSpan, type RangeLookup } from './ranges.js';
 
 /** Default finest bucket order (as CoverageIndex). */
 const BUCKET_ORDER = 7;
@@ -21,11 +21,17 @@ const MAX_BUCKET_CELLS = 48;
 const EVERYWHERE = -1;
 const NOWHERE = -2;
 const FREE = -3;
+/** Removed, with entries still in some buckets: its id is reused once the last one is purged. */
+const DEAD = -4;
 
-/** A growable Int32Array list: the ids (id·2 + 1 when the coverage covers the whole cell) filed in one bucket cell. */
+/**
+ * A growable Int32Array list: the ids (id·2 + 1 when the coverage covers the whole cell) filed in
+ * one bucket cell, `dead` of them removed but not yet purged.
+ */
 interface Bucket {
   ids: Int32Array;
   n: number;
+  dead: number;
 }
 
 /** Sky-coverage index over coverages of PackedCoverage stores, by integer id. */
@@ -35,6 +41,8 @@ export class PackedSkyIndex {
   private bucketOf = new Int8Array(64).fill(FREE);
   /** Position in `everywhere` of an EVERYWHERE id. */
   private everywhereAt = new Int32Array(64);
+  /** Per DEAD id: its entries not yet purged from their buckets. */
+  private unpurged = new Int32Array(64);
   private readonly everywhere: number[] = [];
   private readonly freeIds: number[] = [];
   private live = 0;
@@ -102,19 +110,17 @@ export class PackedSkyIndex {
       this.bucketOf[id] = NOWHERE;
       return id;
     }
-    const cursor = coverage.cursor(i);
-    const from = coverage.span[2 * i];
-    const to = coverage.span[2 * i + 1];
     let order = Math.min(coverage.maxOrder(i), this.bucketOrder);
     // Order 0 has only 12 cells, so the loop always ends there.
-    while (!cellsOf(coverage.ranges, from, to, order, order === 0 ? 12 : MAX_BUCKET_CELLS, this.cells)) order--;
+    while (!coverage.cellsAt(i, order, order === 0 ? 12 : MAX_BUCKET_CELLS, this.cells)) order--;
+    const cursor = coverage.cursor(i);
     this.bucketOf[id] = order;
     const table = this.buckets[order];
     for (const c of this.cells) {
       const full = cursor.status(cellSpan(order, c * POW4[SAFE_ORDER - order], 0, this.span)) === FULL;
       let b = table[c];
       if (b === undefined) {
-        b = { ids: new Int32Array(4), n: 0 };
+        b = { ids: new Int32Array(4), n: 0, dead: 0 };
         table[c] = b;
       } else if (b.n === b.ids.length) {
         const next = new Int32Array(2 * b.n);
@@ -127,33 +133,53 @@ export class PackedSkyIndex {
     return id;
   }
 
-  /** Remove the item filed as `id`. */
+  /**
+   * Remove the item filed as `id`. Its bucket entries are not searched for: the id is marked
+   * DEAD (queries skip it) and each of its buckets counts one more dead entry; a bucket is purged
+   * in one pass once half of it is dead, so a removal costs about the number of cells it was filed
+   * in, whatever the buckets hold. The id is reused after its last entry is purged.
+   */
   remove(id: number): void {
     const coverage = this.source(id);
     const at = this.bucketOf[id];
+    this.sources[id] = undefined;
+    this.live--;
     if (at === EVERYWHERE) {
-      const last = this.everywhere.pop()!;
-      if (last !== id) {
+      const last = this.everywhere.pop();
+      if (last !== undefined && last !== id) {
         this.everywhere[this.everywhereAt[id]] = last;
         this.everywhereAt[last] = this.everywhereAt[id];
       }
     } else if (at >= 0) {
-      const i = this.items[id];
-      cellsOf(coverage.ranges, coverage.span[2 * i], coverage.span[2 * i + 1], at, Infinity, this.cells);
+      coverage.cellsAt(this.items[id], at, Infinity, this.cells);
+      this.perOrder[at]--;
+      this.bucketOf[id] = DEAD;
+      this.unpurged[id] = this.cells.length;
       const table = this.buckets[at];
       for (const c of this.cells) {
-        const b = table[c]!;
-        let k = 0;
-        while (b.ids[k] >>> 1 !== id) k++;
-        b.ids[k] = b.ids[--b.n];
-        if (b.n === 0) table[c] = undefined;
+        const b = table[c];
+        if (b !== undefined && 2 * ++b.dead > b.n) this.purge(table, c, b);
       }
-      this.perOrder[at]--;
+      return;
     }
-    this.sources[id] = undefined;
     this.bucketOf[id] = FREE;
     this.freeIds.push(id);
-    this.live--;
+  }
+
+  /** Drop the dead entries of bucket cell c, freeing the ids left with none. */
+  private purge(table: (Bucket | undefined)[], c: number, b: Bucket): void {
+    let kept = 0;
+    for (let k = 0; k < b.n; k++) {
+      const id = b.ids[k] >>> 1;
+      if (this.bucketOf[id] !== DEAD) b.ids[kept++] = b.ids[k];
+      else if (--this.unpurged[id] === 0) {
+        this.bucketOf[id] = FREE;
+        this.freeIds.push(id);
+      }
+    }
+    b.n = kept;
+    b.dead = 0;
+    if (kept === 0) table[c] = undefined;
   }
 
   private grow(n: number): void {
@@ -168,6 +194,9 @@ export class PackedSkyIndex {
     const everywhereAt = new Int32Array(size);
     everywhereAt.set(this.everywhereAt);
     this.everywhereAt = everywhereAt;
+    const unpurged = new Int32Array(size);
+    unpurged.set(this.unpurged);
+    this.unpurged = unpurged;
     const stamp = new Int32Array(size);
     stamp.set(this.stamp);
     this.stamp = stamp;
@@ -196,6 +225,55 @@ export class PackedSkyIndex {
     } finally {
       this.cone = undefined;
       this.out = [];
+    }
+    return out;
+  }
+
+  /**
+   * Ids of the items whose coverage intersects `area` (a RangeLookup, as SMoc.lookup() gives), in
+   * no particular order, into `out` (cleared first): unknown coverage always, every other by
+   * PackedCoverage.intersects. At each order items are filed at, the area's cells at that order
+   * pick the buckets to look in; an item covering a whole bucket cell the area touches needs no
+   * further test.
+   */
+  queryMoc(area: RangeLookup, out: number[] = []): number[] {
+    out.length = 0;
+    if (++this.epoch === 0x7fffffff) {
+      this.stamp.fill(0);
+      this.epoch = 1;
+    }
+    const epoch = this.epoch;
+    const stamp = this.stamp;
+    for (const id of this.everywhere) {
+      const source = this.sources[id];
+      if (source !== undefined && (source.kind(this.items[id]) === UNKNOWN || source.intersects(this.items[id], area))) out.push(id);
+    }
+    const hi = area.hi;
+    const lo = area.lo;
+    for (let o = 0; o <= this.bucketOrder; o++) {
+      if (this.perOrder[o] === 0) continue;
+      const table = this.buckets[o];
+      const k = POW4[SAFE_ORDER - o];
+      let next = 0;
+      for (let r = 0; r < hi.length; r += 2) {
+        // The cells of order o the range [start, end) touches; a cell shared with the previous range is done.
+        const first = Math.max(next, Math.floor(hi[r] / k));
+        const last = Math.ceil((lo[r + 1] > 0 ? hi[r + 1] + 1 : hi[r + 1]) / k);
+        for (let c = first; c < last; c++) {
+          const b = table[c];
+          if (b === undefined) continue;
+          for (let j = 0; j < b.n; j++) {
+            const packed = b.ids[j];
+            const id = packed >>> 1;
+            if (stamp[id] === epoch || this.bucketOf[id] === DEAD) continue;
+            // Decided once: intersecting is a property of the whole coverage, not of this cell.
+            stamp[id] = epoch;
+            const source = this.sources[id];
+            if (source !== undefined && ((packed & 1) === 1 || source.intersects(this.items[id], area))) out.push(id);
+          }
+        }
+        next = Math.max(next, last);
+      }
     }
     return out;
   }
@@ -235,7 +313,7 @@ export class PackedSkyIndex {
   }
 
   private accept(id: number): void {
-    if (this.stamp[id] === this.epoch) return;
+    if (this.stamp[id] === this.epoch || this.bucketOf[id] === DEAD) return;
     this.stamp[id] = this.epoch;
     this.out.push(id);
   }
@@ -249,7 +327,9 @@ export class PackedSkyIndex {
       const packed = b.ids[k];
       const id = packed >>> 1;
       if (stamp[id] === epoch) continue;
-      const coverage = this.sources[id]!;
+      const coverage = this.sources[id];
+      // Removed, its entry not yet purged.
+      if (coverage === undefined) continue;
       const i = this.items[id];
       const m = coverage.maxOrder(i);
       const full = (packed & 1) === 1;

@@ -1,9 +1,11 @@
 /**
  * Many coverages held compactly: every coverage widened to order 12 at most (INDEX_ORDER, as the
- * planner and the sky index always used), its ranges kept as [start, end) pairs of order-12
- * cells in one Uint32Array (12·4^12 < 2^32), and what the cone walks need per coverage (kind,
- * maxOrder, cell count, bounding cap) in typed arrays beside it. No object per coverage, so a
- * million of them cost about 190 bytes each and nothing for the garbage collector to trace.
+ * planner and the sky index always used), its ranges kept as [start, end) pairs of cells of its
+ * own maxOrder (every bound of a MOC lies on a cell of its maxOrder): in one Uint16Array when
+ * that order is 6 or coarser (12·4^6 < 2^16), else in one Uint32Array (12·4^12 < 2^32); and what
+ * the cone walks need per coverage (kind, maxOrder, cell count, bounding cap) in typed arrays
+ * beside it. No object per coverage, so a million of them cost about 150 bytes each at order 5
+ * and nothing for the garbage collector to trace.
  *
  * Each operation answers exactly as the same SMoc method would on parseMocAscii(text).degrade(12):
  * the cone walks are cone.ts's, reading the same bounds through {@link PackedCursor}. Stores are
@@ -23,23 +25,31 @@ export const EMPTY = 1;
 export const WHOLE = 2;
 export const PART = 3;
 
-/** One order-12 cell in order-24 units, the unit of CellSpan's hi part. */
-const UNIT = POW4[SAFE_ORDER - PACKED_ORDER];
+/** Coverages of this order or coarser keep their bounds in the Uint16Array. */
+export const NARROW_MAX_ORDER = 6;
+/** Per stored order: one cell in order-24 units, the unit of CellSpan's hi part. */
+const UNITS: readonly number[] = POW4.slice(0, PACKED_ORDER + 1).map((_, o) => POW4[SAFE_ORDER - o]);
+const NO_BOUNDS16 = new Uint16Array(0);
 /** From order-12 cells to order-29 cells, as a BigInt shift. */
 export const BIG_SHIFT = BigInt(2 * (29 - PACKED_ORDER));
 const ALL_CELLS = Number(FULL_END);
 
-/** Allocation-free CellCover over one coverage of a PackedCoverage: the bounds of RangeLookup, read from the Uint32 pairs. */
+/** Bounds of coverages: cells of their stored order. */
+export type Bounds = Uint16Array | Uint32Array;
+
+/** Allocation-free CellCover over one coverage of a PackedCoverage: the bounds of RangeLookup, read from the stored pairs. */
 export class PackedCursor implements CellCover {
-  private ranges: Uint32Array = new Uint32Array(0);
+  private ranges: Bounds = new Uint32Array(0);
   private from = 0;
   private count = 0;
+  private unit = UNITS[PACKED_ORDER];
 
-  /** Point at pairs [from, to) of `ranges` (indices of bounds); returns this. */
-  at(ranges: Uint32Array, from: number, to: number): this {
+  /** Point at pairs [from, to) of `ranges` (indices of bounds), cells of order `order`; returns this. */
+  at(ranges: Bounds, from: number, to: number, order: number): this {
     this.ranges = ranges;
     this.from = from;
     this.count = (to - from) >> 1;
+    this.unit = UNITS[order];
     return this;
   }
 
@@ -49,7 +59,7 @@ export class PackedCursor implements CellCover {
 
   // Bound k as RangeLookup holds it: hi = order-24 cell, lo = order-29 offset, always 0 here.
   private hi(k: number): number {
-    return this.ranges[this.from + k] * UNIT;
+    return this.ranges[this.from + k] * this.unit;
   }
 
   /** Index of the first range whose end lies after (h, l), or size when none does (RangeLookup.firstEndAfter with lo 0). */
@@ -114,11 +124,14 @@ export class PackedCoverage {
   /** Number of coverages. */
   readonly count: number;
 
+  /** Per coverage: the order its bounds are stored at (≤ NARROW_MAX_ORDER: in `narrow`, else in `ranges`). */
+  readonly orders: Uint8Array;
+
   /** @internal Built by PackedCoverageBuilder.finish(). */
   constructor(
-    /** Order-12 bounds of every coverage, pairs [start, end). */
+    /** Bounds of the coverages stored at orders finer than NARROW_MAX_ORDER, pairs [start, end). */
     readonly ranges: Uint32Array,
-    /** Per coverage: its first bound and the bound after its last (2 per coverage). */
+    /** Per coverage: its first bound and the bound after its last, in its array (2 per coverage). */
     readonly span: Uint32Array,
     /** Per coverage: kind and maxOrder (2 per coverage). */
     readonly info: Uint8Array,
@@ -126,8 +139,32 @@ export class PackedCoverage {
     readonly numbers: Float64Array,
     /** Per coverage: the fingerprint of the text it was read from (packed-print.ts; 0, 0: none) (2 per coverage). */
     readonly prints: Uint32Array,
+    /** Bounds of the coverages stored at NARROW_MAX_ORDER or coarser. */
+    readonly narrow: Uint16Array = NO_BOUNDS16,
+    /** Stored order per coverage; without it every coverage is at order 12 in `ranges`. */
+    orders?: Uint8Array,
   ) {
     this.count = info.length >> 1;
+    this.orders = orders ?? new Uint8Array(this.count).fill(PACKED_ORDER);
+  }
+
+  /** Number of bounds stored (both arrays; coverages read from one text share theirs). */
+  get bounds(): number {
+    return this.ranges.length + this.narrow.length;
+  }
+
+  /** The array holding coverage i's bounds. */
+  private boundsOf(i: number): Bounds {
+    return this.orders[i] <= NARROW_MAX_ORDER ? this.narrow : this.ranges;
+  }
+
+  /** Coverage i's bounds as order-12 cells, appended to `out` from `at`; returns the index after the last. */
+  copyBounds12(i: number, out: Uint32Array, at: number): number {
+    const r = this.boundsOf(i);
+    const k = POW4[PACKED_ORDER - this.orders[i]];
+    const to = this.span[2 * i + 1];
+    for (let p = this.span[2 * i]; p < to; p++) out[at++] = r[p] * k;
+    return at;
   }
 
   /** UNKNOWN, EMPTY, WHOLE or PART. */
@@ -142,7 +179,7 @@ export class PackedCoverage {
 
   /** The coverage's bounds, for the walks of the sky index (registry/coverage/packed-index.ts). */
   cursor(i: number): PackedCursor {
-    return cursor.at(this.ranges, this.span[2 * i], this.span[2 * i + 1]);
+    return cursor.at(this.boundsOf(i), this.span[2 * i], this.span[2 * i + 1], this.orders[i]);
   }
 
   /**
@@ -198,7 +235,8 @@ export class PackedCoverage {
    * parts, each exact, and joined in one rounding, as Number() rounds the exact BigInt count.
    */
   private overlap(i: number, area: RangeLookup, any: boolean): number {
-    const r = this.ranges;
+    const r = this.boundsOf(i);
+    const unit = UNITS[this.orders[i]];
     const end = this.span[2 * i + 1];
     const ahi = area.hi;
     const alo = area.lo;
@@ -207,8 +245,8 @@ export class PackedCoverage {
     let his = 0;
     let los = 0;
     while (p < end && q < ahi.length) {
-      const ps = r[p] * UNIT;
-      const pe = r[p + 1] * UNIT;
+      const ps = r[p] * unit;
+      const pe = r[p + 1] * unit;
       // Start: the later of the two starts; end: the earlier of the two ends.
       let sh = ps;
       let sl = 0;
@@ -242,8 +280,10 @@ export class PackedCoverage {
     if (kind === UNKNOWN) return null;
     const from = this.span[2 * i];
     const to = this.span[2 * i + 1];
+    const r = this.boundsOf(i);
+    const shift = BigInt(2 * (29 - this.orders[i]));
     const big = new BigInt64Array(to - from);
-    for (let k = from; k < to; k++) big[k - from] = BigInt(this.ranges[k]) << BIG_SHIFT;
+    for (let k = from; k < to; k++) big[k - from] = BigInt(r[k]) << shift;
     return SMoc.fromRanges(big, this.info[2 * i + 1]);
   }
 
@@ -261,21 +301,23 @@ export class PackedCoverage {
 
   /** The cells of `order` (≤ 12) the coverage touches, ascending, into `out`; false once there are more than `limit`. */
   cellsAt(i: number, order: number, limit: number, out: number[]): boolean {
-    return cellsOf(this.ranges, this.span[2 * i], this.span[2 * i + 1], order, limit, out);
+    return cellsOf(this.boundsOf(i), this.span[2 * i], this.span[2 * i + 1], this.orders[i], order, limit, out);
   }
 }
 
 /**
- * The cells of `order` (≤ 12) that order-12 bounds [from, to) of `ranges` touch, ascending, into
- * `out` (cleared first); false once there are more than `limit` (cap.ts's cellsAt).
+ * The cells of `order` (≤ 12) that bounds [from, to) of `ranges`, cells of order `stored`, touch,
+ * ascending, into `out` (cleared first); false once there are more than `limit` (cap.ts's cellsAt).
  */
-export function cellsOf(ranges: Uint32Array, from: number, to: number, order: number, limit: number, out: number[]): boolean {
+export function cellsOf(ranges: Bounds, from: number, to: number, stored: number, order: number, limit: number, out: number[]): boolean {
   out.length = 0;
+  // Bounds are brought to order 12 first (exact: below 2^28), then to `order`.
+  const up = POW4[PACKED_ORDER - stored];
   const k = POW4[PACKED_ORDER - order];
   for (let p = from; p < to; p += 2) {
-    const last = Math.ceil(ranges[p + 1] / k);
+    const last = Math.ceil((ranges[p + 1] * up) / k);
     // A cell shared with the previous range is already listed.
-    for (let c = Math.max(Math.floor(ranges[p] / k), out.length > 0 ? out[out.length - 1] + 1 : 0); c < last; c++) {
+    for (let c = Math.max(Math.floor((ranges[p] * up) / k), out.length > 0 ? out[out.length - 1] + 1 : 0); c < last; c++) {
       if (out.push(c) > limit) return false;
     }
   }

@@ -83,7 +83,7 @@ describe('PackedCoverage read from MOC text', () => {
     expect(packed.kind(u)).toBe(UNKNOWN);
     expect(packed.toSMoc(u)).toBeNull();
     expect(packed.toSMoc(again)!.equals(packed.toSMoc(a)!)).toBe(true);
-    expect(packed.ranges.length).toBe(2);
+    expect(packed.bounds).toBe(2);
   });
 
   it('throws what parseMocAscii throws on malformed text, and the builder stays usable', () => {
