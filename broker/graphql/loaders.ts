@@ -8,7 +8,7 @@ import { lastHarvestBySites } from '../../registry/store/queries/harvest.js';
 import { computeBySites, imagesBySites, servicesBySites } from '../../registry/store/queries/resources.js';
 import type { DatasetRow, ImageRow, ReplicaRow, SiteRow } from '../../registry/store/queries/rows.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
-import type { CatalogueColumn } from '../services/catalogue-rows.js';
+import type { CatalogueColumn } from '../../registry/store/queries/replica-details.js';
 import { visibilityOf, type GraphQLContext, type Visibility } from './context.js';
 import { listLimit } from './limits.js';
 import { PinnedDataset, PinnedReplica } from './pinned.js';

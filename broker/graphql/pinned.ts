@@ -7,7 +7,7 @@
 import type { DatasetRow, ReplicaRow, SiteRow } from '../../registry/store/queries/rows.js';
 import type { PlannerSite, PlannerSnapshot } from '../planner/index.js';
 import { canonicalColumns, visibleTo, type HeldDataset } from '../services/catalogue-view.js';
-import type { CatalogueColumn } from '../services/catalogue-rows.js';
+import type { CatalogueColumn } from '../../registry/store/queries/replica-details.js';
 import type { Visibility } from './context.js';
 
 /** A dataset row answered from the view, with its replicas and columns at the same version. */

@@ -9,7 +9,7 @@ import type { Queryable } from '../../registry/store/db.js';
 import { datasetRows, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 import type { DatasetRow } from '../../registry/store/queries/rows.js';
 import type { PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
-import { replicaDetailsBySites, siteOrder, type CatalogueColumn, type ReplicaDetail, type SiteOrder } from './catalogue-rows.js';
+import { replicaDetailsBySites, siteOrder, type CatalogueColumn, type ReplicaDetail, type SiteOrder } from '../../registry/store/queries/replica-details.js';
 import { compareC, foldAscii, foldsToAscii, plainAscii, searchC } from './catalogue-text.js';
 
 type ReplicaFacts = ReplicaDetail;

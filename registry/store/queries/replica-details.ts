@@ -3,9 +3,9 @@
  * own transaction: each replica's discovery facts with its columns, and the database's own
  * order of site ids (the order SQL lists a dataset's replicas and canonical columns in).
  */
-import type { Queryable } from '../../registry/store/db.js';
-import type { ReplicaFacts } from '../../registry/store/queries/catalogue.js';
-import type { ColumnRow } from '../../registry/store/queries/rows.js';
+import type { Queryable } from '../db.js';
+import type { ReplicaFacts } from './catalogue.js';
+import type { ColumnRow } from './rows.js';
 
 /** One column of a replica as discovery shows it (a replica_columns row without its replica). */
 export type CatalogueColumn = Omit<ColumnRow, 'replicaId'>;
