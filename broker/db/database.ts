@@ -19,7 +19,8 @@ export async function openDatabase(
 ): Promise<Database> {
   const { embeddedHost, ...poolOptions } = options;
   if (settings.url) {
-    const pool = createPool(settings.url, poolOptions);
+    // The broker's statements are short: JIT compiling costs more than it saves (see PoolOptions.jit).
+    const pool = createPool(settings.url, { ...poolOptions, jit: false });
     return { pool, kind: 'postgresql', close: () => pool.end() };
   }
   const embedded = await startEmbeddedDatabase(settings.dataDir, { host: embeddedHost });

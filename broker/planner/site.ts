@@ -66,6 +66,11 @@ export class PlannerSite {
     Object.freeze(this);
   }
 
+  /** This site with its own row replaced (a change of asOf, status or name): services, pools, images and replicas shared. */
+  withRow(site: SiteRow): PlannerSite {
+    return new PlannerSite(site, this.preference, this.services, this.pools, this.images, this.columns);
+  }
+
   /** The number of the replica of `dataset`, or -1. */
   find(dataset: string): number {
     const ids = this.columns.datasets;

@@ -12,7 +12,7 @@ import { withTransaction, type Queryable } from '../../registry/store/db.js';
 import { coverageBySites, replicasBySites } from '../../registry/store/queries/catalogue.js';
 import { computeBySites, imagesBySites, servicesBySites } from '../../registry/store/queries/resources.js';
 import type { ComputeRow, ImageRow, ReplicaRow, ServiceRow, SiteRow, SiteStatus } from '../../registry/store/queries/rows.js';
-import { listSites, registryVersion, sitesByIds, sitesChangedSince } from '../../registry/store/queries/sites.js';
+import { listSites, registryVersion, sitesByIds } from '../../registry/store/queries/sites.js';
 import { LayeredMap } from './layered-map.js';
 import { Interner, buildSite, type ReplicaInput } from './site-builder.js';
 import { PlannerSite, type PlannerReplica } from './site.js';
@@ -40,14 +40,26 @@ export class DatasetReplicas {
     return this.local.length;
   }
 
-  /** The lists of one dataset's replicas from (site, replica) pairs already ordered by site id. */
-  static of(sites: PlannerSite[], local: number[]): DatasetReplicas {
+  /**
+   * The lists of one dataset's replicas from (site, replica) pairs already ordered by site id.
+   * `previous`, the dataset's lists before, lends its sky index when they hold the same replicas
+   * (the same columns, in the same order): a site whose own row alone changed costs no rebuild.
+   */
+  static of(sites: PlannerSite[], local: number[], previous?: DatasetReplicas): DatasetReplicas {
+    if (previous !== undefined && previous.holdsSame(sites, local)) return new DatasetReplicas(sites, previous.local, previous.index);
     let index: PackedSkyIndex | undefined;
     if (sites.length >= INDEX_MIN_REPLICAS) {
       index = new PackedSkyIndex();
       for (let j = 0; j < sites.length; j++) index.add(sites[j].columns.coverage, local[j]);
     }
     return new DatasetReplicas(sites, Int32Array.from(local), index);
+  }
+
+  /** Whether these (site, replica) pairs are this list's replicas: each site's columns and number the same. */
+  private holdsSame(sites: readonly PlannerSite[], local: readonly number[]): boolean {
+    if (sites.length !== this.sites.length) return false;
+    for (let j = 0; j < sites.length; j++) if (sites[j].columns !== this.sites[j].columns || local[j] !== this.local[j]) return false;
+    return true;
   }
 }
 
@@ -166,7 +178,7 @@ export class PlannerSnapshot {
         }
       }
       // Copy-on-write: an older snapshot still planning keeps its own lists and index.
-      datasetChanges.set(dataset, sites.length === 0 ? undefined : DatasetReplicas.of(sites.slice(), local));
+      datasetChanges.set(dataset, sites.length === 0 ? undefined : DatasetReplicas.of(sites.slice(), local, old));
     }
     const byDataset = this.byDataset.with(datasetChanges);
     let sameSites = true;

@@ -4,8 +4,8 @@
  */
 import type pg from 'pg';
 import { withTransaction, type Queryable } from '../../registry/store/db.js';
-import { registryVersion, sitesChangedSince } from '../../registry/store/queries/sites.js';
-import { NO_PREFERENCE, PlannerSnapshot, buildSites, loadRows, type PreferenceOf } from './snapshot.js';
+import { registryVersion, sitesByIds, sitesChangedSince } from '../../registry/store/queries/sites.js';
+import { NO_PREFERENCE, PlannerSnapshot, buildSites, loadRows, type PlannerSite, type PreferenceOf } from './snapshot.js';
 
 /** A view kept in step with the planner's snapshots (the sky-coverage index): given each new snapshot as it is made. */
 export interface SnapshotFollower {
@@ -102,13 +102,29 @@ export class PlannerView {
     if (this.known <= prev.version && (await registryVersion(pool)) === prev.version) return;
     const cut = await withTransaction(pool, async (c) => {
       const version = await registryVersion(c);
-      const changed = new Set((await sitesChangedSince(c, prev.version)).map((s) => s.id));
-      const rows = changed.size === 0 ? [] : await loadRows(c, [...changed]);
-      if (changed.size > 0) await this.readFollowers(c, [...changed]);
-      return { version, changed, rows };
+      const changes = await sitesChangedSince(c, prev.version);
+      // A site whose advertised rows did not move since `prev` (a republish that wrote none, a
+      // health change) takes its new row and keeps its replicas: the followers need not hear of it.
+      const reload: string[] = [];
+      const rowOnly: PlannerSite[] = [];
+      for (const s of changes) {
+        const had = prev.site(s.id);
+        if (had !== undefined && s.rowsVersion <= prev.version) rowOnly.push(had);
+        else reload.push(s.id);
+      }
+      const rows = reload.length === 0 ? [] : await loadRows(c, reload);
+      const siteRows = rowOnly.length === 0 ? [] : await sitesByIds(c, rowOnly.map((s) => s.site.id));
+      if (reload.length > 0) await this.readFollowers(c, reload);
+      return { version, changed: new Set(changes.map((s) => s.id)), reloaded: new Set(reload), rows, rowOnly, siteRows };
     }, { isolation: 'REPEATABLE READ', readOnly: true });
     const readMs = performance.now() - started;
-    this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, await buildSites(cut.rows, this.preference, prev)), cut.changed);
+    const sites = await buildSites(cut.rows, this.preference, prev);
+    const siteRows = new Map(cut.siteRows.map((row) => [row.id, row]));
+    for (const had of cut.rowOnly) {
+      const row = siteRows.get(had.site.id);
+      if (row !== undefined) sites.push(had.withRow(row));
+    }
+    this.publish(PlannerSnapshot.advance(prev, cut.version, cut.changed, sites), cut.reloaded);
     this.lastBuild = { durationMs: performance.now() - started, readMs, at: new Date(), full: false };
   }
 
@@ -117,7 +133,10 @@ export class PlannerView {
     for (const f of this.followers) await f.read?.(tx, changed);
   }
 
-  /** Make `snapshot` current and hand it to the followers, in one synchronous step. */
+  /**
+   * Make `snapshot` current and hand it to the followers, in one synchronous step. `changed`: the
+   * sites whose rows were reloaded (a site whose own row alone changed shares its replicas' columns).
+   */
   private publish(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void {
     this.current = snapshot;
     for (const f of this.followers) f.follow(snapshot, changed);

@@ -9,7 +9,7 @@ import type { Queryable } from '../../registry/store/db.js';
 import { datasetRows, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 import type { DatasetRow } from '../../registry/store/queries/rows.js';
 import type { PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
-import { replicaDetailsBySites, siteOrder, type CatalogueColumn, type ReplicaDetail, type SiteOrder } from '../../registry/store/queries/replica-details.js';
+import { existingSites, replicaDetailsBySites, siteOrder, type CatalogueColumn, type ReplicaDetail, type SiteOrder } from '../../registry/store/queries/replica-details.js';
 import { compareC, foldAscii, foldsToAscii, plainAscii, searchC } from './catalogue-text.js';
 
 type ReplicaFacts = ReplicaDetail;
@@ -62,7 +62,8 @@ export interface RegionTest {
 
 interface Pending {
   changed: readonly string[] | undefined;
-  order: SiteOrder;
+  /** The database's order of sites, or undefined when no site joined or left (the held order stands). */
+  order: SiteOrder | undefined;
   replicas: ReplicaFacts[];
   /** Dataset ids whose rows were read, and the rows found (absent = removed). */
   rowIds: ReadonlySet<string> | undefined;
@@ -105,7 +106,7 @@ export class CatalogueView implements SnapshotFollower {
     // A full read starts the shared column lists afresh, so lists nobody uses any more go.
     if (changed === undefined) this.columnLists = new Map();
     const replicas = await replicaDetailsBySites(tx, changed, this.columnLists);
-    const order = await siteOrder(tx);
+    const order = changed !== undefined && (await this.sameSites(tx, changed)) ? undefined : await siteOrder(tx);
     let rowIds: Set<string> | undefined;
     if (changed !== undefined) {
       rowIds = new Set(replicas.map((r) => r.datasetId));
@@ -113,6 +114,13 @@ export class CatalogueView implements SnapshotFollower {
     }
     const rows = rowIds === undefined ? await datasetRows(tx, undefined) : rowIds.size === 0 ? [] : await datasetRows(tx, [...rowIds]);
     this.pending = { changed, order, replicas, rowIds, rows };
+  }
+
+  /** Whether the sites `changed` are sites now exactly when they were before: then the order of every site stands. */
+  private async sameSites(tx: Queryable, changed: readonly string[]): Promise<boolean> {
+    if (changed.length === 0) return true;
+    const now = await existingSites(tx, changed);
+    return changed.every((id) => now.has(id) === this.siteRank.has(id));
   }
 
   /** Take what `read` found, at `snapshot`'s version; synchronous, so a search never sees half a change. */
@@ -133,8 +141,10 @@ export class CatalogueView implements SnapshotFollower {
 
   private apply(p: Pending): void {
     const touched = new Set<string>();
-    this.siteRank = new Map(p.order.ids.map((id, i) => [id, i]));
-    this.asciiLower = p.order.asciiLower;
+    if (p.order !== undefined) {
+      this.siteRank = new Map(p.order.ids.map((id, i) => [id, i]));
+      this.asciiLower = p.order.asciiLower;
+    }
     if (p.changed === undefined) {
       this.stale = false;
       this.entries.clear();
@@ -143,26 +153,40 @@ export class CatalogueView implements SnapshotFollower {
       this.sorted = [];
       this.ambiguousText = 0;
       this.ambiguousUcd = 0;
-    } else {
-      for (const site of p.changed) {
-        for (const r of this.bySite.get(site) ?? []) {
-          this.holders.get(r.datasetId)?.delete(site);
-          touched.add(r.datasetId);
-        }
-        this.bySite.delete(site);
-      }
     }
-    for (const r of p.replicas) {
+    // A changed site's replica read again with the same facts keeps its object, and its dataset's
+    // entry stands unless something else of it moved: a harvest that changes one replica in a
+    // hundred rebuilds one entry, not a hundred.
+    const kept = new Map<string, ReplicaFacts>();
+    for (const site of p.changed ?? []) {
+      for (const r of this.bySite.get(site) ?? []) kept.set(`${site}\u0000${r.datasetId}`, r);
+      this.bySite.delete(site);
+    }
+    for (const fresh of p.replicas) {
+      const key = `${fresh.siteId}\u0000${fresh.datasetId}`;
+      const had = kept.get(key);
+      kept.delete(key);
+      const r = had !== undefined && sameFacts(had, fresh) ? had : fresh;
       let list = this.bySite.get(r.siteId);
       if (list === undefined) this.bySite.set(r.siteId, (list = []));
       list.push(r);
+      if (r === had) continue;
       let held = this.holders.get(r.datasetId);
       if (held === undefined) this.holders.set(r.datasetId, (held = new Map()));
       held.set(r.siteId, r);
       touched.add(r.datasetId);
     }
+    // Replicas of the changed sites not read again are gone.
+    for (const r of kept.values()) {
+      this.holders.get(r.datasetId)?.delete(r.siteId);
+      touched.add(r.datasetId);
+    }
     const rows = new Map(p.rows.map((row) => [row.id, row]));
-    for (const id of p.rowIds ?? rows.keys()) touched.add(id);
+    for (const id of p.rowIds ?? rows.keys()) {
+      const row = rows.get(id);
+      const held = this.entries.get(id)?.row;
+      if (row === undefined || held === undefined || row.title !== held.title || row.description !== held.description) touched.add(id);
+    }
     for (const id of touched) {
       // Rows not read this time are unchanged: only the changed sites' datasets can have moved.
       const row = rows.get(id) ?? (p.rowIds === undefined || p.rowIds.has(id) ? undefined : this.entries.get(id)?.row);
@@ -265,6 +289,12 @@ export class CatalogueView implements SnapshotFollower {
     }
     return region !== undefined && tested > region.budget ? undefined : out;
   }
+}
+
+/** Whether two reads of one replica found the same discovery facts (column lists are shared between equal texts). */
+function sameFacts(a: ReplicaFacts, b: ReplicaFacts): boolean {
+  return a.table === b.table && a.title === b.title && a.public === b.public && a.columns === b.columns
+    && a.groups.length === b.groups.length && a.groups.every((g, i) => g === b.groups[i]);
 }
 
 /** Whether SQL's COALESCE(canonical, lower(name)) of these columns is reproducible: ASCII names, no canonical name twice (SQL would pick either). */

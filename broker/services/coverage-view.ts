@@ -35,8 +35,8 @@ export class CoverageView implements SnapshotFollower {
     for (const id of siteIds) {
       const site = snapshot.site(id);
       const had = this.filed.get(id);
-      // A site shared with the snapshot already filed is unchanged.
-      if (had !== undefined && had.site === site) continue;
+      // A site whose replicas' columns are the ones filed is unchanged here (its own row may have moved).
+      if (had !== undefined && had.site.columns === site?.columns) continue;
       if (had !== undefined) {
         for (const key of had.ids) {
           this.index.remove(key);

@@ -58,13 +58,16 @@ export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, or
     const documentId = await recordDocument(c, siteId, origin, digest, doc.asOf, json);
     // Every publish is a new registry version: the site's asOf, publishedAt and document history
     // changed even when its rows did not, and cached answers show them.
+    // rows_version moves only when a row of the site's own tables did (the view then reloads them).
+    const rowsWritten = changedRows(changes);
+    const rowsChanged = site.rows[0].created || rowsWritten.upserted + rowsWritten.deleted > 0;
     const version = await c.query<{ version: number }>(
       `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version),
-            s AS (UPDATE sites SET registry_version = v.version FROM v WHERE id = $1)
+            s AS (UPDATE sites SET registry_version = v.version, rows_version = CASE WHEN $2 THEN v.version ELSE sites.rows_version END FROM v WHERE id = $1)
        SELECT version, pg_notify('constellation_registry', version::text) FROM v`,
-      [siteId],
+      [siteId, rowsChanged],
     );
-    return { siteId, registryVersion: version.rows[0].version, documentId, replicas: target.replicas.size, rowsWritten: changedRows(changes) };
+    return { siteId, registryVersion: version.rows[0].version, documentId, replicas: target.replicas.size, rowsWritten };
   });
 }
 

@@ -147,16 +147,13 @@ export interface ReplicaFacts {
   ucds: string[];
 }
 
-/** The discovery facts of every replica at these sites (every site when undefined), in one statement. */
-export async function replicaFactsBySites(db: Queryable, siteIds: readonly string[] | undefined): Promise<ReplicaFacts[]> {
-  return (await db.query<ReplicaFacts>(
-    `SELECT r.site_id AS "siteId", r.dataset_id AS "datasetId", r.local_table AS "table", r.title, r.public, r.groups,
-       ARRAY(SELECT DISTINCT c.ucd FROM replica_columns c WHERE c.replica_id = r.id AND c.ucd IS NOT NULL) AS ucds
-     FROM replicas r WHERE $1::text[] IS NULL OR r.site_id = ANY($1::text[])`, [siteIds === undefined ? null : [...siteIds]])).rows;
-}
-
 /** Canonical dataset rows with these ids (every one when undefined). */
 export async function datasetRows(db: Queryable, ids: readonly string[] | undefined): Promise<DatasetRow[]> {
-  return (await db.query<DatasetRow>('SELECT id, title, description FROM datasets WHERE $1::text[] IS NULL OR id = ANY($1::text[])',
-    [ids === undefined ? null : [...ids]])).rows;
+  if (ids === undefined) return (await db.query<DatasetRow>('SELECT id, title, description FROM datasets')).rows;
+  // One primary-key probe per id. `id = ANY($1)` (or a join with unnest) is planned as a scan of
+  // every dataset whenever the table looks small, as it does before it is first analysed: 3 ms
+  // for 100 ids among 20,000 datasets, against 0.4 ms here (OFFSET 0 keeps the probe a nested loop).
+  return (await db.query<DatasetRow>(
+    `SELECT d.id, d.title, d.description FROM unnest($1::text[]) AS u(id)
+     CROSS JOIN LATERAL (SELECT id, title, description FROM datasets WHERE id = u.id OFFSET 0) d`, [[...ids]])).rows;
 }

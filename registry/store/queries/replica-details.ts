@@ -26,7 +26,7 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /**
  * The facts and columns of every replica at these sites (every site when undefined), in one
- * statement. Columns come as JSON text: replicas of one dataset usually advertise the same
+ * statement (with no `$1 IS NULL OR` filter, which PostgreSQL plans as a scan of every replica). Columns come as JSON text: replicas of one dataset usually advertise the same
  * columns, so equal texts share one parsed list (`intern`).
  */
 export async function replicaDetailsBySites(db: Queryable, siteIds: readonly string[] | undefined, intern: Map<string, readonly CatalogueColumn[]>): Promise<ReplicaDetail[]> {
@@ -35,7 +35,7 @@ export async function replicaDetailsBySites(db: Queryable, siteIds: readonly str
        COALESCE((SELECT json_agg(json_build_object('name', c.name, 'canonical', c.canonical, 'datatype', c.datatype, 'arraysize', c.arraysize,
          'xtype', c.xtype, 'unit', c.unit, 'ucd', c.ucd, 'description', c.description, 'indexed', c.indexed) ORDER BY c.ordinal)
          FROM replica_columns c WHERE c.replica_id = r.id), '[]')::text AS columns
-     FROM replicas r WHERE $1::text[] IS NULL OR r.site_id = ANY($1::text[])`, [siteIds === undefined ? null : [...siteIds]])).rows;
+     FROM replicas r ${siteIds === undefined ? '' : 'WHERE r.site_id = ANY($1::text[])'}`, siteIds === undefined ? [] : [[...siteIds]])).rows;
   return rows.map((r) => {
     let columns = intern.get(r.columns);
     if (columns === undefined) intern.set(r.columns, (columns = Object.freeze(parseColumns(r.columns))));
@@ -66,4 +66,9 @@ function parseColumns(text: string): CatalogueColumn[] {
 export async function siteOrder(db: Queryable): Promise<SiteOrder> {
   const row = (await db.query<{ ids: string[] | null; lowered: string }>(`SELECT ARRAY(SELECT id FROM sites ORDER BY id) AS ids, lower('${ALPHABET}') AS lowered`)).rows[0];
   return { ids: row.ids ?? [], asciiLower: row.lowered === ALPHABET.toLowerCase() };
+}
+
+/** Which of these site ids are sites now (a cheap check of whether a change added or removed a site). */
+export async function existingSites(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
+  return new Set((await db.query<{ id: string }>('SELECT id FROM sites WHERE id = ANY($1::text[])', [[...ids]])).rows.map((r) => r.id));
 }

@@ -39,8 +39,16 @@ export async function registryVersion(db: Queryable): Promise<number> {
   return (await db.query<{ version: number }>('SELECT version FROM registry_state')).rows[0].version;
 }
 
-/** Sites whose advertised state changed after `version`, with their current version. */
-export async function sitesChangedSince(db: Queryable, version: number): Promise<{ id: string; registryVersion: number }[]> {
-  return (await db.query<{ id: string; registryVersion: number }>(
-    'SELECT id, registry_version AS "registryVersion" FROM sites WHERE registry_version > $1', [version])).rows;
+/** A site changed since some registry version: its current version, and the version its advertised rows last changed at. */
+export interface SiteChange {
+  id: string;
+  registryVersion: number;
+  /** Below or at the version asked about: only the site's own row changed (asOf, status, name…), not its replicas, services, compute or images. */
+  rowsVersion: number;
+}
+
+/** Sites whose advertised state changed after `version`. */
+export async function sitesChangedSince(db: Queryable, version: number): Promise<SiteChange[]> {
+  return (await db.query<SiteChange>(
+    'SELECT id, registry_version AS "registryVersion", rows_version AS "rowsVersion" FROM sites WHERE registry_version > $1', [version])).rows;
 }
