@@ -35,16 +35,29 @@ export interface PoolOptions {
   jit?: boolean;
 }
 
+/**
+ * A client that turns JIT off as part of connecting: a failed SET fails the connection (the pool
+ * hands the caller that error), and the statement counters, installed once connected, never see it.
+ */
+class JitOffClient extends pg.Client {
+  override connect(): Promise<pg.Client>;
+  override connect(callback: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): void;
+  override connect(callback?: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): Promise<pg.Client> | void {
+    const connected = super.connect().then(() => this.query('SET jit = off')).then(() => this);
+    if (callback === undefined) return connected;
+    const done = callback as (err: Error | null, c?: pg.Client) => void;
+    connected.then((c) => done(null, c), (err: Error) => done(err));
+  }
+}
+
 /** Open a pool on `url`. */
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000 });
+  const pool = new pg.Pool({
+    connectionString: url, max: options.max ?? 10, types, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    ...(options.jit === false ? { Client: JitOffClient as unknown as new () => pg.ClientBase } : {}),
+  });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});
-  if (options.jit === false) {
-    // First of the connect listeners, so the statement counters below do not count it. Should
-    // it fail, the connection is broken and the caller's own first statement reports that.
-    pool.on('connect', (client) => void client.query('SET jit = off').catch(() => undefined));
-  }
   if (options.wrapStatements) {
     (pool as unknown as { query: unknown }).query = (text: string, values?: unknown[]) => withTransaction(pool, (client) => client.query(text, values));
   }
