@@ -26,7 +26,7 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /**
  * The facts and columns of every replica at these sites (every site when undefined), in one
- * statement (with no `$1 IS NULL OR` filter, which PostgreSQL plans as a scan of every replica). Columns come as JSON text: replicas of one dataset usually advertise the same
+ * statement. Columns come as JSON text: replicas of one dataset usually advertise the same
  * columns, so equal texts share one parsed list (`intern`).
  */
 export async function replicaDetailsBySites(db: Queryable, siteIds: readonly string[] | undefined, intern: Map<string, readonly CatalogueColumn[]>): Promise<ReplicaDetail[]> {
@@ -35,7 +35,7 @@ export async function replicaDetailsBySites(db: Queryable, siteIds: readonly str
        COALESCE((SELECT json_agg(json_build_object('name', c.name, 'canonical', c.canonical, 'datatype', c.datatype, 'arraysize', c.arraysize,
          'xtype', c.xtype, 'unit', c.unit, 'ucd', c.ucd, 'description', c.description, 'indexed', c.indexed) ORDER BY c.ordinal)
          FROM replica_columns c WHERE c.replica_id = r.id), '[]')::text AS columns
-     FROM replicas r ${siteIds === undefined ? '' : 'WHERE r.site_id = ANY($1::text[])'}`, siteIds === undefined ? [] : [[...siteIds]])).rows;
+     FROM replicas r WHERE $1::text[] IS NULL OR r.site_id = ANY($1::text[])`, [siteIds === undefined ? null : [...siteIds]])).rows;
   return rows.map((r) => {
     let columns = intern.get(r.columns);
     if (columns === undefined) intern.set(r.columns, (columns = Object.freeze(parseColumns(r.columns))));
