@@ -30,14 +30,15 @@ export class PinnedDataset implements DatasetRow {
   /** Its first `limit` replicas the reader may see, ordered by site as SQL orders them. */
   replicas(limit: number): PinnedReplica[] {
     const out: PinnedReplica[] = [];
+    // The snapshot's lists of the dataset's replicas (ordered by site id, not as SQL orders them).
+    const holders = this.snapshot.holdersOf(this.id);
     for (const r of this.held.replicas) {
       if (out.length >= limit) break;
       if (!visibleTo(r, this.visibility)) continue;
-      const site = this.snapshot.site(r.siteId);
-      const i = site === undefined ? -1 : site.find(this.id);
+      const j = holders === undefined ? -1 : holders.positionOf(r.siteId);
       // The catalogue and the snapshot are read in one transaction: one holds what the other does.
-      if (site === undefined || i < 0) throw new Error(`replica of ${this.id} at ${r.siteId} missing from the planner snapshot at version ${this.snapshot.version}`);
-      out.push(PinnedReplica.of(site, i, r.title));
+      if (holders === undefined || j < 0) throw new Error(`replica of ${this.id} at ${r.siteId} missing from the planner snapshot at version ${this.snapshot.version}`);
+      out.push(PinnedReplica.of(holders.sites[j], holders.local[j], r.title));
     }
     return out;
   }

@@ -50,14 +50,16 @@ export function filterCone(cone: ConeArg | null | undefined, region: RegionArg |
  * datasets instead of walking the index over every replica; `budget` bounds the walk when
  * the region is rare.
  */
-export function coneTest(snapshot: PlannerSnapshot, holders: (id: string) => readonly { siteId: string }[] | undefined, cone: Cone, visibility: ReplicaVisibility, budget: number): RegionTest {
+export function coneTest(snapshot: PlannerSnapshot, cone: Cone, visibility: ReplicaVisibility, budget: number): RegionTest {
   return {
     budget,
     test: (id) => {
-      for (const r of holders(id) ?? []) {
-        const site = snapshot.site(r.siteId);
-        const i = site === undefined ? -1 : site.find(id);
-        if (site === undefined || i < 0) continue;
+      // The dataset's replicas as the snapshot lists them: each site and its replica's number, no lookup per replica.
+      const holders = snapshot.holdersOf(id);
+      if (holders === undefined) return false;
+      for (let j = 0; j < holders.length; j++) {
+        const site = holders.sites[j];
+        const i = holders.local[j];
         const access = site.columns.access[i];
         if (visibility !== 'all' && !access.public && !access.groups.some((g) => visibility.includes(g))) continue;
         const coverage = site.columns.coverage;

@@ -199,7 +199,7 @@ function fromView(args: DatasetsArgs, ctx: GraphQLContext): DatasetRow[] | undef
   const search = { text: filter?.text ?? undefined, ucd: filter?.ucd ?? undefined, site: filter?.site ?? undefined, visibility, limit, offset };
   const cone = filterCone(filter?.cone, filter?.region);
   if (cone !== undefined && planner.version === catalogue.version) {
-    const page = catalogue.search(search, coneTest(planner.snapshot, (id) => catalogue.held(id)?.replicas, cone, visibility, CONE_WALK_BUDGET));
+    const page = catalogue.search(search, coneTest(planner.snapshot, cone, visibility, CONE_WALK_BUDGET));
     if (page !== undefined) return page;
   }
   const matched = regionOf(args, ctx);

@@ -55,6 +55,18 @@ export class DatasetReplicas {
     return new DatasetReplicas(sites, Int32Array.from(local), index);
   }
 
+  /** Where the replica at `siteId` is in these lists (ordered by site id), or -1. */
+  positionOf(siteId: string): number {
+    let a = 0;
+    let b = this.sites.length;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (this.sites[m].site.id < siteId) a = m + 1;
+      else b = m;
+    }
+    return a < this.sites.length && this.sites[a].site.id === siteId ? a : -1;
+  }
+
   /** Whether these (site, replica) pairs are this list's replicas: each site's columns and number the same. */
   private holdsSame(sites: readonly PlannerSite[], local: readonly number[]): boolean {
     if (sites.length !== this.sites.length) return false;

@@ -201,11 +201,11 @@ sites: []
       const cone = filterCone(c, undefined);
       if (cone === undefined) throw new Error('a cone filter gave no cone');
       const byIndex = catalogue.search({ ...search, ids: coverage.datasetsInCone(c.ra, c.dec, c.radiusDeg, visibility) });
-      const walked = catalogue.search(search, coneTest(planner.snapshot, (id) => catalogue.held(id)?.replicas, cone, visibility, 1_000_000));
+      const walked = catalogue.search(search, coneTest(planner.snapshot, cone, visibility, 1_000_000));
       expect(walked, JSON.stringify({ c, search })).toEqual(byIndex);
       if ((walked ?? []).length > 0) nonEmpty++;
       // With no budget at all, a walk that met a dataset outside the cone gives up (the index then answers).
-      const stingy = catalogue.search(search, coneTest(planner.snapshot, (id) => catalogue.held(id)?.replicas, cone, visibility, 0));
+      const stingy = catalogue.search(search, coneTest(planner.snapshot, cone, visibility, 0));
       if (stingy === undefined) gaveUp++;
       else expect(stingy).toEqual(byIndex);
     }
