@@ -302,6 +302,9 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       closers.push(scheduleTapUpkeep(created, (err, what) => app.log.error({ err }, what)));
       // A query that asked for stageTo is staged by the broker that saw it complete.
       closers.push(stageCompletedJobs(created.jobs, created.stager, (err, what) => app.log.error({ err }, `${what} failed`)));
+      // Harvests in flight (scheduled or asked for) end recorded before the pool closes; the
+      // schedule stops first (workers stop in reverse), so it starts none meanwhile.
+      workers.push(() => created.harvester.stop());
       if (options.schedule) {
         const scheduler = startScheduler(config, created.harvester, database.pool, (err) => app.log.error({ err }, 'scheduled harvest failed'));
         workers.push(() => scheduler.stop());

@@ -24,6 +24,8 @@ export interface HarvestDeps {
   maxRemovedShare: number;
   /** Apply the harvest even when it would be held (an operator's confirmation). */
   confirm?: boolean;
+  /** Aborted when the broker stops: a harvest it cuts short is recorded as the broker's doing, not the site's failure. */
+  stopping?: AbortSignal;
 }
 
 /**
@@ -65,6 +67,12 @@ export async function harvestSite(deps: HarvestDeps, trigger: string): Promise<H
       errorMessage: `the site answered 304 (not modified) but ${replaced}; the harvested state was stored again`,
     });
   } catch (err) {
+    if (deps.stopping?.aborted) {
+      // The broker stopped mid-harvest: nothing says the site failed, so its health stands.
+      return finishHarvestRun(deps.pool, run.id, {
+        outcome: 'FAILED', bytes: meter.bytes, errorCode: ErrorCodes.STOPPING.code, errorMessage: 'the broker stopped during this harvest; the next one runs as scheduled',
+      });
+    }
     const e = isConstellationError(err) ? err : undefined;
     // A document the site serves but we cannot accept is the site's fault, not the network's.
     const outcome = e?.kind === 'INVALID_DOCUMENT' ? 'INVALID' : 'FAILED';

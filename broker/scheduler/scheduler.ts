@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { ConstellationError } from '../../registry/model/errors.js';
 import { claimHarvestTick } from '../../registry/store/queries/harvest.js';
 import type { Config } from '../config/config.js';
 import type { Harvester } from '../services/harvester.js';
@@ -29,7 +30,8 @@ export function startScheduler(config: Config, harvester: Harvester, pool: pg.Po
           if (config.harvest.jitterS > 0) await sleep(Math.random() * config.harvest.jitterS * 1000);
           await harvester.harvest(site.id, 'schedule');
         } catch (err) {
-          onError(err);
+          // A tick that fires while the broker stops is skipped (the next one runs), not a failure.
+          if (!(err instanceof ConstellationError && err.kind === 'STOPPING')) onError(err);
         }
       }),
     );

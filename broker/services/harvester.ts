@@ -22,6 +22,8 @@ export class Harvester {
   private readonly inFlight = new Map<string, Promise<HarvestRunRow>>();
   private readonly waiting: (() => void)[] = [];
   private running = 0;
+  /** Aborted by stop(). */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -44,12 +46,14 @@ export class Harvester {
    * `confirm` applies a harvest the guard would hold; it runs after any harvest in flight.
    */
   harvest(siteId: string, trigger = 'manual', options: { confirm?: boolean } = {}): Promise<HarvestRunRow> {
+    if (this.stopping.signal.aborted) return Promise.reject(stoppingError(siteId));
     const site = this.sites.get(siteId);
     if (!site) return Promise.reject(new ConstellationError('UNKNOWN_SITE', `site "${siteId}" is not configured for harvesting in federation "${this.config.federation.name}"`));
     const existing = this.inFlight.get(siteId);
     if (existing && !options.confirm) return existing;
     const confirm = options.confirm === true;
-    const start = () => this.withSlot(() => this.run(site, trigger, confirm));
+    // A harvest still waiting for a slot when the broker stops is not started.
+    const start = () => this.withSlot(() => (this.stopping.signal.aborted ? Promise.reject(stoppingError(siteId)) : this.run(site, trigger, confirm)));
     // A confirmation must not be answered by an unconfirmed run already under way: it follows it.
     const run = (existing ? existing.catch(() => undefined).then(start) : start()).finally(() => {
       if (this.inFlight.get(siteId) === run) this.inFlight.delete(siteId);
@@ -63,8 +67,18 @@ export class Harvester {
     return Promise.all(this.config.sites.filter((s) => s.harvest?.enabled !== false).map((s) => this.harvest(s.id, trigger)));
   }
 
+  /**
+   * Stop harvesting: later calls are refused (STOPPING), harvests in flight are cut short and
+   * recorded as stopped (not as the site's failure), and this resolves once every one is recorded,
+   * so no run is left RUNNING by a broker that stopped cleanly.
+   */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
   private async run(site: SiteConfig, trigger: string, confirm: boolean): Promise<HarvestRunRow> {
-    const signal = AbortSignal.timeout(this.config.harvest.timeoutS * 1000);
+    const signal = AbortSignal.any([AbortSignal.timeout(this.config.harvest.timeoutS * 1000), this.stopping.signal]);
     const started = performance.now();
     const run = await harvestSite(
       {
@@ -75,6 +89,7 @@ export class Harvester {
         publish: (doc) => this.publisher.publish(site.id, withConfiguredSite(doc, site), 'harvest'),
         maxRemovedShare: this.config.harvest.maxRemovedShare,
         confirm,
+        stopping: this.stopping.signal,
       },
       trigger,
     ).catch((err: unknown) => {
@@ -96,6 +111,10 @@ export class Harvester {
       this.waiting.shift()?.();
     }
   }
+}
+
+function stoppingError(siteId: string): ConstellationError {
+  return new ConstellationError('STOPPING', `the broker is stopping: the harvest of site "${siteId}" was not started`);
 }
 
 /** The federation's own facts about a site (id, name, location) win over what a harvest reports. */

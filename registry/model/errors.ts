@@ -50,6 +50,8 @@ export const ErrorCodes = {
   PORT_IN_USE: { code: 'CONSTELLATION_E_PORT_IN_USE', status: 500 },
   DATA_DIR: { code: 'CONSTELLATION_E_DATA_DIR', status: 500 },
   STARTING: { code: 'CONSTELLATION_E_STARTING', status: 503 },
+  /** The broker is stopping: work it would start is refused, and work it had in flight (a harvest) ends recorded with this code. */
+  STOPPING: { code: 'CONSTELLATION_E_STOPPING', status: 503 },
   INTERNAL: { code: 'CONSTELLATION_E_INTERNAL', status: 500 },
 } as const;
 
