@@ -25,6 +25,7 @@ import { siteVotable } from './results.js';
 import { isTerminal, legalFrom, stateFromSite, type JobState } from './state.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SUBMIT_TIMEOUT_MS, LEASE_MARGIN_MS } from './timings.js';
 import { Listeners } from '../services/listeners.js';
+import { deadlineSignal } from '../deadline.js';
 
 /** What `JobService.submit` takes. */
 export interface SubmitJobInput {
@@ -369,9 +370,7 @@ export class JobService {
 
   /** A context for one call: the site's, with a deadline and the service's stop signal. */
   context(site: SiteBinding, timeoutMs: number): AdapterContext {
-    const signals = [AbortSignal.timeout(timeoutMs), this.stopping.signal];
-    if (site.context.signal) signals.push(site.context.signal);
-    return { ...site.context, signal: AbortSignal.any(signals) };
+    return { ...site.context, signal: deadlineSignal(timeoutMs, this.stopping.signal, site.context.signal) };
   }
 
   /** A submit's lease: its deadline, plus the margin to record what the site said. */

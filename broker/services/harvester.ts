@@ -8,6 +8,7 @@ import type { HarvestRunRow } from '../../registry/store/queries/rows.js';
 import { adapterSite, harvestCredentialFor } from '../auth/site-credentials.js';
 import type { TokenIssuer } from '../auth/token-exchange.js';
 import type { Config, SiteConfig } from '../config/config.js';
+import { deadlineSignal } from '../deadline.js';
 import type { Publisher } from './publisher.js';
 
 /**
@@ -78,7 +79,7 @@ export class Harvester {
   }
 
   private async run(site: SiteConfig, trigger: string, confirm: boolean): Promise<HarvestRunRow> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.config.harvest.timeoutS * 1000), this.stopping.signal]);
+    const signal = deadlineSignal(this.config.harvest.timeoutS * 1000, this.stopping.signal);
     const started = performance.now();
     const run = await harvestSite(
       {
