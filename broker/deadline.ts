@@ -1,4 +1,5 @@
 /** One call's deadline joined with the stop signals of the services that make the call. */
+import { setMaxListeners } from 'node:events';
 
 /**
  * A signal aborted after `ms` (with a DOMException "TimeoutError", as AbortSignal.timeout's) or
@@ -17,6 +18,8 @@ export function deadlineSignal(ms: number, ...stops: readonly (AbortSignal | und
     return controller.signal;
   }
   const listeners = sources.map((s) => () => controller.abort(s.reason));
+  // A stop signal holds one listener per call in flight, more than EventTarget's warning threshold of 10.
+  setMaxListeners(0, ...sources);
   const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
   timer.unref();
   sources.forEach((s, k) => s.addEventListener('abort', listeners[k], { once: true }));

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ConstellationError } from '../../registry/model/errors.js';
-import { claimHarvestTick } from '../../registry/store/queries/harvest.js';
+import { claimHarvestTick, releaseHarvestTick } from '../../registry/store/queries/harvest.js';
 import type { Config } from '../config/config.js';
 import type { Harvester } from '../services/harvester.js';
 import { onSchedule } from './cron.js';
@@ -28,10 +28,14 @@ export function startScheduler(config: Config, harvester: Harvester, pool: pg.Po
         try {
           if (!(await claimHarvestTick(pool, site.id, tick, claimant))) return;
           if (config.harvest.jitterS > 0) await sleep(Math.random() * config.harvest.jitterS * 1000);
-          await harvester.harvest(site.id, 'schedule');
+          await harvester.harvest(site.id, 'schedule').catch(async (err: unknown) => {
+            if (!(err instanceof ConstellationError && err.kind === 'STOPPING')) throw err;
+            // The broker stopped between the claim and the harvest: the tick is given back, not
+            // left claimed without a run (the next tick runs as scheduled). Not a failure.
+            await releaseHarvestTick(pool, site.id, tick, claimant);
+          });
         } catch (err) {
-          // A tick that fires while the broker stops is skipped (the next one runs), not a failure.
-          if (!(err instanceof ConstellationError && err.kind === 'STOPPING')) onError(err);
+          onError(err);
         }
       }),
     );

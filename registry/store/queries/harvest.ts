@@ -111,6 +111,11 @@ export async function claimHarvestTick(db: Queryable, siteId: string, tick: Date
   return res.rowCount === 1;
 }
 
+/** Give back a tick this claimant claimed but did not run (its broker stopped first), so no claim stands without a run. */
+export async function releaseHarvestTick(db: Queryable, siteId: string, tick: Date, claimant: string): Promise<void> {
+  await db.query('DELETE FROM harvest_ticks WHERE site_id = $1 AND tick = $2 AND claimed_by = $3', [siteId, tick, claimant]);
+}
+
 /** The latest harvest runs of a site, newest first. */
 export async function harvestRunsBySite(db: Queryable, siteId: string, limit: number): Promise<HarvestRunRow[]> {
   return (await db.query<HarvestRunRow>(`SELECT ${RUN_COLUMNS} FROM harvest_runs WHERE site_id = $1 ORDER BY id DESC LIMIT $2`, [siteId, limit])).rows;
