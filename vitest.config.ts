@@ -13,5 +13,7 @@ export default defineConfig({
     pool: 'forks',
     // Every file's broker log lines are checked for the secrets its tests handled.
     setupFiles: ['test/support/no-secrets-in-logs.ts'],
+    // The database DATABASE_URL names is left as the suite found it (each test makes its own).
+    globalSetup: ['test/support/shared-database-guard.ts'],
   },
 });

@@ -14,7 +14,7 @@ import { packagePath } from '../../registry/paths.js';
 import { SimSite } from '../sites/sim-site.js';
 import { mountTapService, simRows, type SimTable, type TapService } from '../sites/tap-service.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { childEnv, runCli, type CliResult } from '../support/cli.js';
 import { configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { documentFor } from '../support/documents.js';
@@ -437,7 +437,7 @@ function hostileDocument(): ReturnType<typeof documentFor> {
 function onTerminal(args: string[], env: Record<string, string>, enough?: (output: string) => boolean): Promise<{ code: number | null; output: string }> {
   const command = [process.execPath, '--import', 'tsx', packagePath('broker/cli/run.ts'), ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: packagePath('.'), env: { ...process.env, LOG_LEVEL: 'warn', TERM: 'xterm', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: packagePath('.'), env: childEnv({ TERM: 'xterm', ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     let stopped = false;
     const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_PATIENCE_MS);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packagePath } from '../../registry/paths.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { childEnv, runCli, type CliResult } from '../support/cli.js';
 import { configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { registerSecret } from '../support/log-capture.js';
@@ -66,7 +66,7 @@ sites: []
   async function login(username: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const child = spawn(process.execPath, ['--import', 'tsx', packagePath('broker/cli/run.ts'), 'login', '--config', federationFile], {
       cwd: packagePath('.'),
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

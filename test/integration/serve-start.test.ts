@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packagePath } from '../../registry/paths.js';
-import { runCli } from '../support/cli.js';
+import { childEnv, runCli } from '../support/cli.js';
 import { backend } from '../support/database.js';
 import { freePort } from '../support/ports.js';
 import { waitUntil } from '../support/wait.js';
@@ -30,7 +30,7 @@ interface Served {
 function serve(env: Record<string, string | undefined>): Served {
   const child = spawn(process.execPath, ['--import', 'tsx', packagePath('broker/cli/run.ts'), 'serve'], {
     cwd: packagePath('.'),
-    env: { ...process.env, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
+    env: childEnv({ LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -11,7 +11,16 @@ export interface CliResult {
 }
 
 /**
- * Run `constellation <args>` with `env` added to this process's environment. The child is
+ * The environment of a `constellation` child: this process's, without DATABASE_URL (the
+ * suite's shared server database, which a child must never migrate or seed unless a test
+ * hands it a fresh database's URL explicitly), at LOG_LEVEL warn, then `env`.
+ */
+export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  return { ...process.env, DATABASE_URL: undefined, LOG_LEVEL: 'warn', ...env };
+}
+
+/**
+ * Run `constellation <args>` with `env` added to `childEnv`. The child is
  * killed after `timeoutMs` (a guard against hanging, generous because starting tsx and a
  * database on a loaded machine takes long); the result's stderr then says so. A test that
  * calls this must have a vitest timeout above `timeoutMs` for each call it makes.
@@ -20,7 +29,7 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', packagePath('broker/cli/run.ts'), ...args], {
       cwd: packagePath('.'),
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
