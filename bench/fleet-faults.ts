@@ -69,7 +69,7 @@ export function printFleet(r: FleetReport): void {
   const runs = h.perSite.reduce((n, x) => n + x.scheduledRuns, 0);
   const ever = h.perSite.reduce((n, x) => n + x.claimsEver, 0);
   const expected = h.perSite.reduce((n, x) => n + x.ticksExpected, 0);
-  console.log(`  harvest ticks (every ${h.periodMs / 1000} s): ${claimed} claimed of ${expected} due in the run; over the database's life ${ever} claims and ${runs} scheduled runs; sites with more runs than claims: ${h.overClaimed.length}; runs left RUNNING: ${h.runningLeft.length}${h.runningLeft.length ? ` (${h.runningLeft.join(', ')})` : ''}`);
+  console.log(`  harvest ticks (every ${h.periodMs / 1000} s): ${claimed} claimed of ${expected} due in the run; over the database's life ${ever} claims and ${runs} scheduled runs; sites with more runs than claims: ${h.overClaimed.length}; runs left RUNNING: ${h.runningLeft.length}${h.runningLeft.length ? ` (${h.runningLeft.join(', ')})` : ''}; runs a killed broker left, closed as abandoned: ${h.abandonedClosed}`);
   const k = r.takeover;
   console.log(`  SIGKILL: ${r.stops.filter((x) => x.signal === 'SIGKILL').length}, longest wait of a held job until another broker moved it: median ${s(k.kill.medianMs)}, max ${s(k.kill.maxMs)}`);
   console.log(`  SIGTERM: ${r.stops.filter((x) => x.signal === 'SIGTERM').length}, drain (signal to exit) median ${s(k.termExitMs.medianMs)}, max ${s(k.termExitMs.maxMs)}, ${k.termOverGrace} killed after the ${(o.termGraceMs ?? 0) / 1000} s grace; leases left at a clean exit ${k.termLeasesLeft}; longest wait until another broker moved a job it held at the end of its drain: median ${s(k.term.medianMs)}, max ${s(k.term.maxMs)}`);

@@ -252,6 +252,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       env: options.env,
       ...(config.identity ? { identity: identityServicesFor(config.identity, database.pool, options.env ?? process.env) } : {}),
       jobs: { onError: (err) => app.log.error({ err }, 'job polling failed'), ...options.jobs },
+      onHarvestError: (err, what) => app.log.error({ err }, `${what} failed`),
       ...(options.threads ? { threads: options.threads } : {}),
       harvestObserver: instrumented.observers.harvest,
     });
@@ -302,6 +303,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       closers.push(scheduleTapUpkeep(created, (err, what) => app.log.error({ err }, what)));
       // A query that asked for stageTo is staged by the broker that saw it complete.
       closers.push(stageCompletedJobs(created.jobs, created.stager, (err, what) => app.log.error({ err }, `${what} failed`)));
+      // Runs a killed broker left RUNNING are closed once their lease lapsed (and before every harvest).
+      void created.harvester.closeAbandoned().catch((err) => app.log.error({ err }, 'closing abandoned harvest runs failed'));
       // Harvests in flight (scheduled or asked for) end recorded before the pool closes; the
       // schedule stops first (workers stop in reverse), so it starts none meanwhile.
       workers.push(() => created.harvester.stop());

@@ -48,7 +48,7 @@ export function createServices(
   config: Config,
   pool: pg.Pool,
   databaseKind: Services['databaseKind'],
-  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices; threads?: ThreadTimings; harvestObserver?: HarvestObserver } = {},
+  options: { http?: HttpClient; adapterFor?: (kind: Platform) => Adapter; env?: NodeJS.ProcessEnv; jobs?: JobServiceOptions; identity?: IdentityServices; threads?: ThreadTimings; harvestObserver?: HarvestObserver; onHarvestError?: (err: unknown, what: string) => void } = {},
 ): Services {
   const coverage = new CoverageView();
   const catalogue = new CatalogueView();
@@ -66,7 +66,6 @@ export function createServices(
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000, limits: config.limits });
   const allowHosts = new Map(config.sites.map((s) => [s.id, s.allowHosts]));
   const adapterFor = options.adapterFor ?? createAdapters(http, { allowHosts: (id) => allowHosts.get(id) });
-  const harvester = new Harvester(pool, config, publisher, adapterFor, options.env, refreshViews, options.identity?.provider, options.harvestObserver);
   const jobs = new JobService(pool, configuredSites(config, adapterFor, options.env), {
     pollIntervalMs: config.jobs.pollIntervalS * 1000,
     leaseMs: config.jobs.leaseS * 1000,
@@ -77,6 +76,11 @@ export function createServices(
     resultFirstByteMs: config.results.firstByteTimeoutS * 1000,
     ...(config.jobs.giveUpAfterS ? { giveUpAfterMs: config.jobs.giveUpAfterS * 1000 } : {}),
     ...options.jobs,
+  });
+  // Harvest runs are leased under the same broker id as jobs.
+  const harvester = new Harvester(pool, config, publisher, adapterFor, {
+    env: options.env, onRecorded: refreshViews, issuer: options.identity?.provider, observer: options.harvestObserver, owner: jobs.brokerId,
+    ...(options.onHarvestError ? { onError: options.onHarvestError } : {}),
   });
   const rights = new Rights(config, options.env ?? process.env);
   // Staging runs with the job owner's own credential for the target site, kept with the job at submit.

@@ -7,6 +7,7 @@ import { ErrorCodes, isConstellationError } from './model/errors.js';
 import {
   finishHarvestRun, harvestedState, harvestValidators, recordSiteHealth, recordSiteHeld, saveHarvestedState, saveHarvestValidators, startHarvestRun,
 } from './store/queries/harvest.js';
+import type { HarvestLease } from './store/queries/harvest.js';
 import type { HarvestRunRow } from './store/queries/rows.js';
 
 /** Consecutive failed harvests after which a site is DOWN (fewer make it DEGRADED). */
@@ -26,6 +27,8 @@ export interface HarvestDeps {
   confirm?: boolean;
   /** Aborted when the broker stops: a harvest it cuts short is recorded as the broker's doing, not the site's failure. */
   stopping?: AbortSignal;
+  /** The lease the run is held under (renewed by the caller while the harvest runs). */
+  lease: HarvestLease;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface HarvestDeps {
  */
 export async function harvestSite(deps: HarvestDeps, trigger: string): Promise<HarvestRunRow> {
   const siteId = deps.context.site.id;
-  const run = await startHarvestRun(deps.pool, siteId, trigger);
+  const run = await startHarvestRun(deps.pool, siteId, trigger, deps.lease);
   const meter = { bytes: 0 };
   try {
     const outcome = await deps.adapter.harvest({ ...deps.context, credential: await deps.credential(), meter }, await harvestValidators(deps.pool, siteId));

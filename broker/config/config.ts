@@ -65,8 +65,12 @@ export interface Config {
   identity?: IdentityConfig;
   /** Open registration: any site id may publish, not only those declared here. */
   registration: { open: boolean };
-  /** maxRemovedShare: the largest share of a site's datasets one harvest may remove before it is held for confirmation. */
-  harvest: { concurrency: number; jitterS: number; timeoutS: number; maxRemovedShare: number };
+  /**
+   * maxRemovedShare: the largest share of a site's datasets one harvest may remove before it is
+   * held for confirmation; leaseS: how long a running harvest's record outlives its broker's
+   * last renewal before another broker closes it as abandoned.
+   */
+  harvest: { concurrency: number; jitterS: number; timeoutS: number; maxRemovedShare: number; leaseS: number };
   /**
    * Job polling: seconds between polls of a running job, the poll lease and the longest poll it
    * covers (leaseS >= requestTimeoutS + 2), the longest submit, and when to give up on an

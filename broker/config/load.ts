@@ -93,7 +93,7 @@ export function parseConfig(text: string, env: BrokerEnv = {}, file?: string): C
     ...(fed.identity ? { identity: identityConfig(fed.identity) } : {}),
     registration: { open: fed.registration?.open ?? false },
     harvest: { concurrency: fed.harvest?.concurrency ?? 4, jitterS: fed.harvest?.jitterS ?? 60, timeoutS: fed.harvest?.timeoutS ?? 60,
-      maxRemovedShare: fed.harvest?.maxRemovedShare ?? DEFAULT_MAX_REMOVED_SHARE },
+      maxRemovedShare: fed.harvest?.maxRemovedShare ?? DEFAULT_MAX_REMOVED_SHARE, leaseS: fed.harvest?.leaseS ?? 30 },
     jobs: jobsConfig(fed.jobs),
     results: {
       maxBytes: fed.results?.maxBytes ?? 64 * 1024 * 1024,

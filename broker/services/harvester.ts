@@ -3,7 +3,8 @@ import type pg from 'pg';
 import { harvestSite } from '../../registry/harvest.js';
 import type { Adapter } from '../../registry/model/adapter.js';
 import type { Platform } from '../../registry/model/capability.js';
-import { ConstellationError } from '../../registry/model/errors.js';
+import { ConstellationError, ErrorCodes } from '../../registry/model/errors.js';
+import { closeLapsedHarvestRuns, renewHarvestLeases, type HarvestLease } from '../../registry/store/queries/harvest.js';
 import type { HarvestRunRow } from '../../registry/store/queries/rows.js';
 import { adapterSite, harvestCredentialFor } from '../auth/site-credentials.js';
 import type { TokenIssuer } from '../auth/token-exchange.js';
@@ -17,6 +18,21 @@ import type { Publisher } from './publisher.js';
  */
 export type HarvestObserver = (siteId: string, outcome: HarvestRunRow['outcome'] | 'ERROR', durationMs: number) => void;
 
+/** What a Harvester is told besides its pool, config, publisher and adapters. */
+export interface HarvesterOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Called after every recorded run (status and version may have changed). */
+  onRecorded?: () => Promise<void>;
+  /** The identity provider's client, for sites harvested with client credentials. */
+  issuer?: TokenIssuer;
+  /** Told of every harvest as it ends. */
+  observer?: HarvestObserver;
+  /** This broker's id, recorded as the owner of its runs' leases. */
+  owner: string;
+  /** Told of a lease renewal or a closing of lapsed runs that failed (the harvests go on). */
+  onError?: (err: unknown, what: string) => void;
+}
+
 /** Harvests sites through their adapters and records every run. */
 export class Harvester {
   private readonly sites: Map<string, SiteConfig>;
@@ -25,21 +41,29 @@ export class Harvester {
   private running = 0;
   /** Aborted by stop(). */
   private readonly stopping = new AbortController();
+  private readonly lease: HarvestLease;
+  /** Renews this broker's run leases while any harvest runs (a third of a lease apart). */
+  private renewal: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly config: Config,
     private readonly publisher: Publisher,
     private readonly adapterFor: (kind: Platform) => Adapter,
-    private readonly env: NodeJS.ProcessEnv = process.env,
-    /** Called after every recorded run (status and version may have changed). */
-    private readonly onRecorded: () => Promise<void> = async () => {},
-    /** The identity provider's client, for sites harvested with client credentials. */
-    private readonly issuer?: TokenIssuer,
-    /** Told of every harvest as it ends. */
-    private readonly observer?: HarvestObserver,
+    private readonly options: HarvesterOptions,
   ) {
     this.sites = new Map(config.sites.map((s) => [s.id, s]));
+    this.lease = { owner: options.owner, ms: config.harvest.leaseS * 1000 };
+  }
+
+  /**
+   * Close the runs left RUNNING by a broker that died mid-harvest (their lease lapsed) as
+   * FAILED with CONSTELLATION_E_HARVEST_ABANDONED; the sites' health stands. Done at start and
+   * before every harvest, by whichever broker comes first.
+   */
+  closeAbandoned(): Promise<HarvestRunRow[]> {
+    return closeLapsedHarvestRuns(this.pool, ErrorCodes.HARVEST_ABANDONED.code,
+      'the broker running this harvest stopped without recording its end (killed, or its machine lost); the next harvest runs as scheduled');
   }
 
   /**
@@ -76,9 +100,13 @@ export class Harvester {
   async stop(): Promise<void> {
     this.stopping.abort();
     await Promise.allSettled([...this.inFlight.values()]);
+    clearInterval(this.renewal);
+    this.renewal = undefined;
   }
 
   private async run(site: SiteConfig, trigger: string, confirm: boolean): Promise<HarvestRunRow> {
+    await this.closeAbandoned().catch((err: unknown) => this.options.onError?.(err, 'closing abandoned harvest runs'));
+    this.renewWhileRunning();
     const signal = deadlineSignal(this.config.harvest.timeoutS * 1000, this.stopping.signal);
     const started = performance.now();
     const run = await harvestSite(
@@ -86,20 +114,35 @@ export class Harvester {
         pool: this.pool,
         adapter: this.adapterFor(site.adapter),
         context: { site: adapterSite(site), signal },
-        credential: () => harvestCredentialFor(site, this.env, this.issuer),
+        credential: () => harvestCredentialFor(site, this.options.env ?? process.env, this.options.issuer),
         publish: (doc) => this.publisher.publish(site.id, withConfiguredSite(doc, site), 'harvest'),
         maxRemovedShare: this.config.harvest.maxRemovedShare,
         confirm,
         stopping: this.stopping.signal,
+        lease: this.lease,
       },
       trigger,
     ).catch((err: unknown) => {
-      this.observer?.(site.id, 'ERROR', performance.now() - started);
+      this.options.observer?.(site.id, 'ERROR', performance.now() - started);
       throw err;
     });
-    this.observer?.(site.id, run.outcome, performance.now() - started);
-    await this.onRecorded();
+    this.options.observer?.(site.id, run.outcome, performance.now() - started);
+    await this.options.onRecorded?.();
     return run;
+  }
+
+  /** Keep this broker's run leases renewed until no harvest of it is in flight. */
+  private renewWhileRunning(): void {
+    if (this.renewal !== undefined) return;
+    this.renewal = setInterval(() => {
+      if (this.inFlight.size === 0 && this.running === 0) {
+        clearInterval(this.renewal);
+        this.renewal = undefined;
+        return;
+      }
+      renewHarvestLeases(this.pool, this.lease).catch((err: unknown) => this.options.onError?.(err, 'renewing harvest leases'));
+    }, Math.max(50, this.lease.ms / 3));
+    this.renewal.unref();
   }
 
   private async withSlot<T>(fn: () => Promise<T>): Promise<T> {

@@ -47,6 +47,8 @@ export const ErrorCodes = {
   RESULT_EXPIRED: { code: 'CONSTELLATION_E_RESULT_EXPIRED', status: 410 },
   /** A harvest that would remove too much of a site's advertised state, held for confirmation. */
   HARVEST_HELD: { code: 'CONSTELLATION_E_HARVEST_HELD', status: 409 },
+  /** A harvest whose broker died (killed, its machine lost) before recording its end: closed by another once its lease lapsed. */
+  HARVEST_ABANDONED: { code: 'CONSTELLATION_E_HARVEST_ABANDONED', status: 500 },
   PORT_IN_USE: { code: 'CONSTELLATION_E_PORT_IN_USE', status: 500 },
   DATA_DIR: { code: 'CONSTELLATION_E_DATA_DIR', status: 500 },
   STARTING: { code: 'CONSTELLATION_E_STARTING', status: 503 },

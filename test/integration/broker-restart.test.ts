@@ -83,7 +83,7 @@ describe(`a broker killed mid-job (${backend})`, () => {
 federation: { name: restart }
 # A development federation: the test harvests through the API without an admin's token.
 registration: { open: true }
-harvest: { concurrency: 1, jitterS: 0, timeoutS: 20 }
+harvest: { concurrency: 1, jitterS: 0, timeoutS: 20, leaseS: 3 }
 jobs: { pollIntervalS: 0.2, leaseS: 5 }
 sites:
   - { id: sdss, name: SDSS, adapter: tap, url: "${site.url}/tap" }
@@ -142,4 +142,58 @@ sites:
     await within(stopped, 'serve did not exit on SIGTERM');
     // Two starts of the real command and a job's run, each with its own limit.
   }, 2 * CHILD_PATIENCE_MS + 2 * PATIENCE_MS);
+
+  it('closes a harvest its killed broker left RUNNING as abandoned once the lease lapsed, and renews the lease of one that runs', async () => {
+    const runs = async () => (await db.pool.query<{ id: string; outcome: string; code: string | null; lapsed: boolean; owner: string }>(
+      `SELECT id, outcome, error_code AS code, lease_until < now() AS lapsed, owner FROM harvest_runs WHERE site_id = 'sdss' ORDER BY id`)).rows;
+    const health = async () => (await db.pool.query<{ status: string; failures: number }>(`SELECT status, consecutive_failures AS failures FROM sites WHERE id = 'sdss'`)).rows[0];
+    const before = await runs();
+    const first = await serve();
+    await first.graphql('mutation { harvest(siteId: "sdss") { outcome } }');
+    const healthy = await health();
+    expect(healthy).toEqual({ status: 'UP', failures: 0 });
+
+    // A harvest that hangs at the site, its broker killed while it runs.
+    await site.setFault({ kind: 'hang' });
+    first.graphql('mutation { harvest(siteId: "sdss") { outcome } }').catch(() => {
+      // The broker is killed under this request: its answer never comes.
+    });
+    const hung = await waitUntil(async () => (await runs()).find((r) => r.outcome === 'RUNNING'), (r) => r !== undefined, {
+      describe: () => 'the hanging harvest was never recorded RUNNING',
+    });
+    const exited = new Promise((r) => first.child.once('exit', (_code, signal) => r(signal)));
+    first.child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    expect((await runs()).find((r) => r.id === hung!.id)?.outcome).toBe('RUNNING');
+    await site.setFault({ kind: 'none' });
+
+    // Another broker: once the dead one's lease has lapsed, its next harvest closes the run first.
+    const second = await serve();
+    await waitUntil(async () => (await runs()).find((r) => r.id === hung!.id)?.lapsed, Boolean, { describe: () => 'the killed broker\'s lease never lapsed' });
+    await second.graphql('mutation { harvest(siteId: "sdss") { outcome } }');
+    const after = await runs();
+    expect(after.find((r) => r.id === hung!.id)).toMatchObject({ outcome: 'FAILED', code: 'CONSTELLATION_E_HARVEST_ABANDONED' });
+    expect(after.at(-1)).toMatchObject({ outcome: 'OK' });
+    expect(after.filter((r) => r.outcome === 'RUNNING')).toEqual([]);
+    expect(after.length).toBe(before.length + 3);
+    // Nothing says the site failed: its health is as the last real harvest left it.
+    expect(await health()).toEqual(healthy);
+
+    // A harvest of the living broker that outlasts several leases keeps its lease renewed.
+    await site.setFault({ kind: 'hang' });
+    second.graphql('mutation { harvest(siteId: "sdss") { outcome } }').catch(() => {
+      // Killed below, as the first was.
+    });
+    const long = await waitUntil(async () => (await runs()).find((r) => r.outcome === 'RUNNING'), (r) => r !== undefined, {
+      describe: () => 'the second hanging harvest was never recorded RUNNING',
+    });
+    // Three lease lengths by the database's clock, the lease renewed all along.
+    await waitUntil(async () => (await db.pool.query<{ long: boolean }>(
+      `SELECT now() > started_at + interval '9 seconds' AS long FROM harvest_runs WHERE id = $1`, [long!.id])).rows[0].long, Boolean);
+    expect((await runs()).find((r) => r.id === long!.id)).toMatchObject({ outcome: 'RUNNING', lapsed: false });
+    const gone = new Promise((r) => second.child.once('exit', r));
+    second.child.kill('SIGKILL');
+    await within(gone, 'serve did not exit on SIGKILL');
+    await site.setFault({ kind: 'none' });
+  }, 2 * CHILD_PATIENCE_MS + 4 * PATIENCE_MS);
 });

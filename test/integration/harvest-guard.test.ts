@@ -214,3 +214,14 @@ describe('harvest.maxRemovedShare in federation.yaml', () => {
     expect((error as Error).message).toContain('harvest.maxRemovedShare (line 2): must be <= 1');
   });
 });
+
+describe('harvest.leaseS in federation.yaml', () => {
+  it('defaults to 30 s and refuses a lease too short to renew or longer than an hour', () => {
+    const yaml = (harvest: string) => `federation: { name: lease }\nharvest: { ${harvest} }\nsites: []\n`;
+    expect(configFromYaml(yaml('concurrency: 1')).harvest.leaseS).toBe(30);
+    expect(configFromYaml(yaml('leaseS: 3')).harvest.leaseS).toBe(3);
+    for (const [given, says] of [['0', 'must be >= 0.3'], ['7200', 'must be <= 3600'], ['"long"', 'must be number']]) {
+      expect(() => configFromYaml(yaml(`leaseS: ${given}`))).toThrow(expect.objectContaining({ code: 'CONSTELLATION_E_INVALID_CONFIG', message: expect.stringContaining(`harvest.leaseS (line 2): ${says}`) }));
+    }
+  });
+});

@@ -112,8 +112,10 @@ export interface HarvestCounts {
   perSite: { site: string; ticksClaimed: number; ticksExpected: number; claimsEver: number; scheduledRuns: number }[];
   /** Sites with more scheduled runs than claimed ticks: a tick harvested twice. */
   overClaimed: string[];
-  /** Scheduled runs never finished, with when each started and the stops signalled while it could still run. */
+  /** Scheduled runs left RUNNING 20 s after their lease lapsed (never closed), with when each started and the stops signalled while it could still run. */
   runningLeft: string[];
+  /** Runs a killed broker left RUNNING, closed by another as abandoned. */
+  abandonedClosed: number;
 }
 
 /** What a stopped broker left, and how long its jobs waited for another. */

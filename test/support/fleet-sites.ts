@@ -126,7 +126,7 @@ export function fleetFederation(sites: readonly FleetSite[], harvestSchedule: st
 federation: { name: fleet-faults }
 # A development federation: the harness harvests through the API without an admin's token.
 registration: { open: true }
-harvest: { concurrency: 2, jitterS: 0, timeoutS: 10 }
+harvest: { concurrency: 2, jitterS: 0, timeoutS: 10, leaseS: 6 }
 jobs: { pollIntervalS: 0.5, leaseS: 6, requestTimeoutS: 4, submitTimeoutS: 8 }
 sites:
 ${sites.map((s) => `  - { id: ${s.id}, name: Site ${s.id}, adapter: tap, url: "${s.site.url}/tap", harvest: { schedule: "${harvestSchedule}" } }`).join('\n')}

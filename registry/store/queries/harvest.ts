@@ -5,10 +5,38 @@ import type { HarvestRunRow, SiteStatus } from './rows.js';
 const RUN_COLUMNS = `id, site_id AS "siteId", trigger, started_at AS "startedAt", finished_at AS "finishedAt", outcome,
   error_code AS "errorCode", error_message AS "errorMessage", bytes, duration_ms AS "durationMs"`;
 
-/** Open a RUNNING harvest run for a site. */
-export async function startHarvestRun(db: Queryable, siteId: string, trigger: string): Promise<HarvestRunRow> {
+/** Who holds a running harvest: the broker's id, and how long each renewal of its lease lasts. */
+export interface HarvestLease {
+  owner: string;
+  ms: number;
+}
+
+/** Open a RUNNING harvest run for a site, held under `lease`. */
+export async function startHarvestRun(db: Queryable, siteId: string, trigger: string, lease: HarvestLease): Promise<HarvestRunRow> {
   return (await db.query<HarvestRunRow>(
-    `INSERT INTO harvest_runs (site_id, trigger, outcome) VALUES ($1, $2, 'RUNNING') RETURNING ${RUN_COLUMNS}`, [siteId, trigger])).rows[0];
+    `INSERT INTO harvest_runs (site_id, trigger, outcome, owner, lease_until)
+     VALUES ($1, $2, 'RUNNING', $3, now() + make_interval(secs => $4 / 1000.0)) RETURNING ${RUN_COLUMNS}`,
+    [siteId, trigger, lease.owner, lease.ms])).rows[0];
+}
+
+/** Extend the lease of every run `lease.owner` has RUNNING; the number renewed. */
+export async function renewHarvestLeases(db: Queryable, lease: HarvestLease): Promise<number> {
+  return (await db.query(
+    `UPDATE harvest_runs SET lease_until = now() + make_interval(secs => $2 / 1000.0) WHERE owner = $1 AND outcome = 'RUNNING'`,
+    [lease.owner, lease.ms])).rowCount ?? 0;
+}
+
+/**
+ * Close every RUNNING run whose lease has lapsed (its broker died without recording the end) as
+ * FAILED with `errorCode`; the runs closed. The sites' health is not touched: nothing says the
+ * site failed.
+ */
+export async function closeLapsedHarvestRuns(db: Queryable, errorCode: string, errorMessage: string): Promise<HarvestRunRow[]> {
+  return (await db.query<HarvestRunRow>(
+    `UPDATE harvest_runs SET outcome = 'FAILED', error_code = $1, error_message = $2, finished_at = now(),
+       duration_ms = (EXTRACT(EPOCH FROM (now() - started_at)) * 1000)::int
+     WHERE outcome = 'RUNNING' AND lease_until < now() RETURNING ${RUN_COLUMNS}`,
+    [errorCode, errorMessage])).rows;
 }
 
 /** Close a harvest run with its outcome. */
