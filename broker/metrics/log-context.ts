@@ -31,13 +31,20 @@ let entered = 0;
 
 /**
  * True for a GraphQL request that can only read (no `mutation` in its text: a false "yes" only
- * costs the hook). Reads are answered from the registry view and the database, never a site.
+ * costs the hook), answered from the registry view and the database, never a site; and for a
+ * subscription's WebSocket, which stays open (the events it carries come from services' own work).
  */
 function graphqlRead(request: FastifyRequest): boolean {
   if (!request.url.startsWith('/graphql')) return false;
+  if (request.headers.upgrade !== undefined) return true;
   const body = request.body as { query?: unknown } | undefined;
   const query = request.method === 'GET' ? (request.query as { query?: unknown } | undefined)?.query : body?.query;
   return typeof query === 'string' && !query.includes('mutation');
+}
+
+/** Open requests that entered a log context: the storage's promise hook runs while this is above 0. */
+export function openRequestContexts(): number {
+  return entered;
 }
 
 /** pino's mixin: `{reqId}` for a line written inside a request still being handled by a logger other than the request's own. */

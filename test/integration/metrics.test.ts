@@ -16,6 +16,7 @@ import { backend } from '../support/database.js';
 import { logSink, registerSecret } from '../support/log-capture.js';
 import { SubscriptionClient } from '../support/subscriptions.js';
 import { AT_ONCE_MS, WAITING_TEST_MS, waitUntil } from '../support/wait.js';
+import { openRequestContexts } from '../../broker/metrics/log-context.js';
 
 const TABLE: SimTable = {
   name: 'gaia.dr3lite',
@@ -237,6 +238,8 @@ sites:
     for (const raw of rawLines) expect(raw.match(/"reqId"/g)?.length ?? 0, raw).toBeLessThanOrEqual(1);
     // An upstream call logs no query string (a job's UWS polls carry none either, but sync queries do: REQUEST=doQuery&…).
     for (const l of lines.filter((x) => x.upstream)) expect(String((l.upstream as { path: string }).path)).not.toContain('?');
+    // Every answer sent: no request holds a log context, so the storage's per-promise hook is off.
+    await expect.poll(() => openRequestContexts(), { timeout: WAITING_TEST_MS }).toBe(0);
   }, WAITING_TEST_MS);
 
   it('counts GraphQL subscriptions: each start, those open, and each lifetime when it ends (its stream ends or its connection closes); a refused one not at all', async () => {
@@ -282,6 +285,8 @@ sites:
       await expect.poll(() => seen, { timeout: WAITING_TEST_MS }).toBeGreaterThan(0);
       after = (await samples()).samples;
       expect(value(after, 'constellation_graphql_subscriptions_active', name)).toBe(1);
+      // Of the open requests only the hanging submitQuery holds a log context: not the subscription's WebSocket.
+      expect(openRequestContexts()).toBe(1);
       expect(grown(after, 'constellation_graphql_subscriptions_started_total')).toBe(2);
       open.close();
       await expect.poll(async () => value((await samples()).samples, 'constellation_graphql_subscriptions_active', name), { timeout: WAITING_TEST_MS }).toBe(0);
