@@ -6,10 +6,10 @@
  * lines of loggers other than the request's own (which has it already). Once the answer is
  * sent, work the request started (a job's later polls) no longer logs under its id.
  *
- * On Node 20 an enabled AsyncLocalStorage runs a hook for every promise the process makes
- * (about 30 % of a discovery request's CPU). A GraphQL read does no work that logs through
- * another logger (it calls no site), so it enters no context, and the storage is enabled only
- * while some request that entered one is open.
+ * On Node 20 an enabled AsyncLocalStorage runs a hook for every promise the process makes (20
+ * to 30 % of a discovery request's CPU, measured). A GraphQL read does no work that logs
+ * through another logger (it calls no site), so it enters no context, and the storage is
+ * enabled only while some request that entered one is open.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
