@@ -194,7 +194,7 @@ describe(`scheduled harvests across two broker replicas (${backend})`, () => {
               (SELECT count(*)::int FROM harvest_runs WHERE trigger = 'schedule') AS runs,
               (SELECT count(*)::int FROM harvest_runs WHERE trigger = 'schedule' AND outcome = 'RUNNING') AS running`)).rows[0];
     // Let the two replicas claim at least three ticks, however slowly the machine runs them.
-    await waitUntil(count, (c) => c.ticks >= 3, { describe: (c) => `${c.ticks} ticks claimed` });
+    const seen = await waitUntil(count, (c) => c.ticks >= 3, { describe: (c) => `${c.ticks} ticks claimed` });
     await a.close();
     await b.close();
     for (const c of clients) await c.close();
@@ -204,7 +204,9 @@ describe(`scheduled harvests across two broker replicas (${backend})`, () => {
     const settled = await waitUntil(count, (c) => c.runs >= c.ticks && c.running === 0, {
       describe: (c) => `${c.ticks} ticks claimed, ${c.runs} scheduled runs recorded (${c.running} still RUNNING)`,
     });
-    expect(settled.ticks).toBeGreaterThanOrEqual(3);
+    // A tick a replica claimed as it stopped, before its harvest started, is given back
+    // (releaseHarvestTick): of the ticks seen claimed above, one per replica may be gone.
+    expect(settled.ticks).toBeGreaterThanOrEqual(seen.ticks - 2);
     expect(settled.runs).toBeLessThanOrEqual(settled.ticks);
     expect(settled.runs).toBeGreaterThanOrEqual(settled.ticks - 1);
   }, WAITING_TEST_MS * 2);
