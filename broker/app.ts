@@ -304,7 +304,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       // A query that asked for stageTo is staged by the broker that saw it complete.
       closers.push(stageCompletedJobs(created.jobs, created.stager, (err, what) => app.log.error({ err }, `${what} failed`)));
       // Runs a killed broker left RUNNING are closed once their lease lapsed (and before every harvest).
-      void created.harvester.closeAbandoned().catch((err) => app.log.error({ err }, 'closing abandoned harvest runs failed'));
+      void created.harvester.closeAbandoned();
       // Harvests in flight (scheduled or asked for) end recorded before the pool closes; the
       // schedule stops first (workers stop in reverse), so it starts none meanwhile.
       workers.push(() => created.harvester.stop());

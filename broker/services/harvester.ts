@@ -59,11 +59,13 @@ export class Harvester {
   /**
    * Close the runs left RUNNING by a broker that died mid-harvest (their lease lapsed) as
    * FAILED with CONSTELLATION_E_HARVEST_ABANDONED; the sites' health stands. Done at start and
-   * before every harvest, by whichever broker comes first.
+   * before every harvest, by whichever broker comes first. A failure goes to `onError`: the
+   * next harvest tries again.
    */
-  closeAbandoned(): Promise<HarvestRunRow[]> {
-    return closeLapsedHarvestRuns(this.pool, ErrorCodes.HARVEST_ABANDONED.code,
-      'the broker running this harvest stopped without recording its end (killed, or its machine lost); the next harvest runs as scheduled');
+  async closeAbandoned(): Promise<void> {
+    await closeLapsedHarvestRuns(this.pool, ErrorCodes.HARVEST_ABANDONED.code,
+      'the broker running this harvest stopped without recording its end (killed, or its machine lost); the next harvest runs as scheduled',
+    ).catch((err: unknown) => this.options.onError?.(err, 'closing abandoned harvest runs'));
   }
 
   /**
@@ -105,7 +107,7 @@ export class Harvester {
   }
 
   private async run(site: SiteConfig, trigger: string, confirm: boolean): Promise<HarvestRunRow> {
-    await this.closeAbandoned().catch((err: unknown) => this.options.onError?.(err, 'closing abandoned harvest runs'));
+    await this.closeAbandoned();
     this.renewWhileRunning();
     const signal = deadlineSignal(this.config.harvest.timeoutS * 1000, this.stopping.signal);
     const started = performance.now();
