@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeVOTable } from '../adapters/ivoa/votable/index.js';
-import { toText } from '../broker/jobs/results.js';
+import { toText } from '../broker/jobs/to-text.js';
 import { RESULT_TABLE, resultRows } from './results.js';
 
 const rows = Number(process.argv[2] ?? 200_000);

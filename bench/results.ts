@@ -475,6 +475,9 @@ async function serveBroker(tap: string): Promise<void> {
   const run = await app.services.harvester.harvest('sim', 'bench');
   if (run.outcome !== 'OK') throw new Error(`harvest of the simulated site: ${run.outcome} ${run.errorMessage ?? ''}`);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  // As `constellation serve` does: the CSV/JSON conversion threads started before the first result.
+  const { startTextThreads } = await import('../broker/jobs/text-threads.js');
+  await startTextThreads();
   process.stdout.write(JSON.stringify({ url, database: process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite' }) + '\n');
   // Commands: `cpu` (CPU time used so far), `profile-start`, `profile-stop <file>`.
   const { Session } = await import('node:inspector/promises');

@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { checkDataDir } from '../db/embedded.js';
 import { loadSeeds } from '../services/seeds.js';
+import { startTextThreads } from '../jobs/text-threads.js';
 
 /** How long a stopping broker lets the requests in flight finish before cutting their connections. */
 const DRAIN_MS = 10_000;
@@ -53,6 +54,9 @@ export async function serve(config: Config): Promise<never> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // The CSV/JSON conversion threads start beside the phases (it never fails: a thread that cannot
+  // start is a warning, and results are then converted on the event loop).
+  void startTextThreads();
   try {
     await start();
   } catch (err) {

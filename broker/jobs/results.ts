@@ -3,12 +3,12 @@
  * converted on the fly to CSV or JSON, one batch of rows at a time (constant memory).
  */
 import { Readable } from 'node:stream';
-import { readVOTable, TextTableWriter, type TextFormat, type VOTableSource } from '../../adapters/ivoa/votable/index.js';
 import type { SiteResult } from '../../registry/model/adapter.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import type { JobService } from './service.js';
 import { checkedVotableStream, releaseBody } from './pass-through.js';
 import { rootVerdict } from './votable-root.js';
+import { textOnThread } from './text-threads.js';
 
 /** The formats a result can be streamed in. */
 export type ResultFormat = 'votable' | 'csv' | 'json';
@@ -203,27 +203,7 @@ function resumed(first: IteratorResult<Uint8Array>, it: AsyncIterator<Uint8Array
 /** Convert a site's VOTable result to `format` as a stream, under the broker's own media type. */
 export function convertResult(result: SiteResult, format: ResultFormat): ResultStream {
   if (format === 'votable') return { contentType: RESULT_TYPES.votable, body: result.body };
-  return { contentType: RESULT_TYPES[format], body: toText(result.body, format) };
-}
-
-/**
- * The first table of a VOTable as CSV, TSV or JSON, one batch of rows per chunk (DALI: only the
- * first table is the result; later tables, if any, are ignored). A VOTable without a table is
- * UPSTREAM_MALFORMED.
- */
-export async function* toText(body: VOTableSource, format: TextFormat): AsyncIterable<Uint8Array> {
-  let writer: TextTableWriter | undefined;
-  for await (const ev of readVOTable(body, { text: format })) {
-    if (ev.type === 'table' && ev.table.index === 0) {
-      writer = new TextTableWriter(format, ev.table.fields);
-      yield writer.head();
-    } else if (ev.type === 'text' && ev.table === 0) {
-      yield ev.chunk;
-    }
-  }
-  if (!writer) throw new ConstellationError('UPSTREAM_MALFORMED', 'the result VOTable has no table');
-  const tail = writer.tail();
-  if (tail.length > 0) yield tail;
+  return { contentType: RESULT_TYPES[format], body: textOnThread(result.body, format) };
 }
 
 /** RFC 4180 quoting, and cells as CSV text and as JSON (the converters' own rules, for callers that write single cells). */

@@ -4,7 +4,7 @@
  */
 import { readVOTable, writeVOTable, type Row, type TableMeta, type VOTableEvent, type WritableInfo } from '../../adapters/ivoa/votable/index.js';
 import { ConstellationError, invalidArgument } from '../../registry/model/errors.js';
-import { toText } from '../jobs/results.js';
+import { textOnThread } from '../jobs/text-threads.js';
 
 /** A result format the facade writes. */
 export interface ResponseFormat {
@@ -43,10 +43,10 @@ export function responseFormatOf(value: string | undefined): ResponseFormat {
   throw invalidArgument('RESPONSEFORMAT', `"${value.slice(0, 100)}" is not a format this service writes; use one of ${OUTPUT_FORMATS.map((f) => f.mime).join(', ')} (or ${OUTPUT_FORMATS.flatMap((f) => f.aliases).join(', ')})`);
 }
 
-/** A site's VOTable `body` in `format`, as a byte stream (CSV, TSV and JSON by toText; TSV writes tabs and line breaks in text as spaces). */
+/** A site's VOTable `body` in `format`, as a byte stream (CSV, TSV and JSON by textOnThread; TSV writes tabs and line breaks in text as spaces). */
 export function convertTo(body: AsyncIterable<Uint8Array>, format: ResponseFormat): AsyncIterable<Uint8Array> {
   if (format.kind === 'votable') return format.serialization ? reencode(body, format.serialization) : body;
-  return toText(body, format.kind);
+  return textOnThread(body, format.kind);
 }
 
 /** The first table of a VOTable written again in `serialization`, its OVERFLOW status kept (DALI: an INFO after the table). */

@@ -1,17 +1,21 @@
 /**
- * VOTable → CSV, TSV and JSON (broker/jobs/results.ts toText over the reader's text mode): every
+ * VOTable → CSV, TSV and JSON (broker/jobs/to-text.ts toText over the reader's text mode): every
  * cell of a table with every kind of value reads back as the VOTable's own value, means what the
  * previous converters wrote, and comes out byte-identical whether the rows were BINARY2 (written
  * straight from their bytes) or TABLEDATA (decoded into rows first), however the input is cut.
  * Hostile input fails with a coded error naming the row.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray, TextTableWriter, writeVOTableToBuffer, type Cell, type FieldMeta, type Row, type WritableTable } from '../../adapters/ivoa/votable/index.js';
-import { toText } from '../../broker/jobs/results.js';
+import { startTextThreads, textOnThread } from '../../broker/jobs/text-threads.js';
+import { TextConversion, toText } from '../../broker/jobs/to-text.js';
 import { carried, cellsOf, MIXED_ROWS, MIXED_TABLE, oldText, sameCell } from './votable-text-support.js';
 
 const FORMATS = ['csv', 'tsv', 'json'] as const;
+
+// The worker thread ready before the first conversion (else that one would run on this thread).
+beforeAll(() => startTextThreads(), 120_000);
 const SERIALIZATIONS = ['BINARY2', 'TABLEDATA'] as const;
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<string> {
@@ -87,6 +91,9 @@ describe('VOTable to CSV, TSV and JSON', () => {
     const tabledata = await mixed('TABLEDATA');
     const fromBinary = await collect(toText(binary.bytes, format));
     expect(await collect(toText(tabledata.bytes, format))).toBe(fromBinary);
+    // And on a worker thread, as the results routes convert.
+    expect(await collect(textOnThread(arriving(binary.bytes), format))).toBe(fromBinary);
+    expect(await collect(textOnThread(arriving(tabledata.bytes), format))).toBe(fromBinary);
     // And from the rows themselves, through the writer's row path.
     const writer = new TextTableWriter(format, binary.fields);
     const viaRows = Buffer.concat([writer.head(), writer.rows(binary.rows), writer.tail()]).toString('utf8');
@@ -101,6 +108,34 @@ describe('VOTable to CSV, TSV and JSON', () => {
         const reference = format === 'json' ? whole : await collect(toText(bytes, format));
         expect(await collect(toText(pieces(bytes, sizes), format))).toBe(reference);
       }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('shared between readers (each writing every n-th piece), the texts put in piece order are the same bytes (property)', async () => {
+    const binary = await mixed('BINARY2');
+    const tabledata = await mixed('TABLEDATA');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 900 }), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.constantFrom(...FORMATS),
+        fc.constantFrom(binary.bytes, tabledata.bytes),
+        async (sizes, every, format, bytes) => {
+          const reference = await collect(toText(bytes, format));
+          const shares = Array.from({ length: every }, (_, phase) => new TextConversion(format, { every, phase }));
+          const out: Uint8Array[] = [];
+          let piece = 0;
+          for (const chunk of pieces(bytes, sizes)) {
+            const texts = shares.map((c) => c.push(chunk));
+            // Only the piece's writer gives text for it.
+            texts.forEach((t, phase) => phase !== piece % every && expect(t).toEqual([]));
+            out.push(...texts[piece++ % every]);
+          }
+          out.push(...shares.map((c) => c.end())[piece % every]);
+          expect(new TextDecoder().decode(Buffer.concat(out))).toBe(reference);
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -135,13 +170,26 @@ async function tamperedBinary2(table: WritableTable, rows: Row[], edit: (data: B
   return Buffer.from(text.slice(0, start) + data.toString('base64') + text.slice(end), 'latin1');
 }
 
-async function failure(body: Uint8Array, format: 'csv' | 'tsv' | 'json' = 'csv'): Promise<{ kind?: string; message?: string }> {
+/** The body as a network gives it: chunks arriving asynchronously. */
+async function* arriving(body: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield* pieces(body, [65536]);
+}
+
+async function failureOf(text: AsyncIterable<Uint8Array>): Promise<{ kind?: string; message?: string }> {
   try {
-    await collect(toText(body, format));
+    await collect(text);
   } catch (err) {
     return err as { kind?: string; message?: string };
   }
   throw new Error('the conversion did not fail');
+}
+
+/** The error converting `body` fails with: the same code and message on this thread and on a worker thread. */
+async function failure(body: Uint8Array, format: 'csv' | 'tsv' | 'json' = 'csv'): Promise<{ kind?: string; message?: string }> {
+  const here = await failureOf(toText(body, format));
+  const there = await failureOf(textOnThread(arriving(body), format));
+  expect(there).toMatchObject({ kind: here.kind, message: here.message });
+  return here;
 }
 
 describe('hostile VOTables in the text converters', () => {

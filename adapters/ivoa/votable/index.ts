@@ -1,5 +1,5 @@
 /** VOTable 1.0–1.5 streaming reader (TABLEDATA, BINARY, BINARY2) and writer (TABLEDATA, BINARY2). */
-export { readVOTable, readVOTableToArray } from './reader.js';
+export { chunksOf, readVOTable, readVOTableToArray, VOTableReader } from './reader.js';
 export type { VOTableDocument, VOTableSource } from './reader.js';
 export { parseArraysize } from './arraysize.js';
 export type * from './types.js';

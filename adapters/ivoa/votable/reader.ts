@@ -88,7 +88,8 @@ export async function readVOTableToArray(source: VOTableSource, opts: ReadOption
 /** Largest piece handed to the reader at once: bounds the rows decoded between two yields. */
 const PIECE = 1 << 20;
 
-async function* chunksOf(source: VOTableSource): AsyncIterable<Uint8Array | string> {
+/** The source's pieces, none longer than PIECE, each read at once by the reader. */
+export async function* chunksOf(source: VOTableSource): AsyncIterable<Uint8Array | string> {
   if (typeof source === 'string' || source instanceof Uint8Array) {
     yield* pieces(source);
     return;
@@ -113,7 +114,7 @@ function* pieces(chunk: Uint8Array | string): Generator<Uint8Array | string> {
 type DataScanner = TableDataScanner | StreamScanner;
 
 /** The push-driven core: bytes in, events out; `readVOTable` wraps it as an async generator. */
-class VOTableReader {
+export class VOTableReader {
   events: VOTableEvent[] = [];
   private readonly batchSize: number;
   private readonly invalidValues: 'error' | 'null';
@@ -137,12 +138,16 @@ class VOTableReader {
   private batchTable = 0;
   private rowCount = 0;
   private dataTables = 0;
+  private readonly share: { every: number; phase: number };
+  /** The input piece being read (see ReadOptions.textShare). */
+  private piece = 0;
 
   constructor(opts: ReadOptions) {
     this.batchSize = Math.max(1, opts.batchSize ?? 1000);
     this.invalidValues = opts.invalidValues ?? 'error';
     this.maxCellBytes = opts.maxCellBytes ?? 64 * 1024 * 1024;
     this.textFormat = opts.text;
+    this.share = opts.textShare ?? { every: 1, phase: 0 };
     this.sax = new SaxesParser({ xmlns: true, position: true });
     this.meta = new MetadataBuilder({
       table: (table) => this.events.push({ type: 'table', table }),
@@ -178,6 +183,11 @@ class VOTableReader {
     return out;
   }
 
+  /** Whether this reader writes the rows the current piece completes (ReadOptions.textShare). */
+  private writesPiece(): boolean {
+    return this.piece % this.share.every === this.share.phase;
+  }
+
   /** Reads one piece of input; the events it completes wait in `events`. */
   push(chunk: Uint8Array | string): void {
     if (typeof chunk === 'string') {
@@ -194,6 +204,7 @@ class VOTableReader {
       if (sniffReady(this.head)) this.startDecoding();
     }
     this.flushRows();
+    this.piece++;
   }
 
   /** The input is over: checks the document is complete and queues the `end` event. */
@@ -297,7 +308,10 @@ class VOTableReader {
       this.data = new TableDataScanner(cols, opts, onRow, req.qname);
     } else {
       const rows = new BinaryTextRows(cols, req.binary2, text, this.invalidValues);
-      this.data = new StreamScanner(cols, req.binary2, opts, onRow, (buf, view, starts, count, first) => rows.write(buf, view, starts, count, first));
+      this.data = new StreamScanner(cols, req.binary2, opts, onRow, (buf, view, starts, count, first) => {
+        if (this.writesPiece()) rows.write(buf, view, starts, count, first);
+        else text.skipRows(count);
+      });
     }
   }
 
@@ -314,7 +328,8 @@ class VOTableReader {
     const text = this.textWriter;
     if (text !== null) {
       // Text mode: binary rows are in the writer already, TABLEDATA rows are written now.
-      if (this.batch.length > 0) text.appendRows(this.batch);
+      if (this.batch.length > 0 && this.writesPiece()) text.appendRows(this.batch);
+      else text.skipRows(this.batch.length);
       this.batch = [];
       const chunk = text.take();
       if (chunk.length > 0) this.events.push({ type: 'text', table: this.batchTable, chunk });

@@ -238,6 +238,11 @@ export class TextTableWriter {
   }
 
   /** Start a row (JSON: its bracket, after a comma from the previous row). */
+  /** Rows another writer writes (see ReadOptions.textShare): they count as written, for JSON's separators. */
+  skipRows(count: number): void {
+    this.rowsWritten += count;
+  }
+
   beginRow(): void {
     if (this.json) this.sink.ascii(this.rowsWritten++ === 0 ? '\n[' : ',\n[');
   }

@@ -242,4 +242,11 @@ export interface ReadOptions {
    * Row arrays made.
    */
   text?: 'csv' | 'tsv' | 'json';
+  /**
+   * In text mode, write only the rows of every `every`-th input piece starting at `phase` (the
+   * rows a piece completes, counting from 0; the rows completed at the end count as piece N, N
+   * pieces having been read). The others are read, checked for their framing and counted, not
+   * written: several readers given the same pieces share one table's writing between them.
+   */
+  textShare?: { every: number; phase: number };
 }
