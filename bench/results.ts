@@ -108,6 +108,8 @@ export interface FormTimes {
   bytes: number;
   /** Median CPU time of the process doing the work: the broker for broker forms, STILTS (user+system) for STILTS; none for the site. */
   cpuMedianMs?: number;
+  /** Broker forms: the median over rounds of the longest event-loop delay while the form ran. */
+  blockMedianMs?: number;
 }
 
 /** A ratio as min over min and median over median. */
@@ -323,12 +325,12 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
     const query = (extra: Record<string, string> = {}) => new URLSearchParams({ REQUEST: 'doQuery', LANG: 'ADQL', QUERY: `SELECT * FROM ${TABLE_NAME}`, MAXREC: String(rows), ...extra });
     const stiltsOut = join(dir, 'stilts.csv');
     /** Each form: bytes it gave, and the CPU time of the process that did the work (undefined for the site). */
-    type Outcome = { bytes: number; cpuMs?: number };
+    type Outcome = { bytes: number; cpuMs?: number; blockMs?: number };
     const viaBroker = async (url: string, form: URLSearchParams | undefined, check?: (c: Buffer) => void): Promise<Outcome> => {
       const before = await broker.ask<{ ms: number }>('cpu');
       const { bytes } = await fetchBody(url, form, check);
-      const after = await broker.ask<{ ms: number }>('cpu');
-      return { bytes, cpuMs: after.ms - before.ms };
+      const after = await broker.ask<{ ms: number; maxDelayMs: number }>('cpu');
+      return { bytes, cpuMs: after.ms - before.ms, blockMs: after.maxDelayMs };
     };
     const forms: Record<Form, (check?: (c: Buffer) => void) => Promise<Outcome>> = {
       direct: async (check) => fetchBody(job.siteResult, undefined, check),
@@ -363,6 +365,7 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
     }
     const times = Object.fromEntries(FORMS.map((f) => [f, [] as number[]])) as Record<Form, number[]>;
     const cpu = Object.fromEntries(FORMS.map((f) => [f, [] as number[]])) as Record<Form, number[]>;
+    const block = Object.fromEntries(FORMS.map((f) => [f, [] as number[]])) as Record<Form, number[]>;
     const loadBefore = loadavg()[0];
     for (let round = 0; round < runs; round++) {
       log(`round ${round + 1}/${runs} (load average ${loadavg()[0].toFixed(1)})`);
@@ -374,6 +377,7 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
         times[f].push(performance.now() - t0);
         bytes[f] = outcome.bytes;
         if (outcome.cpuMs !== undefined) cpu[f].push(outcome.cpuMs);
+        if (outcome.blockMs !== undefined) block[f].push(outcome.blockMs);
       }
     }
     const load: [number, number] = [loadBefore, loadavg()[0]];
@@ -385,6 +389,7 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
         medianMs: median(times[f]),
         bytes: bytes[f],
         ...(cpu[f].length > 0 ? { cpuMedianMs: median(cpu[f]) } : {}),
+        ...(block[f].length > 0 ? { blockMedianMs: median(block[f]) } : {}),
       }]),
     ) as Record<Form, FormTimes>;
     const over = (a: Form, b: Form, target: string): Ratio => ({ label: `${LABELS[a]} / ${LABELS[b]}`, min: stats[a].minMs / stats[b].minMs, median: stats[a].medianMs / stats[b].medianMs, target });
@@ -426,7 +431,7 @@ export function printResults(r: BenchResultsResult): void {
   console.log(`results: ${r.rows.toLocaleString('en-US')} rows, ${(r.fileBytes / 1e6).toFixed(1)} MB ${r.serialization} VOTable, ${r.runs} interleaved rounds after a checked warm-up, broker on ${r.database}, load average ${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)}`);
   for (const f of FORMS) {
     const t = r.forms[f];
-    const cpu = t.cpuMedianMs === undefined ? '' : `  cpu ${s(t.cpuMedianMs)}`;
+    const cpu = (t.cpuMedianMs === undefined ? '' : `  cpu ${s(t.cpuMedianMs)}`) + (t.blockMedianMs === undefined ? '' : `  loop blocked ≤ ${t.blockMedianMs.toFixed(0)} ms`);
     console.log(`  ${t.label.padEnd(44)} min ${s(t.minMs).padStart(7)}  median ${s(t.medianMs).padStart(7)}  ${(t.bytes / 1e6).toFixed(1).padStart(6)} MB  [${t.ms.map((m) => (m / 1000).toFixed(2)).join(', ')}]${cpu}`);
   }
   console.log(`  (STILTS start-up alone, a one-row file: ${s(r.stiltsStartupMs)})`);
@@ -479,7 +484,11 @@ async function serveBroker(tap: string): Promise<void> {
   const { startTextThreads } = await import('../broker/jobs/text-threads.js');
   await startTextThreads();
   process.stdout.write(JSON.stringify({ url, database: process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite' }) + '\n');
-  // Commands: `cpu` (CPU time used so far), `profile-start`, `profile-stop <file>`.
+  // Commands: `cpu` (CPU time used so far, and the longest event-loop delay since the last
+  // `cpu`), `profile-start`, `profile-stop <file>`.
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
   const { Session } = await import('node:inspector/promises');
   const session = new Session();
   session.connect();
@@ -488,7 +497,8 @@ async function serveBroker(tap: string): Promise<void> {
     const [command, file] = line.split(' ');
     if (command === 'cpu') {
       const { user, system } = process.cpuUsage();
-      reply({ ms: (user + system) / 1000 });
+      reply({ ms: (user + system) / 1000, maxDelayMs: delay.max / 1e6 });
+      delay.reset();
     } else if (command === 'profile-start') {
       await session.post('Profiler.enable');
       await session.post('Profiler.start');

@@ -141,13 +141,9 @@ class Part {
   /** Sent its last message ('done' or 'failed'): the worker is healthy and free again. */
   reported = false;
   /** The worker's own failure (out of memory, say), seen before its port closes. */
-  crash: unknown = undefined;
+  private crash: unknown = undefined;
 
-  constructor(
-    readonly worker: Worker,
-    start: Omit<StartMessage, 'port'>,
-    onMessage: (part: Part, m: FromThread) => void,
-  ) {
+  constructor(worker: Worker, start: Omit<StartMessage, 'port'>, onMessage: (part: Part, m: FromThread) => void) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const onError = (err: unknown) => (this.crash ??= err);
