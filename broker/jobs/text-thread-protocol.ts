@@ -22,11 +22,10 @@ export interface ThreadError {
 }
 
 /**
- * The worker to the broker's thread: a piece was read (room for another), the text of one of its
- * pieces (in order), the end of its part, or the error that ended it.
+ * The worker to the broker's thread: the text of each piece of its share, in order (sent even when
+ * empty: it says how far the worker got), the end of its part, or the error that ended it.
  */
 export type FromThread =
-  | { kind: 'taken' }
   | { kind: 'text'; parts: Uint8Array[] }
   | { kind: 'done' }
   | { kind: 'failed'; error: ThreadError };

@@ -37,7 +37,6 @@ function convert({ port, format, share }: StartMessage): void {
     try {
       if (m.kind === 'chunk') {
         const parts = conversion.push(m.bytes);
-        post({ kind: 'taken' });
         send(pieces++, parts);
         return;
       }

@@ -14,7 +14,7 @@ import { ConstellationError } from '../../registry/model/errors.js';
 import { toText } from './to-text.js';
 import type { FromThread, StartMessage, ToThread } from './text-thread-protocol.js';
 
-/** VOTable pieces sent to a worker and not yet read by its converter. */
+/** VOTable pieces sent to a worker beyond those it is known to have read (its texts tell). */
 const CHUNKS_IN_FLIGHT = 4;
 /** Bytes of text received from the workers and not yet taken by the client: reading pauses above this. */
 const TEXT_QUEUED_BYTES = 4 << 20;
@@ -129,15 +129,18 @@ export async function* textOnThread(body: AsyncIterable<Uint8Array>, format: Tex
   yield* new SharedConversion(workers, body, format).texts();
 }
 
-/** What a part's inbox holds. */
-type Received = Exclude<FromThread, { kind: 'taken' }>;
-type TextOrDone = Exclude<Received, { kind: 'failed' }>;
+type TextOrDone = Exclude<FromThread, { kind: 'failed' }>;
 
-/** One worker's part of a conversion: its port, what it sent that is not yet used, its pieces not yet read. */
+/** One worker's part of a conversion: its port, what it sent that is not yet used, how far it read. */
 class Part {
   readonly port: MessagePort;
-  readonly inbox: Received[] = [];
-  inFlight = 0;
+  readonly inbox: FromThread[] = [];
+  /** Pieces this part has read, at least: those up to the last whose text it sent. */
+  read = 0;
+  /** Texts it sent: one per piece of its share. */
+  texts = 0;
+  /** Its share: pieces phase, phase + n, phase + 2n… */
+  readonly phase: number;
   /** Sent its last message ('done' or 'failed'): the worker is healthy and free again. */
   reported = false;
   /** The worker's own failure (out of memory, say), seen before its port closes. */
@@ -146,6 +149,7 @@ class Part {
   constructor(worker: Worker, start: Omit<StartMessage, 'port'>, onMessage: (part: Part, m: FromThread) => void) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
+    this.phase = start.share.phase;
     const onError = (err: unknown) => (this.crash ??= err);
     port1.on('message', (m: FromThread) => {
       if (m.kind === 'done' || m.kind === 'failed') this.reported = true;
@@ -174,6 +178,8 @@ class SharedConversion {
   private readonly parts: Part[];
   private readonly source: AsyncIterator<Uint8Array>;
   private receivedBytes = 0;
+  /** Pieces of the body sent to every part. */
+  private sent = 0;
   /** The body's own failure (a site that broke off), passed on as it is. */
   private failure: unknown = undefined;
   private stopped = false;
@@ -218,19 +224,23 @@ class SharedConversion {
   }
 
   private onMessage(part: Part, m: FromThread): void {
-    if (m.kind === 'taken') {
-      part.inFlight--;
+    if (m.kind === 'text') {
+      // The text of piece phase + k × every: the part has read every piece up to it.
+      part.read = part.phase + part.texts++ * this.parts.length + 1;
+      for (const p of m.parts) this.receivedBytes += p.byteLength;
       this.signalPump();
-      return;
     }
-    if (m.kind === 'text') for (const p of m.parts) this.receivedBytes += p.byteLength;
     part.inbox.push(m);
     this.signalReader();
   }
 
-  /** Whether the pump must wait: a working part has its pieces in flight, or the client is behind. */
+  /**
+   * Whether the pump must wait: a working part is more than CHUNKS_IN_FLIGHT pieces behind (it
+   * tells how far it got only with the text of its own pieces, so up to n more), or the client is.
+   */
   private full(): boolean {
-    return this.receivedBytes >= TEXT_QUEUED_BYTES || this.parts.some((p) => !p.reported && p.inFlight >= CHUNKS_IN_FLIGHT);
+    const behind = CHUNKS_IN_FLIGHT + this.parts.length;
+    return this.receivedBytes >= TEXT_QUEUED_BYTES || this.parts.some((p) => !p.reported && this.sent - p.read >= behind);
   }
 
   /** Sends the body's pieces to every part while they have room and the client keeps up. */
@@ -248,9 +258,9 @@ class SharedConversion {
         for (const part of this.parts) {
           // A copy of each part's own, so moving it does not take a buffer the body still uses.
           const bytes = new Uint8Array(next.value);
-          part.inFlight++;
           part.send({ kind: 'chunk', bytes }, [bytes.buffer]);
         }
+        this.sent++;
       }
     } catch (err) {
       this.failure ??= err;
