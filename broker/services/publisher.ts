@@ -4,7 +4,8 @@ import type { CapabilityDocument } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { applyMapping } from '../../registry/model/mapping.js';
 import { validateCapabilityDocument, validateCapabilityDocumentAsync } from '../../registry/model/validate.js';
-import { publishDocument, storedCoverage, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
+import { publishSite, storedCoverage, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
+import type { PublishedSite } from '../../registry/store/published-site.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
 import type { Config, SiteConfig } from '../config/config.js';
 
@@ -15,7 +16,8 @@ export class Publisher {
   constructor(
     private readonly pool: pg.Pool,
     private readonly config: Config,
-    private readonly onPublished: (result: PublishResult) => Promise<void> = async () => {},
+    /** Called after each commit, before the publish is answered, with what the site now is (the registry view takes it). */
+    private readonly onPublished: (result: PublishResult, site: PublishedSite) => Promise<void> = async () => {},
   ) {
     this.sites = new Map(config.sites.map((s) => [s.id, s]));
   }
@@ -34,8 +36,8 @@ export class Publisher {
     // those texts again (a harvest resends nearly all of them), and the store reuses their fractions.
     const stored = await storedCoverage(this.pool, siteId);
     const doc = await checkDocumentAsync(configured, siteId, input, new Set(stored.keys()));
-    const result = await publishDocument(this.pool, doc, origin, stored);
-    await this.onPublished(result);
+    const { result, site } = await publishSite(this.pool, doc, origin, stored);
+    await this.onPublished(result, site);
     return result;
   }
 }

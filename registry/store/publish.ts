@@ -5,6 +5,9 @@ import type pg from 'pg';
 import type { CapabilityDocument } from '../model/capability.js';
 import { parseMocAscii } from '../coverage/moc.js';
 import { withTransaction, type Queryable } from './db.js';
+import type { PublishedSite } from './published-site.js';
+import type { SiteRow } from './queries/rows.js';
+import { SITE_COLUMNS } from './queries/sites.js';
 import { changedRows, diffSite } from './site-diff.js';
 import { documentState, emptyState, readSiteState } from './site-state.js';
 import { applySiteChanges } from './site-writes.js';
@@ -30,6 +33,14 @@ export interface PublishResult {
  * the stored ones are written; an unchanged replica keeps its row and its id.
  */
 export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, origin: DocumentOrigin, stored?: StoredCoverage): Promise<PublishResult> {
+  return (await publishSite(pool, doc, origin, stored)).result;
+}
+
+/**
+ * {@link publishDocument}, also giving what the site now is as the in-memory registry view holds
+ * it (published-site.ts), so a view one version behind can take the publish without reading it back.
+ */
+export async function publishSite(pool: pg.Pool, doc: CapabilityDocument, origin: DocumentOrigin, stored?: StoredCoverage): Promise<{ result: PublishResult; site: PublishedSite }> {
   const siteId = doc.site.id;
   const json = JSON.stringify(doc);
   const digest = createHash('sha256').update(json).digest('hex');
@@ -53,7 +64,7 @@ export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, or
     // A site just inserted (xmax = 0: the upsert took its insert path) has nothing stored to read.
     const stored = site.rows[0].created ? emptyState() : await readSiteState(c, siteId);
     const changes = diffSite(stored, target);
-    await applySiteChanges(c, siteId, changes, stored, (moc) => fractions.get(moc) ?? parseMocAscii(moc).skyFraction());
+    const applied = await applySiteChanges(c, siteId, changes, stored, (moc) => fractions.get(moc) ?? parseMocAscii(moc).skyFraction());
 
     const documentId = await recordDocument(c, siteId, origin, digest, doc.asOf, json);
     // Every publish is a new registry version: the site's asOf, publishedAt and document history
@@ -61,13 +72,29 @@ export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, or
     // rows_version moves only when a row of the site's own tables did (the view then reloads them).
     const rowsWritten = changedRows(changes);
     const rowsChanged = site.rows[0].created || rowsWritten.upserted + rowsWritten.deleted > 0;
-    const version = await c.query<{ version: number }>(
+    // The site's row comes back as readers will read it (published_at is the server's), with the
+    // id before it in the database's order of sites (the catalogue's order, for a site new to it).
+    const version = await c.query<SiteRow & { version: number; notified: unknown; before: string | null }>(
       `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version),
-            s AS (UPDATE sites SET registry_version = v.version, rows_version = CASE WHEN $2 THEN v.version ELSE sites.rows_version END FROM v WHERE id = $1)
-       SELECT version, pg_notify('constellation_registry', version::text) FROM v`,
+            s AS (UPDATE sites SET registry_version = v.version, rows_version = CASE WHEN $2 THEN v.version ELSE sites.rows_version END FROM v WHERE id = $1
+                  RETURNING sites.*)
+       SELECT v.version, pg_notify('constellation_registry', v.version::text) AS notified,
+         (SELECT max(id) FROM sites WHERE id < $1) AS before, row.*
+       FROM v, (SELECT ${SITE_COLUMNS} FROM s) row`,
       [siteId, rowsChanged],
     );
-    return { siteId, registryVersion: version.rows[0].version, documentId, replicas: target.replicas.size, rowsWritten };
+    const { version: registryVersion, notified: _notified, before, ...row } = version.rows[0];
+    const replicaIds = new Map<string, number>();
+    for (const datasetId of target.replicas.keys()) {
+      const id = applied.replicaIds.get(datasetId);
+      // Every replica of the document is stored or was just written; anything else is a bug here.
+      if (id === undefined) throw new Error(`publish: no replica of "${datasetId}" at site "${siteId}"`);
+      replicaIds.set(datasetId, id);
+    }
+    return {
+      result: { siteId, registryVersion, documentId, replicas: target.replicas.size, rowsWritten },
+      site: { registryVersion, row, before, rowsChanged, state: target, replicaIds, datasets: { written: applied.datasetsWritten, deleted: applied.datasetsDeleted } },
+    };
   });
 }
 
