@@ -98,12 +98,15 @@ export async function publishSite(pool: pg.Pool, doc: CapabilityDocument, origin
   });
 }
 
-/** Keep `json` as the site's newest document, dropping all but the last DOCUMENT_HISTORY; its id. */
+/**
+ * Keep `json` as the site's newest document, dropping all but the last DOCUMENT_HISTORY; its id.
+ * Stored as text (migration 016): it is only ever read whole, and the server need not parse it.
+ */
 async function recordDocument(c: Queryable, siteId: string, origin: DocumentOrigin, digest: string, asOf: string, json: string): Promise<number> {
   // One statement: the DELETE reads the documents as they were before this INSERT, so it keeps
   // the newest DOCUMENT_HISTORY - 1 of them, and the new one makes DOCUMENT_HISTORY.
   const stored = await c.query<{ id: number }>(
-    `WITH added AS (INSERT INTO site_documents (site_id, origin, digest, as_of, document) VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id),
+    `WITH added AS (INSERT INTO site_documents (site_id, origin, digest, as_of, body) VALUES ($1, $2, $3, $4, $5) RETURNING id),
           pruned AS (DELETE FROM site_documents WHERE id IN
             (SELECT id FROM site_documents WHERE site_id = $1 ORDER BY id DESC OFFSET $6))
      SELECT id FROM added`,
