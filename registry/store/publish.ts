@@ -30,7 +30,9 @@ export interface PublishResult {
  * Store `doc` (already validated) as the whole advertised state of its site: services,
  * replicas, columns, coverage, compute and images become the document's in one transaction, so
  * a reader sees either the old state or the new one, never a mix. Only rows that differ from
- * the stored ones are written; an unchanged replica keeps its row and its id.
+ * the stored ones are written; an unchanged replica keeps its row and its id. `stored`: sky
+ * fractions already known by normal MOC text (the site's stored coverage, and those validation
+ * computed), which are not computed again.
  */
 export async function publishDocument(pool: pg.Pool, doc: CapabilityDocument, origin: DocumentOrigin, stored?: StoredCoverage): Promise<PublishResult> {
   return (await publishSite(pool, doc, origin, stored)).result;
@@ -133,7 +135,7 @@ export async function storedCoverage(db: Queryable, siteId: string): Promise<Sto
  * The sky fraction of each distinct MOC of `doc`, computed before the transaction so no lock
  * is held meanwhile, giving the event loop back between MOCs (a document may hold thousands).
  * A MOC the site already stores keeps its stored fraction: a harvest that changes one coverage
- * parses one MOC. (Should the site's coverage change before the transaction, the few MOCs this
+ * parses one MOC; one whose fraction validation computed is not parsed at all. (Should the site's coverage change before the transaction, the few MOCs this
  * misses are computed there.)
  */
 async function skyFractions(stored: StoredCoverage, doc: CapabilityDocument): Promise<Map<string, number>> {
