@@ -68,24 +68,30 @@ export async function publishSite(pool: pg.Pool, doc: CapabilityDocument, origin
     const changes = diffSite(stored, target);
     const applied = await applySiteChanges(c, siteId, changes, stored, (moc) => fractions.get(moc) ?? parseMocAscii(moc).skyFraction());
 
-    const documentId = await recordDocument(c, siteId, origin, digest, doc.asOf, json);
     // Every publish is a new registry version: the site's asOf, publishedAt and document history
     // changed even when its rows did not, and cached answers show them.
     // rows_version moves only when a row of the site's own tables did (the view then reloads them).
     const rowsWritten = changedRows(changes);
     const rowsChanged = site.rows[0].created || rowsWritten.upserted + rowsWritten.deleted > 0;
-    // The site's row comes back as readers will read it (published_at is the server's), with the
-    // id before it in the database's order of sites (the catalogue's order, for a site new to it).
-    const version = await c.query<SiteRow & { version: number; notified: unknown; before: string | null }>(
-      `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version),
+    // One statement, one round trip, at the end (the site's row is locked by then): the document
+    // joins the site's history (stored as text, migration 016: it is only ever read whole), all but
+    // the newest DOCUMENT_HISTORY pruned (the DELETE reads the history as it was before this
+    // INSERT, so it keeps DOCUMENT_HISTORY - 1 and the new one makes DOCUMENT_HISTORY); the
+    // version moves; the site's row comes back as readers will read it (published_at is the
+    // server's), with the id before it in the database's order of sites (the catalogue's order,
+    // for a site new to it).
+    const version = await c.query<SiteRow & { version: number; documentId: number; notified: unknown; before: string | null }>(
+      `WITH added AS (INSERT INTO site_documents (site_id, origin, digest, as_of, body) VALUES ($1, $3, $4, $5, $6) RETURNING id),
+            pruned AS (DELETE FROM site_documents WHERE id IN (SELECT id FROM site_documents WHERE site_id = $1 ORDER BY id DESC OFFSET $7)),
+            v AS (UPDATE registry_state SET version = version + 1 RETURNING version),
             s AS (UPDATE sites SET registry_version = v.version, rows_version = CASE WHEN $2 THEN v.version ELSE sites.rows_version END FROM v WHERE id = $1
                   RETURNING sites.*)
-       SELECT v.version, pg_notify('constellation_registry', v.version::text) AS notified,
+       SELECT v.version, added.id AS "documentId", pg_notify('constellation_registry', v.version::text) AS notified,
          (SELECT max(id) FROM sites WHERE id < $1) AS before, row.*
-       FROM v, (SELECT ${SITE_COLUMNS} FROM s) row`,
-      [siteId, rowsChanged],
+       FROM v, added, (SELECT ${SITE_COLUMNS} FROM s) row`,
+      [siteId, rowsChanged, origin, digest, doc.asOf, json, DOCUMENT_HISTORY - 1],
     );
-    const { version: registryVersion, notified: _notified, before, ...row } = version.rows[0];
+    const { version: registryVersion, documentId, notified: _notified, before, ...row } = version.rows[0];
     const replicaIds = new Map<string, number>();
     for (const datasetId of target.replicas.keys()) {
       const id = applied.replicaIds.get(datasetId);
@@ -98,23 +104,6 @@ export async function publishSite(pool: pg.Pool, doc: CapabilityDocument, origin
       site: { registryVersion, row, before, rowsChanged, state: target, replicaIds, datasets: { written: applied.datasetsWritten, deleted: applied.datasetsDeleted } },
     };
   });
-}
-
-/**
- * Keep `json` as the site's newest document, dropping all but the last DOCUMENT_HISTORY; its id.
- * Stored as text (migration 016): it is only ever read whole, and the server need not parse it.
- */
-async function recordDocument(c: Queryable, siteId: string, origin: DocumentOrigin, digest: string, asOf: string, json: string): Promise<number> {
-  // One statement: the DELETE reads the documents as they were before this INSERT, so it keeps
-  // the newest DOCUMENT_HISTORY - 1 of them, and the new one makes DOCUMENT_HISTORY.
-  const stored = await c.query<{ id: number }>(
-    `WITH added AS (INSERT INTO site_documents (site_id, origin, digest, as_of, body) VALUES ($1, $2, $3, $4, $5) RETURNING id),
-          pruned AS (DELETE FROM site_documents WHERE id IN
-            (SELECT id FROM site_documents WHERE site_id = $1 ORDER BY id DESC OFFSET $6))
-     SELECT id FROM added`,
-    [siteId, origin, digest, asOf, json, DOCUMENT_HISTORY - 1],
-  );
-  return stored.rows[0].id;
 }
 
 /** A site's stored coverage: each distinct MOC text (normal form, as validation left it) with its sky fraction. */
