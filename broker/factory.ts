@@ -59,9 +59,10 @@ export function createServices(
   const refreshViews = async () => {
     await planner.refresh(pool);
   };
-  // A publish knows the version it committed: the refresh need not ask whether one moved.
-  const publisher = new Publisher(pool, config, async (published) => {
-    await planner.refresh(pool, published.registryVersion);
+  // A publish knows the version it committed and what it stored: a view one version behind takes
+  // it as published, reading nothing back; otherwise the refresh need not ask whether one moved.
+  const publisher = new Publisher(pool, config, async (_result, site) => {
+    await planner.published(pool, site);
   });
   const http = options.http ?? new HttpClient({ bodyTimeoutMs: config.harvest.timeoutS * 1000, limits: config.limits });
   const allowHosts = new Map(config.sites.map((s) => [s.id, s.allowHosts]));

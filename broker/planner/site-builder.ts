@@ -114,9 +114,11 @@ export function buildSite<R extends ReplicaInput>(parts: SiteParts, replicas: re
   return new PlannerSite(
     parts.site,
     parts.preference,
-    new Map(parts.services.map((s) => [s.id, s])),
+    // Ordered by id (images by ref) whatever order they came in, so a site built from its
+    // document is the site built from its rows (which the database orders by its own collation).
+    new Map([...parts.services].sort((a, b) => cmp(a.id, b.id)).map((s) => [s.id, s])),
     Object.freeze([...parts.pools].sort((a, b) => cmp(a.id, b.id))),
-    Object.freeze([...parts.images]),
+    Object.freeze([...parts.images].sort((a, b) => cmp(a.ref, b.ref))),
     Object.freeze({ datasets, numbers, serviceIds, tables, positions, access, coverage: coverage.finish() }),
   );
 }

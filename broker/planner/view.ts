@@ -4,7 +4,9 @@
  */
 import type pg from 'pg';
 import { withTransaction, type Queryable } from '../../registry/store/db.js';
+import type { PublishedSite } from '../../registry/store/published-site.js';
 import { registryVersion, sitesByIds, sitesChangedSince } from '../../registry/store/queries/sites.js';
+import { siteFromPublished } from './published.js';
 import { NO_PREFERENCE, PlannerSnapshot, buildSites, loadRows, type PlannerSite, type PreferenceOf } from './snapshot.js';
 
 /** A view kept in step with the planner's snapshots (the sky-coverage index): given each new snapshot as it is made. */
@@ -15,6 +17,13 @@ export interface SnapshotFollower {
    * the snapshot's version; `follow` is then called with that snapshot.
    */
   read?(tx: Queryable, changed: readonly string[] | undefined): Promise<void>;
+  /**
+   * With `read`: what `read` would find for the one site of a publish the view is exactly one
+   * version behind, taken from the publish itself. Returns a function that sets it up for the
+   * next `follow` (called only when every follower can), or undefined when the follower cannot
+   * tell without reading (the view then loads from the database).
+   */
+  fromPublished?(site: PublishedSite): (() => void) | undefined;
   /** Take the sites that changed in `snapshot` (every site when `changed` is undefined); called synchronously. */
   follow(snapshot: PlannerSnapshot, changed: ReadonlySet<string> | undefined): void;
 }
@@ -31,11 +40,13 @@ export class PlannerView {
    * The last snapshot built (metrics): how long reading and building it took (readMs of it in
    * the database transaction), when it was made current, and whether it was a full load.
    */
-  lastBuild: { durationMs: number; readMs: number; at: Date; full: boolean } | undefined;
+  lastBuild: { durationMs: number; readMs: number; at: Date; full: boolean; fromPublish?: boolean } | undefined;
   /** The last load started (settled quietly: a failed load does not stop the next). */
   private running: Promise<void> = Promise.resolve();
   /** The load that starts when `running` ends, shared by every caller arriving meanwhile. */
   private queued: Promise<void> | undefined;
+  /** True while a load runs (a publish is then not taken from its document). */
+  private loading = false;
   /** The highest registry version a caller said is committed (see `refresh`). */
   private known = -1;
   private readonly followers: readonly SnapshotFollower[];
@@ -72,14 +83,61 @@ export class PlannerView {
       queued = this.running.then(() => {
         // From here on a new caller may have committed after this load's reads: it queues anew.
         this.queued = undefined;
+        this.loading = true;
         const load = this.load(pool);
-        this.running = load.then(noop, noop);
+        const settled = () => {
+          this.loading = false;
+        };
+        this.running = load.then(settled, settled);
         return load;
       });
       this.queued = queued;
     }
     await queued;
     return this.snapshot;
+  }
+
+  /**
+   * Bring the view up to a publish this process just committed: when the view is exactly one
+   * registry version behind it and no load is under way, from the publish itself (its document's
+   * rows, replica ids and site row: nothing is read back, and the result equals a load); on any
+   * doubt (a version between, another broker's publish, a load running, a follower that cannot
+   * tell) by {@link refresh} with the publish's version.
+   */
+  async published(pool: pg.Pool, site: PublishedSite): Promise<PlannerSnapshot> {
+    const prev = this.current;
+    if (prev !== undefined && prev.version >= site.registryVersion) return prev;
+    if (prev !== undefined && prev.version === site.registryVersion - 1 && !this.loading && this.queued === undefined && this.advance(prev, site)) {
+      return this.snapshot;
+    }
+    return this.refresh(pool, site.registryVersion);
+  }
+
+  /** Take `site`'s publish into `prev`, the current snapshot one version behind it, synchronously; false (nothing changed) when a follower cannot. */
+  private advance(prev: PlannerSnapshot, site: PublishedSite): boolean {
+    const started = performance.now();
+    const siteId = site.row.id;
+    const had = prev.site(siteId);
+    let next: PlannerSite;
+    const reloaded = new Set<string>();
+    if (had !== undefined && !site.rowsChanged) {
+      // Its own row alone changed: as a load does, the site takes its row and the followers keep what they hold.
+      next = had.withRow(site.row);
+    } else {
+      const takes: (() => void)[] = [];
+      for (const f of this.followers) {
+        if (f.read === undefined) continue;
+        const take = f.fromPublished?.(site);
+        if (take === undefined) return false;
+        takes.push(take);
+      }
+      next = siteFromPublished(site, this.preference(siteId), had);
+      for (const take of takes) take();
+      reloaded.add(siteId);
+    }
+    this.publish(PlannerSnapshot.advance(prev, site.registryVersion, new Set([siteId]), [next]), reloaded);
+    this.lastBuild = { durationMs: performance.now() - started, readMs: 0, at: new Date(), full: false, fromPublish: true };
+    return true;
   }
 
   private async load(pool: pg.Pool): Promise<void> {

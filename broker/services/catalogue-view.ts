@@ -6,6 +6,7 @@
  * so it is always at the snapshot's registry version, like the coverage index.
  */
 import type { Queryable } from '../../registry/store/db.js';
+import type { PublishedSite } from '../../registry/store/published-site.js';
 import { datasetRows, type ReplicaVisibility } from '../../registry/store/queries/catalogue.js';
 import type { DatasetRow } from '../../registry/store/queries/rows.js';
 import type { PlannerSnapshot, SnapshotFollower } from '../planner/index.js';
@@ -114,6 +115,64 @@ export class CatalogueView implements SnapshotFollower {
     }
     const rows = rowIds === undefined ? await datasetRows(tx, undefined) : rowIds.size === 0 ? [] : await datasetRows(tx, [...rowIds]);
     this.pending = { changed, order, replicas, rowIds, rows };
+  }
+
+  /**
+   * What `read` would find for the site of a publish this view is one registry version behind
+   * (PlannerView.published): its replicas from the document, its datasets' rows from what the
+   * publish wrote or deleted and otherwise as held, a new site placed after the site before it.
+   * Undefined when that cannot be told without reading (a full read pending, a dataset row not
+   * held, the site before not held).
+   */
+  fromPublished(site: PublishedSite): (() => void) | undefined {
+    if (this.stale || this.version_ < 0) return undefined;
+    const siteId = site.row.id;
+    let order: SiteOrder | undefined;
+    if (!this.siteRank.has(siteId)) {
+      // The held ranks are in order (the map is made from the ordered ids).
+      const ids = [...this.siteRank.keys()];
+      const at = site.before === null ? 0 : ids.indexOf(site.before) + 1;
+      if (at === 0 && site.before !== null) return undefined;
+      ids.splice(at, 0, siteId);
+      order = { ids, asciiLower: this.asciiLower };
+    }
+    const held = new Map((this.bySite.get(siteId) ?? []).map((r) => [r.datasetId, r]));
+    const replicas: ReplicaFacts[] = [];
+    for (const [datasetId, r] of site.state.replicas) {
+      const had = held.get(datasetId)?.columns;
+      // An unchanged column list keeps the held object: the replica then keeps its facts (sameFacts).
+      const columns = had !== undefined && sameColumns(had, r.columns) ? had : this.columnList(r.columns);
+      const ucds = [...new Set(columns.flatMap((c) => (c.ucd === null ? [] : [c.ucd])))];
+      replicas.push({ siteId, datasetId, table: r.row.table, title: r.row.title, public: r.row.public, groups: [...r.row.groups], ucds, columns });
+    }
+    const rowIds = new Set([...site.state.replicas.keys(), ...held.keys()]);
+    const written = new Map(site.datasets.written.map((row) => [row.id, row]));
+    const deleted = new Set(site.datasets.deleted);
+    const rows: DatasetRow[] = [];
+    for (const id of rowIds) {
+      if (deleted.has(id)) continue;
+      // Not written by this publish: as the previous version left it, which this view holds.
+      const row = written.get(id) ?? this.entries.get(id)?.row;
+      if (row === undefined) return undefined;
+      rows.push({ id: row.id, title: row.title, description: row.description });
+    }
+    return () => {
+      this.pending = { changed: [siteId], order, replicas, rowIds, rows };
+    };
+  }
+
+  /** One shared frozen list of these columns (as `read` shares equal JSON texts). */
+  private columnList(columns: readonly CatalogueColumn[]): readonly CatalogueColumn[] {
+    const key = JSON.stringify(columns);
+    let list = this.columnLists.get(key);
+    if (list === undefined) {
+      list = Object.freeze(columns.map((c): CatalogueColumn => Object.freeze({
+        name: c.name, canonical: c.canonical, datatype: c.datatype, arraysize: c.arraysize, xtype: c.xtype, unit: c.unit, ucd: c.ucd,
+        description: c.description, indexed: c.indexed,
+      })));
+      this.columnLists.set(key, list);
+    }
+    return list;
   }
 
   /** Whether the sites `changed` are sites now exactly when they were before: then the order of every site stands. */
@@ -295,6 +354,18 @@ export class CatalogueView implements SnapshotFollower {
 function sameFacts(a: ReplicaFacts, b: ReplicaFacts): boolean {
   return a.table === b.table && a.title === b.title && a.public === b.public && a.columns === b.columns
     && a.groups.length === b.groups.length && a.groups.every((g, i) => g === b.groups[i]);
+}
+
+/** Whether two column lists hold equal columns in the same order. */
+function sameColumns(a: readonly CatalogueColumn[], b: readonly CatalogueColumn[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.name !== y.name || x.canonical !== y.canonical || x.datatype !== y.datatype || x.arraysize !== y.arraysize || x.xtype !== y.xtype
+      || x.unit !== y.unit || x.ucd !== y.ucd || x.description !== y.description || x.indexed !== y.indexed) return false;
+  }
+  return true;
 }
 
 /** Whether SQL's COALESCE(canonical, lower(name)) of these columns is reproducible: ASCII names, no canonical name twice (SQL would pick either). */

@@ -37,17 +37,35 @@ export class CoverageView implements SnapshotFollower {
       const had = this.filed.get(id);
       // A site whose replicas' columns are the ones filed is unchanged here (its own row may have moved).
       if (had !== undefined && had.site.columns === site?.columns) continue;
+      this.filed.delete(id);
+      const ids = site === undefined ? new Int32Array(0) : new Int32Array(site.count);
+      // A replica of the same dataset with the same coverage keeps its entry (a harvest's
+      // republish changes a coverage or two of a hundred); the others are removed and filed anew.
+      const kept = new Uint8Array(had?.ids.length ?? 0);
+      if (site !== undefined && had !== undefined) {
+        const coverage = site.columns.coverage;
+        for (let i = 0; i < site.count; i++) {
+          const j = had.site.find(site.columns.datasets[i]);
+          if (j < 0 || !this.index.rebind(had.ids[j], coverage, i)) {
+            ids[i] = -1;
+            continue;
+          }
+          kept[j] = 1;
+          ids[i] = had.ids[j];
+          this.remember(ids[i], site, i);
+        }
+      }
       if (had !== undefined) {
-        for (const key of had.ids) {
+        had.ids.forEach((key, j) => {
+          if (kept[j] === 1) return;
           this.index.remove(key);
           this.sites[key] = undefined;
-        }
-        this.filed.delete(id);
+        });
       }
       if (site === undefined) continue;
-      const ids = new Int32Array(site.count);
       const coverage = site.columns.coverage;
       for (let i = 0; i < site.count; i++) {
+        if (had !== undefined && ids[i] !== -1) continue;
         const key = this.index.add(coverage, i);
         ids[i] = key;
         this.remember(key, site, i);

@@ -4,7 +4,8 @@ import type { CapabilityDocument } from '../../registry/model/capability.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { applyMapping } from '../../registry/model/mapping.js';
 import { validateCapabilityDocument, validateCapabilityDocumentAsync } from '../../registry/model/validate.js';
-import { publishDocument, storedCoverage, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
+import { publishSite, storedCoverage, type DocumentOrigin, type PublishResult } from '../../registry/store/publish.js';
+import type { PublishedSite } from '../../registry/store/published-site.js';
 import { sitesByIds } from '../../registry/store/queries/sites.js';
 import type { Config, SiteConfig } from '../config/config.js';
 
@@ -15,7 +16,8 @@ export class Publisher {
   constructor(
     private readonly pool: pg.Pool,
     private readonly config: Config,
-    private readonly onPublished: (result: PublishResult) => Promise<void> = async () => {},
+    /** Called after each commit, before the publish is answered, with what the site now is (the registry view takes it). */
+    private readonly onPublished: (result: PublishResult, site: PublishedSite) => Promise<void> = async () => {},
   ) {
     this.sites = new Map(config.sites.map((s) => [s.id, s]));
   }
@@ -33,9 +35,11 @@ export class Publisher {
     // The site's stored coverage was validated when it was stored: validation need not parse
     // those texts again (a harvest resends nearly all of them), and the store reuses their fractions.
     const stored = await storedCoverage(this.pool, siteId);
-    const doc = await checkDocumentAsync(configured, siteId, input, new Set(stored.keys()));
-    const result = await publishDocument(this.pool, doc, origin, stored);
-    await this.onPublished(result);
+    // Validation parses every other MOC: it keeps their sky fractions, which the store then need not compute again.
+    const fractions = new Map(stored);
+    const doc = await checkDocumentAsync(configured, siteId, input, new Set(stored.keys()), fractions);
+    const { result, site } = await publishSite(this.pool, doc, origin, fractions);
+    await this.onPublished(result, site);
     return result;
   }
 }
@@ -54,16 +58,16 @@ export function checkDocument(configured: SiteConfig | undefined, siteId: string
 /**
  * {@link checkDocument} in slices of the event loop, for documents that arrive over the network:
  * a large one does not hold up other requests. `stored`: MOC texts the site stores (validated
- * when stored), not parsed again.
+ * when stored), not parsed again; `fractions` is given the sky fraction of each MOC parsed.
  */
-async function checkDocumentAsync(configured: SiteConfig | undefined, siteId: string, input: unknown, stored: ReadonlySet<string>): Promise<CapabilityDocument> {
+async function checkDocumentAsync(configured: SiteConfig | undefined, siteId: string, input: unknown, stored: ReadonlySet<string>, fractions: Map<string, number>): Promise<CapabilityDocument> {
   checkSite(configured, siteId, input);
-  const doc = await validateCapabilityDocumentAsync(input, Date.now(), { normalMocs: stored });
+  const doc = await validateCapabilityDocumentAsync(input, Date.now(), { normalMocs: stored, fractions });
   const mapped = configured ? applyMapping(doc, configured.datasets) : doc;
   // A mapping changes ids, titles and column names, so the mapped copy is validated again (ids
   // may now collide); its MOCs are the first pass's normal forms, except a coverage the mapping
   // filled in, which is parsed.
-  return mapped === doc ? doc : validateCapabilityDocumentAsync(mapped, Date.now(), { normalMocs: normalMocsOf(doc, stored) });
+  return mapped === doc ? doc : validateCapabilityDocumentAsync(mapped, Date.now(), { normalMocs: normalMocsOf(doc, stored), fractions });
 }
 
 /** The coverage texts of a validated document (normal form), with `also`. */

@@ -134,6 +134,21 @@ export class PackedSkyIndex {
   }
 
   /**
+   * File coverage `i` of `coverage` as `id` in place of the same coverage in another store
+   * (PackedCoverage.sameSource): its bucket entries stand, only what the id names moves, so a
+   * republished site's unchanged coverage is not filed again. False, changing nothing, when the
+   * two are not the same coverage.
+   */
+  rebind(id: number, coverage: PackedCoverage, i: number): boolean {
+    const had = this.source(id);
+    if (!Number.isInteger(i) || i < 0 || i >= coverage.count) throw new RangeError(`coverage ${String(i)} is not in the store (0-${coverage.count - 1})`);
+    if (!coverage.sameSource(i, had, this.items[id])) return false;
+    this.sources[id] = coverage;
+    this.items[id] = i;
+    return true;
+  }
+
+  /**
    * Remove the item filed as `id`. Its bucket entries are not searched for: the id is marked
    * DEAD (queries skip it) and each of its buckets counts one more dead entry; a bucket is purged
    * in one pass once half of it is dead, so a removal costs about the number of cells it was filed

@@ -287,6 +287,15 @@ export class PackedCoverage {
     return SMoc.fromRanges(big, this.info[2 * i + 1]);
   }
 
+  /**
+   * Whether coverage i and coverage j of `other` are the same coverage: read from the same text
+   * (the same print, as buildSite's lending trusts), or both unknown.
+   */
+  sameSource(i: number, other: PackedCoverage, j: number): boolean {
+    if (this.kind(i) === UNKNOWN || other.kind(j) === UNKNOWN) return this.kind(i) === other.kind(j);
+    return other.readFrom(j, this.prints[2 * i], this.prints[2 * i + 1]);
+  }
+
   /** Whether coverage i was read from a text whose print is (hi, lo), as packed-print.ts makes them. */
   readFrom(i: number, hi: number, lo: number): boolean {
     return this.prints[2 * i + 1] === lo && this.prints[2 * i] === hi && lo !== 0;

@@ -141,6 +141,9 @@ const UNSTORABLE = /\u0000|\p{Cs}/u;
 
 /** Strings of `value` (at `path`, without its property `skip`) that cannot be stored: NUL characters and lone surrogates. */
 function stringViolations(value: unknown, path: string, found: Found, skip?: string): void {
+  // Nearly every document has none: look first without building a path per value, which cost
+  // most of this walk (a JSON pointer for each of a document's thousands of strings).
+  if (!holdsUnstorable(value, skip)) return;
   const stack: [unknown, string][] = isObject(value) && skip !== undefined
     ? Object.entries(value).flatMap(([k, x]): [unknown, string][] => (k === skip ? [] : [[x, `${path}/${escapePointer(k)}`]]))
     : [[value, path]];
@@ -159,6 +162,22 @@ function stringViolations(value: unknown, path: string, found: Found, skip?: str
       for (const [k, x] of Object.entries(v)) stack.push([x, `${p}/${escapePointer(k)}`]);
     }
   }
+}
+
+/** Whether a string of `value` (without its property `skip`) cannot be stored, as stringViolations would find. */
+function holdsUnstorable(value: unknown, skip?: string): boolean {
+  const stack: unknown[] = isObject(value) && skip !== undefined ? Object.entries(value).flatMap(([k, x]) => (k === skip ? [] : [x])) : [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (UNSTORABLE.test(v)) return true;
+    } else if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+    } else if (isObject(v)) {
+      for (const x of Object.values(v)) stack.push(x);
+    }
+  }
+  return false;
 }
 
 /** `asOf` must be a real instant between 2000 and a few minutes from now (see the README). */
@@ -275,7 +294,8 @@ function* crossViolations(doc: CapabilityDocument, found: Found): Generator<void
  * items; returns the normalised copy (MOCs in normal form), or undefined with `found` filled.
  * A coverage text in `normalMocs` is kept as it is, not parsed (see {@link ValidationOptions}).
  */
-function* validation(input: unknown, found: Found, now: number, normalMocs?: ReadonlySet<string>): Generator<void, CapabilityDocument | undefined, void> {
+function* validation(input: unknown, found: Found, now: number, options: ValidationOptions = {}): Generator<void, CapabilityDocument | undefined, void> {
+  const { normalMocs, fractions } = options;
   if (isObject(input)) for (const v of capViolations(input)) found.add(v);
   if (found.list.length > 0) return undefined;
   yield* schemaPass(input, found, now);
@@ -293,7 +313,10 @@ function* validation(input: unknown, found: Found, now: number, normalMocs?: Rea
       continue;
     }
     try {
-      normal.set(text, parseMocAscii(text, MOC_LIMITS).toAscii());
+      const moc = parseMocAscii(text, MOC_LIMITS);
+      const normalText = moc.toAscii();
+      normal.set(text, normalText);
+      fractions?.set(normalText, moc.skyFraction());
     } catch (err) {
       if (!(err instanceof MocSyntaxError)) throw err;
       found.add({ path: `/datasets/${i}/coverage`, rule: err instanceof MocTooLargeError ? 'moc-limit' : 'moc', message: err.message });
@@ -349,6 +372,12 @@ function rejected(found: Found): ConstellationError {
  */
 export interface ValidationOptions {
   normalMocs?: ReadonlySet<string>;
+  /**
+   * Filled with the sky fraction of each MOC parsed, by its normal form: the store, which keeps
+   * each coverage's fraction, then need not parse the document's MOCs again. Texts in
+   * `normalMocs` are not parsed and get no entry.
+   */
+  fractions?: Map<string, number>;
 }
 
 /** The violations of `input` (at most DOCUMENT_LIMITS.violations), or none; never throws on bad input. */
@@ -365,7 +394,7 @@ export function capabilityViolations(input: unknown, now = Date.now()): Violatio
  */
 export function validateCapabilityDocument(input: unknown, now = Date.now(), options: ValidationOptions = {}): CapabilityDocument {
   const found = new Found();
-  const doc = runSync(validation(input, found, now, options.normalMocs));
+  const doc = runSync(validation(input, found, now, options));
   if (doc === undefined) throw rejected(found);
   return doc;
 }
@@ -373,7 +402,7 @@ export function validateCapabilityDocument(input: unknown, now = Date.now(), opt
 /** {@link validateCapabilityDocument} in slices of a few milliseconds, for documents received over the network. */
 export async function validateCapabilityDocumentAsync(input: unknown, now = Date.now(), options: ValidationOptions = {}): Promise<CapabilityDocument> {
   const found = new Found();
-  const doc = await runSliced(validation(input, found, now, options.normalMocs));
+  const doc = await runSliced(validation(input, found, now, options));
   if (doc === undefined) throw rejected(found);
   return doc;
 }

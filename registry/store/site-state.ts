@@ -90,6 +90,20 @@ function refused(path: string, rule: string, message: string): ConstellationErro
   return new ConstellationError('INVALID_DOCUMENT', `capability document rejected: ${path} ${message}`, { violations: [{ path, rule, message }] });
 }
 
+/** A replica_columns row beside its replica's (null when the replica has no column). */
+interface ColumnFields {
+  colOrdinal: number | null;
+  colName: string | null;
+  colCanonical: string | null;
+  colDatatype: string | null;
+  colArraysize: string | null;
+  colXtype: string | null;
+  colUnit: string | null;
+  colUcd: string | null;
+  colDescription: string | null;
+  colIndexed: boolean | null;
+}
+
 /**
  * What `siteId` has stored now. Run inside the publishing transaction after the site's row is
  * locked, so nothing changes it until the transaction ends.
@@ -101,28 +115,33 @@ export async function readSiteState(db: Queryable, siteId: string): Promise<Site
        upload_limit_bytes AS "uploadLimitBytes", languages, formats, auth
      FROM services WHERE site_id = $1`, [siteId])).rows) state.services.set(s.id, s);
 
+  // Replicas with their coverage and columns in one statement (one row per column, one for a
+  // replica without any). The columns are one walk of the primary key per replica (LATERAL with
+  // OFFSET 0: a plain join is planned as a scan of every site's columns while the table has no statistics).
   const byId = new Map<number, StoredReplica>();
-  for (const r of (await db.query<ReplicaState & { id: number; moc: string | null }>(
+  for (const r of (await db.query<ReplicaState & { id: number; moc: string | null } & ColumnFields>(
     `SELECT r.id, r.dataset_id AS "datasetId", r.service_id AS "serviceId", r.local_table AS "table", r.title, r.description, r.rows,
-       r.row_bytes AS "rowBytes", r.ra_column AS "raColumn", r.dec_column AS "decColumn", r.public, r.groups, c.moc
-     FROM replicas r LEFT JOIN coverage c ON c.replica_id = r.id WHERE r.site_id = $1`, [siteId])).rows) {
-    const { id, moc, ...row } = r;
-    const entry: StoredReplica = { id, row, columns: [], moc };
-    state.replicas.set(row.datasetId, entry);
-    byId.set(id, entry);
-  }
-  // One walk of the primary key per replica just read. (OFFSET 0 keeps the walk: a join, or
-  // = ANY of the ids, is planned as a scan of every site's columns while the table has no statistics.)
-  const columns = byId.size === 0 ? [] : (await db.query<ColumnState & { replicaId: number; ordinal: number }>(
-    `SELECT c.replica_id AS "replicaId", c.ordinal, c.name, c.canonical, c.datatype, c.arraysize, c.xtype, c.unit, c.ucd, c.description, c.indexed
-     FROM unnest($1::bigint[]) AS r(id) CROSS JOIN LATERAL (SELECT * FROM replica_columns x WHERE x.replica_id = r.id OFFSET 0) c`,
-    [[...byId.keys()]])).rows;
-  for (const c of columns) {
-    const { replicaId, ordinal, ...column } = c;
+       r.row_bytes AS "rowBytes", r.ra_column AS "raColumn", r.dec_column AS "decColumn", r.public, r.groups, cv.moc,
+       c.ordinal AS "colOrdinal", c.name AS "colName", c.canonical AS "colCanonical", c.datatype AS "colDatatype", c.arraysize AS "colArraysize",
+       c.xtype AS "colXtype", c.unit AS "colUnit", c.ucd AS "colUcd", c.description AS "colDescription", c.indexed AS "colIndexed"
+     FROM replicas r LEFT JOIN coverage cv ON cv.replica_id = r.id
+     LEFT JOIN LATERAL (SELECT * FROM replica_columns x WHERE x.replica_id = r.id OFFSET 0) c ON true
+     WHERE r.site_id = $1`, [siteId])).rows) {
+    const { id, moc, colOrdinal, colName, colCanonical, colDatatype, colArraysize, colXtype, colUnit, colUcd, colDescription, colIndexed, ...row } = r;
+    let entry = byId.get(id);
+    if (entry === undefined) {
+      entry = { id, row, columns: [], moc };
+      state.replicas.set(row.datasetId, entry);
+      byId.set(id, entry);
+    }
     // Placed by ordinal, so each list's index is its ordinal (publish writes them 0..n-1; a gap,
     // which publish cannot leave, reads as a missing column and is written again).
-    const list = byId.get(replicaId)?.columns;
-    if (list) list[ordinal] = column;
+    if (colOrdinal !== null && colName !== null) {
+      entry.columns[colOrdinal] = {
+        name: colName, canonical: colCanonical, datatype: colDatatype, arraysize: colArraysize, xtype: colXtype, unit: colUnit, ucd: colUcd,
+        description: colDescription, indexed: colIndexed,
+      };
+    }
   }
 
   for (const p of (await db.query<ComputeState>(

@@ -4,8 +4,19 @@
  * document that changes one row writes one row.
  */
 import type { Queryable } from './db.js';
+import type { DatasetRow } from './queries/rows.js';
 import type { SiteChanges } from './site-diff.js';
 import type { SiteState, StoredReplica } from './site-state.js';
+
+/** What the writes left that the caller cannot know beforehand (the in-memory view takes it instead of reading it back). */
+export interface AppliedChanges {
+  /** The id of every replica the site held or holds, by dataset id (a removed one's too). */
+  replicaIds: Map<string, number>;
+  /** Canonical datasets created or filled in, as they now are. */
+  datasetsWritten: DatasetRow[];
+  /** Canonical datasets deleted: this publish let go of their last replica. */
+  datasetsDeleted: string[];
+}
 
 /**
  * Apply `changes` to the rows of `siteId`, whose stored state was `stored`. `fractionOf` gives
@@ -13,8 +24,8 @@ import type { SiteState, StoredReplica } from './site-state.js';
  * publisher writes these rows meanwhile; canonical datasets are shared between sites and are
  * locked here first, always in id order.
  */
-export async function applySiteChanges(db: Queryable, siteId: string, changes: SiteChanges, stored: SiteState<StoredReplica>, fractionOf: (moc: string) => number): Promise<void> {
-  await upsertDatasets(db, changes);
+export async function applySiteChanges(db: Queryable, siteId: string, changes: SiteChanges, stored: SiteState<StoredReplica>, fractionOf: (moc: string) => number): Promise<AppliedChanges> {
+  const datasetsWritten = await upsertDatasets(db, changes);
   // Replicas that went take their columns and coverage with them (ON DELETE CASCADE).
   if (changes.replicas.remove.length > 0) {
     await db.query('DELETE FROM replicas WHERE id = ANY($1::bigint[])', [changes.replicas.remove.map((r) => r.id)]);
@@ -62,13 +73,15 @@ export async function applySiteChanges(db: Queryable, siteId: string, changes: S
   }
   await writeCompute(db, siteId, changes);
   await writeImages(db, siteId, changes);
+  let datasetsDeleted: string[] = [];
   if (changes.datasets.released.length > 0) {
     // Only the datasets this publish let go can have lost their last replica.
-    await db.query(
-      'DELETE FROM datasets d WHERE d.id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.dataset_id = d.id)',
+    datasetsDeleted = (await db.query<{ id: string }>(
+      'DELETE FROM datasets d WHERE d.id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.dataset_id = d.id) RETURNING d.id',
       [changes.datasets.released],
-    );
+    )).rows.map((r) => r.id);
   }
+  return { replicaIds, datasetsWritten, datasetsDeleted };
 }
 
 /**
@@ -79,22 +92,23 @@ export async function applySiteChanges(db: Queryable, siteId: string, changes: S
  * dataset about to gain a replica at another site is not deleted under it (the deleting
  * statement runs after the locks are granted, so it sees the other's commit).
  */
-async function upsertDatasets(db: Queryable, changes: SiteChanges): Promise<void> {
+async function upsertDatasets(db: Queryable, changes: SiteChanges): Promise<DatasetRow[]> {
   const { upsert, released } = changes.datasets;
-  if (upsert.length === 0 && released.length === 0) return;
+  if (upsert.length === 0 && released.length === 0) return [];
   // A dataset let go of still has this site's replica until later in the transaction, so its row
   // exists: it conflicts, and is locked without being changed.
   const rows = [...upsert, ...released.map((id) => ({ id, title: null, description: null }))];
   // A dataset's title comes from whichever replica first described it: an existing row is only
   // filled in where it has nothing, and otherwise left as it is (though locked: ON CONFLICT DO
-  // UPDATE locks the rows its WHERE skips).
-  await db.query(
+  // UPDATE locks the rows its WHERE skips). The rows returned are those inserted or filled in.
+  return (await db.query<DatasetRow>(
     `INSERT INTO datasets (id, title, description)
      SELECT d.id, d.title, d.description FROM json_to_recordset($1::json) AS d(id text, title text, description text) ORDER BY d.id
      ON CONFLICT (id) DO UPDATE SET title = COALESCE(datasets.title, EXCLUDED.title), description = COALESCE(datasets.description, EXCLUDED.description)
-     WHERE (datasets.title IS NULL AND EXCLUDED.title IS NOT NULL) OR (datasets.description IS NULL AND EXCLUDED.description IS NOT NULL)`,
+     WHERE (datasets.title IS NULL AND EXCLUDED.title IS NOT NULL) OR (datasets.description IS NULL AND EXCLUDED.description IS NOT NULL)
+     RETURNING datasets.id, datasets.title, datasets.description`,
     [JSON.stringify(rows)],
-  );
+  )).rows;
 }
 
 async function writeColumns(db: Queryable, changes: SiteChanges, idOf: (datasetId: string) => number): Promise<void> {

@@ -49,6 +49,43 @@ function touches(p: PackedCoverage, i: number, cone: Cone): boolean {
 const sorted = (ids: number[]) => [...ids].sort((a, b) => a - b);
 
 describe('PackedSkyIndex', () => {
+  it('rebinds an id to the same coverage read into another store, and refuses a different one', () => {
+    const rand = seededRandom(33);
+    const texts = Array.from({ length: 300 }, () => randomText(rand));
+    const first = new PackedCoverageBuilder();
+    for (const t of texts) first.addText(t);
+    const a = first.finish();
+    // The same texts in another order, every fifth one replaced, read into a store of their own.
+    const order = texts.map((_, k) => k).reverse();
+    const changed = (k: number) => k % 5 === 0;
+    const second = new PackedCoverageBuilder();
+    for (const k of order) second.addText(changed(k) ? SMoc.fromCone(randomRa(rand), randomDec(rand), 3, 6).toAscii() : texts[k]);
+    const b = second.finish();
+    const index = new PackedSkyIndex();
+    const ids = texts.map((_, k) => index.add(a, k));
+    const owner = new Map<number, number>();
+    order.forEach((k, j) => {
+      const same = index.rebind(ids[k], b, j);
+      // Unchanged texts are the same coverage; a changed one is refused (unless it happens to equal the old, as text).
+      if (!changed(k)) expect(same).toBe(true);
+      if (same) owner.set(ids[k], j);
+      else {
+        expect(index.source(ids[k])).toBe(a);
+        index.remove(ids[k]);
+        owner.set(index.add(b, j), j);
+      }
+    });
+    for (let q = 0; q < 100; q++) {
+      const cone = new Cone(randomRa(rand), randomDec(rand), 10 ** (-2 + rand() * 3.5));
+      const want = Array.from({ length: b.count }, (_, j) => j).filter((j) => touches(b, j, cone));
+      const got = index.queryCone(cone).map((id) => {
+        expect(index.source(id)).toBe(b);
+        return owner.get(id)!;
+      });
+      expect(sorted(got)).toEqual(want);
+    }
+  });
+
   it.each([[undefined], [0], [3], [8]])('answers exactly like a scan over a varied population (bucketOrder %s)', (bucketOrder) => {
     const rand = seededRandom(31);
     const n = bucketOrder === undefined ? 1000 : 300;

@@ -73,6 +73,36 @@ describe('CoverageView', () => {
     checkCones(view, docs, 2);
   });
 
+  it('after republishes that change a few coverages, access rules and datasets, answers as a fresh view', () => {
+    const view = new CoverageView();
+    // Each site's first dataset its own, so a coverage left unchanged by mistake shows in the answers.
+    const base = first.docs.map((doc, k) => ({ ...doc, datasets: doc.datasets.map((d, i) => (i === 0 ? { ...d, id: `own.${k}`, coverage: '5/1000-1003' } : d)) }));
+    const before = snapshotFromDocuments(base, { version: 3 });
+    view.follow(before, undefined);
+    // Each site: one coverage changed (to unknown for every third), one replica restricted, one dataset swapped.
+    const rand = seededRandom(7);
+    const docs = base.map((doc, k) => {
+      const next = structuredClone(doc);
+      const d = next.datasets;
+      d[0].coverage = k % 3 === 0 ? undefined : `3/${Math.floor(rand() * 768)}`;
+      if (d.length > 1) d[1].access = { public: false, groups: ['g2'] };
+      if (d.length > 2) d[2] = { ...d[2], id: `swapped.${k}`, coverage: '2/7' };
+      return next;
+    });
+    const changed = new Set(docs.map((d) => d.site.id));
+    const after = PlannerSnapshot.advance(before, 4, changed, snapshotFromDocuments(docs, { previous: before }).sites);
+    view.follow(after, changed);
+    checkCones(view, docs, 3);
+    const fresh = new CoverageView();
+    fresh.follow(after, undefined);
+    const area = SMoc.fromCone(200, 30, 25, 5);
+    for (const groups of ['all', [], ['g2']] as const) {
+      const g = groups === 'all' ? 'all' : [...groups];
+      expect(view.datasetsInMoc(area, g)).toEqual(fresh.datasetsInMoc(area, g));
+      expect(view.datasetsInCone(10, 10, 30, g)).toEqual(fresh.datasetsInCone(10, 10, 30, g));
+    }
+  });
+
   it('refuses a bad cone, naming the argument', () => {
     const view = new CoverageView();
     view.follow(snapshotFromDocuments(first.docs), undefined);

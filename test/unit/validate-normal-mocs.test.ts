@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MOC_MAX_CELLS, MOC_MAX_CHARS } from '../../registry/coverage/limits.js';
+import { parseMocAscii } from '../../registry/coverage/moc.js';
 import { ConstellationError } from '../../registry/model/errors.js';
 import { validateCapabilityDocument, validateCapabilityDocumentAsync } from '../../registry/model/validate.js';
 import { documentFor } from '../support/documents.js';
@@ -47,5 +48,17 @@ describe('validation with MOC texts known to be normal', () => {
     const nul = '0/0-3\u0000';
     const stored = await refusal(documentFor('s', [{ coverage: nul }]), new Set([nul]));
     expect(stored.violations[0]?.path).toBe('/datasets/0/coverage');
+  });
+
+  it('gives the sky fraction of each MOC it parsed, by its normal form, and none for a known text', async () => {
+    const doc = documentFor('s', [{ coverage: SPELLED_OUT }, { coverage: '1/6 1/7' }, { coverage: '2/5' }, { coverage: '1/6 1/7' }]);
+    const fractions = new Map<string, number>();
+    await validateCapabilityDocumentAsync(doc, Date.now(), { normalMocs: new Set(['2/5']), fractions });
+    expect([...fractions.keys()].sort()).toEqual(['0/0-3', '1/6-7']);
+    expect(fractions.get('0/0-3')).toBe(parseMocAscii('0/0-3').skyFraction());
+    expect(fractions.get('1/6-7')).toBe(parseMocAscii('1/6-7').skyFraction());
+    const sync = new Map<string, number>();
+    validateCapabilityDocument(doc, Date.now(), { fractions: sync });
+    expect(sync).toEqual(new Map([...fractions, ['2/5', parseMocAscii('2/5').skyFraction()]]));
   });
 });

@@ -2,7 +2,8 @@
 import type { Queryable } from '../db.js';
 import type { SiteRow } from './rows.js';
 
-const SITE_COLUMNS = `id, name, platform, url, contact, status, origin, as_of AS "asOf", published_at AS "publishedAt",
+/** A site's row as SiteRow names its fields (also returned by publish, so both read it alike). */
+export const SITE_COLUMNS = `id, name, platform, url, contact, status, origin, as_of AS "asOf", published_at AS "publishedAt",
   registry_version AS "registryVersion", consecutive_failures AS "consecutiveFailures",
   CASE WHEN location_lat IS NULL THEN NULL ELSE json_build_object('lat', location_lat, 'lon', location_lon) END AS location`;
 
