@@ -1,10 +1,9 @@
-import type { TextDecoder } from 'node:util';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { isConstellationError } from '../../../registry/model/errors.js';
 import type { InfoMeta, ParamMeta, QueryStatus, ReadOptions, ResourceMeta, Row, TableMeta, VOTableEvent } from './types.js';
 import { compileColumn } from './fields.js';
 import { malformed } from './errors.js';
-import { decoderFor, sniffReady } from './encoding.js';
+import { decoderFor, sniffReady, type DocumentDecoder } from './encoding.js';
 import { MetadataBuilder } from './metadata.js';
 import { StreamScanner } from './stream-reader.js';
 import { TableDataScanner } from './tabledata-reader.js';
@@ -127,7 +126,7 @@ export class VOTableReader {
   private readonly splitter = new XmlSplitter();
   // Depth only: the metadata is streamed, and the rows are not elements the parser sees.
   private readonly budget = new XmlBudget('VOTable');
-  private decoder: TextDecoder | null = null;
+  private decoder: DocumentDecoder | null = null;
   private head: Uint8Array | null = null;
   private pendingCR = false;
   private started = false;
