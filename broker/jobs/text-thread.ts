@@ -3,7 +3,7 @@
  * time, its pieces arriving on the MessagePort of a `start` message, and sends back the text of
  * the pieces its share gives it. Nothing here touches the network, the database or a credential.
  */
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { isConstellationError } from '../../registry/model/errors.js';
 import { TextConversion } from './to-text.js';
 import type { FromThread, StartMessage, ThreadError, ToThread } from './text-thread-protocol.js';

@@ -200,6 +200,3 @@ export class PlannerView {
     for (const f of this.followers) f.follow(snapshot, changed);
   }
 }
-
-/** A settled load's outcome is its callers' business; the next load starts either way. */
-function noop(): void {}
