@@ -32,9 +32,9 @@ export const README_QUERY = `{
   }
 }`;
 
-/** A plan as the console's plan explorer asks it: the choice and every candidate's verdict. */
+/** A plan as the console's plan explorer asks it: the choice, every candidate's verdict, the sites without the data counted. */
 export const PLAN_QUERY = `query Plan($r: PlanRequest!) { plan(request: $r) {
-  chosen { site { id } estimatedBytesMoved }
+  chosen { site { id } estimatedBytesMoved } sitesWithoutData
   candidates { site { id } eligible score reasons { code } } } }`;
 
 /** `datasets` for a cone given per request. */

@@ -187,7 +187,7 @@ async function documents(opts: PlannerBenchOptions, rnd: () => number, asOf: num
 /** One line summarising a plan: its choice, and every candidate that held some requested data. */
 function digestOf(p: Plan): string {
   const held = p.candidates.filter((c) => !c.reasons.every((r) => r.code === 'NO_REPLICA'));
-  return JSON.stringify([p.chosen?.site ?? null, p.candidates.length, held.map((c) => [c.site, c.eligible, c.score, c.estimatedRows, c.estimatedBytesMoved, c.pool, c.reasons.map((r) => `${r.code}:${r.message}`)])]);
+  return JSON.stringify([p.chosen?.site ?? null, p.candidates.length + p.withoutData.count, held.map((c) => [c.site, c.eligible, c.score, c.estimatedRows, c.estimatedBytesMoved, c.pool, c.reasons.map((r) => `${r.code}:${r.message}`)])]);
 }
 
 /** Build the federation in memory, then time plans and bare cone queries over the same cones. */

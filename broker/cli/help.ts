@@ -65,13 +65,15 @@ ${BROKER}
 example:
   constellation query "SELECT TOP 10 source_id, ra, dec FROM gaia_dr3.gaia_source" --out gaia.csv
 `,
-  plan: `usage: constellation plan DATASET... [--cone RA,DEC,R] [--json]
-       constellation plan [DATASET...] --image REF [--cores N] [--memory GB] [--gpus N] [--walltime S] [--arch A] [--json]
+  plan: `usage: constellation plan DATASET... [--cone RA,DEC,R] [--every-site] [--json]
+       constellation plan [DATASET...] --image REF [--cores N] [--memory GB] [--gpus N] [--walltime S] [--arch A] [--every-site] [--json]
 
-Where would this run, and why: every candidate site with its verdict, score, estimates,
-reasons and cost terms, the chosen one first. Exits 1 when no site is eligible.
+Where would this run, and why: every site holding a dataset asked for, with its verdict, score,
+estimates, reasons and cost terms, the chosen one first, and how many sites hold none of them.
+Exits 1 when no site is eligible.
   --cone RA,DEC,R  the sky region, degrees
   --image REF      plan a container job with this image instead of a query
+  --every-site     list the sites holding none of the datasets too (rejected, NO_REPLICA)
 ${JSON_OPTION}
 ${BROKER}
 

@@ -27,8 +27,8 @@ commands:
   query       run an ADQL query where its data is, wait with progress, stream the result
               "ADQL" [--out FILE] [--format csv|votable|json] [--site ID] [--maxrec N] [--json]
               e.g. constellation query "SELECT TOP 10 source_id, ra, dec FROM gaia_dr3.gaia_source" --out gaia.csv
-  plan        where would this run, and why: every candidate with verdict and reasons, chosen first
-              DATASET... [--cone RA,DEC,R] [--image REF --cores N --memory GB] [--json]
+  plan        where would this run, and why: every site holding the data, with verdict and reasons, chosen first
+              DATASET... [--cone RA,DEC,R] [--image REF --cores N --memory GB] [--every-site] [--json]
   jobs        your jobs, newest first  [--state S,...] [--kind query|container] [--limit N] [--json]
   job         one of your jobs with its history  ID [--json]
   cancel      cancel one of your jobs  ID [--json]
@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
       options: { config: { type: 'string', short: 'c' }, text: { type: 'string' }, site: { type: 'string' }, confirm: { type: 'boolean' }, json: { type: 'boolean' }, keep: { type: 'boolean' }, left: { type: 'string' }, right: { type: 'string' }, cone: { type: 'string' },
         radius: { type: 'string' }, mode: { type: 'string' }, strategy: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' },
         broker: { type: 'string' }, maxrec: { type: 'string' }, state: { type: 'string' }, kind: { type: 'string' }, limit: { type: 'string' }, image: { type: 'string' }, arch: { type: 'string' },
-        cores: { type: 'string' }, memory: { type: 'string' }, gpus: { type: 'string' }, walltime: { type: 'string' }, software: { type: 'string' }, type: { type: 'string' }, 'key-env': { type: 'string' } },
+        cores: { type: 'string' }, memory: { type: 'string' }, gpus: { type: 'string' }, walltime: { type: 'string' }, software: { type: 'string' }, type: { type: 'string' }, 'key-env': { type: 'string' }, 'every-site': { type: 'boolean' } },
     });
   } catch (err) {
     // An unknown or malformed option is a usage error (exit 2), not a failure.
@@ -159,7 +159,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'query':
       return (await import('./query.js')).queryCommand(config, { ...values, adql: positionals[1] }, env);
     case 'plan':
-      return (await import('./plan.js')).planCommand(config, { ...values, datasets: positionals.slice(1) }, env);
+      return (await import('./plan.js')).planCommand(config, { ...values, everySite: values['every-site'], datasets: positionals.slice(1) }, env);
     case 'jobs':
       return (await import('./jobs.js')).jobsCommand(config, values, env);
     case 'job':

@@ -20,6 +20,8 @@ export interface PlanArgs {
   memory?: string;
   gpus?: string;
   walltime?: string;
+  /** List the sites holding none of the datasets too. */
+  everySite?: boolean;
   json?: boolean;
 }
 
@@ -38,6 +40,7 @@ interface CandidateView {
 interface PlanView {
   chosen: CandidateView | null;
   candidates: CandidateView[];
+  sitesWithoutData: number;
   formula: string;
   registryVersion: number;
 }
@@ -85,12 +88,12 @@ function positive(flag: string, value: string): number {
 export async function planCommand(config: Config, args: PlanArgs, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const request = planRequest(args);
   const broker = await brokerClient(config, env);
-  const { plan } = await broker.graphql<{ plan: PlanView }>(`query($r: PlanRequest!) { plan(request: $r) { chosen { site { id } } candidates { ${CANDIDATE} } formula registryVersion } }`, { r: request });
+  const { plan } = await broker.graphql<{ plan: PlanView }>(`query($r: PlanRequest!, $every: Boolean!) { plan(request: $r) { chosen { site { id } } candidates(everySite: $every) { ${CANDIDATE} } sitesWithoutData formula registryVersion } }`, { r: request, every: args.everySite === true });
   // The chosen candidate first, then the other eligible ones by score, then the rejected.
   const chosenId = plan.chosen?.site.id;
   const candidates = [...plan.candidates].sort((a, b) => rank(b, chosenId) - rank(a, chosenId) || b.score - a.score);
   if (args.json) {
-    writeJson({ plan: { chosen: chosenId ?? null, registryVersion: plan.registryVersion, formula: plan.formula, candidates } });
+    writeJson({ plan: { chosen: chosenId ?? null, registryVersion: plan.registryVersion, formula: plan.formula, candidates, sitesWithoutData: plan.sitesWithoutData } });
     return chosenId ? EXIT.OK : EXIT.FAILED;
   }
   const colour = palette(process.stdout, env);
@@ -108,6 +111,10 @@ export async function planCommand(config: Config, args: PlanArgs, env: NodeJS.Pr
     for (const t of c.eligible ? c.terms : []) {
       process.stdout.write(`      ${colour.dim(printableInline(`${t.name}: ${t.value.toPrecision(3)} ${t.unit} × ${t.weight} ${t.weightUnit} = ${t.contribution.toPrecision(3)} (${t.kind.toLowerCase()})`))}\n`);
     }
+  }
+  if (plan.sitesWithoutData > 0 && args.everySite !== true) {
+    const n = plan.sitesWithoutData;
+    process.stdout.write(`  ${n} ${plan.candidates.length > 0 ? 'other ' : ''}site${n === 1 ? '' : 's'} hold${n === 1 ? 's' : ''} none of ${printableInline(args.datasets.join(', '))} (--every-site lists ${n === 1 ? 'it' : 'them'})\n`);
   }
   return chosenId ? EXIT.OK : EXIT.FAILED;
 }

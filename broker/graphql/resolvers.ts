@@ -10,7 +10,7 @@ import type { DatasetRow, DocumentRow, SiteRow } from '../../registry/store/quer
 import { coneTest, datasetsInRegion, filterCone, type ConeArg, type RegionArg } from './region.js';
 import { compareC } from '../services/catalogue-text.js';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
-import { plan, type PlanRequest } from '../planner/index.js';
+import { plan, type Plan, type PlanRequest } from '../planner/index.js';
 import { callerOf, visibilityOf, type GraphQLContext } from './context.js';
 import { ownerOf } from '../auth/identity.js';
 import { linkedSiteIds } from '../auth/linked-credentials.js';
@@ -105,6 +105,11 @@ export const resolvers: IResolvers<any, GraphQLContext> = {
       charged(ctx, 'Site.harvests', await harvestRunsBySite(ctx.db, site.id, listLimit('Site.harvests', limit))),
     documents: async (site: SiteRow, { limit }: { limit: number }, ctx) =>
       charged(ctx, 'Site.documents', await documentsBySite(ctx.db, site.id, listLimit('Site.documents', limit))),
+  },
+  Plan: {
+    // The sites holding none of the data are counted by the planner; listing them is asked for.
+    candidates: (p: Plan, { everySite }: { everySite?: boolean | null }) => (everySite === true ? p.withoutData.everySite(p.candidates) : p.candidates),
+    sitesWithoutData: (p: Plan) => p.withoutData.count,
   },
   Candidate: {
     // A plan is made from the planner's snapshot, and so are its sites: planning reads no SQL

@@ -4,3 +4,4 @@ export { DEFAULT_COSTS, HEALTH, formulaText, type CostConstants } from './cost.j
 export { PlannerSnapshot, loadPlannerSnapshot, snapshotFromDocuments, type PlannerSite, type PlannerReplica, type PlannerReplicaRow } from './snapshot.js';
 export { PlannerView, type SnapshotFollower } from './view.js';
 export * from './types.js';
+export { SitesWithoutData } from './without-data.js';

@@ -1,6 +1,7 @@
 /**
- * Placing a request on a site: every site of the snapshot becomes a Candidate, hard filters
- * leave typed reasons, and the eligible rest are ranked by the cost model in cost.ts. Pure and
+ * Placing a request on a site: every site holding a requested dataset becomes a Candidate (the
+ * others are counted, see without-data.ts), hard filters leave typed reasons, and the eligible
+ * rest are ranked by the cost model in cost.ts. Pure and
  * synchronous over a snapshot, so the same snapshot, request, caller and `now` give the same Plan.
  */
 import { checkCone, parseMocArgument } from '../../registry/coverage/arguments.js';
@@ -12,7 +13,8 @@ import { invalidArgument } from '../../registry/model/errors.js';
 import type { ComputeRow, ImageRow } from '../../registry/store/queries/rows.js';
 import { DEFAULT_COSTS, formulaText, freshness, score, type CostConstants } from './cost.js';
 import type { DatasetReplicas, PlannerSite, PlannerSnapshot } from './snapshot.js';
-import type { Candidate, Caller, CostTerm, Plan, PlanRequest, Reason } from './types.js';
+import type { Candidate, Caller, Plan, PlanRequest, Reason } from './types.js';
+import { rejected, SitesWithoutData } from './without-data.js';
 
 /** Service types that can answer a QUERY over a replica. */
 export const QUERY_SERVICE_TYPES: ReadonlySet<string> = new Set(['tap', 'casjobs']);
@@ -222,7 +224,10 @@ function reserveSeen(n: number): void {
 
 const orNull = (x: number): number | null => (x === x ? x : null);
 
-/** Plan `request` for `caller` over `snapshot`: every site a Candidate, the best eligible one chosen. */
+/**
+ * Plan `request` for `caller` over `snapshot`: every site holding a requested dataset (every site,
+ * for a request naming none) a Candidate, the rest counted in `withoutData`, the best eligible one chosen.
+ */
 export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Caller, options: PlanOptions = {}): Plan {
   checkNumbers(request);
   const costs: CostConstants = { ...DEFAULT_COSTS, ...options.costs };
@@ -284,14 +289,13 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     if (bestSite !== undefined) sources.set(datasets[k], { site: bestSite.site.id, bytes: orNull(seenBytes[best]), rows: orNull(seenRows[best]) });
   }
 
-  // Most sites hold none of the requested datasets: they share one frozen list of reasons.
+  // Most sites hold none of the requested datasets: they are counted, not made candidates, and
+  // share one frozen list of reasons (see without-data.ts).
   const noReplica = datasets.map((dataset): Reason => Object.freeze({ code: 'NO_REPLICA', dataset, message: `no replica of ${dataset} is held at this site` }));
-  const holdsNone: readonly Reason[] = Object.freeze(noReplica);
-  // Filled and then reordered in place: a plan's garbage is mostly its candidates, and each
-  // young-generation collection it triggers lands in some plan's latency.
   const { sites, siteIds, siteDown } = snapshot;
-  const candidates = new Array<Candidate>(sites.length);
+  const candidates: Candidate[] = [];
   const eligible: Candidate[] = [];
+  const heldAt: number[] = [];
   // Per dataset, the next replica of the pass over the sites (both go in site order, and a list
   // holds the snapshot's own site objects), and the replica at the current site (-1: none).
   const next = datasets.map(() => 0);
@@ -308,11 +312,9 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
         held = true;
       } else atSite[k] = -1;
     }
+    if (datasets.length > 0 && !held) continue;
+    heldAt.push(i);
     const down = siteDown[i];
-    if (!down && datasets.length > 0 && !held) {
-      candidates[i] = rejected(siteIds[i], holdsNone as Reason[]);
-      continue;
-    }
     const site = sites[i];
     const id = siteIds[i];
     const reasons: Reason[] = [];
@@ -375,12 +377,12 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     }
     // Like PanDA's filter chain, compute filters run only for a site whose data passed.
     if (reasons.length > 0) {
-      candidates[i] = rejected(id, reasons);
+      candidates.push(rejected(id, reasons));
       continue;
     }
     const pool = container ? choosePool(site, request, costs, reasons) : undefined;
     if (reasons.length > 0) {
-      candidates[i] = rejected(id, reasons);
+      candidates.push(rejected(id, reasons));
       continue;
     }
     // The fast lane: a caller inside a member site gets a result made there without it crossing
@@ -405,14 +407,17 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     }, ...(pulls ?? [])];
     if (moved === null || rows === null) explain.push({ code: 'UNKNOWN_SIZE', message: 'a row count or row width is not advertised, so the size estimate is partial' });
     if (freshness(ageS, costs) < 1) explain.push({ code: 'STALE', message: ageS === null ? `site ${id} never said when its state was current` : `site ${id} advertised its state ${Math.round(ageS / 3600)} h ago` });
-    candidates[i] = {
+    const candidate: Candidate = {
       site: id, eligible: true, score: scored.score, estimatedBytesMoved: moved, estimatedRows: rows, estimatedWaitS: waitS,
       pool: pool?.id ?? null, reasons: explain, terms: scored.terms,
     };
-    eligible.push(candidates[i]);
+    candidates.push(candidate);
+    eligible.push(candidate);
   }
   eligibleFirst(candidates, eligible);
-  return { chosen: eligible[0] ?? null, candidates, formula: options.costs ? formulaText(costs) : DEFAULT_FORMULA, registryVersion: snapshot.version };
+  const unheld = sites.length - heldAt.length;
+  const withoutData = unheld === 0 ? SitesWithoutData.none() : new SitesWithoutData(unheld, Object.freeze(noReplica), siteIds, siteDown, Int32Array.from(heldAt));
+  return { chosen: eligible[0] ?? null, candidates, withoutData, formula: options.costs ? formulaText(costs) : DEFAULT_FORMULA, registryVersion: snapshot.version };
 }
 
 // Most plans use the default constants; their formula is the same long string every time.
@@ -428,12 +433,6 @@ function eligibleFirst(candidates: Candidate[], eligible: Candidate[]): void {
   let to = candidates.length;
   for (let from = candidates.length - 1; from >= 0; from--) if (!candidates[from].eligible) candidates[--to] = candidates[from];
   for (let k = 0; k < eligible.length; k++) candidates[k] = eligible[k];
-}
-
-const NO_TERMS: CostTerm[] = Object.freeze([]) as unknown as CostTerm[];
-
-function rejected(site: string, reasons: Reason[]): Candidate {
-  return { site, eligible: false, score: 0, estimatedBytesMoved: null, estimatedRows: null, estimatedWaitS: 0, pool: null, reasons, terms: NO_TERMS };
 }
 
 function fmt(x: number): string {

@@ -1,5 +1,6 @@
 /** The planner's request and answer shapes (mirrored by the proposed GraphQL types). */
 import type { ReasonCode } from '../../registry/model/job-plan.js';
+import type { SitesWithoutData } from './without-data.js';
 
 /** What kind of work is being placed: a TAP query, or a container job on a batch pool. */
 export type PlanKind = 'QUERY' | 'CONTAINER';
@@ -78,10 +79,15 @@ export interface Candidate {
   terms: CostTerm[];
 }
 
-/** The planner's answer: the chosen site (if any) and every candidate, eligible first by score. */
+/**
+ * The planner's answer: the chosen site (if any), a candidate for every site holding a requested
+ * dataset (for every site when none is named), eligible first by score, and the other sites counted.
+ */
 export interface Plan {
   chosen: Candidate | null;
   candidates: Candidate[];
+  /** The sites holding none of the requested datasets (`everySite` gives them as candidates too). */
+  withoutData: SitesWithoutData;
   /** The scoring formula in words, with its constants. */
   formula: string;
   /** Registry version of the snapshot planned over. */

@@ -69,7 +69,10 @@ export interface PlanRecord {
   registryVersion: number;
   /** The site tried first; null when no candidate was eligible. */
   chosen: string | null;
+  /** The verdict on each site holding a requested dataset (every site, in records made before sitesWithoutData). */
   candidates: RecordedVerdict[];
+  /** How many sites held none of the requested datasets (0 in records made before it was kept). */
+  sitesWithoutData: number;
 }
 
 /** A job's plan: its candidates in the order to try them, and the planner's record (absent for jobs given candidates directly). */
@@ -197,7 +200,9 @@ function planRecordOf(raw: unknown): PlanRecord | undefined {
     }
     candidates.push({ site: c.site, eligible: c.eligible, score: c.score, estimatedRows: numberOrNull(c.estimatedRows), estimatedBytesMoved: numberOrNull(c.estimatedBytesMoved), reasons });
   }
-  return { registryVersion: raw.registryVersion, chosen: raw.chosen, candidates };
+  const sitesWithoutData = raw.sitesWithoutData ?? 0;
+  if (typeof sitesWithoutData !== 'number' || !Number.isInteger(sitesWithoutData) || sitesWithoutData < 0) return undefined;
+  return { registryVersion: raw.registryVersion, chosen: raw.chosen, candidates, sitesWithoutData };
 }
 
 function isReasonCode(value: unknown): value is ReasonCode {

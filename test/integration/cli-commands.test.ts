@@ -303,19 +303,25 @@ sites:
     expect(json(unknown)).toMatchObject({ exitCode: 5 });
   }, CLI_TEST_MS);
 
-  it('plan prints every candidate with its verdict and reasons, the chosen first; --json has them all', async () => {
+  it('plan prints every site holding the data with its verdict and reasons, the chosen first, and counts the rest; --every-site lists them', async () => {
     const text = await cli(['plan', 'gaiadr3.gaia_source', '--cone', '15,5,1']);
     expect(text.code, text.stderr).toBe(0);
     const lines = text.stdout.split('\n');
     expect(lines[0]).toMatch(/^plan for gaiadr3\.gaia_source in the cone 15,5,1 \(registry version \d+\): chosen alpha$/);
     expect(lines[1]).toMatch(/^→ alpha +CHOSEN +UP +score [\d.e+-]+, ~[\d,]+ rows, [\d.]+ [kM]?B moved, wait \d+ s$/);
-    // gamma and pub hold no replica: rejected, each with its reason.
-    expect(text.stdout).toMatch(/^ {2}gamma +REJECTED/m);
-    expect(text.stdout).toMatch(/^ {6}NO_REPLICA \(gaiadr3\.gaia_source\): /m);
-    const doc = await cli(['plan', 'gaiadr3.gaia_source', '--cone', '15,5,1', '--json']);
+    // gamma and pub hold no replica: counted, and with --every-site rejected, each with its reason.
+    expect(text.stdout).not.toMatch(/gamma/);
+    expect(text.stdout).toMatch(/^ {2}2 other sites hold none of gaiadr3\.gaia_source \(--every-site lists them\)$/m);
+    const every = await cli(['plan', 'gaiadr3.gaia_source', '--cone', '15,5,1', '--every-site']);
+    expect(every.code, every.stderr).toBe(0);
+    expect(every.stdout).toMatch(/^ {2}gamma +REJECTED/m);
+    expect(every.stdout).toMatch(/^ {6}NO_REPLICA \(gaiadr3\.gaia_source\): /m);
+    expect(every.stdout).not.toMatch(/hold none of/);
+    const doc = await cli(['plan', 'gaiadr3.gaia_source', '--cone', '15,5,1', '--every-site', '--json']);
     expect(doc.code, doc.stderr).toBe(0);
-    const { plan } = json<{ plan: { chosen: string; candidates: { site: { id: string }; eligible: boolean; reasons: { code: string }[]; terms: unknown[] }[] } }>(doc);
+    const { plan } = json<{ plan: { chosen: string; sitesWithoutData: number; candidates: { site: { id: string }; eligible: boolean; reasons: { code: string }[]; terms: unknown[] }[] } }>(doc);
     expect(plan.chosen).toBe('alpha');
+    expect(plan.sitesWithoutData).toBe(2);
     expect(plan.candidates[0]).toMatchObject({ site: { id: 'alpha' }, eligible: true });
     expect(plan.candidates.map((c) => c.site.id).sort()).toEqual(['alpha', 'gamma', 'pub']);
     expect(plan.candidates.find((c) => c.site.id === 'gamma')).toMatchObject({ eligible: false, reasons: [expect.objectContaining({ code: 'NO_REPLICA' })] });

@@ -358,7 +358,7 @@ sites:
     expect(syntax.errors![0].extensions!.code).toBe('CONSTELLATION_E_INVALID_ARGUMENT');
     const nowhere = await submitQuery({ adql: 'SELECT ra FROM gaiadr3.gaia_source', site: 'canfar' });
     expect(nowhere.errors![0].extensions!.code).toBe('CONSTELLATION_E_NO_ELIGIBLE_SITE');
-    expect(nowhere.errors![0].extensions!.violations!.some((v) => v.rule === 'NO_REPLICA')).toBe(true);
+    expect(nowhere.errors![0].extensions!.violations).toContainEqual(expect.objectContaining({ path: 'candidates/canfar/gaiadr3.gaia_source', rule: 'NO_REPLICA' }));
     const badMaxrec = await submitQuery({ adql: 'SELECT ra FROM gaiadr3.gaia_source', maxrec: -1 });
     expect(badMaxrec.errors![0].extensions!.violations![0].path).toBe('input.maxrec');
     // Nothing was stored for any of them.
@@ -400,6 +400,18 @@ sites:
     expect(damaged.data!.job).toEqual({ id: done.id, state: 'COMPLETED', plan: null });
     expect(damaged.errors![0]).toMatchObject({ path: ['job', 'plan'], extensions: { code: 'CONSTELLATION_E_INTERNAL' } });
     expect(damaged.errors![0].message).toContain('candidate 0 (canfar) has no siteJob');
+    // A record kept before sitesWithoutData reads as 0 of them; a count that is not one is damage.
+    const stored = kept.plan as { plan: { sitesWithoutData?: unknown } };
+    expect(stored.plan.sitesWithoutData).toBe(0);
+    const withCount = async (count: unknown) => {
+      const { sitesWithoutData: _dropped, ...rest } = stored.plan;
+      await broker.db.pool.query('UPDATE jobs SET plan = $2::jsonb WHERE id = $1', [done.id, JSON.stringify({ ...stored, plan: { ...rest, ...(count === undefined ? {} : { sitesWithoutData: count }) } })]);
+      return broker.graphql<{ job: { plan: { plan: { sitesWithoutData: number } } | null } }>('query($id: ID!) { job(id: $id) { plan { plan { sitesWithoutData } } } }', { id: done.id });
+    };
+    expect((await withCount(undefined)).data!.job.plan).toEqual({ plan: { sitesWithoutData: 0 } });
+    const negative = await withCount(-1);
+    expect(negative.data!.job.plan).toBeNull();
+    expect(negative.errors![0].message).toContain('its planner record is malformed');
     await broker.db.pool.query('UPDATE jobs SET plan = $2::jsonb WHERE id = $1', [done.id, JSON.stringify(kept.plan)]);
 
     const missing = await broker.graphql(`mutation { submitJob(input: { image: "no/such:1", command: "true", cores: 1, memoryGb: 1 }) { id } }`);

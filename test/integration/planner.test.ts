@@ -38,7 +38,9 @@ describe(`planning over the registry through PlannerView (${backend})`, () => {
     const request = { kind: 'CONTAINER' as const, datasets: [GAIA], image: IMAGE, cores: 4, region: { cone: { ra: 10, dec: 70, radiusDeg: 1 } } };
     const fromDb = plan(snapshot, request, { groups: [] }, { now });
     expect(fromDb.chosen?.site).toBe('north');
-    expect(fromDb.candidates.find((c) => c.site === 'empty')!.reasons.map((r) => r.code)).toEqual(['NO_REPLICA']);
+    expect(fromDb.candidates.find((c) => c.site === 'empty')).toBeUndefined();
+    expect(fromDb.withoutData.verdict('empty')!.reasons.map((r) => r.code)).toEqual(['NO_REPLICA']);
+    expect(fromDb.withoutData.ids()).toEqual(['empty']);
     const fromDocs = plan(snapshotFromDocuments([north(90), everywhere, empty]), request, { groups: [] }, { now });
     expect(fromDb.candidates.map((c) => [c.site, c.eligible, c.score.toFixed(6), c.reasons.map((r) => r.code)]))
       .toEqual(fromDocs.candidates.map((c) => [c.site, c.eligible, c.score.toFixed(6), c.reasons.map((r) => r.code)]));

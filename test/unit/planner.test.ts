@@ -28,7 +28,7 @@ function run(docs: CapabilityDocument[], request: PlanRequest, opts: { snap?: Do
 }
 
 const codes = (p: Plan, siteId: string): ReasonCode[] => candidate(p, siteId).reasons.map((r) => r.code);
-const candidate = (p: Plan, siteId: string): Candidate => p.candidates.find((c) => c.site === siteId)!;
+const candidate = (p: Plan, siteId: string): Candidate => p.withoutData.everySite(p.candidates).find((c) => c.site === siteId)!;
 const query = (datasets: string[], extra: Partial<PlanRequest> = {}): PlanRequest => ({ kind: 'QUERY', datasets, ...extra });
 const container = (datasets: string[], extra: Partial<PlanRequest> = {}): PlanRequest => ({ kind: 'CONTAINER', datasets, image: IMAGE, cores: 4, memoryGb: 16, ...extra });
 
@@ -39,8 +39,15 @@ describe('planner choices on hand-built federations', () => {
     expect(codes(p, 'b')).toEqual(['NO_REPLICA']);
     expect(codes(p, 'c')).toEqual(['NO_REPLICA']);
     expect(candidate(p, 'b').reasons[0].dataset).toBe(GAIA);
-    expect(p.candidates.map((c) => c.site)).toEqual(['a', 'b', 'c']);
-    expect(p.candidates.map((c) => c.eligible)).toEqual([true, false, false]);
+    // b and c hold none of the data: counted, not candidates, unless every site is asked for.
+    expect(p.candidates.map((c) => c.site)).toEqual(['a']);
+    expect(p.withoutData.count).toBe(2);
+    expect(p.withoutData.ids()).toEqual(['b', 'c']);
+    expect(p.withoutData.reasons).toEqual([expect.objectContaining({ code: 'NO_REPLICA', dataset: GAIA })]);
+    expect(p.withoutData.everySite(p.candidates).map((c) => [c.site, c.eligible])).toEqual([['a', true], ['b', false], ['c', false]]);
+    expect(p.withoutData.verdict('c')).toMatchObject({ site: 'c', eligible: false, reasons: [{ code: 'NO_REPLICA', dataset: GAIA }] });
+    expect(p.withoutData.verdict('a')).toBeUndefined();
+    expect(p.withoutData.verdict('nosuch')).toBeUndefined();
   });
 
   it('same data at two sites with different load: the idler one, both eligible', () => {
@@ -264,17 +271,30 @@ describe('planner properties', () => {
     return { docs, status };
   }
 
-  it('the chosen candidate is eligible, best, and every site appears once', () => {
+  it('the chosen candidate is eligible, best, and every site appears once: a candidate holding data, or without data', () => {
     fc.assert(fc.property(federationArb, requestArb, callerArb, (sites, request, groups) => {
       const { docs, status } = build(sites);
       const p = run(docs, request, { snap: { status }, groups });
-      expect(p.candidates.map((c) => c.site).sort()).toEqual(docs.map((d) => d.site.id).sort());
+      const without = p.withoutData.ids();
+      expect(without).toHaveLength(p.withoutData.count);
+      expect([...p.candidates.map((c) => c.site), ...without].sort()).toEqual(docs.map((d) => d.site.id).sort());
+      const every = p.withoutData.everySite(p.candidates);
+      expect(every.map((c) => c.site).sort()).toEqual(docs.map((d) => d.site.id).sort());
+      // The eligible lead, then the rejected in site order, as before sites without data were counted.
+      expect(every.slice(0, p.candidates.filter((c) => c.eligible).length)).toEqual(p.candidates.filter((c) => c.eligible));
+      const rejectedIds = every.filter((c) => !c.eligible).map((c) => c.site);
+      expect(rejectedIds).toEqual([...rejectedIds].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      for (const id of without) {
+        const held = docs.find((d) => d.site.id === id)!.datasets.filter((d) => request.datasets.includes(d.id));
+        expect(held, id).toEqual([]);
+        expect(every.find((c) => c.site === id)!.reasons.filter((r) => r.code === 'NO_REPLICA').map((r) => r.dataset)).toEqual([...new Set(request.datasets)]);
+      }
       const eligible = p.candidates.filter((c) => c.eligible);
       if (p.chosen) {
         expect(p.chosen.eligible).toBe(true);
         for (const c of eligible) expect(p.chosen.score).toBeGreaterThanOrEqual(c.score);
       } else expect(eligible).toHaveLength(0);
-      for (const c of p.candidates) {
+      for (const c of every) {
         const hard = c.reasons.some((r) => ['SITE_DOWN', 'NO_REPLICA', 'NOT_COVERED', 'FORBIDDEN', 'NO_SERVICE', 'NO_IMAGE', 'NO_CAPACITY', 'LIMIT_EXCEEDED'].includes(r.code));
         expect(hard).toBe(!c.eligible);
       }

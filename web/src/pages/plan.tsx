@@ -15,10 +15,12 @@ interface Candidate {
   reasons: { code: string; dataset: string | null; message: string }[];
   terms: Term[];
 }
-interface Plan { formula: string; registryVersion: number; chosen: { site: { id: string } } | null; candidates: Candidate[] }
+interface Plan { formula: string; registryVersion: number; chosen: { site: { id: string } } | null; candidates: Candidate[]; sitesWithoutData: number }
+/** A plan as shown: with whether the sites without the data were asked for as candidates. */
+type Shown = Plan & { everySite: boolean };
 
-const PLAN = `query($r: PlanRequest!) { plan(request: $r) { formula registryVersion chosen { site { id } }
-  candidates { site { id name } eligible score estimatedBytesMoved estimatedRows estimatedWaitS pool
+const PLAN = `query($r: PlanRequest!, $every: Boolean!) { plan(request: $r) { formula registryVersion sitesWithoutData chosen { site { id } }
+  candidates(everySite: $every) { site { id name } eligible score estimatedBytesMoved estimatedRows estimatedWaitS pool
     reasons { code dataset message } terms { name kind value unit weight weightUnit contribution } } } }`;
 
 /** A number field's value, or undefined when empty. */
@@ -31,9 +33,10 @@ export function PlanPage() {
   const [kind, setKind] = useState<'QUERY' | 'CONTAINER'>('QUERY');
   const [cone, setCone] = useState({ ra: '', dec: '', radius: '' });
   const [job, setJob] = useState({ image: '', arch: '', cores: '1', memoryGb: '2', gpus: '' });
-  const [plan, setPlan] = useState<Plan>();
+  const [plan, setPlan] = useState<Shown>();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const [everySite, setEverySite] = useState(false);
 
   useEffect(() => {
     gql<{ datasets: { id: string }[] }>('{ datasets(limit: 5000) { id } }').then((d) => setDatasets(d.datasets.map((x) => x.id)), (e: unknown) => setError(describeError(e)));
@@ -61,7 +64,7 @@ export function PlanPage() {
           }
         }
       }
-      setPlan((await gql<{ plan: Plan }>(PLAN, { r: request })).plan);
+      setPlan({ ...(await gql<{ plan: Plan }>(PLAN, { r: request, every: everySite })).plan, everySite });
     } catch (e) {
       setPlan(undefined);
       setError(describeError(e));
@@ -106,6 +109,7 @@ export function PlanPage() {
             <input name="arch" value={job.arch} placeholder="arch (amd64)" onInput={(e) => setJob({ ...job, arch: (e.target as HTMLInputElement).value })} />
           </fieldset>
         ) : null}
+        <label><input type="checkbox" name="everySite" checked={everySite} onChange={(e) => setEverySite((e.target as HTMLInputElement).checked)} /> list the sites holding none of the datasets too</label>
         <button type="submit" disabled={busy}>{busy ? 'Planning…' : 'Plan'}</button>
       </form>
       {error ? <p class="error" role="alert">{error}</p> : null}
@@ -114,8 +118,8 @@ export function PlanPage() {
   );
 }
 
-/** Every candidate, eligible first by score, the chosen one marked. */
-function PlanResult({ plan }: { plan: Plan }) {
+/** Every candidate, eligible first by score, the chosen one marked; the sites without the data counted. */
+function PlanResult({ plan }: { plan: Shown }) {
   const chosen = plan.chosen?.site.id;
   return (
     <div class="plan" data-chosen={chosen ?? ''}>
@@ -150,6 +154,9 @@ function PlanResult({ plan }: { plan: Plan }) {
           ))}
         </tbody>
       </table>
+      {plan.sitesWithoutData > 0 && !plan.everySite
+        ? <p class="muted without-data" data-count={plan.sitesWithoutData}>{plan.sitesWithoutData} {plan.candidates.length > 0 ? 'other ' : ''}site{plan.sitesWithoutData === 1 ? ' holds' : 's hold'} none of the datasets (not listed).</p>
+        : null}
       <details><summary>Formula</summary><pre>{plan.formula}</pre></details>
     </div>
   );
