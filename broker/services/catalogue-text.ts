@@ -39,17 +39,3 @@ export function foldsToAscii(s: string): boolean {
 export function plainAscii(s: string): boolean {
   return /^[\u0001-\u007f]*$/.test(s);
 }
-
-/** Where `a` would go in `sorted` (C order), and whether it is there. */
-export function searchC(sorted: readonly string[], a: string): { at: number; found: boolean } {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compareC(sorted[mid], a);
-    if (c === 0) return { at: mid, found: true };
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return { at: lo, found: false };
-}

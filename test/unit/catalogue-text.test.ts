@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareC, foldAscii, searchC } from '../../broker/services/catalogue-text.js';
+import { compareC, foldAscii } from '../../broker/services/catalogue-text.js';
 import { seededRandom } from '../support/random.js';
 
 // Characters from every range whose UTF-16 order differs from UTF-8 byte order, and ASCII around '_' and '.'.
@@ -21,19 +21,6 @@ describe('the C collation in memory', () => {
       const a = randomString(rnd);
       const b = randomString(rnd);
       expect(sign(compareC(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
-    }
-  });
-
-  it('finds a string or where it would go in a sorted list', () => {
-    const rnd = seededRandom(7);
-    const sorted = [...new Set(Array.from({ length: 500 }, () => randomString(rnd)))].sort(compareC);
-    for (const [i, s] of sorted.entries()) expect(searchC(sorted, s)).toEqual({ at: i, found: true });
-    for (let k = 0; k < 500; k++) {
-      const s = randomString(rnd);
-      const { at, found } = searchC(sorted, s);
-      expect(found).toBe(sorted.includes(s));
-      if (at > 0) expect(compareC(sorted[at - 1], s)).toBeLessThanOrEqual(0);
-      if (at < sorted.length && !found) expect(compareC(sorted[at], s)).toBeGreaterThan(0);
     }
   });
 
