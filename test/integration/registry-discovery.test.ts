@@ -4,6 +4,7 @@ import { OPEN_FEDERATION, configFromYaml } from '../support/config.js';
 import { backend } from '../support/database.js';
 import { documentFor } from '../support/documents.js';
 import { startBroker, type TestBroker } from '../support/broker.js';
+import { upsertConfiguredSite } from '../../registry/store/queries/sites.js';
 import { WAITING_TEST_MS, waitUntil, within } from '../support/wait.js';
 
 // Two sites with overlapping data and different sky coverage.
@@ -161,6 +162,30 @@ describe(`registry discovery over GraphQL (${backend})`, () => {
     }));
     const answer = await within(broker.graphql<{ sites: unknown[] }>('{ sites { id replicas { table } } }'), 'broker stopped answering after aborted requests');
     expect(answer.data!.sites.length).toBeGreaterThanOrEqual(3);
+  }, WAITING_TEST_MS);
+
+  it('moves the registry version when a configured site\'s row changes (another broker starting with a new federation.yaml): cached answers follow', async () => {
+    const SITES = '{ sites(limit: 100) { id name url } }';
+    const read = async () => {
+      const res = await fetch(`${broker.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: SITES }) });
+      return { cache: res.headers.get('x-constellation-cache'), sites: ((await res.json()) as { data: { sites: { id: string; name: string; url: string }[] } }).data.sites };
+    };
+    await read();
+    expect((await read()).cache).toBe('hit');
+    const version = async () => (await broker.db.pool.query<{ version: number }>('SELECT version FROM registry_state')).rows[0].version;
+    const before = await version();
+    // As declared already: nothing moves, the cached answer stands.
+    await upsertConfiguredSite(broker.db.pool, { id: 'north', name: north.site.name, platform: north.site.platform, url: north.site.url ?? '' });
+    expect(await version()).toBe(before);
+    expect((await read()).cache).toBe('hit');
+    // Renamed: one new version, and the broker's answers show the new name once it has followed it.
+    await upsertConfiguredSite(broker.db.pool, { id: 'north', name: 'North, renamed', platform: north.site.platform, url: north.site.url ?? '' });
+    expect(await version()).toBe(before + 1);
+    await waitUntil(read, (r) => r.sites.find((s) => s.id === 'north')?.name === 'North, renamed', { describe: (r) => `north is still ${JSON.stringify(r.sites.find((s) => s.id === 'north'))}` });
+    // A new configured site (no document yet) is a new version too.
+    await upsertConfiguredSite(broker.db.pool, { id: 'newcomer', name: 'Newcomer', platform: 'tap', url: 'https://newcomer.example.org' });
+    expect(await version()).toBe(before + 2);
+    await waitUntil(read, (r) => r.sites.some((s) => s.id === 'newcomer'), { describe: (r) => `sites are ${r.sites.map((s) => s.id).join(', ')}` });
   }, WAITING_TEST_MS);
 
   it('reports 404 for unknown routes and null for unknown ids', async () => {

@@ -1,5 +1,6 @@
 /** Queries over the sites table. */
-import type { Queryable } from '../db.js';
+import type pg from 'pg';
+import { withTransaction, type Queryable } from '../db.js';
 import type { SiteRow } from './rows.js';
 
 /** A site's row as SiteRow names its fields (also returned by publish, so both read it alike). */
@@ -17,17 +18,31 @@ export async function sitesByIds(db: Queryable, ids: readonly string[]): Promise
   return (await db.query<SiteRow>(`SELECT ${SITE_COLUMNS} FROM sites WHERE id = ANY($1)`, [ids])).rows;
 }
 
-/** Register a site declared in federation.yaml, refreshing its name, platform, URL and location. */
+/**
+ * Register a site declared in federation.yaml, refreshing its name, platform, URL and location.
+ * A row that changes is a new registry version (announced like a publish's), so every broker's
+ * view and cached answers move to it; a row already as declared moves nothing. The site's row is
+ * locked before the version's, the order a publish takes them in.
+ */
 export async function upsertConfiguredSite(
-  db: Queryable,
+  pool: pg.Pool,
   site: { id: string; name: string; platform: string; url: string; location?: { lat: number; lon: number } },
 ): Promise<void> {
-  await db.query(
-    `INSERT INTO sites (id, name, platform, url, location_lat, location_lon) VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, platform = EXCLUDED.platform, url = EXCLUDED.url,
-       location_lat = COALESCE(EXCLUDED.location_lat, sites.location_lat), location_lon = COALESCE(EXCLUDED.location_lon, sites.location_lon)`,
-    [site.id, site.name, site.platform, site.url, site.location?.lat ?? null, site.location?.lon ?? null],
-  );
+  await withTransaction(pool, async (client) => {
+    const changed = await client.query(
+      `INSERT INTO sites (id, name, platform, url, location_lat, location_lon) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, platform = EXCLUDED.platform, url = EXCLUDED.url,
+         location_lat = COALESCE(EXCLUDED.location_lat, sites.location_lat), location_lon = COALESCE(EXCLUDED.location_lon, sites.location_lon)
+       WHERE (sites.name, sites.platform, sites.url, sites.location_lat, sites.location_lon) IS DISTINCT FROM
+         (EXCLUDED.name, EXCLUDED.platform, EXCLUDED.url, COALESCE(EXCLUDED.location_lat, sites.location_lat), COALESCE(EXCLUDED.location_lon, sites.location_lon))
+       RETURNING id`,
+      [site.id, site.name, site.platform, site.url, site.location?.lat ?? null, site.location?.lon ?? null],
+    );
+    if (changed.rowCount !== 1) return;
+    await client.query(
+      `WITH v AS (UPDATE registry_state SET version = version + 1 RETURNING version)
+       UPDATE sites SET registry_version = v.version FROM v WHERE id = $1 RETURNING pg_notify('constellation_registry', v.version::text)`, [site.id]);
+  });
 }
 
 /** Ids of sites that already hold an advertised document (so a seed must not overwrite it). */
