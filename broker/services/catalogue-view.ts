@@ -189,7 +189,9 @@ export class CatalogueView implements SnapshotFollower {
     if (p !== undefined) {
       this.apply(p);
       this.version_ = snapshot.version;
-    } else if (changed !== undefined && changed.size === 0) {
+    } else if (changed !== undefined && changed.size === 0 && !this.stale) {
+      // Only sites' own rows moved (nothing of the catalogue's); a stale catalogue stays unanswered
+      // until a read takes everything again.
       this.version_ = snapshot.version;
     } else {
       // Sites changed that were never read (not expected): answer nothing from memory until a full read.
