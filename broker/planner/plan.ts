@@ -301,7 +301,9 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
   const next = datasets.map(() => 0);
   const atSite = datasets.map(() => -1);
   const lengths = lists.map((list) => list?.length ?? 0);
-  for (let i = 0; i < sites.length; i++) {
+  const visit = sitesToVisit(snapshot, datasets.length === 0 ? undefined : lists);
+  for (let v = 0, n = visit?.length ?? sites.length; v < n; v++) {
+    const i = visit === undefined ? v : visit[v];
     let held = false;
     const here = sites[i];
     for (let k = 0; k < datasets.length; k++) {
@@ -418,6 +420,31 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
   const unheld = sites.length - heldAt.length;
   const withoutData = unheld === 0 ? SitesWithoutData.none() : new SitesWithoutData(unheld, Object.freeze(noReplica), siteIds, siteDown, Int32Array.from(heldAt));
   return { chosen: eligible[0] ?? null, candidates, withoutData, formula: options.costs ? formulaText(costs) : DEFAULT_FORMULA, registryVersion: snapshot.version };
+}
+
+/**
+ * The positions of the sites holding some of `lists` (ascending, each once), so a plan passes
+ * over a dataset's few hundred holders rather than every site of the federation; undefined to
+ * pass over every site (a request naming no dataset, or a holder the snapshot cannot place).
+ */
+function sitesToVisit(snapshot: PlannerSnapshot, lists: readonly (DatasetReplicas | undefined)[] | undefined): Int32Array | undefined {
+  if (lists === undefined) return undefined;
+  let total = 0;
+  for (const list of lists) total += list?.length ?? 0;
+  const all = new Int32Array(total);
+  let n = 0;
+  for (const list of lists) {
+    if (list === undefined) continue;
+    for (let j = 0; j < list.length; j++) {
+      const at = snapshot.positionOf(list.sites[j].site.id);
+      if (at < 0) return undefined;
+      all[n++] = at;
+    }
+  }
+  if (lists.length > 1) all.sort();
+  let kept = 0;
+  for (let k = 0; k < n; k++) if (kept === 0 || all[k] !== all[kept - 1]) all[kept++] = all[k];
+  return all.subarray(0, kept);
 }
 
 // Most plans use the default constants; their formula is the same long string every time.
