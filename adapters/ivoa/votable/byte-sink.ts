@@ -3,6 +3,9 @@ import { float32Digits, float32Text, shortest } from './real-text.js';
 /** "00", "01", … "99" as ASCII bytes, two digits written at a time. */
 const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i & 1 ? (i >> 1) % 10 : Math.floor((i >> 1) / 10)));
 
+/** What `take` gives when nothing was written: a reader taking after every input piece allocates nothing then. */
+const EMPTY = Buffer.alloc(0);
+
 /** Powers of ten up to 10^15, for counting the digits of a safe integer. */
 const P10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
@@ -25,8 +28,9 @@ export class ByteSink {
     return this.pos;
   }
 
-  /** The bytes written so far (the sink starts again empty, in a new buffer). */
+  /** The bytes written so far (the sink starts again empty, in a new buffer; none written, none made). */
   take(): Buffer {
+    if (this.pos === 0) return EMPTY;
     const out = this.buf.subarray(0, this.pos);
     this.buf = Buffer.allocUnsafe(Math.max(this.capacity, this.pos));
     this.pos = 0;
