@@ -239,16 +239,15 @@ export class ByteSink {
   }
 
   /**
-   * The number at `from` in `json` (a JSON array of numbers), up to the next ',' or ']';
-   * returns that delimiter's index.
+   * The number at `from` in `json` (a JSON array of numbers, as bytes: see `spelledBytes`), up
+   * to the next ',' or ']'; returns that delimiter's index.
    */
-  number(json: string, from: number): number {
-    // The longest JSON number a double gives is 24 characters (-1.2345678901234567e-308).
+  numberBytes(json: Uint8Array, from: number): number {
     this.room(24);
     const buf = this.buf;
     let p = this.pos;
     let i = from;
-    for (let c = json.charCodeAt(i); c !== 44 && c !== 93; c = json.charCodeAt(++i)) buf[p++] = c;
+    for (let c = json[i]; c !== 44 && c !== 93; c = json[++i]) buf[p++] = c;
     this.pos = p;
     return i;
   }
@@ -257,5 +256,22 @@ export class ByteSink {
   double(x: number): void {
     if (x === 0 && 1 / x < 0) this.ascii('-0');
     else this.ascii(String(x));
+  }
+}
+
+/**
+ * A JSON array of numbers (ASCII) as bytes, in a buffer reused from call to call: the row
+ * loops copy each number's digits from it (ByteSink.numberBytes). Copying them from the string
+ * JSON.stringify gives, a character at a time, cost more than spelling them (the string is a
+ * rope of pieces); one native copy into bytes first makes that copy a plain byte loop.
+ */
+export class SpelledBytes {
+  private bytes = Buffer.allocUnsafeSlow(1 << 16);
+
+  /** `json`'s bytes (valid until the next call; anything after its closing ']' is stale). */
+  of(json: string): Buffer {
+    if (this.bytes.length < json.length) this.bytes = Buffer.allocUnsafeSlow(Math.max(json.length, this.bytes.length * 2));
+    this.bytes.write(json, 0, 'latin1');
+    return this.bytes;
   }
 }
