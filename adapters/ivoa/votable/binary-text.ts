@@ -71,6 +71,8 @@ export class BinaryTextRows {
    * usual layout: numbers first, strings last); empty when some DOUBLE column has no fixed place.
    */
   private readonly doubleAt: { col: number; offset: number }[] = [];
+  /** The same places as typed arrays for the gathering loop: each one's flag byte and bit, offset and null value. */
+  private readonly placed: { flagByte: Int32Array; flagMask: Uint8Array; offset: Int32Array; nullNum: Float64Array };
 
   constructor(
     private readonly cols: Column[],
@@ -94,6 +96,14 @@ export class BinaryTextRows {
       offset = cols[c].fixedBytes < 0 ? -1 : offset + cols[c].fixedBytes;
     }
     if (this.doubleAt.length !== this.kinds.filter((k) => k === DOUBLE).length) this.doubleAt.length = 0;
+    const at = this.doubleAt;
+    this.placed = {
+      flagByte: Int32Array.from(at, (d) => d.col >> 3),
+      flagMask: Uint8Array.from(at, (d) => (binary2 ? 0x80 >>> (d.col & 7) : 0)),
+      offset: Int32Array.from(at, (d) => d.offset),
+      // No null value: NaN, which no value equals (NaN itself is not spelled by JSON.stringify anyway).
+      nullNum: Float64Array.from(at, (d) => cols[d.col].nullNum ?? Number.NaN),
+    };
   }
 
   /** Write `count` rows starting at `starts[i]` in `buf` (see RawRows); `firstRow` numbers them in errors. */
@@ -125,15 +135,16 @@ export class BinaryTextRows {
 
   /** The batch's doubles, read at their fixed places (same order and choice as gatherDoubles). */
   private gatherPlaced(buf: Buffer, view: DataView, starts: Int32Array, count: number, reals: number[]): void {
-    const at = this.doubleAt;
-    const cols = this.cols;
+    const { flagByte, flagMask, offset, nullNum } = this.placed;
+    const m = offset.length;
+    let n = reals.length;
     for (let i = 0; i < count; i++) {
       const p = starts[i];
-      for (let k = 0; k < at.length; k++) {
-        const c = at[k].col;
-        if (this.binary2 && (buf[p + (c >> 3)] & (0x80 >>> (c & 7))) !== 0) continue;
-        const v = view.getFloat64(p + at[k].offset);
-        if (v !== cols[c].nullNum && spelledByJson(v)) reals.push(v);
+      for (let k = 0; k < m; k++) {
+        // flagMask is 0 for BINARY (no null flags): never null by its flag.
+        if ((buf[p + flagByte[k]] & flagMask[k]) !== 0) continue;
+        const v = view.getFloat64(p + offset[k]);
+        if (v !== nullNum[k] && spelledByJson(v)) reals[n++] = v;
       }
     }
   }

@@ -311,15 +311,16 @@ export class TextTableWriter {
   }
 }
 
-/** ASCII bytes each format copies as they are in a string (1) or must quote or escape (0); NUL is 0 in each. */
+/** ASCII bytes each format copies as they are in a string (1) or must quote or escape (0); NUL and non-ASCII bytes are 0 in each. */
 const JSON_PLAIN = asciiTable((c) => c >= 0x20 && c !== 34 && c !== 92);
 const CSV_PLAIN = asciiTable((c) => c !== 0 && c !== 34 && c !== 44 && c !== 13 && c !== 10);
 /** White space (as /\s/ in ASCII) makes a CSV field quoted when it leads or trails. */
 const CSV_EDGE = asciiTable((c) => !(c === 32 || (c >= 9 && c <= 13)));
 const TSV_PLAIN = asciiTable((c) => c !== 0 && c !== 9 && c !== 13 && c !== 10);
 
+/** Indexed by any byte (no read past the end in the copy loops): bytes from 0x80 are 0, they need decoding. */
 function asciiTable(plain: (c: number) => boolean): Uint8Array {
-  const t = new Uint8Array(128);
+  const t = new Uint8Array(256);
   for (let c = 0; c < 128; c++) t[c] = plain(c) ? 1 : 0;
   return t;
 }
