@@ -217,9 +217,13 @@ export class FramedConversion {
     this.signalPump();
   }
 
-  /** Whether the pump must wait: a working part has FRAMES_IN_FLIGHT batches to write, or the client is behind. */
+  /**
+   * Whether the pump must wait: a part has FRAMES_IN_FLIGHT batches to write, or the client is
+   * behind. A part that ended before the reading did failed: nothing more is read, the client
+   * gets to its error.
+   */
   private full(): boolean {
-    return this.receivedBytes >= TEXT_QUEUED_BYTES || this.parts.some((p, k) => !p.reported && this.waiting[k].length >= FRAMES_IN_FLIGHT);
+    return this.receivedBytes >= TEXT_QUEUED_BYTES || this.parts.some((p, k) => p.reported || this.waiting[k].length >= FRAMES_IN_FLIGHT);
   }
 
   /** Reads the body while the parts have room and the client keeps up. */

@@ -320,7 +320,7 @@ export class VOTableReader {
       this.events.push({ type: 'data', table, fields: req.meta.fields, serialization });
     }
     if (req.kind === 'STREAM' && this.frameBytes > 0) {
-      const frames = (this.frames = new FrameSink(table));
+      const frames = (this.frames = new FrameSink(table, this.frameBytes));
       this.data = new StreamScanner(cols, req.binary2, opts, onRow, (buf, _view, starts, count, first, end) => {
         frames.add(buf, starts, count, first, end);
         if (frames.size >= this.frameBytes) this.flushFrames();

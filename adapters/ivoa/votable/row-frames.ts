@@ -13,10 +13,13 @@ export interface RowFrames {
   firstRow: number;
 }
 
-/** Initial room for rows, grown by doubling (a row up to the cell limit fits in the end). */
-const INITIAL_BYTES = 1 << 16;
-/** A batch's buffers start at the last batch's size, up to this: one huge row does not make every later batch huge. */
-const HINT_LIMIT = 1 << 22;
+/**
+ * Room beyond the batch size: a batch goes out once it holds at least that many bytes, so it
+ * ends up to one hand-over larger (the decoder's buffer, 256 KB, unless rows are larger).
+ */
+const SLACK = 1 << 19;
+/** A batch's first buffer. */
+const FIRST_BYTES = 1 << 16;
 
 /**
  * Collects complete rows as the decoder hands them over (they are valid only during that call,
@@ -29,11 +32,14 @@ export class FrameSink {
   private starts = new Int32Array(0);
   private count = 0;
   private firstRow = 0;
-  /** The last batch's bytes and rows: the next is usually about as large. */
-  private hintBytes = INITIAL_BYTES;
-  private hintRows = 1024;
+  /** Rows in the last batch: the next usually has about as many. */
+  private rowsHint = 1024;
 
-  constructor(private readonly table: number) {}
+  /** `batchBytes`: the size at which the caller takes a batch (ReadOptions.frames). */
+  constructor(
+    private readonly table: number,
+    private readonly batchBytes: number,
+  ) {}
 
   /** Bytes of rows held. */
   get size(): number {
@@ -60,8 +66,7 @@ export class FrameSink {
   take(): RowFrames | null {
     if (this.count === 0) return null;
     const out: RowFrames = { table: this.table, bytes: this.bytes.subarray(0, this.length), starts: this.starts.subarray(0, this.count), count: this.count, firstRow: this.firstRow };
-    this.hintBytes = Math.min(HINT_LIMIT, Math.max(INITIAL_BYTES, this.length));
-    this.hintRows = Math.min(HINT_LIMIT >> 4, Math.max(1024, this.count));
+    this.rowsHint = Math.max(1024, this.count);
     this.bytes = new Uint8Array(0);
     this.starts = new Int32Array(0);
     this.length = 0;
@@ -69,11 +74,17 @@ export class FrameSink {
     return out;
   }
 
+  /**
+   * A batch's buffer starts small (a small result's only batch) and then takes the size of a
+   * whole batch at once: copying it as it doubled cost as much as copying the rows in.
+   */
   private grow(need: number, rows: number): void {
-    const next = new Uint8Array(Math.max(this.hintBytes, need, this.bytes.length * 2));
+    const size = this.bytes.length === 0 ? FIRST_BYTES : Math.max(this.batchBytes + SLACK, this.bytes.length * 2);
+    // Not zero-filled: only bytes copied in are read. Not from Node's pool: it is moved to another thread.
+    const next = Buffer.allocUnsafeSlow(Math.max(size, need));
     next.set(this.bytes.subarray(0, this.length));
     this.bytes = next;
-    if (this.starts.length === 0) this.growStarts(Math.max(rows, this.hintRows));
+    if (this.starts.length === 0) this.growStarts(Math.max(rows, this.rowsHint));
   }
 
   private growStarts(need: number): void {
