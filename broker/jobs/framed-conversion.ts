@@ -205,6 +205,7 @@ export class FramedConversion {
 
   private onMessage(part: Part, m: FromThread): void {
     if (m.kind === 'done') return;
+    if (m.kind === 'text' && m.spare) this.reading.recycle(m.spare);
     const batch = this.waiting[this.parts.indexOf(part)].shift();
     if (batch === undefined) {
       // A failure with no batch outstanding (the thread died between batches): it ends the conversion.

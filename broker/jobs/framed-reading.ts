@@ -54,6 +54,11 @@ export class FramedReading {
     return this.items();
   }
 
+  /** A batch's buffers, written and given back, to be filled again. */
+  recycle(frames: RowFrames): void {
+    this.reader.recycleFrames(frames);
+  }
+
   /** The items the end completes: the last rows, the end of the text; a VOTable without a table is UPSTREAM_MALFORMED. */
   end(): FramedItem[] {
     if (this.over) return [];

@@ -39,6 +39,7 @@ export interface ThreadError {
  * of its part, or the error that ended it.
  */
 export type FromThread =
-  | { kind: 'text'; parts: Uint8Array[] }
+  /** `spare`: in frames mode, the batch's own buffers, given back to be filled again (row-frames.ts FrameSpares). */
+  | { kind: 'text'; parts: Uint8Array[]; spare?: RowFrames }
   | { kind: 'done' }
   | { kind: 'failed'; error: ThreadError };

@@ -71,9 +71,11 @@ function convertFrames(port: MessagePort, format: TextFormat): void {
       return true;
     }
     if (m.kind === 'frames') {
-      const text = writer.write(m.frames);
-      const parts = m.frames.table === 0 && text.length > 0 ? [text] : [];
-      post({ kind: 'text', parts }, movable(parts));
+      const f = m.frames;
+      const text = writer.write(f);
+      const parts = f.table === 0 && text.length > 0 ? [text] : [];
+      // The rows' buffers go back with the text, to be filled with later rows: no new memory per batch.
+      post({ kind: 'text', parts, spare: f }, [...movable(parts), f.bytes.buffer as ArrayBuffer, f.starts.buffer as ArrayBuffer]);
       return true;
     }
     return false;

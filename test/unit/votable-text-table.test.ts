@@ -154,11 +154,12 @@ describe('VOTable to CSV, TSV and JSON', () => {
         fc.integer({ min: 1, max: 3 }),
         fc.integer({ min: 1, max: 3000 }),
         fc.boolean(),
+        fc.boolean(),
         fc.constantFrom(...FORMATS),
         fc.constantFrom(binary.bytes, tabledata.bytes),
-        async (sizes, writers, frameBytes, flushEveryPiece, format, bytes) => {
+        async (sizes, writers, frameBytes, flushEveryPiece, recycle, format, bytes) => {
           const reference = await collect(toText(bytes, format));
-          expect(framedText(pieces(bytes, sizes), format, writers, frameBytes, flushEveryPiece)).toBe(reference);
+          expect(framedText(pieces(bytes, sizes), format, writers, frameBytes, flushEveryPiece, recycle)).toBe(reference);
         },
       ),
       { numRuns: 80 },
@@ -188,9 +189,10 @@ describe('VOTable to CSV, TSV and JSON', () => {
 
 /**
  * What the broker's thread and its workers give together in frames mode (framed-conversion.ts),
- * on this thread: batches go to `writers` FramesTextWriters in turn, texts are put in order.
+ * on this thread: batches go to `writers` FramesTextWriters in turn, texts are put in order;
+ * with `recycle` each batch's buffers are given back once written, as the workers do.
  */
-function framedText(chunks: Iterable<Uint8Array>, format: 'csv' | 'tsv' | 'json', writers: number, frameBytes: number, flushEveryPiece: boolean): string {
+function framedText(chunks: Iterable<Uint8Array>, format: 'csv' | 'tsv' | 'json', writers: number, frameBytes: number, flushEveryPiece: boolean, recycle: boolean): string {
   const reading = new FramedReading(format, frameBytes);
   const out: Uint8Array[] = [];
   const ws = Array.from({ length: writers }, () => new FramesTextWriter(format));
@@ -202,6 +204,8 @@ function framedText(chunks: Iterable<Uint8Array>, format: 'csv' | 'tsv' | 'json'
       else if (item.kind === 'frames') {
         const text = ws[batches++ % writers].write(item.frames);
         if (!item.check && item.frames.table === 0) out.push(text);
+        // Given back as a worker gives them: later batches are written into these buffers.
+        if (recycle) reading.recycle(item.frames);
       } else throw item.error;
     }
   };

@@ -9,7 +9,7 @@ import { StreamScanner } from './stream-reader.js';
 import { TableDataScanner } from './tabledata-reader.js';
 import { TextTableWriter } from './text-table.js';
 import { BinaryTextRows } from './binary-text.js';
-import { FrameSink } from './row-frames.js';
+import { FrameSink, FrameSpares, type RowFrames } from './row-frames.js';
 import { XmlSplitter } from './xml-splitter.js';
 import { XmlBudget } from '../xml/limits.js';
 
@@ -145,6 +145,7 @@ export class VOTableReader {
   private readonly frameBytes: number;
   /** The rows of the binary data section being read, gathered for a `frames` event. */
   private frames: FrameSink | null = null;
+  private readonly spares = new FrameSpares();
 
   constructor(opts: ReadOptions) {
     this.batchSize = Math.max(1, opts.batchSize ?? 1000);
@@ -192,6 +193,11 @@ export class VOTableReader {
   flushFrames(): void {
     const frames = this.frames?.take();
     if (frames) this.events.push({ type: 'frames', frames });
+  }
+
+  /** A `frames` event's buffers, done with (their rows written), to be filled with later rows. */
+  recycleFrames(frames: RowFrames): void {
+    this.spares.give(frames);
   }
 
   /** Whether this reader writes the rows the current piece completes (ReadOptions.textShare). */
@@ -320,7 +326,7 @@ export class VOTableReader {
       this.events.push({ type: 'data', table, fields: req.meta.fields, serialization });
     }
     if (req.kind === 'STREAM' && this.frameBytes > 0) {
-      const frames = (this.frames = new FrameSink(table, this.frameBytes));
+      const frames = (this.frames = new FrameSink(table, this.frameBytes, this.spares));
       this.data = new StreamScanner(cols, req.binary2, opts, onRow, (buf, _view, starts, count, first, end) => {
         frames.add(buf, starts, count, first, end);
         if (frames.size >= this.frameBytes) this.flushFrames();
