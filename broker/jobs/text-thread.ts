@@ -1,15 +1,12 @@
 /**
  * The body of a text-conversion worker thread (see text-threads.ts): converts one VOTable at a
- * time, its pieces (or, in frames mode, its rows already read) arriving on the MessagePort of a
- * `start` message, and sends back the text of what it is given to write. Nothing here touches
- * the network, the database or a credential.
+ * time, its pieces arriving on the MessagePort of a `start` message, and sends back the text of
+ * the pieces its share gives it. Nothing here touches the network, the database or a credential.
  */
-import { parentPort, type MessagePort } from 'node:worker_threads';
-import { FramesTextWriter } from '../../adapters/ivoa/votable/frames-text.js';
+import { parentPort } from 'node:worker_threads';
 import { isConstellationError } from '../../registry/model/errors.js';
-import { TextConversion, type TextShare } from './to-text.js';
+import { TextConversion } from './to-text.js';
 import type { FromThread, StartMessage, ThreadError, ToThread } from './text-thread-protocol.js';
-import type { TextFormat } from '../../adapters/ivoa/votable/index.js';
 
 /**
  * The buffers to move rather than copy: the converter hands over each buffer it wrote
@@ -28,13 +25,23 @@ function threadError(err: unknown): ThreadError {
     : { kind: 'INTERNAL', message: `text conversion failed: ${err instanceof Error ? err.message : String(err)}`, violations: [] };
 }
 
-/** Runs one conversion's messages through `step` until it ends, fails or is cancelled. */
-function serve(port: MessagePort, step: (m: ToThread, post: (message: FromThread, transfer?: ArrayBuffer[]) => void) => boolean): void {
+function convert({ port, format, share }: StartMessage): void {
+  const conversion = new TextConversion(format, share);
+  let pieces = 0;
   const post = (message: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+  // Sends a piece's text when it is this thread's (even none, so the pieces can be put in order).
+  const send = (piece: number, parts: Uint8Array[]) => {
+    if (conversion.writes(piece)) post({ kind: 'text', parts }, movable(parts));
+  };
   port.on('message', (m: ToThread) => {
     try {
-      if (m.kind !== 'cancel' && step(m, post)) return;
+      if (m.kind === 'chunk') {
+        const parts = conversion.push(m.bytes);
+        send(pieces++, parts);
+        return;
+      }
       // A cancelled conversion ends at once; its text is not wanted.
+      if (m.kind === 'end') send(pieces, conversion.end());
       post({ kind: 'done' });
     } catch (err) {
       post({ kind: 'failed', error: threadError(err) });
@@ -44,44 +51,6 @@ function serve(port: MessagePort, step: (m: ToThread, post: (message: FromThread
   });
 }
 
-/** Reads every piece, writes the rows of its share of them (text-threads.ts SharedConversion). */
-function convertShare(port: MessagePort, format: TextFormat, share: TextShare): void {
-  const conversion = new TextConversion(format, share);
-  let pieces = 0;
-  // Sends a piece's text when it is this thread's (even none, so the pieces can be put in order).
-  const send = (piece: number, parts: Uint8Array[], post: (message: FromThread, transfer?: ArrayBuffer[]) => void) => {
-    if (conversion.writes(piece)) post({ kind: 'text', parts }, movable(parts));
-  };
-  serve(port, (m, post) => {
-    if (m.kind === 'chunk') {
-      send(pieces++, conversion.push(m.bytes), post);
-      return true;
-    }
-    if (m.kind === 'end') send(pieces, conversion.end(), post);
-    return false;
-  });
-}
-
-/** Writes the row batches it is given; only the first table's text is the result (framed-conversion.ts). */
-function convertFrames(port: MessagePort, format: TextFormat): void {
-  const writer = new FramesTextWriter(format);
-  serve(port, (m, post) => {
-    if (m.kind === 'data') {
-      writer.begin(m.table, m.fields, m.binary2);
-      return true;
-    }
-    if (m.kind === 'frames') {
-      const f = m.frames;
-      const text = writer.write(f);
-      const parts = f.table === 0 && text.length > 0 ? [text] : [];
-      // The rows' buffers go back with the text, to be filled with later rows: no new memory per batch.
-      post({ kind: 'text', parts, spare: f }, [...movable(parts), f.bytes.buffer as ArrayBuffer, f.starts.buffer as ArrayBuffer]);
-      return true;
-    }
-    return false;
-  });
-}
-
-parentPort?.on('message', (m: StartMessage) => ('share' in m ? convertShare(m.port, m.format, m.share) : convertFrames(m.port, m.format)));
+parentPort?.on('message', (m: StartMessage) => convert(m));
 // The pool hands this thread conversions once the converter is loaded.
 parentPort?.postMessage('ready');

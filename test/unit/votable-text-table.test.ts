@@ -9,8 +9,6 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray, TextTableWriter, writeVOTableToBuffer, type Cell, type FieldMeta, type Row, type WritableTable } from '../../adapters/ivoa/votable/index.js';
 import { idleTextThreads, startTextThreads, textOnThread } from '../../broker/jobs/text-threads.js';
-import { FramesTextWriter } from '../../adapters/ivoa/votable/frames-text.js';
-import { FramedReading, type FramedItem } from '../../broker/jobs/framed-reading.js';
 import { TextConversion, toText } from '../../broker/jobs/to-text.js';
 import { carried, cellsOf, MIXED_ROWS, MIXED_TABLE, oldText, sameCell } from './votable-text-support.js';
 
@@ -93,8 +91,7 @@ describe('VOTable to CSV, TSV and JSON', () => {
     const tabledata = await mixed('TABLEDATA');
     const fromBinary = await collect(toText(binary.bytes, format));
     expect(await collect(toText(tabledata.bytes, format))).toBe(fromBinary);
-    // And on worker threads, as the results routes convert (binary rows read here, written
-    // there; TABLEDATA read and written there), in pieces small enough to share out.
+    // And on worker threads, as the results routes convert, in pieces small enough to share out.
     await threadsIdle();
     expect(await collect(textOnThread(arriving(binary.bytes, [300]), format))).toBe(fromBinary);
     await threadsIdle();
@@ -145,27 +142,6 @@ describe('VOTable to CSV, TSV and JSON', () => {
     );
   });
 
-  it('read once and written by several writers in turn (frames), the texts put in order are the same bytes (property)', async () => {
-    const binary = await mixed('BINARY2');
-    const tabledata = await mixed('TABLEDATA');
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.integer({ min: 1, max: 900 }), { minLength: 1, maxLength: 6 }),
-        fc.integer({ min: 1, max: 3 }),
-        fc.integer({ min: 1, max: 3000 }),
-        fc.boolean(),
-        fc.boolean(),
-        fc.constantFrom(...FORMATS),
-        fc.constantFrom(binary.bytes, tabledata.bytes),
-        async (sizes, writers, frameBytes, flushEveryPiece, recycle, format, bytes) => {
-          const reference = await collect(toText(bytes, format));
-          expect(framedText(pieces(bytes, sizes), format, writers, frameBytes, flushEveryPiece, recycle)).toBe(reference);
-        },
-      ),
-      { numRuns: 80 },
-    );
-  });
-
   it('keeps 2,000-row tables whole across the reader’s batches and input chunks', async () => {
     const table: WritableTable = { fields: [{ name: 'id', datatype: 'long' }, { name: 'x', datatype: 'double' }, { name: 'm', datatype: 'float' }, { name: 's', datatype: 'char', arraysize: '*' }] };
     const rows: Row[] = Array.from({ length: 2000 }, (_, i) => [BigInt(i) * 4_295_098_369n, i / 7, Math.fround(i / 3), i % 3 === 0 ? null : `s${i}`]);
@@ -186,36 +162,6 @@ describe('VOTable to CSV, TSV and JSON', () => {
     expect(json).toBe(oldText('json', fields, rows));
   });
 });
-
-/**
- * What the broker's thread and its workers give together in frames mode (framed-conversion.ts),
- * on this thread: batches go to `writers` FramesTextWriters in turn, texts are put in order;
- * with `recycle` each batch's buffers are given back once written, as the workers do.
- */
-function framedText(chunks: Iterable<Uint8Array>, format: 'csv' | 'tsv' | 'json', writers: number, frameBytes: number, flushEveryPiece: boolean, recycle: boolean): string {
-  const reading = new FramedReading(format, frameBytes);
-  const out: Uint8Array[] = [];
-  const ws = Array.from({ length: writers }, () => new FramesTextWriter(format));
-  let batches = 0;
-  const take = (items: FramedItem[]) => {
-    for (const item of items) {
-      if (item.kind === 'text') out.push(...item.parts);
-      else if (item.kind === 'data') for (const w of ws) w.begin(item.table, item.fields, item.binary2);
-      else if (item.kind === 'frames') {
-        const text = ws[batches++ % writers].write(item.frames);
-        if (!item.check && item.frames.table === 0) out.push(text);
-        // Given back as a worker gives them: later batches are written into these buffers.
-        if (recycle) reading.recycle(item.frames);
-      } else throw item.error;
-    }
-  };
-  for (const chunk of chunks) {
-    take(reading.push(chunk));
-    if (flushEveryPiece) take(reading.flush());
-  }
-  take(reading.end());
-  return new TextDecoder().decode(Buffer.concat(out));
-}
 
 /** A BINARY2 document with the decoded STREAM bytes changed by `edit`. */
 async function tamperedBinary2(table: WritableTable, rows: Row[], edit: (data: Buffer) => Buffer): Promise<Buffer> {
@@ -302,7 +248,7 @@ describe('hostile VOTables in the text converters', () => {
     expect(err.message).toContain('query ran out of time');
   });
 
-  it('a bad row before a reading error fails with the row’s error, however the input is cut (rows read on this thread, written on a worker)', async () => {
+  it('a bad row before a reading error fails with the row’s error, however the input is cut', async () => {
     const body = await tamperedBinary2(BOOLS, ROWS, (d) => {
       d[16] = 0x58;
       return d;
@@ -322,17 +268,6 @@ describe('hostile VOTables in the text converters', () => {
     const inner = bad.slice(bad.indexOf('<RESOURCE'), bad.lastIndexOf('</VOTABLE>'));
     const two = Buffer.from(one.replace('</VOTABLE>', `${inner}</VOTABLE>`), 'latin1');
     expect(await failure(two, 'csv', [50])).toMatchObject({ kind: 'UPSTREAM_MALFORMED', message: expect.stringMatching(/row 2\b.*boolean/) });
-  });
-
-  it('metadata longer than is held before the rows: converted the same, binary or TABLEDATA', async () => {
-    const description = 'x'.repeat(9 << 20);
-    const table: WritableTable = { ...BOOLS, description };
-    for (const serialization of SERIALIZATIONS) {
-      const bytes = await writeVOTableToBuffer(table, ROWS, { serialization });
-      expect(bytes.length).toBeGreaterThan(9 << 20);
-      await threadsIdle();
-      expect(await collect(textOnThread(arriving(bytes), 'json'))).toBe(await collect(toText(bytes, 'json')));
-    }
   });
 
   it('only the first table is converted; rows of later tables are not written', async () => {

@@ -9,10 +9,10 @@ const INITIAL_BYTES = 1 << 18;
 
 /**
  * Complete rows as bytes: row i is at buf[starts[i]…] (valid only during the call), for
- * i < count, the last ending at `end`; `firstRow` is the 0-based number of the first.
- * Variable-length counts have been checked against the cell limit already.
+ * i < count; `firstRow` is the 0-based number of the first. Variable-length counts have been
+ * checked against the cell limit already.
  */
-export type RawRows = (buf: Buffer, view: DataView, starts: Int32Array, count: number, firstRow: number, end: number) => void;
+export type RawRows = (buf: Buffer, view: DataView, starts: Int32Array, count: number, firstRow: number) => void;
 
 /** Options the row decoder needs from the reader. */
 export interface BinaryDecoderOptions {
@@ -174,7 +174,7 @@ export class BinaryRowDecoder {
       pos += size;
     }
     if (n > 0) {
-      onRaw(this.buf, this.view, starts, n, this.rowCount, pos);
+      onRaw(this.buf, this.view, starts, n, this.rowCount);
       this.rowCount += n;
     }
     return pos;

@@ -9,7 +9,6 @@ import { StreamScanner } from './stream-reader.js';
 import { TableDataScanner } from './tabledata-reader.js';
 import { TextTableWriter } from './text-table.js';
 import { BinaryTextRows } from './binary-text.js';
-import { FrameSink, FrameSpares, type RowFrames } from './row-frames.js';
 import { XmlSplitter } from './xml-splitter.js';
 import { XmlBudget } from '../xml/limits.js';
 
@@ -141,11 +140,6 @@ export class VOTableReader {
   private readonly share: { every: number; phase: number };
   /** The input piece being read (see ReadOptions.textShare). */
   private piece = 0;
-  /** Batch size of `frames` events; 0 when rows are written here (ReadOptions.frames). */
-  private readonly frameBytes: number;
-  /** The rows of the binary data section being read, gathered for a `frames` event. */
-  private frames: FrameSink | null = null;
-  private readonly spares = new FrameSpares();
 
   constructor(opts: ReadOptions) {
     this.batchSize = Math.max(1, opts.batchSize ?? 1000);
@@ -153,7 +147,6 @@ export class VOTableReader {
     this.maxCellBytes = opts.maxCellBytes ?? 64 * 1024 * 1024;
     this.textFormat = opts.text;
     this.share = opts.textShare ?? { every: 1, phase: 0 };
-    this.frameBytes = opts.text === undefined ? 0 : Math.max(0, opts.frames ?? 0);
     this.sax = new SaxesParser({ xmlns: true, position: true });
     this.meta = new MetadataBuilder({
       table: (table) => this.events.push({ type: 'table', table }),
@@ -187,17 +180,6 @@ export class VOTableReader {
     const out = this.events;
     this.events = [];
     return out;
-  }
-
-  /** The rows gathered for a `frames` event so far go out now, however few (ReadOptions.frames). */
-  flushFrames(): void {
-    const frames = this.frames?.take();
-    if (frames) this.events.push({ type: 'frames', frames });
-  }
-
-  /** A `frames` event's buffers, done with (their rows written), to be filled with later rows. */
-  recycleFrames(frames: RowFrames): void {
-    this.spares.give(frames);
   }
 
   /** Whether this reader writes the rows the current piece completes (ReadOptions.textShare). */
@@ -321,17 +303,7 @@ export class VOTableReader {
     const text = new TextTableWriter(this.textFormat, req.meta.fields);
     this.textWriter = text;
     this.batchTable = table;
-    if (this.frameBytes > 0) {
-      const serialization = req.kind === 'TABLEDATA' ? 'TABLEDATA' : req.binary2 ? 'BINARY2' : 'BINARY';
-      this.events.push({ type: 'data', table, fields: req.meta.fields, serialization });
-    }
-    if (req.kind === 'STREAM' && this.frameBytes > 0) {
-      const frames = (this.frames = new FrameSink(table, this.frameBytes, this.spares));
-      this.data = new StreamScanner(cols, req.binary2, opts, onRow, (buf, _view, starts, count, first, end) => {
-        frames.add(buf, starts, count, first, end);
-        if (frames.size >= this.frameBytes) this.flushFrames();
-      });
-    } else if (req.kind === 'TABLEDATA') {
+    if (req.kind === 'TABLEDATA') {
       this.data = new TableDataScanner(cols, opts, onRow, req.qname);
     } else {
       const rows = new BinaryTextRows(cols, req.binary2, text, this.invalidValues);
@@ -345,8 +317,6 @@ export class VOTableReader {
   private endData(): void {
     this.rowCount += this.data!.rowCount;
     this.data = null;
-    this.flushFrames();
-    this.frames = null;
     this.flushRows();
     this.textWriter = null;
     // The XML parser saw the start tag; give it the matching end tag.

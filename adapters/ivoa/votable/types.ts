@@ -16,7 +16,6 @@
  * whose elements may be null (integer VALUES null sentinel, NaN, boolean '?'); the shape is in
  * `FieldMeta.shape`.
  */
-import type { RowFrames } from './row-frames.js';
 
 /** The twelve VOTable primitive datatypes. */
 export type Datatype =
@@ -213,10 +212,6 @@ export type VOTableEvent =
   | { type: 'rows'; table: number; rows: Row[] }
   /** Instead of `rows` when ReadOptions.text is set: the rows written in that format (no header). */
   | { type: 'text'; table: number; chunk: Uint8Array }
-  /** With ReadOptions.frames: a table's data section begins (its rows follow as `frames` or, for TABLEDATA, `text`). */
-  | { type: 'data'; table: number; fields: FieldMeta[]; serialization: 'TABLEDATA' | 'BINARY' | 'BINARY2' }
-  /** With ReadOptions.frames: whole BINARY/BINARY2 rows as bytes, for another writer (see row-frames.ts). */
-  | { type: 'frames'; frames: RowFrames }
   | { type: 'resource'; resource: ResourceMeta }
   | {
       type: 'end';
@@ -254,11 +249,4 @@ export interface ReadOptions {
    * written: several readers given the same pieces share one table's writing between them.
    */
   textShare?: { every: number; phase: number };
-  /**
-   * In text mode, BINARY and BINARY2 rows are not written but handed over as their bytes
-   * (`frames` events), for another thread to write with `BinaryTextRows`: a batch goes out once
-   * it holds this many bytes, at the end of its data section, and when `flushFrames` is called.
-   * Each data section is announced by a `data` event. TABLEDATA rows are still written here.
-   */
-  frames?: number;
 }
