@@ -239,10 +239,11 @@ export class ByteSink {
   }
 
   /**
-   * The number at `from` in `json` (a JSON array of numbers, as bytes: see `spelledBytes`), up
+   * The number at `from` in `json` (a JSON array of numbers, as bytes: see SpelledBytes), up
    * to the next ',' or ']'; returns that delimiter's index.
    */
   numberBytes(json: Uint8Array, from: number): number {
+    // The longest JSON number a double gives is 24 characters (-1.2345678901234567e-308).
     this.room(24);
     const buf = this.buf;
     let p = this.pos;
