@@ -57,6 +57,11 @@ class TextThreadPool {
     return workers;
   }
 
+  /** Workers ready and not converting. */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
   release(worker: Worker): void {
     worker.unref();
     this.idle.push(worker);
@@ -112,6 +117,11 @@ const pool = new TextThreadPool();
  */
 export function startTextThreads(): Promise<void> {
   return pool.warm();
+}
+
+/** Text-conversion threads ready and not converting (a conversion gives its threads back just after its end). */
+export function idleTextThreads(): number {
+  return pool.idleCount;
 }
 
 /**

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readVOTableToArray, TextTableWriter, writeVOTableToBuffer, type Cell, type FieldMeta, type Row, type WritableTable } from '../../adapters/ivoa/votable/index.js';
-import { startTextThreads, textOnThread } from '../../broker/jobs/text-threads.js';
+import { idleTextThreads, startTextThreads, textOnThread } from '../../broker/jobs/text-threads.js';
 import { TextConversion, toText } from '../../broker/jobs/to-text.js';
 import { carried, cellsOf, MIXED_ROWS, MIXED_TABLE, oldText, sameCell } from './votable-text-support.js';
 
@@ -91,9 +91,11 @@ describe('VOTable to CSV, TSV and JSON', () => {
     const tabledata = await mixed('TABLEDATA');
     const fromBinary = await collect(toText(binary.bytes, format));
     expect(await collect(toText(tabledata.bytes, format))).toBe(fromBinary);
-    // And on a worker thread, as the results routes convert.
-    expect(await collect(textOnThread(arriving(binary.bytes), format))).toBe(fromBinary);
-    expect(await collect(textOnThread(arriving(tabledata.bytes), format))).toBe(fromBinary);
+    // And on worker threads, as the results routes convert, in pieces small enough to share out.
+    await threadsIdle();
+    expect(await collect(textOnThread(arriving(binary.bytes, [300]), format))).toBe(fromBinary);
+    await threadsIdle();
+    expect(await collect(textOnThread(arriving(tabledata.bytes, [300]), format))).toBe(fromBinary);
     // And from the rows themselves, through the writer's row path.
     const writer = new TextTableWriter(format, binary.fields);
     const viaRows = Buffer.concat([writer.head(), writer.rows(binary.rows), writer.tail()]).toString('utf8');
@@ -170,9 +172,14 @@ async function tamperedBinary2(table: WritableTable, rows: Row[], edit: (data: B
   return Buffer.from(text.slice(0, start) + data.toString('base64') + text.slice(end), 'latin1');
 }
 
+/** Both threads back from the last conversion, so the next one runs on them (not on this thread for want of one). */
+async function threadsIdle(): Promise<void> {
+  await expect.poll(() => idleTextThreads(), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+}
+
 /** The body as a network gives it: chunks arriving asynchronously. */
-async function* arriving(body: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield* pieces(body, [65536]);
+async function* arriving(body: Uint8Array, sizes = [65536]): AsyncGenerator<Uint8Array> {
+  yield* pieces(body, sizes);
 }
 
 async function failureOf(text: AsyncIterable<Uint8Array>): Promise<{ kind?: string; message?: string }> {
@@ -185,9 +192,10 @@ async function failureOf(text: AsyncIterable<Uint8Array>): Promise<{ kind?: stri
 }
 
 /** The error converting `body` fails with: the same code and message on this thread and on a worker thread. */
-async function failure(body: Uint8Array, format: 'csv' | 'tsv' | 'json' = 'csv'): Promise<{ kind?: string; message?: string }> {
+async function failure(body: Uint8Array, format: 'csv' | 'tsv' | 'json' = 'csv', sizes = [65536]): Promise<{ kind?: string; message?: string }> {
   const here = await failureOf(toText(body, format));
-  const there = await failureOf(textOnThread(arriving(body), format));
+  await threadsIdle();
+  const there = await failureOf(textOnThread(arriving(body, sizes), format));
   expect(there).toMatchObject({ kind: here.kind, message: here.message });
   return here;
 }
@@ -238,6 +246,28 @@ describe('hostile VOTables in the text converters', () => {
     const err = await failure(Buffer.from(text), 'json');
     expect(err.kind).toBe('UPSTREAM');
     expect(err.message).toContain('query ran out of time');
+  });
+
+  it('a bad row before a reading error fails with the row’s error, however the input is cut', async () => {
+    const body = await tamperedBinary2(BOOLS, ROWS, (d) => {
+      d[16] = 0x58;
+      return d;
+    });
+    const cut = body.subarray(0, body.indexOf('</STREAM>') - 3);
+    for (const sizes of [[65536], [5], [37, 3]]) {
+      expect(await failure(cut, 'json', sizes)).toMatchObject({ kind: 'UPSTREAM_MALFORMED', message: expect.stringMatching(/row 2\b.*boolean/) });
+    }
+  });
+
+  it('a bad row in a later table fails the conversion as on one thread, though its text is not wanted', async () => {
+    const one = (await writeVOTableToBuffer(BOOLS, ROWS, { serialization: 'BINARY2' })).toString('latin1');
+    const bad = (await tamperedBinary2(BOOLS, ROWS, (d) => {
+      d[16] = 0x58;
+      return d;
+    })).toString('latin1');
+    const inner = bad.slice(bad.indexOf('<RESOURCE'), bad.lastIndexOf('</VOTABLE>'));
+    const two = Buffer.from(one.replace('</VOTABLE>', `${inner}</VOTABLE>`), 'latin1');
+    expect(await failure(two, 'csv', [50])).toMatchObject({ kind: 'UPSTREAM_MALFORMED', message: expect.stringMatching(/row 2\b.*boolean/) });
   });
 
   it('only the first table is converted; rows of later tables are not written', async () => {

@@ -4,6 +4,7 @@ import { boolOf, decodeCell, utf8z, type InvalidValues } from './binary-cells.js
 import { malformed } from './errors.js';
 import { CellError } from './tabledata-values.js';
 import type { TextTableWriter } from './text-table.js';
+import { SpelledBytes } from './byte-sink.js';
 
 // What a column's cells are, decided once: the common fixed-size scalars and strings are read
 // from the bytes and written at once; anything else is decoded as a Cell first.
@@ -41,6 +42,9 @@ function kindOf(col: Column): number {
   }
 }
 
+/** The batch's spelled doubles when it has none. */
+const NO_DOUBLES = new Uint8Array(0);
+
 /** A double the JSON.stringify of the batch spells (finite, not -0), as the row loop expects it. */
 function spelledByJson(x: number): boolean {
   return x - x === 0 && (x !== 0 || 1 / x > 0);
@@ -61,11 +65,14 @@ export class BinaryTextRows {
   private readonly nullLo: Float64Array;
   private readonly doubleCols: boolean;
   private readonly reals: number[] = [];
+  private readonly spelledBytes = new SpelledBytes();
   /**
    * Where each DOUBLE column is in a row, when no variable-size column comes before it (the
    * usual layout: numbers first, strings last); empty when some DOUBLE column has no fixed place.
    */
   private readonly doubleAt: { col: number; offset: number }[] = [];
+  /** The same places as typed arrays for the gathering loop: each one's flag byte and bit, offset and null value. */
+  private readonly placed: { flagByte: Int32Array; flagMask: Uint8Array; offset: Int32Array; nullNum: Float64Array };
 
   constructor(
     private readonly cols: Column[],
@@ -89,18 +96,26 @@ export class BinaryTextRows {
       offset = cols[c].fixedBytes < 0 ? -1 : offset + cols[c].fixedBytes;
     }
     if (this.doubleAt.length !== this.kinds.filter((k) => k === DOUBLE).length) this.doubleAt.length = 0;
+    const at = this.doubleAt;
+    this.placed = {
+      flagByte: Int32Array.from(at, (d) => d.col >> 3),
+      flagMask: Uint8Array.from(at, (d) => (binary2 ? 0x80 >>> (d.col & 7) : 0)),
+      offset: Int32Array.from(at, (d) => d.offset),
+      // No null value: NaN, which no value equals (NaN itself is not spelled by JSON.stringify anyway).
+      nullNum: Float64Array.from(at, (d) => cols[d.col].nullNum ?? Number.NaN),
+    };
   }
 
   /** Write `count` rows starting at `starts[i]` in `buf` (see RawRows); `firstRow` numbers them in errors. */
   write(buf: Buffer, view: DataView, starts: Int32Array, count: number, firstRow: number): void {
-    let spelled = '';
+    let spelled: Uint8Array = NO_DOUBLES;
     if (this.doubleCols) {
       // As in TextTableWriter: every double of the batch spelled by one JSON.stringify call.
       const reals = this.reals;
       reals.length = 0;
       if (this.doubleAt.length > 0) this.gatherPlaced(buf, view, starts, count, reals);
       else for (let i = 0; i < count; i++) this.gatherDoubles(buf, view, starts[i], reals);
-      if (reals.length > 0) spelled = JSON.stringify(reals);
+      if (reals.length > 0) spelled = this.spelledBytes.of(JSON.stringify(reals));
     }
     let at = 1;
     let i = 0;
@@ -120,15 +135,16 @@ export class BinaryTextRows {
 
   /** The batch's doubles, read at their fixed places (same order and choice as gatherDoubles). */
   private gatherPlaced(buf: Buffer, view: DataView, starts: Int32Array, count: number, reals: number[]): void {
-    const at = this.doubleAt;
-    const cols = this.cols;
+    const { flagByte, flagMask, offset, nullNum } = this.placed;
+    const m = offset.length;
+    let n = reals.length;
     for (let i = 0; i < count; i++) {
       const p = starts[i];
-      for (let k = 0; k < at.length; k++) {
-        const c = at[k].col;
-        if (this.binary2 && (buf[p + (c >> 3)] & (0x80 >>> (c & 7))) !== 0) continue;
-        const v = view.getFloat64(p + at[k].offset);
-        if (v !== cols[c].nullNum && spelledByJson(v)) reals.push(v);
+      for (let k = 0; k < m; k++) {
+        // flagMask is 0 for BINARY (no null flags): never null by its flag.
+        if ((buf[p + flagByte[k]] & flagMask[k]) !== 0) continue;
+        const v = view.getFloat64(p + offset[k]);
+        if (v !== nullNum[k] && spelledByJson(v)) reals[n++] = v;
       }
     }
   }
@@ -154,7 +170,7 @@ export class BinaryTextRows {
   }
 
   /** One row; returns where the next double is in `spelled`. */
-  private row(buf: Buffer, view: DataView, p: number, spelled: string, at: number): number {
+  private row(buf: Buffer, view: DataView, p: number, spelled: Uint8Array, at: number): number {
     const w = this.writer;
     const sink = w.sink;
     const cols = this.cols;
@@ -185,7 +201,7 @@ export class BinaryTextRows {
         case DOUBLE: {
           const v = view.getFloat64(q);
           if (v !== v || v === col.nullNum) w.nullCell();
-          else if (spelledByJson(v)) at = sink.number(spelled, at) + 1;
+          else if (spelledByJson(v)) at = sink.numberBytes(spelled, at) + 1;
           else w.unusualReal(v);
           break;
         }

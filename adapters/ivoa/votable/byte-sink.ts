@@ -3,6 +3,9 @@ import { float32Digits, float32Text, shortest } from './real-text.js';
 /** "00", "01", … "99" as ASCII bytes, two digits written at a time. */
 const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i & 1 ? (i >> 1) % 10 : Math.floor((i >> 1) / 10)));
 
+/** What `take` gives when nothing was written: a reader taking after every input piece allocates nothing then. */
+const EMPTY = Buffer.alloc(0);
+
 /** Powers of ten up to 10^15, for counting the digits of a safe integer. */
 const P10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
@@ -25,8 +28,9 @@ export class ByteSink {
     return this.pos;
   }
 
-  /** The bytes written so far (the sink starts again empty, in a new buffer). */
+  /** The bytes written so far (the sink starts again empty, in a new buffer; none written, none made). */
   take(): Buffer {
+    if (this.pos === 0) return EMPTY;
     const out = this.buf.subarray(0, this.pos);
     this.buf = Buffer.allocUnsafe(Math.max(this.capacity, this.pos));
     this.pos = 0;
@@ -235,16 +239,16 @@ export class ByteSink {
   }
 
   /**
-   * The number at `from` in `json` (a JSON array of numbers), up to the next ',' or ']';
-   * returns that delimiter's index.
+   * The number at `from` in `json` (a JSON array of numbers, as bytes: see SpelledBytes), up
+   * to the next ',' or ']'; returns that delimiter's index.
    */
-  number(json: string, from: number): number {
+  numberBytes(json: Uint8Array, from: number): number {
     // The longest JSON number a double gives is 24 characters (-1.2345678901234567e-308).
     this.room(24);
     const buf = this.buf;
     let p = this.pos;
     let i = from;
-    for (let c = json.charCodeAt(i); c !== 44 && c !== 93; c = json.charCodeAt(++i)) buf[p++] = c;
+    for (let c = json[i]; c !== 44 && c !== 93; c = json[++i]) buf[p++] = c;
     this.pos = p;
     return i;
   }
@@ -253,5 +257,22 @@ export class ByteSink {
   double(x: number): void {
     if (x === 0 && 1 / x < 0) this.ascii('-0');
     else this.ascii(String(x));
+  }
+}
+
+/**
+ * A JSON array of numbers (ASCII) as bytes, in a buffer reused from call to call: the row
+ * loops copy each number's digits from it (ByteSink.numberBytes). Copying them from the string
+ * JSON.stringify gives, a character at a time, cost more than spelling them (the string is a
+ * rope of pieces); one native copy into bytes first makes that copy a plain byte loop.
+ */
+export class SpelledBytes {
+  private bytes = Buffer.allocUnsafeSlow(1 << 16);
+
+  /** `json`'s bytes (valid until the next call; anything after its closing ']' is stale). */
+  of(json: string): Buffer {
+    if (this.bytes.length < json.length) this.bytes = Buffer.allocUnsafeSlow(Math.max(json.length, this.bytes.length * 2));
+    this.bytes.write(json, 0, 'latin1');
+    return this.bytes;
   }
 }

@@ -1,6 +1,6 @@
 import type { Cell, FieldMeta, Row } from './types.js';
 import { isStringArray } from './arraysize.js';
-import { ByteSink } from './byte-sink.js';
+import { ByteSink, SpelledBytes } from './byte-sink.js';
 import { doubleText, float32Text } from './real-text.js';
 
 /** The text formats a VOTable's rows are written in. */
@@ -89,6 +89,9 @@ function spelledByJson(x: number): boolean {
   return x - x === 0 && (x !== 0 || 1 / x > 0);
 }
 
+/** The batch's spelled doubles when it has none. */
+const NO_DOUBLES = new Uint8Array(0);
+
 /** A FIELD as the JSON format's metadata describes it. */
 function fieldJson(f: FieldMeta): Record<string, string> {
   const out: Record<string, string> = { name: f.name, datatype: f.datatype };
@@ -119,6 +122,7 @@ export class TextTableWriter {
   /** The DOUBLE columns, and the batch's doubles gathered for JSON.stringify (reused). */
   private readonly doubles: number[];
   private readonly reals: number[] = [];
+  private readonly spelledBytes = new SpelledBytes();
 
   constructor(
     readonly format: TextFormat,
@@ -178,7 +182,7 @@ export class TextTableWriter {
         }
       }
     }
-    const spelled = reals.length > 0 ? JSON.stringify(reals) : '';
+    const spelled = reals.length > 0 ? this.spelledBytes.of(JSON.stringify(reals)) : NO_DOUBLES;
     let at = 1;
     for (let r = 0; r < rows.length; r++) {
       const row = rows[r];
@@ -193,7 +197,7 @@ export class TextTableWriter {
         switch (kinds[c]) {
           case DOUBLE:
             if (typeof v === 'number') {
-              if (spelledByJson(v)) at = sink.number(spelled, at) + 1;
+              if (spelledByJson(v)) at = sink.numberBytes(spelled, at) + 1;
               else this.unusualReal(v);
               continue;
             }
@@ -307,15 +311,16 @@ export class TextTableWriter {
   }
 }
 
-/** ASCII bytes each format copies as they are in a string (1) or must quote or escape (0); NUL is 0 in each. */
+/** ASCII bytes each format copies as they are in a string (1) or must quote or escape (0); NUL and non-ASCII bytes are 0 in each. */
 const JSON_PLAIN = asciiTable((c) => c >= 0x20 && c !== 34 && c !== 92);
 const CSV_PLAIN = asciiTable((c) => c !== 0 && c !== 34 && c !== 44 && c !== 13 && c !== 10);
 /** White space (as /\s/ in ASCII) makes a CSV field quoted when it leads or trails. */
 const CSV_EDGE = asciiTable((c) => !(c === 32 || (c >= 9 && c <= 13)));
 const TSV_PLAIN = asciiTable((c) => c !== 0 && c !== 9 && c !== 13 && c !== 10);
 
+/** Indexed by any byte (no read past the end in the copy loops): bytes from 0x80 are 0, they need decoding. */
 function asciiTable(plain: (c: number) => boolean): Uint8Array {
-  const t = new Uint8Array(128);
+  const t = new Uint8Array(256);
   for (let c = 0; c < 128; c++) t[c] = plain(c) ? 1 : 0;
   return t;
 }
