@@ -46,10 +46,10 @@ function refusal(lead: string, candidates: readonly Candidate[], without?: Sites
   const violations: Violation[] = candidates.flatMap((c) =>
     c.reasons.filter((r) => HARD_REASONS.has(r.code)).map((r) => ({ path: `candidates/${c.site}${r.dataset ? `/${r.dataset}` : ''}`, rule: r.code, message: r.message })),
   );
-  const n = without?.count ?? 0;
-  const sites = `${n} ${candidates.length > 0 ? 'other ' : ''}site${n === 1 ? '' : 's'}`;
-  for (const r of without && n > 0 ? without.reasons : []) {
-    violations.push({ path: `candidates/*/${r.dataset}`, rule: r.code, message: `no replica of ${r.dataset} is held at ${sites}` });
+  if (without !== undefined && without.count > 0) {
+    const n = without.count;
+    const sites = `${n} ${candidates.length > 0 ? 'other ' : ''}site${n === 1 ? '' : 's'}`;
+    for (const r of without.reasons) violations.push({ path: `candidates/*/${r.dataset}`, rule: r.code, message: `no replica of ${r.dataset} is held at ${sites}` });
   }
   const shown = violations.slice(0, 5).map((v) => `${v.path.slice('candidates/'.length)}: ${v.message}`);
   const more = violations.length > shown.length ? `; and ${violations.length - shown.length} more (see extensions.violations)` : '';

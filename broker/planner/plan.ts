@@ -14,7 +14,7 @@ import type { ComputeRow, ImageRow } from '../../registry/store/queries/rows.js'
 import { DEFAULT_COSTS, formulaText, freshness, score, type CostConstants } from './cost.js';
 import type { DatasetReplicas, PlannerSite, PlannerSnapshot } from './snapshot.js';
 import type { Candidate, Caller, Plan, PlanRequest, Reason } from './types.js';
-import { rejected, SitesWithoutData } from './without-data.js';
+import { rejected, siteDownReason, SitesWithoutData } from './without-data.js';
 
 /** Service types that can answer a QUERY over a replica. */
 export const QUERY_SERVICE_TYPES: ReadonlySet<string> = new Set(['tap', 'casjobs']);
@@ -320,7 +320,7 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     const site = sites[i];
     const id = siteIds[i];
     const reasons: Reason[] = [];
-    if (down) reasons.push({ code: 'SITE_DOWN', message: `site ${id} is DOWN` });
+    if (down) reasons.push(siteDownReason(id));
     let local = 0;
     let rows: number | null = 0;
     let resultBytes: number | null = 0;

@@ -9,6 +9,11 @@ import type { Candidate, CostTerm, Reason } from './types.js';
 
 const NO_TERMS: CostTerm[] = Object.freeze([]) as unknown as CostTerm[];
 
+/** The reason a DOWN site is rejected with. */
+export function siteDownReason(id: string): Reason {
+  return { code: 'SITE_DOWN', message: `site ${id} is DOWN` };
+}
+
 /** A rejected Candidate: score 0, no estimates, the given reasons. */
 export function rejected(site: string, reasons: Reason[]): Candidate {
   return { site, eligible: false, score: 0, estimatedBytesMoved: null, estimatedRows: null, estimatedWaitS: 0, pool: null, reasons, terms: NO_TERMS };
@@ -65,7 +70,7 @@ export class SitesWithoutData {
 
   private candidate(i: number, id: string): Candidate {
     const shared = this.reasons as Reason[];
-    return rejected(id, this.siteDown[i] ? [{ code: 'SITE_DOWN', message: `site ${id} is DOWN` }, ...shared] : shared);
+    return rejected(id, this.siteDown[i] ? [siteDownReason(id), ...shared] : shared);
   }
 
   /**
