@@ -16,6 +16,7 @@ import { jobTopic } from './graphql/job-resolvers.js';
 import { threadTopic } from './graphql/thread-resolvers.js';
 import type { ThreadTimings } from './threads/service.js';
 import { loaders } from './graphql/loaders.js';
+import { pinnedFieldResolvers } from './graphql/pinned-fields.js';
 import { followJobs } from './jobs/feed.js';
 import { registerJobResultRoutes } from './jobs/routes.js';
 import { tapRoutes } from './tap/routes.js';
@@ -218,6 +219,8 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
       return { statusCode: formatted.statusCode, response: { ...formatted.response, errors } };
     },
   });
+  // The view's objects carry their nested rows: those fields skip the loaders' batching.
+  app.graphql.defineResolvers(pinnedFieldResolvers(app.graphql.schema));
   guardSubscriptions(app, { maxDepth: MAX_QUERY_DEPTH });
   measureSubscriptions(app.graphql.schema, instrumented.metrics);
   await app.register(graphiqlRoutes);

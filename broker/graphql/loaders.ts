@@ -11,7 +11,6 @@ import { sitesByIds } from '../../registry/store/queries/sites.js';
 import type { CatalogueColumn } from '../../registry/store/queries/replica-details.js';
 import { visibilityOf, type GraphQLContext, type Visibility } from './context.js';
 import { listLimit } from './limits.js';
-import { PinnedDataset, PinnedReplica } from './pinned.js';
 
 type Query<T> = { obj: T; params: unknown };
 
@@ -20,34 +19,25 @@ type Query<T> = { obj: T; params: unknown };
  * SQL runs, the rows of all parents are read at once (`read` may stop at the batch's largest
  * limit per parent), and each parent gets its own first `limit` rows (aliases of one field may
  * ask different limits in one batch); the objects handed out are charged to the request's budget.
- * Parents answered from the in-memory view (`pinned` gives their rows) need no SQL at all.
+ * (Parents answered from the in-memory view never reach a loader: see pinned-fields.ts.)
  */
 function listLoader<P, R>(
   field: string,
   parentKey: (p: P) => string | number,
   read: (db: GraphQLContext['db'], keys: (string | number)[], perParent: number, visibility: Visibility) => Promise<R[]>,
   rowKey: (r: R) => string | number,
-  pinned: (p: P, limit: number) => R[] | undefined = () => undefined,
 ) {
   return async (queries: Query<P>[], ctx: GraphQLContext): Promise<R[][]> => {
     const limits = queries.map((q) => listLimit(field, (q.params as { limit: number }).limit));
-    const answer: (R[] | undefined)[] = queries.map((q, i) => pinned(q.obj, limits[i]));
-    if (answer.some((g) => g === undefined)) {
-      const perParent = Math.max(...limits.filter((_l, i) => answer[i] === undefined));
-      const keys = unique(queries.filter((_q, i) => answer[i] === undefined).map((q) => parentKey(q.obj)));
-      const rows = await read(ctx.db, keys, perParent, visibilityOf(ctx.identity));
-      const groups = new Map<string | number, R[]>();
-      for (const r of rows) {
-        const k = rowKey(r);
-        let g = groups.get(k);
-        if (!g) groups.set(k, (g = []));
-        g.push(r);
-      }
-      queries.forEach((q, i) => {
-        answer[i] ??= (groups.get(parentKey(q.obj)) ?? []).slice(0, limits[i]);
-      });
+    const rows = await read(ctx.db, unique(queries.map((q) => parentKey(q.obj))), Math.max(...limits), visibilityOf(ctx.identity));
+    const groups = new Map<string | number, R[]>();
+    for (const r of rows) {
+      const k = rowKey(r);
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = []));
+      g.push(r);
     }
-    const out = answer.map((g) => g ?? []);
+    const out = queries.map((q, i) => (groups.get(parentKey(q.obj)) ?? []).slice(0, limits[i]));
     ctx.budget.charge(out.reduce((n, g) => n + g.length, 0), field);
     return out;
   };
@@ -88,20 +78,12 @@ export const loaders: MercuriusLoaders<GraphQLContext> = {
       oneFor(ctx, queries, (s) => s.id, await lastHarvestBySites(ctx.db, unique(queries.map((q) => q.obj.id))), (r) => r.siteId),
   },
   Dataset: {
-    replicas: listLoader<DatasetRow, ReplicaRow>('Dataset.replicas', (d) => d.id, (db, ids, perParent, visibility) => replicasByDatasets(db, ids as string[], perParent, visibility), (r) => r.datasetId,
-      (d, limit) => (d instanceof PinnedDataset ? d.replicas(limit) : undefined)),
-    columns: listLoader<DatasetRow, CatalogueColumn & { datasetId?: string }>('Dataset.columns', (d) => d.id, (db, ids, _perParent, visibility) => canonicalColumnsByDatasets(db, ids as string[], visibility), (r) => r.datasetId ?? '',
-      (d, limit) => (d instanceof PinnedDataset ? d.columns().slice(0, limit) : undefined)),
+    replicas: listLoader<DatasetRow, ReplicaRow>('Dataset.replicas', (d) => d.id, (db, ids, perParent, visibility) => replicasByDatasets(db, ids as string[], perParent, visibility), (r) => r.datasetId),
+    columns: listLoader<DatasetRow, CatalogueColumn & { datasetId?: string }>('Dataset.columns', (d) => d.id, (db, ids, _perParent, visibility) => canonicalColumnsByDatasets(db, ids as string[], visibility), (r) => r.datasetId ?? ''),
   },
   Replica: {
-    site: async (queries: Query<ReplicaRow>[], ctx) => {
-      // Replicas answered from the view carry their site's row from the same registry version.
-      if (queries.every((q) => q.obj instanceof PinnedReplica)) {
-        ctx.budget.charge(queries.length, 'references');
-        return queries.map((q) => (q.obj instanceof PinnedReplica ? q.obj.site : null));
-      }
-      return oneFor(ctx, queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id);
-    },
+    site: async (queries: Query<ReplicaRow>[], ctx) =>
+      oneFor(ctx, queries, (r) => r.siteId, await sitesByIds(ctx.db, unique(queries.map((q) => q.obj.siteId))), (s) => s.id),
     dataset: async (queries: Query<ReplicaRow>[], ctx) =>
       oneFor(ctx, queries, (r) => r.datasetId, await datasetsByIds(ctx.db, unique(queries.map((q) => q.obj.datasetId)), visibilityOf(ctx.identity)), (d) => d.id),
     service: async (queries: Query<ReplicaRow>[], ctx) =>

@@ -44,7 +44,7 @@ export class PinnedDataset implements DatasetRow {
   }
 
   /** Its canonical columns as the reader sees them. */
-  columns(): CatalogueColumn[] {
+  columns(): readonly CatalogueColumn[] {
     return canonicalColumns(this.held, this.visibility);
   }
 

@@ -416,7 +416,20 @@ export function visibleTo(r: ReplicaDetail, visibility: ReplicaVisibility): bool
  * canonical name, described by the first visible replica (in site order) that has it, in that
  * replica's column order, later replicas' own columns after.
  */
-export function canonicalColumns(held: HeldDataset, visibility: ReplicaVisibility): CatalogueColumn[] {
+export function canonicalColumns(held: HeldDataset, visibility: ReplicaVisibility): readonly CatalogueColumn[] {
+  // Every anonymous reader and every administrator see the same: theirs are kept with the
+  // dataset's (frozen) replica list, which a change of the dataset replaces.
+  const shared = visibility === 'all' ? 'all' : visibility.length === 0 ? 'public' : undefined;
+  if (shared === undefined) return columnsFor(held, visibility);
+  let kept = sharedColumns.get(held.replicas);
+  if (kept === undefined) sharedColumns.set(held.replicas, (kept = {}));
+  return (kept[shared] ??= Object.freeze(columnsFor(held, visibility)));
+}
+
+/** Canonical columns computed once per dataset version for the two visibilities most readers have. */
+const sharedColumns = new WeakMap<readonly ReplicaDetail[], { all?: readonly CatalogueColumn[]; public?: readonly CatalogueColumn[] }>();
+
+function columnsFor(held: HeldDataset, visibility: ReplicaVisibility): CatalogueColumn[] {
   const seen = new Set<string>();
   const out: CatalogueColumn[] = [];
   for (const r of held.replicas) {

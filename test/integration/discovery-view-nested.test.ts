@@ -236,6 +236,27 @@ sites: []
     expect(a.data!.datasets.length).toBeGreaterThan(0);
   });
 
+  it('gives each alias of a nested list its own limit, and refuses a limit over the maximum, as the loaders do', async () => {
+    // Answered from the view (no transaction), so these fields never reach a loader's batch (not
+    // site eps: its column 'Ärger' is left to SQL).
+    const before = requestTransactions();
+    const a = await ask(`{ datasets(filter: { site: "alpha" }, limit: 20) { id few: columns(limit: 1) { name } many: columns(limit: 1000) { name }
+      one: replicas(limit: 1) { table site { id } } all: replicas(limit: 100) { table site { id } } } }`, {}, callers.carol);
+    expect(requestTransactions() - before).toBe(0);
+    expect(a.errors).toBeUndefined();
+    const datasets = a.data!.datasets as { few: unknown[]; many: unknown[]; one: unknown[]; all: unknown[] }[];
+    expect(datasets.some((d) => d.many.length > 1 && d.all.length > 1)).toBe(true);
+    for (const d of datasets) {
+      expect(d.few).toEqual(d.many.slice(0, 1));
+      expect(d.one).toEqual(d.all.slice(0, 1));
+    }
+    for (const field of ['columns(limit: 10001) { name }', 'replicas(limit: 10001) { table }']) {
+      const over = await ask(`{ datasets(limit: 1) { id ${field} } }`, {}, {});
+      expect(over.errors?.[0].extensions?.code, field).toBe('CONSTELLATION_E_INVALID_ARGUMENT');
+      expect(over.errors?.[0].message, field).toMatch(/limit must be an integer from 0 to 10000, got 10001/);
+    }
+  });
+
   it('keeps one version when SQL is ahead of the view: SQL alone, the view caught up, or a retryable refusal', async () => {
     // A publish the broker's view is not told of (as from another broker process): the view
     // lags until its next poll, so each attempt checks that it still lagged throughout.
