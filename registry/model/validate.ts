@@ -17,6 +17,7 @@ import type { CapabilityDocument, DatasetDoc } from './capability.js';
 import { ConstellationError, type Violation } from './errors.js';
 import { MOC_LIMITS } from '../coverage/limits.js';
 import { MocSyntaxError, MocTooLargeError, parseMocAscii } from '../coverage/moc.js';
+import { normalMocFraction } from '../coverage/normal-moc.js';
 
 /** Caps per document; the array caps are the schema's maxItems, so the two cannot disagree. */
 export const DOCUMENT_LIMITS = Object.freeze({
@@ -310,6 +311,15 @@ function* validation(input: unknown, found: Found, now: number, options: Validat
     // Already known to be a MOC in normal form within the caps: parsing it would give it back.
     if (normalMocs?.has(text)) {
       normal.set(text, text);
+      continue;
+    }
+    // Printed in normal form already (as sites usually send it): no need to parse and print it.
+    const fraction = normalMocFraction(text, MOC_LIMITS);
+    if (fraction !== undefined) {
+      normal.set(text, text);
+      fractions?.set(text, fraction);
+      // Read as long as a parse would be for a long text: the loop is still given back.
+      yield;
       continue;
     }
     try {
