@@ -5,7 +5,9 @@
  * as `npm start` loads them); (c) `datasets` and (d) `plan` with a random distinct cone per
  * request over 1,000 sites × 100,000 replicas. autocannon runs in a child process of its own, so
  * the broker's event loop is not shared with the load generator; runs are interleaved, three
- * repetitions, min and median reported.
+ * repetitions, min and median reported. Beside them, the GraphQL floor: mercurius with the
+ * broker's schema and options answering the same request from resolvers that return the answer
+ * ready-made, so what the stack itself costs is told apart from what the broker adds.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type autocannonType from 'autocannon';
@@ -14,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
+import mercurius from 'mercurius';
+import { readFile } from 'node:fs/promises';
 import { buildApp } from '../broker/app.js';
 import { loadConfig, parseConfig } from '../broker/config/load.js';
 import { openDatabase, type Database } from '../broker/db/database.js';
@@ -52,8 +56,8 @@ type Work = Sent & { url: string; seconds: number; connections: number };
 
 export interface DiscoveryCase {
   name: string;
-  /** requests/s of each repetition: [bare, measured]. */
-  runs: { bare: LoadResult; measured: LoadResult }[];
+  /** requests/s of each repetition: the bare route, the GraphQL floor and the broker. */
+  runs: { bare: LoadResult; floor: LoadResult; measured: LoadResult }[];
   responseBytes: number;
 }
 
@@ -122,6 +126,25 @@ class Loader {
   }
 }
 
+/**
+ * The GraphQL floor: fastify and mercurius with the broker's schema and its mercurius options
+ * (jit, cache) answering `json`'s data from resolvers that return it ready-made, whatever the
+ * variables: the request's parse, validation, variable coercion, execution and serialisation
+ * without any of the broker's work.
+ */
+async function graphqlFloor(json: string): Promise<{ app: FastifyInstance; url: string }> {
+  const data = (JSON.parse(json) as { data: Record<string, unknown> }).data;
+  const app = Fastify({ logger: false });
+  await app.register(mercurius, {
+    schema: await readFile(packagePath('schema.graphql'), 'utf8'),
+    resolvers: { Query: Object.fromEntries(Object.entries(data).map(([field, value]) => [field, () => value])) },
+    graphiql: false,
+    jit: 1,
+    cache: 1024,
+  });
+  return { app, url: `${await app.listen({ host: '127.0.0.1', port: 0 })}/graphql` };
+}
+
 /** A bare fastify route answering `json` to every POST. */
 async function bareRoute(json: string): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify({ logger: false });
@@ -144,19 +167,30 @@ const check = (name: string, r: LoadResult) => {
 /** Measure `cases` against their bare routes, interleaved, `repetitions` times. */
 async function measure(loader: Loader, cases: { name: string; reference: string; measured: Sent & { url: string } }[], seconds: number, repetitions: number): Promise<DiscoveryCase[]> {
   const bares = await Promise.all(cases.map((c) => bareRoute(c.reference)));
+  const floors = await Promise.all(cases.map((c) => graphqlFloor(c.reference)));
   const out: DiscoveryCase[] = cases.map((c) => ({ name: c.name, runs: [], responseBytes: Buffer.byteLength(c.reference) }));
   try {
+    for (let k = 0; k < cases.length; k++) {
+      // The floor answers the reference request with the broker's exact bytes, or it is no floor.
+      const { url: _url, ...what } = cases[k].measured;
+      const body = 'body' in what ? what.body : undefined;
+      if (body !== undefined) {
+        const text = await (await fetch(floors[k].url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).text();
+        if (text !== cases[k].reference) throw new Error(`${cases[k].name}: the GraphQL floor answers otherwise: ${text.slice(0, 300)}`);
+      }
+    }
     for (let rep = 0; rep < repetitions; rep++) {
       for (let k = 0; k < cases.length; k++) {
         const { url, ...what } = cases[k].measured;
         const bare = check(`${cases[k].name} bare`, await loader.run({ ...what, url: bares[k].url, seconds, connections: 10 }));
+        const floor = check(`${cases[k].name} floor`, await loader.run({ ...what, url: floors[k].url, seconds, connections: 10 }));
         const measured = check(cases[k].name, await loader.run({ ...what, url, seconds, connections: 10 }));
-        out[k].runs.push({ bare, measured });
-        process.stderr.write(`  [discovery] ${cases[k].name} rep ${rep + 1}: ${measured.requestsPerSecond.toFixed(0)} req/s, bare ${bare.requestsPerSecond.toFixed(0)}\n`);
+        out[k].runs.push({ bare, floor, measured });
+        process.stderr.write(`  [discovery] ${cases[k].name} rep ${rep + 1}: ${measured.requestsPerSecond.toFixed(0)} req/s, floor ${floor.requestsPerSecond.toFixed(0)}, bare ${bare.requestsPerSecond.toFixed(0)}\n`);
       }
     }
   } finally {
-    for (const b of bares) await b.app.close();
+    for (const b of [...bares, ...floors]) await b.app.close();
   }
   return out;
 }
@@ -254,9 +288,12 @@ export function printDiscovery(r: DiscoveryResult): void {
     const rps = c.runs.map((x) => x.measured.requestsPerSecond);
     const ratios = c.runs.map((x) => x.measured.requestsPerSecond / x.bare.requestsPerSecond);
     const bare = c.runs.map((x) => x.bare.requestsPerSecond);
+    const floors = c.runs.map((x) => x.floor.requestsPerSecond / x.bare.requestsPerSecond);
+    const ofFloor = c.runs.map((x) => x.measured.requestsPerSecond / x.floor.requestsPerSecond);
     const p99 = c.runs.map((x) => x.measured.latencyP99Ms);
     console.log(`  ${c.name} (${c.responseBytes} bytes)`);
     console.log(`    req/s median ${median(rps).toFixed(0)} min ${Math.min(...rps).toFixed(0)}; bare median ${median(bare).toFixed(0)}; ratio median ${median(ratios).toFixed(3)} min ${Math.min(...ratios).toFixed(3)} (target >= 0.5); p99 median ${median(p99)} ms`);
+    console.log(`    GraphQL floor / bare median ${median(floors).toFixed(3)} min ${Math.min(...floors).toFixed(3)}; broker / floor median ${median(ofFloor).toFixed(3)} min ${Math.min(...ofFloor).toFixed(3)}`);
   }
 }
 
