@@ -1,8 +1,9 @@
 /**
  * Datasets answered from the in-memory view at one registry version, carrying what their nested
- * fields need (replicas, canonical columns, sites) from that same version, so the loaders answer
- * them without SQL and the whole answer reads one version. Each object also gives mercurius a
- * short loader key (its `toJSON`), instead of the JSON of all its fields.
+ * fields need (replicas, canonical columns, sites) from that same version, so those are answered
+ * without SQL (pinned-fields.ts) and the whole answer reads one version. Each object also gives
+ * mercurius a short loader key (its `toJSON`) for the fields still loaded from SQL, instead of
+ * the JSON of all its fields.
  */
 import type { DatasetRow, ReplicaRow, SiteRow } from '../../registry/store/queries/rows.js';
 import type { PlannerSite, PlannerSnapshot } from '../planner/index.js';
