@@ -110,6 +110,12 @@ export interface FormTimes {
   cpuMedianMs?: number;
   /** Broker forms: the median over rounds of the longest event-loop delay while the form ran. */
   blockMedianMs?: number;
+  /**
+   * HTTP forms: time from the request to the answer's first body byte, per round (the rest of
+   * `ms` is the streaming): what a broker adds before the first byte (its database read, the
+   * site's job document, the checks) against what it adds per byte.
+   */
+  firstByteMs?: number[];
 }
 
 /** A ratio as min over min and median over median. */
@@ -135,10 +141,12 @@ export interface BenchResultsResult {
   profile?: string[];
 }
 
-/** GET or POST `url`, reading the body to its end; `check` sees every chunk (warm-up only). */
-function fetchBody(url: string, form?: URLSearchParams, check?: (chunk: Buffer) => void): Promise<{ bytes: number; status: number }> {
+/** GET or POST `url`, reading the body to its end; `check` sees every chunk (warm-up only). The first body byte's time is from the request. */
+function fetchBody(url: string, form?: URLSearchParams, check?: (chunk: Buffer) => void): Promise<{ bytes: number; status: number; firstByteMs: number }> {
   return new Promise((resolve, reject) => {
     const body = form?.toString();
+    const asked = performance.now();
+    let firstByteMs = Number.NaN;
     const req = httpRequest(url, {
       method: body === undefined ? 'GET' : 'POST',
       headers: body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
@@ -146,13 +154,14 @@ function fetchBody(url: string, form?: URLSearchParams, check?: (chunk: Buffer) 
       let bytes = 0;
       let excerpt = '';
       res.on('data', (chunk: Buffer) => {
+        if (bytes === 0) firstByteMs = performance.now() - asked;
         bytes += chunk.length;
         if (res.statusCode !== 200 && excerpt.length < 500) excerpt += chunk.toString('utf8', 0, 500);
         else check?.(chunk);
       });
       res.on('end', () => {
         if (res.statusCode !== 200) reject(new Error(`${url}: HTTP ${res.statusCode} ${excerpt}`));
-        else resolve({ bytes, status: res.statusCode });
+        else resolve({ bytes, status: res.statusCode, firstByteMs });
       });
       res.on('error', reject);
     });
@@ -325,12 +334,12 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
     const query = (extra: Record<string, string> = {}) => new URLSearchParams({ REQUEST: 'doQuery', LANG: 'ADQL', QUERY: `SELECT * FROM ${TABLE_NAME}`, MAXREC: String(rows), ...extra });
     const stiltsOut = join(dir, 'stilts.csv');
     /** Each form: bytes it gave, and the CPU time of the process that did the work (undefined for the site). */
-    type Outcome = { bytes: number; cpuMs?: number; blockMs?: number };
+    type Outcome = { bytes: number; cpuMs?: number; blockMs?: number; firstByteMs?: number };
     const viaBroker = async (url: string, form: URLSearchParams | undefined, check?: (c: Buffer) => void): Promise<Outcome> => {
       const before = await broker.ask<{ ms: number }>('cpu');
-      const { bytes } = await fetchBody(url, form, check);
+      const { bytes, firstByteMs } = await fetchBody(url, form, check);
       const after = await broker.ask<{ ms: number; maxDelayMs: number }>('cpu');
-      return { bytes, cpuMs: after.ms - before.ms, blockMs: after.maxDelayMs };
+      return { bytes, cpuMs: after.ms - before.ms, blockMs: after.maxDelayMs, firstByteMs };
     };
     const forms: Record<Form, (check?: (c: Buffer) => void) => Promise<Outcome>> = {
       direct: async (check) => fetchBody(job.siteResult, undefined, check),
@@ -366,6 +375,7 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
     const times = Object.fromEntries(FORMS.map((f) => [f, [] as number[]])) as Record<Form, number[]>;
     const cpu = Object.fromEntries(FORMS.map((f) => [f, [] as number[]])) as Record<Form, number[]>;
     const block = Object.fromEntries(FORMS.map((f) => [f, [] as number[]])) as Record<Form, number[]>;
+    const firstByte = Object.fromEntries(FORMS.map((f) => [f, [] as number[]])) as Record<Form, number[]>;
     const loadBefore = loadavg()[0];
     for (let round = 0; round < runs; round++) {
       log(`round ${round + 1}/${runs} (load average ${loadavg()[0].toFixed(1)})`);
@@ -378,6 +388,7 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
         bytes[f] = outcome.bytes;
         if (outcome.cpuMs !== undefined) cpu[f].push(outcome.cpuMs);
         if (outcome.blockMs !== undefined) block[f].push(outcome.blockMs);
+        if (outcome.firstByteMs !== undefined) firstByte[f].push(outcome.firstByteMs);
       }
     }
     const load: [number, number] = [loadBefore, loadavg()[0]];
@@ -390,6 +401,7 @@ export async function benchResults(options: BenchResultsOptions = {}): Promise<B
         bytes: bytes[f],
         ...(cpu[f].length > 0 ? { cpuMedianMs: median(cpu[f]) } : {}),
         ...(block[f].length > 0 ? { blockMedianMs: median(block[f]) } : {}),
+        ...(firstByte[f].length > 0 ? { firstByteMs: firstByte[f] } : {}),
       }]),
     ) as Record<Form, FormTimes>;
     const over = (a: Form, b: Form, target: string): Ratio => ({ label: `${LABELS[a]} / ${LABELS[b]}`, min: stats[a].minMs / stats[b].minMs, median: stats[a].medianMs / stats[b].medianMs, target });
@@ -431,10 +443,20 @@ export function printResults(r: BenchResultsResult): void {
   console.log(`results: ${r.rows.toLocaleString('en-US')} rows, ${(r.fileBytes / 1e6).toFixed(1)} MB ${r.serialization} VOTable, ${r.runs} interleaved rounds after a checked warm-up, broker on ${r.database}, load average ${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)}`);
   for (const f of FORMS) {
     const t = r.forms[f];
-    const cpu = (t.cpuMedianMs === undefined ? '' : `  cpu ${s(t.cpuMedianMs)}`) + (t.blockMedianMs === undefined ? '' : `  loop blocked ≤ ${t.blockMedianMs.toFixed(0)} ms`);
+    const first = t.firstByteMs === undefined ? '' : `  first byte ${Math.min(...t.firstByteMs).toFixed(0)} / ${median(t.firstByteMs).toFixed(0)} ms`;
+    const cpu = first + (t.cpuMedianMs === undefined ? '' : `  cpu ${s(t.cpuMedianMs)}`) + (t.blockMedianMs === undefined ? '' : `  loop blocked ≤ ${t.blockMedianMs.toFixed(0)} ms`);
     console.log(`  ${t.label.padEnd(44)} min ${s(t.minMs).padStart(7)}  median ${s(t.medianMs).padStart(7)}  ${(t.bytes / 1e6).toFixed(1).padStart(6)} MB  [${t.ms.map((m) => (m / 1000).toFixed(2)).join(', ')}]${cpu}`);
   }
   console.log(`  (STILTS start-up alone, a one-row file: ${s(r.stiltsStartupMs)})`);
+  // Where a pass-through's extra time goes: before the first byte, or while streaming (medians).
+  for (const [through, direct] of [['resultsVotable', 'direct'], ['tapSyncVotable', 'directSync']] as const) {
+    const a = r.forms[through];
+    const b = r.forms[direct];
+    if (a.firstByteMs === undefined || b.firstByteMs === undefined) continue;
+    const first = median(a.firstByteMs) - median(b.firstByteMs);
+    const streaming = a.medianMs - median(a.firstByteMs) - (b.medianMs - median(b.firstByteMs));
+    console.log(`  ${a.label} over ${b.label}: ${first >= 0 ? '+' : ''}${first.toFixed(0)} ms to the first byte, ${streaming >= 0 ? '+' : ''}${streaming.toFixed(0)} ms streaming (medians)`);
+  }
   for (const x of r.ratios) console.log(`  ${x.label.padEnd(86)} min ${x.min.toFixed(2)}  median ${x.median.toFixed(2)}  (target ${x.target})`);
   if (r.profile) {
     console.log('  broker CPU profile (self time):');
