@@ -300,21 +300,20 @@ export class CatalogueView implements SnapshotFollower {
       this.entries.delete(id);
       return;
     }
-    const texts = [row.id, row.title ?? '', row.description ?? ''];
+    const texts = [foldAscii(row.id), foldAscii(row.title ?? ''), foldAscii(row.description ?? '')];
     const atoms = new Set<string>();
     const groups = new Set<string>();
     let anyPublic = false;
     let ambiguousUcd = false;
     for (const r of held.values()) {
-      texts.push(r.table, r.title ?? '');
-      for (const ucd of r.ucds) {
-        if (foldsToAscii(ucd)) ambiguousUcd = true;
-        for (const atom of foldAscii(ucd).split(';')) atoms.add(atom);
-      }
+      const found = searchFactsOf(r);
+      texts.push(found.texts);
+      for (const atom of found.atoms) atoms.add(atom);
+      if (found.ambiguousUcd) ambiguousUcd = true;
       if (r.public) anyPublic = true;
       for (const g of r.groups) groups.add(g);
     }
-    const haystack = texts.map(foldAscii).join('\u0000');
+    const haystack = texts.join('\u0000');
     const rank = (site: string) => this.siteRank.get(site) ?? -1;
     const replicas = Object.freeze([...held.values()].sort((a, b) => rank(a.siteId) - rank(b.siteId)));
     const columnsExact = this.asciiLower && replicas.every((r) => exactColumns(r.columns));
@@ -394,8 +393,48 @@ function sameColumns(a: readonly CatalogueColumn[], b: readonly CatalogueColumn[
   return true;
 }
 
+/** What a dataset's search text and UCD atoms take from one replica, ASCII-folded. */
+interface ReplicaSearchFacts {
+  /** Its local table and title, folded, joined by NUL. */
+  readonly texts: string;
+  readonly atoms: readonly string[];
+  /** Whether a UCD of it holds a character a Unicode locale folds to ASCII. */
+  readonly ambiguousUcd: boolean;
+}
+
+/**
+ * Worked out once per replica object: its facts never change (a changed replica is a new object),
+ * while its dataset's entry is rebuilt whenever another site's replica of it changes (a first load
+ * rebuilt each dataset once per holder, folding every holder's texts each time).
+ */
+const searchFacts = new WeakMap<ReplicaFacts, ReplicaSearchFacts>();
+
+function searchFactsOf(r: ReplicaFacts): ReplicaSearchFacts {
+  let found = searchFacts.get(r);
+  if (found === undefined) {
+    const atoms = new Set<string>();
+    let ambiguousUcd = false;
+    for (const ucd of r.ucds) {
+      if (foldsToAscii(ucd)) ambiguousUcd = true;
+      for (const atom of foldAscii(ucd).split(';')) atoms.add(atom);
+    }
+    found = { texts: `${foldAscii(r.table)}\u0000${foldAscii(r.title ?? '')}`, atoms: [...atoms], ambiguousUcd };
+    searchFacts.set(r, found);
+  }
+  return found;
+}
+
+/** exactColumns per column list (lists are shared between equal texts, and frozen). */
+const exactLists = new WeakMap<readonly CatalogueColumn[], boolean>();
+
 /** Whether SQL's COALESCE(canonical, lower(name)) of these columns is reproducible: ASCII names, no canonical name twice (SQL would pick either). */
 function exactColumns(columns: readonly CatalogueColumn[]): boolean {
+  let exact = exactLists.get(columns);
+  if (exact === undefined) exactLists.set(columns, (exact = exactNames(columns)));
+  return exact;
+}
+
+function exactNames(columns: readonly CatalogueColumn[]): boolean {
   const names = new Set<string>();
   for (const c of columns) {
     if (c.canonical === null && !plainAscii(c.name)) return false;
