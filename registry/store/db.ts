@@ -58,6 +58,12 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});
+  // Nor one that is checked out: pg-pool listens for an idle client's errors only, and an
+  // 'error' event nobody listens to is thrown (PostgreSQL restarting, a connection terminated by
+  // an administrator or a failover). The holder learns of it all the same: the statement running
+  // then fails with it, and any later one as not queryable (DATABASE, 503); the pool drops the
+  // client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   if (options.wrapStatements) {
     (pool as unknown as { query: unknown }).query = (text: string, values?: unknown[]) => withTransaction(pool, (client) => client.query(text, values));
   }
@@ -113,16 +119,21 @@ export async function withTransaction<T>(
   options: { isolation?: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE'; readOnly?: boolean } = {},
 ): Promise<T> {
   const client = await connect(pool);
+  let rollbackFailed = false;
   try {
     await client.query(`BEGIN ISOLATION LEVEL ${options.isolation ?? 'READ COMMITTED'}${options.readOnly ? ' READ ONLY' : ''}`);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    // The caller gets the statement's error; a ROLLBACK that fails too leaves the connection in
+    // no known state, so the pool is told to drop it rather than hand it out again.
+    await client.query('ROLLBACK').catch(() => {
+      rollbackFailed = true;
+    });
     throw databaseError(err);
   } finally {
-    client.release();
+    client.release(rollbackFailed);
   }
 }
 
