@@ -207,7 +207,7 @@ export class PackedCoverage {
     const kind = this.info[2 * i];
     if (kind === WHOLE) return cone.skyFraction();
     if (kind !== PART) return 0;
-    const f = coveredInCone(this.cursor(i), cone) / this.cells[i];
+    const f = coveredInCone(this.cursor(i), cone, this.orders[i]) / this.cells[i];
     return Math.min(1, Math.max(0, f));
   }
 
