@@ -306,30 +306,38 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
   const { sites, siteIds, siteDown } = snapshot;
   const candidates: Candidate[] = [];
   const eligible: Candidate[] = [];
-  const heldAt: number[] = [];
-  // Per dataset, the next replica of the pass over the sites (both go in site order, and a list
-  // holds the snapshot's own site objects), and the replica at the current site (-1: none).
+  // The ids of the sites visited, in site order (the sites holding some requested dataset).
+  const heldIds: string[] = [];
+  // Per dataset, the next replica of the pass over the sites (the lists are ordered by site id,
+  // like the sites), and the replica at the current site (-1: none).
   const next = datasets.map(() => 0);
   const atSite = datasets.map(() => -1);
-  const lengths = lists.map((list) => list?.length ?? 0);
-  const visit = sitesToVisit(snapshot, datasets.length === 0 ? undefined : lists);
-  for (let v = 0, n = visit?.length ?? sites.length; v < n; v++) {
-    const i = visit === undefined ? v : visit[v];
-    let held = false;
-    const here = sites[i];
-    for (let k = 0; k < datasets.length; k++) {
-      const j = next[k];
-      if (j < lengths[k] && lists[k]!.sites[j] === here) {
-        atSite[k] = j;
-        next[k]++;
-        held = true;
-      } else atSite[k] = -1;
+  const everySite = datasets.length === 0;
+  for (let v = 0; ; v++) {
+    let site: PlannerSite;
+    if (everySite) {
+      // A request naming no dataset: every site is a candidate.
+      if (v >= sites.length) break;
+      site = sites[v];
+    } else {
+      // The pass merges the requested datasets' lists: the site with the least id at their heads
+      // next. A dataset's few hundred holders, not the federation's sites, and no lookup of where
+      // each holder is among them.
+      const least = leastHead(lists, next);
+      if (least === undefined) break;
+      site = least;
+      for (let k = 0; k < datasets.length; k++) {
+        const j = next[k];
+        const list = lists[k];
+        if (list !== undefined && j < list.length && list.sites[j].site.id === site.site.id) {
+          atSite[k] = j;
+          next[k]++;
+        } else atSite[k] = -1;
+      }
     }
-    if (datasets.length > 0 && !held) continue;
-    heldAt.push(i);
-    const down = siteDown[i];
-    const site = sites[i];
-    const id = siteIds[i];
+    const id = site.site.id;
+    const down = site.site.status === 'DOWN';
+    heldIds.push(id);
     const reasons: Reason[] = [];
     if (down) reasons.push(siteDownReason(id));
     let local = 0;
@@ -428,34 +436,21 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     eligible.push(candidate);
   }
   eligibleFirst(candidates, eligible);
-  const unheld = sites.length - heldAt.length;
-  const withoutData = unheld === 0 ? SitesWithoutData.none() : new SitesWithoutData(unheld, Object.freeze(noReplica), siteIds, siteDown, Int32Array.from(heldAt));
+  const unheld = sites.length - heldIds.length;
+  const withoutData = unheld === 0 ? SitesWithoutData.none() : new SitesWithoutData(unheld, Object.freeze(noReplica), siteIds, siteDown, heldIds);
   return { chosen: eligible[0] ?? null, candidates, withoutData, formula: options.costs ? formulaText(costs) : DEFAULT_FORMULA, registryVersion: snapshot.version };
 }
 
-/**
- * The positions of the sites holding some of `lists` (ascending, each once), so a plan passes
- * over a dataset's few hundred holders rather than every site of the federation; undefined to
- * pass over every site (a request naming no dataset, or a holder the snapshot cannot place).
- */
-function sitesToVisit(snapshot: PlannerSnapshot, lists: readonly (DatasetReplicas | undefined)[] | undefined): Int32Array | undefined {
-  if (lists === undefined) return undefined;
-  let total = 0;
-  for (const list of lists) total += list?.length ?? 0;
-  const all = new Int32Array(total);
-  let n = 0;
-  for (const list of lists) {
-    if (list === undefined) continue;
-    for (let j = 0; j < list.length; j++) {
-      const at = snapshot.positionOf(list.sites[j].site.id);
-      if (at < 0) return undefined;
-      all[n++] = at;
-    }
+/** The site with the least id at the heads (`next`) of `lists`, or undefined when every list is passed. */
+function leastHead(lists: readonly (DatasetReplicas | undefined)[], next: readonly number[]): PlannerSite | undefined {
+  let least: PlannerSite | undefined;
+  for (let k = 0; k < lists.length; k++) {
+    const list = lists[k];
+    if (list === undefined || next[k] >= list.length) continue;
+    const head = list.sites[next[k]];
+    if (least === undefined || head.site.id < least.site.id) least = head;
   }
-  if (lists.length > 1) all.sort();
-  let kept = 0;
-  for (let k = 0; k < n; k++) if (kept === 0 || all[k] !== all[kept - 1]) all[kept++] = all[k];
-  return all.subarray(0, kept);
+  return least;
 }
 
 // Most plans use the default constants; their formula is the same long string every time.
