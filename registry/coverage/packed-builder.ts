@@ -203,15 +203,11 @@ export class PackedCoverageBuilder implements RangeSink {
       if (out === narrow) nAt = at;
       else wAt = at;
     }
-    // The builder's numbers (cell count, then the cap) split: counts as doubles, caps as float32.
-    const cells = new Float64Array(n);
+    // Of the builder's numbers the store keeps the caps, as float32; it sums cell counts from the bounds.
     const caps = new Float32Array(4 * n);
     const m = this.numbers;
-    for (let i = 0; i < n; i++) {
-      cells[i] = m[5 * i];
-      storeCap(caps, i, m[5 * i + 1], m[5 * i + 2], m[5 * i + 3], m[5 * i + 4]);
-    }
-    return new PackedCoverage(wide, span, this.info.slice(0, 2 * n), cells, caps, this.prints.slice(0, 2 * n), narrow, orders);
+    for (let i = 0; i < n; i++) storeCap(caps, i, m[5 * i + 1], m[5 * i + 2], m[5 * i + 3], m[5 * i + 4]);
+    return new PackedCoverage(wide, span, this.info.slice(0, 2 * n), caps, this.prints.slice(0, 2 * n), narrow, orders);
   }
 
   private reserveRanges(extra: number): void {
@@ -255,7 +251,7 @@ export class PackedCoverageBuilder implements RangeSink {
     const at = this.rangesLength;
     this.reserveRanges(store.span[2 * j + 1] - store.span[2 * j]);
     this.rangesLength = store.copyBounds12(j, this.ranges, at);
-    const i = this.record(at, this.rangesLength, store.info[2 * j], store.info[2 * j + 1], store.cells[j]);
+    const i = this.record(at, this.rangesLength, store.info[2 * j], store.info[2 * j + 1], store.cellCount(j));
     // The float32 cap comes back exactly, and storing it again leaves it as it is.
     for (let k = 0; k < 4; k++) this.numbers[5 * i + 1 + k] = store.caps[4 * j + k];
     this.prints[2 * i] = store.prints[2 * j];
