@@ -20,10 +20,20 @@ export interface ReplicaFacts {
   readonly caps: Float32Array;
 }
 
-/** Facts of n replicas in one allocation: the caps first (16 bytes each, so aligned), the flags after. */
-function allocate(n: number): ReplicaFacts {
-  const buffer = new ArrayBuffer(17 * n);
-  return { caps: new Float32Array(buffer, 0, 4 * n), flags: new Uint8Array(buffer, 16 * n, n) };
+/** The facts and the replica numbers (DatasetReplicas.local) of one list, made together. */
+export interface ListColumns {
+  readonly facts: ReplicaFacts;
+  readonly local: Int32Array;
+}
+
+/**
+ * Columns for n replicas in one allocation: caps (16 bytes each), replica numbers (4), flags (1),
+ * each aligned. One buffer a list, as before the facts: a refresh remakes a list per dataset its
+ * sites touch, and every buffer allocated brings the next full collection nearer.
+ */
+function allocate(n: number): { caps: Float32Array; local: Int32Array; flags: Uint8Array } {
+  const buffer = new ArrayBuffer(21 * n);
+  return { caps: new Float32Array(buffer, 0, 4 * n), local: new Int32Array(buffer, 16 * n, n), flags: new Uint8Array(buffer, 20 * n, n) };
 }
 
 /** Copy replica `i`'s facts from its site's stores into position j of `out`. */
@@ -35,20 +45,27 @@ function read(out: ReplicaFacts, j: number, site: PlannerSite, i: number): void 
 }
 
 /**
- * The facts of the replicas (sites[j], replica local[j]). Where `from[j]` ≥ 0 the replica is
- * replica from[j] of `previous`'s list, unchanged, and its facts are copied from there (a refresh
- * reads only the arriving sites' replicas); otherwise they are read from the site.
+ * The columns of the replicas (sites[j], replica local[j]). Where `from[j]` ≥ 0 the replica is
+ * replica from[j] of `previous`'s list, unchanged, and its facts are copied from there, a run of
+ * consecutive ones at a time (a refresh reads only the arriving sites' replicas); otherwise they
+ * are read from the site.
  */
-export function replicaFacts(sites: readonly PlannerSite[], local: ArrayLike<number>, previous?: ReplicaFacts, from?: ArrayLike<number>): ReplicaFacts {
-  const out = allocate(sites.length);
-  for (let j = 0; j < sites.length; j++) {
+export function listColumns(sites: readonly PlannerSite[], local: ArrayLike<number>, previous?: ReplicaFacts, from?: ArrayLike<number>): ListColumns {
+  const n = sites.length;
+  const out = allocate(n);
+  for (let j = 0; j < n; j++) out.local[j] = local[j];
+  for (let j = 0; j < n; ) {
     const f = from === undefined ? -1 : from[j];
-    if (previous === undefined || f < 0) {
+    if (previous === undefined || from === undefined || f < 0) {
       read(out, j, sites[j], local[j]);
+      j++;
       continue;
     }
-    out.flags[j] = previous.flags[f];
-    for (let k = 0; k < 4; k++) out.caps[4 * j + k] = previous.caps[4 * f + k];
+    let end = j + 1;
+    while (end < n && from[end] === f + (end - j)) end++;
+    out.flags.set(previous.flags.subarray(f, f + end - j), j);
+    out.caps.set(previous.caps.subarray(4 * f, 4 * (f + end - j)), 4 * j);
+    j = end;
   }
-  return out;
+  return { facts: { flags: out.flags, caps: out.caps }, local: out.local };
 }

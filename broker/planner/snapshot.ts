@@ -14,7 +14,7 @@ import { computeBySites, imagesBySites, servicesBySites } from '../../registry/s
 import type { ComputeRow, ImageRow, ReplicaRow, ServiceRow, SiteRow, SiteStatus } from '../../registry/store/queries/rows.js';
 import { listSites, registryVersion, sitesByIds } from '../../registry/store/queries/sites.js';
 import { LayeredMap } from './layered-map.js';
-import { replicaFacts, type ReplicaFacts } from './replica-facts.js';
+import { listColumns, type ReplicaFacts } from './replica-facts.js';
 import { Interner, buildSite, type ReplicaInput } from './site-builder.js';
 import { PlannerSite, type PlannerReplica } from './site.js';
 
@@ -57,7 +57,8 @@ export class DatasetReplicas {
       index = new PackedSkyIndex();
       for (let j = 0; j < sites.length; j++) index.add(sites[j].columns.coverage, local[j]);
     }
-    return new DatasetReplicas(sites, Int32Array.from(local), index, replicaFacts(sites, local, previous?.facts, from));
+    const columns = listColumns(sites, local, previous?.facts, from);
+    return new DatasetReplicas(sites, columns.local, index, columns.facts);
   }
 
   /** Where the replica at `siteId` is in these lists (ordered by site id), or -1. */
