@@ -4,8 +4,8 @@
  * coverage's bounding cap. A plan tests some four hundred replicas at 10,000 sites, and read from
  * their sites' stores each test was a few cache misses spread over a million replicas; here they
  * are one sweep over contiguous memory. Only the replicas the cap lets through (a few dozen) are
- * then read from their site. The caps are float32 (packed-cap.ts), so this copy costs what the
- * sites' stores saved by keeping theirs as float32: 17 bytes a replica.
+ * then read from their site. The copy costs 17 bytes a replica; the sites' stores saved 24 by
+ * keeping their caps as float32 (packed-cap.ts) and summing cell counts rather than storing them.
  */
 import type { PlannerSite } from './site.js';
 
