@@ -7,11 +7,13 @@
 import { checkCone, parseMocArgument } from '../../registry/coverage/arguments.js';
 import { Cone } from '../../registry/coverage/cone.js';
 import type { SMoc } from '../../registry/coverage/moc.js';
-import { UNKNOWN, type PackedCoverage } from '../../registry/coverage/packed.js';
+import { UNKNOWN } from '../../registry/coverage/packed.js';
+import { capMayTouch } from '../../registry/coverage/packed-cap.js';
 import type { RangeLookup } from '../../registry/coverage/ranges.js';
 import { invalidArgument } from '../../registry/model/errors.js';
 import type { ComputeRow, ImageRow } from '../../registry/store/queries/rows.js';
 import { DEFAULT_COSTS, formulaText, freshness, score, type CostConstants } from './cost.js';
+import { KIND_BITS, PUBLIC } from './replica-facts.js';
 import type { DatasetReplicas, PlannerSite, PlannerSnapshot } from './snapshot.js';
 import type { Candidate, Caller, Plan, PlanRequest, Reason } from './types.js';
 import { rejected, siteDownReason, SitesWithoutData } from './without-data.js';
@@ -38,15 +40,20 @@ interface Source {
   rows: number | null;
 }
 
-/** The region tests one plan needs, built once per request; coverage is replica i of a site's packed coverage. */
+/**
+ * The region tests one plan needs, built once per request, of replica j of a dataset's list:
+ * its kind and cap read from the list's facts, its ranges (only past the cap) from its site.
+ */
 interface RegionTest {
   /** Positions in `list` of the replicas touching the region, ascending, from its sky index; undefined to test each replica. */
   indexed(list: DatasetReplicas): number[] | undefined;
-  touches(coverage: PackedCoverage, i: number): boolean;
-  fraction(coverage: PackedCoverage, i: number): number;
+  touches(list: DatasetReplicas, j: number): boolean;
+  fraction(list: DatasetReplicas, j: number): number;
 }
 
 const WHOLE_SKY: RegionTest = { indexed: () => undefined, touches: () => true, fraction: () => 1 };
+
+const kindOf = (list: DatasetReplicas, j: number): number => list.facts.flags[j] & KIND_BITS;
 
 const ascending = (a: number, b: number): number => a - b;
 
@@ -63,12 +70,12 @@ class ConeRegion implements RegionTest {
     return list.index?.queryCone(this.cone).sort(ascending);
   }
 
-  touches(coverage: PackedCoverage, i: number): boolean {
-    return coverage.kind(i) === UNKNOWN || (coverage.mayTouch(i, this.cone) && coverage.touchesCone(i, this.cone));
+  touches(list: DatasetReplicas, j: number): boolean {
+    return kindOf(list, j) === UNKNOWN || (capMayTouch(list.facts.caps, j, this.cone) && list.sites[j].columns.coverage.touchesCone(list.local[j], this.cone));
   }
 
-  fraction(coverage: PackedCoverage, i: number): number {
-    return coverage.kind(i) === UNKNOWN ? this.sky : coverage.coneFraction(i, this.cone);
+  fraction(list: DatasetReplicas, j: number): number {
+    return kindOf(list, j) === UNKNOWN ? this.sky : list.sites[j].columns.coverage.coneFraction(list.local[j], this.cone);
   }
 }
 
@@ -86,12 +93,14 @@ class MocRegion implements RegionTest {
     return undefined;
   }
 
-  touches(coverage: PackedCoverage, i: number): boolean {
-    return coverage.kind(i) === UNKNOWN || coverage.intersects(i, this.area);
+  touches(list: DatasetReplicas, j: number): boolean {
+    return kindOf(list, j) === UNKNOWN || list.sites[j].columns.coverage.intersects(list.local[j], this.area);
   }
 
-  fraction(coverage: PackedCoverage, i: number): number {
-    if (coverage.kind(i) === UNKNOWN) return this.sky;
+  fraction(list: DatasetReplicas, j: number): number {
+    if (kindOf(list, j) === UNKNOWN) return this.sky;
+    const coverage = list.sites[j].columns.coverage;
+    const i = list.local[j];
     const all = coverage.skyFraction(i);
     return all === 0 ? 0 : Math.min(1, coverage.intersectionFraction(i, this.area) / all);
   }
@@ -256,29 +265,31 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     let h = 0;
     let best = -1;
     let bestSite: PlannerSite | undefined;
+    const flags = list.facts.flags;
     for (let j = 0, n = list.length; j < n; j++) {
-      const site = list.sites[j];
-      const i = list.local[j];
       const at = starts[k] + j;
-      const coverage = site.columns.coverage;
-      const readable = site.readable(i, groups);
+      // The list's facts first: most replicas are ruled out there, without a visit to their site.
+      const readable = (flags[j] & PUBLIC) !== 0 || list.sites[j].readable(list.local[j], groups);
       let covered: boolean;
       if (hits) {
         covered = hits[h] === j;
         if (covered) h++;
-      } else covered = region.touches(coverage, i);
-      let rows = NaN;
-      let bytes = NaN;
-      const held = site.columns.numbers[3 * i + 1];
-      if (covered && held === held) {
-        rows = held * region.fraction(coverage, i);
-        const width = site.columns.numbers[3 * i + 2];
-        bytes = width === width ? rows * width : NaN;
-      }
+      } else covered = region.touches(list, j);
       seenFlags[at] = (readable ? READABLE : 0) | (covered ? COVERED : 0);
-      seenRows[at] = rows;
-      seenBytes[at] = bytes;
-      if (!allLocal && readable && covered && site.site.status !== 'DOWN') {
+      seenRows[at] = NaN;
+      seenBytes[at] = NaN;
+      if (!covered) continue;
+      const site = list.sites[j];
+      const i = list.local[j];
+      const held = site.columns.numbers[3 * i + 1];
+      if (held === held) {
+        const rows = held * region.fraction(list, j);
+        const width = site.columns.numbers[3 * i + 2];
+        seenRows[at] = rows;
+        seenBytes[at] = width === width ? rows * width : NaN;
+      }
+      const bytes = seenBytes[at];
+      if (!allLocal && readable && site.site.status !== 'DOWN') {
         // Replicas arrive ordered by site id, so a strict < keeps the smaller id on a tie; unknown sizes lose to known ones.
         if (best < 0 || (bytes === bytes && (seenBytes[best] !== seenBytes[best] || bytes < seenBytes[best]))) {
           best = at;
@@ -295,30 +306,38 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
   const { sites, siteIds, siteDown } = snapshot;
   const candidates: Candidate[] = [];
   const eligible: Candidate[] = [];
-  const heldAt: number[] = [];
-  // Per dataset, the next replica of the pass over the sites (both go in site order, and a list
-  // holds the snapshot's own site objects), and the replica at the current site (-1: none).
+  // The ids of the sites visited, in site order (the sites holding some requested dataset).
+  const heldIds: string[] = [];
+  // Per dataset, the next replica of the pass over the sites (the lists are ordered by site id,
+  // like the sites), and the replica at the current site (-1: none).
   const next = datasets.map(() => 0);
   const atSite = datasets.map(() => -1);
-  const lengths = lists.map((list) => list?.length ?? 0);
-  const visit = sitesToVisit(snapshot, datasets.length === 0 ? undefined : lists);
-  for (let v = 0, n = visit?.length ?? sites.length; v < n; v++) {
-    const i = visit === undefined ? v : visit[v];
-    let held = false;
-    const here = sites[i];
-    for (let k = 0; k < datasets.length; k++) {
-      const j = next[k];
-      if (j < lengths[k] && lists[k]!.sites[j] === here) {
-        atSite[k] = j;
-        next[k]++;
-        held = true;
-      } else atSite[k] = -1;
+  const everySite = datasets.length === 0;
+  for (let v = 0; ; v++) {
+    let site: PlannerSite;
+    if (everySite) {
+      // A request naming no dataset: every site is a candidate.
+      if (v >= sites.length) break;
+      site = sites[v];
+    } else {
+      // The pass merges the requested datasets' lists: the site with the least id at their heads
+      // next. A dataset's few hundred holders, not the federation's sites, and no lookup of where
+      // each holder is among them.
+      const least = leastHead(lists, next);
+      if (least === undefined) break;
+      site = least;
+      for (let k = 0; k < datasets.length; k++) {
+        const j = next[k];
+        const list = lists[k];
+        if (list !== undefined && j < list.length && list.sites[j].site.id === site.site.id) {
+          atSite[k] = j;
+          next[k]++;
+        } else atSite[k] = -1;
+      }
     }
-    if (datasets.length > 0 && !held) continue;
-    heldAt.push(i);
-    const down = siteDown[i];
-    const site = sites[i];
-    const id = siteIds[i];
+    const id = site.site.id;
+    const down = site.site.status === 'DOWN';
+    heldIds.push(id);
     const reasons: Reason[] = [];
     if (down) reasons.push(siteDownReason(id));
     let local = 0;
@@ -417,34 +436,21 @@ export function plan(snapshot: PlannerSnapshot, request: PlanRequest, caller: Ca
     eligible.push(candidate);
   }
   eligibleFirst(candidates, eligible);
-  const unheld = sites.length - heldAt.length;
-  const withoutData = unheld === 0 ? SitesWithoutData.none() : new SitesWithoutData(unheld, Object.freeze(noReplica), siteIds, siteDown, Int32Array.from(heldAt));
+  const unheld = sites.length - heldIds.length;
+  const withoutData = unheld === 0 ? SitesWithoutData.none() : new SitesWithoutData(unheld, Object.freeze(noReplica), siteIds, siteDown, heldIds);
   return { chosen: eligible[0] ?? null, candidates, withoutData, formula: options.costs ? formulaText(costs) : DEFAULT_FORMULA, registryVersion: snapshot.version };
 }
 
-/**
- * The positions of the sites holding some of `lists` (ascending, each once), so a plan passes
- * over a dataset's few hundred holders rather than every site of the federation; undefined to
- * pass over every site (a request naming no dataset, or a holder the snapshot cannot place).
- */
-function sitesToVisit(snapshot: PlannerSnapshot, lists: readonly (DatasetReplicas | undefined)[] | undefined): Int32Array | undefined {
-  if (lists === undefined) return undefined;
-  let total = 0;
-  for (const list of lists) total += list?.length ?? 0;
-  const all = new Int32Array(total);
-  let n = 0;
-  for (const list of lists) {
-    if (list === undefined) continue;
-    for (let j = 0; j < list.length; j++) {
-      const at = snapshot.positionOf(list.sites[j].site.id);
-      if (at < 0) return undefined;
-      all[n++] = at;
-    }
+/** The site with the least id at the heads (`next`) of `lists`, or undefined when every list is passed. */
+function leastHead(lists: readonly (DatasetReplicas | undefined)[], next: readonly number[]): PlannerSite | undefined {
+  let least: PlannerSite | undefined;
+  for (let k = 0; k < lists.length; k++) {
+    const list = lists[k];
+    if (list === undefined || next[k] >= list.length) continue;
+    const head = list.sites[next[k]];
+    if (least === undefined || head.site.id < least.site.id) least = head;
   }
-  if (lists.length > 1) all.sort();
-  let kept = 0;
-  for (let k = 0; k < n; k++) if (kept === 0 || all[k] !== all[kept - 1]) all[kept++] = all[k];
-  return all.subarray(0, kept);
+  return least;
 }
 
 // Most plans use the default constants; their formula is the same long string every time.

@@ -14,6 +14,7 @@ import { computeBySites, imagesBySites, servicesBySites } from '../../registry/s
 import type { ComputeRow, ImageRow, ReplicaRow, ServiceRow, SiteRow, SiteStatus } from '../../registry/store/queries/rows.js';
 import { listSites, registryVersion, sitesByIds } from '../../registry/store/queries/sites.js';
 import { LayeredMap } from './layered-map.js';
+import { listColumns, type ReplicaFacts } from './replica-facts.js';
 import { Interner, buildSite, type ReplicaInput } from './site-builder.js';
 import { PlannerSite, type PlannerReplica } from './site.js';
 
@@ -33,6 +34,8 @@ export class DatasetReplicas {
     readonly local: Int32Array,
     /** A sky index whose id j is the j-th replica, when there are INDEX_MIN_REPLICAS or more. */
     readonly index: PackedSkyIndex | undefined,
+    /** What a plan tests of replica j (public, coverage kind, cap), stored together (replica-facts.ts). */
+    readonly facts: ReplicaFacts,
   ) {}
 
   /** Number of replicas. */
@@ -44,15 +47,18 @@ export class DatasetReplicas {
    * The lists of one dataset's replicas from (site, replica) pairs already ordered by site id.
    * `previous`, the dataset's lists before, lends its sky index when they hold the same replicas
    * (the same columns, in the same order): a site whose own row alone changed costs no rebuild.
+   * Otherwise `from[j]`, when given and ≥ 0, says that replica j is replica from[j] of `previous`,
+   * whose facts are then copied rather than read from its site again.
    */
-  static of(sites: PlannerSite[], local: number[], previous?: DatasetReplicas): DatasetReplicas {
-    if (previous !== undefined && previous.holdsSame(sites, local)) return new DatasetReplicas(sites, previous.local, previous.index);
+  static of(sites: PlannerSite[], local: number[], previous?: DatasetReplicas, from?: readonly number[]): DatasetReplicas {
+    if (previous !== undefined && previous.holdsSame(sites, local)) return new DatasetReplicas(sites, previous.local, previous.index, previous.facts);
     let index: PackedSkyIndex | undefined;
     if (sites.length >= INDEX_MIN_REPLICAS) {
       index = new PackedSkyIndex();
       for (let j = 0; j < sites.length; j++) index.add(sites[j].columns.coverage, local[j]);
     }
-    return new DatasetReplicas(sites, Int32Array.from(local), index);
+    const columns = listColumns(sites, local, previous?.facts, from);
+    return new DatasetReplicas(sites, columns.local, index, columns.facts);
   }
 
   /** Where the replica at `siteId` is in these lists (ordered by site id), or -1. */
@@ -165,10 +171,13 @@ export class PlannerSnapshot {
     const datasetChanges = new Map<string, DatasetReplicas | undefined>();
     const sites: PlannerSite[] = [];
     const local: number[] = [];
+    // Per replica of the merged list, its position in the old list (-1: arriving).
+    const from: number[] = [];
     for (const dataset of touched) {
       // The kept replicas (ordered by site id) merged with the arriving ones (ordered too).
       sites.length = 0;
       local.length = 0;
+      from.length = 0;
       const old = this.byDataset.get(dataset);
       let j = 0;
       for (const s of arriving) {
@@ -178,19 +187,22 @@ export class PlannerSnapshot {
           if (!replaced.has(old.sites[j].site.id)) {
             sites.push(old.sites[j]);
             local.push(old.local[j]);
+            from.push(j);
           }
         }
         sites.push(s);
         local.push(i);
+        from.push(-1);
       }
       for (; old !== undefined && j < old.length; j++) {
         if (!replaced.has(old.sites[j].site.id)) {
           sites.push(old.sites[j]);
           local.push(old.local[j]);
+          from.push(j);
         }
       }
       // Copy-on-write: an older snapshot still planning keeps its own lists and index.
-      datasetChanges.set(dataset, sites.length === 0 ? undefined : DatasetReplicas.of(sites.slice(), local, old));
+      datasetChanges.set(dataset, sites.length === 0 ? undefined : DatasetReplicas.of(sites.slice(), local, old, from));
     }
     const byDataset = this.byDataset.with(datasetChanges);
     let sameSites = true;

@@ -26,19 +26,20 @@ export class SitesWithoutData {
    * @param reasons the NO_REPLICA reason of each requested dataset, the same at every such site
    * @param siteIds every site of the snapshot planned over, in site order (shared, not copied)
    * @param siteDown per site of `siteIds`, whether it is DOWN (shared)
-   * @param held positions in `siteIds` of the sites holding some requested dataset, ascending
+   * @param held the ids of the sites holding some requested dataset, in site order (a plan knows
+   *   them by id, not by position: their positions are found here, when asked for, by one merge)
    */
   constructor(
     readonly count: number,
     readonly reasons: readonly Reason[],
     private readonly siteIds: readonly string[],
     private readonly siteDown: readonly boolean[],
-    private readonly held: Int32Array,
+    private readonly held: readonly string[],
   ) {}
 
   /** None: a request naming no dataset makes every site a candidate. */
   static none(): SitesWithoutData {
-    return new SitesWithoutData(0, [], [], [], new Int32Array(0));
+    return new SitesWithoutData(0, [], [], [], []);
   }
 
   /** Calls `each(position, id)` for every site without data, in site order. */
@@ -47,7 +48,7 @@ export class SitesWithoutData {
     const { siteIds, held } = this;
     let h = 0;
     for (let i = 0; i < siteIds.length; i++) {
-      if (h < held.length && held[h] === i) h++;
+      if (h < held.length && held[h] === siteIds[i]) h++;
       else each(i, siteIds[i]);
     }
   }
@@ -88,7 +89,7 @@ export class SitesWithoutData {
     let r = eligibleCount;
     for (let i = 0; i < siteIds.length; i++) {
       const id = siteIds[i];
-      if (h < held.length && held[h] === i) {
+      if (h < held.length && held[h] === id) {
         h++;
         if (!eligibleIds.has(id)) out.push(candidates[r++]);
       } else out.push(this.candidate(i, id));

@@ -27,7 +27,7 @@ export class Cone {
   /** chord²(radius − MAX_PIXRAD[o]): a cell centre within this puts the whole cell inside the disc. */
   readonly insideT: readonly number[];
   private readonly pairT: (number[] | undefined)[] = [];
-  /** Per order, the disc's area in cells wholly covered by a MOC, as coveredInCone walks them (see fullArea). */
+  /** Per order, the disc's area in cells wholly covered by a MOC, as coveredInCone walks them, by cell number (see fullArea). */
   private fullAreas: (Map<number, number> | undefined)[] | undefined;
   /** Per order above the table's, d2 of the cells walked so far, by order-24 start (see d2At). */
   private fineD2: (Map<number, number> | undefined)[] | undefined;
@@ -92,18 +92,28 @@ export class Cone {
   }
 
   /**
+   * {@link d2At} without keeping the result: for the cells below a wholly covered cell, which a
+   * plan's walks visit once per cone (the sum below is kept, see fullArea), so keeping each
+   * cell's d2 would cost more than it saves. The same value as d2At.
+   */
+  d2Once(o: number, f: number, x: number, y: number, s24: number): number {
+    if (o > TABLE_ORDER) return this.d2(o, f, x, y);
+    return this.d2At(o, f, x, y, s24);
+  }
+
+  /**
    * What coveredInCone adds up below a cell of order o (≤ 24, starting at order-24 cell s24)
    * that a MOC covers wholly: a property of the cone alone, so the walks of many MOCs over one
    * cone (a plan's replicas) compute it once. Undefined until kept.
    */
   fullArea(o: number, s24: number): number | undefined {
-    return this.fullAreas?.[o]?.get(s24);
+    return this.fullAreas?.[o]?.get(s24 / POW4[SAFE_ORDER - o]);
   }
 
-  /** Keep {@link fullArea} of a cell. */
+  /** Keep {@link fullArea} of a cell (by its number at its order: a small integer up to order 12, cheap to key a Map by). */
   keepFullArea(o: number, s24: number, area: number): void {
     const byOrder = (this.fullAreas ??= []);
-    (byOrder[o] ??= new Map()).set(s24, area);
+    (byOrder[o] ??= new Map()).set(s24 / POW4[SAFE_ORDER - o], area);
   }
 
   /** Area of the disc as a fraction of the sphere. */
@@ -229,9 +239,12 @@ export function touchesCone(lk: CellCover, maxOrder: number, cone: Cone): boolea
 /**
  * Approximate number of covered order-29 cells inside the disc. Cells wholly inside or outside
  * count exactly; cells on the rim are refined to about radius/16 and then weighted by how far
- * their centre lies inside the rim.
+ * their centre lies inside the rim. `maxOrder` is the set's resolution (every MOC is aligned to
+ * it): the cone keeps the sums below wholly covered cells of that order or coarser, where
+ * another set's walk over the same cone may arrive too; below, no walk starts a covered cell.
  */
-export function coveredInCone(lk: CellCover, cone: Cone): number {
+export function coveredInCone(lk: CellCover, cone: Cone, maxOrder: number = SAFE_ORDER): number {
+  shareTo = Math.min(maxOrder, SAFE_ORDER);
   let leaf = 3;
   while (leaf < MAX_ORDER && MAX_PIXRAD[leaf] > cone.radius / 16) leaf++;
   let total = 0;
@@ -254,6 +267,8 @@ export function coveredInCone(lk: CellCover, cone: Cone): number {
  */
 const sums = new Float64Array(MAX_ORDER + 1);
 const starts = new Float64Array(MAX_ORDER + 1);
+/** Finest order whose wholly covered cells' sums the walk in progress keeps on the cone. */
+let shareTo = SAFE_ORDER;
 
 /**
  * The walk of coveredInCone from cell (o, f, x, y), starting at (starts[o], s5), with cover
@@ -262,7 +277,8 @@ const starts = new Float64Array(MAX_ORDER + 1);
  */
 function coveredBelow(lk: CellCover, cone: Cone, leaf: number, o: number, f: number, x: number, y: number, s5: number, cover: number): void {
   const s24 = starts[o];
-  const d2 = cone.d2At(o, f, x, y, s24);
+  // Below a wholly covered cell each cell is walked once per cone: its d2 is not worth keeping.
+  const d2 = cover === FULL ? cone.d2Once(o, f, x, y, s24) : cone.d2At(o, f, x, y, s24);
   if (d2 > cone.inclT[o]) return;
   if (d2 <= cone.insideT[o]) {
     sums[o] += coveredCells(lk, o, s24, s5, cover);
@@ -275,8 +291,10 @@ function coveredBelow(lk: CellCover, cone: Cone, leaf: number, o: number, f: num
     if (w > 0) sums[o] += coveredCells(lk, o, s24, s5, cover) * Math.min(1, w);
     return;
   }
-  // Below a wholly covered cell the sum depends on the cone alone: computed once per cone.
-  const shared = cover === FULL && o <= SAFE_ORDER;
+  // Below a wholly covered cell the sum depends on the cone alone: computed once per cone. Only
+  // down to the set's resolution: a finer wholly covered cell lies inside one of that order
+  // whose sum is kept, and keeping each of them would cost more than walking them again.
+  const shared = cover === FULL && o <= shareTo;
   if (shared) {
     const known = cone.fullArea(o, s24);
     if (known !== undefined) {

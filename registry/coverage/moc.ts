@@ -213,7 +213,7 @@ export class SMoc {
     if (this.isFullSky()) return cone.skyFraction();
     // Counting cells walks BigInts; the ranges never change, so it is done once.
     this.cellsCache ??= Number(countCells(this.ranges));
-    const f = coveredInCone(this.lookup(), cone) / this.cellsCache;
+    const f = coveredInCone(this.lookup(), cone, this.maxOrder) / this.cellsCache;
     return Math.min(1, Math.max(0, f));
   }
 

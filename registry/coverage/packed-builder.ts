@@ -6,6 +6,7 @@
 import { MAX_PIXRAD, POW4, centerTable } from './healpix.js';
 import { parseMocAscii, type SMoc } from './moc.js';
 import { BIG_SHIFT, EMPTY, NARROW_MAX_ORDER, PART, PackedCoverage, UNKNOWN, WHOLE, cellsOf } from './packed.js';
+import { storeCap } from './packed-cap.js';
 import { PACKED_ORDER, parseMocFast, type RangeSink } from './packed-parse.js';
 import { lastPrint, printText } from './packed-print.js';
 
@@ -202,7 +203,11 @@ export class PackedCoverageBuilder implements RangeSink {
       if (out === narrow) nAt = at;
       else wAt = at;
     }
-    return new PackedCoverage(wide, span, this.info.slice(0, 2 * n), this.numbers.slice(0, 5 * n), this.prints.slice(0, 2 * n), narrow, orders);
+    // Of the builder's numbers the store keeps the caps, as float32; it sums cell counts from the bounds.
+    const caps = new Float32Array(4 * n);
+    const m = this.numbers;
+    for (let i = 0; i < n; i++) storeCap(caps, i, m[5 * i + 1], m[5 * i + 2], m[5 * i + 3], m[5 * i + 4]);
+    return new PackedCoverage(wide, span, this.info.slice(0, 2 * n), caps, this.prints.slice(0, 2 * n), narrow, orders);
   }
 
   private reserveRanges(extra: number): void {
@@ -246,8 +251,9 @@ export class PackedCoverageBuilder implements RangeSink {
     const at = this.rangesLength;
     this.reserveRanges(store.span[2 * j + 1] - store.span[2 * j]);
     this.rangesLength = store.copyBounds12(j, this.ranges, at);
-    const i = this.record(at, this.rangesLength, store.info[2 * j], store.info[2 * j + 1], store.numbers[5 * j]);
-    this.numbers.set(store.numbers.subarray(5 * j, 5 * j + 5), 5 * i);
+    const i = this.record(at, this.rangesLength, store.info[2 * j], store.info[2 * j + 1], store.cellCount(j));
+    // The float32 cap comes back exactly, and storing it again leaves it as it is.
+    for (let k = 0; k < 4; k++) this.numbers[5 * i + 1 + k] = store.caps[4 * j + k];
     this.prints[2 * i] = store.prints[2 * j];
     this.prints[2 * i + 1] = store.prints[2 * j + 1];
     return i;

@@ -3,8 +3,8 @@
  * planner and the sky index always used), its ranges kept as [start, end) pairs of cells of its
  * own maxOrder (every bound of a MOC lies on a cell of its maxOrder): in one Uint16Array when
  * that order is 6 or coarser (12·4^6 < 2^16), else in one Uint32Array (12·4^12 < 2^32); and what
- * the cone walks need per coverage (kind, maxOrder, cell count, bounding cap) in typed arrays
- * beside it. No object per coverage, so a million of them cost about 150 bytes each at order 5
+ * the cone walks need per coverage (kind, maxOrder, bounding cap) in typed arrays
+ * beside it. No object per coverage, so a million of them cost about 130 bytes each at order 5
  * and nothing for the garbage collector to trace.
  *
  * Each operation answers exactly as the same SMoc method would on parseMocAscii(text).degrade(12):
@@ -12,8 +12,9 @@
  * built by packed-builder.ts.
  */
 import { Cone, coveredInCone, touchesCone } from './cone.js';
-import { POW4, SAFE_ORDER, chord2 } from './healpix.js';
+import { MAX_ORDER, POW4, SAFE_ORDER } from './healpix.js';
 import { SMoc } from './moc.js';
+import { capMayTouch } from './packed-cap.js';
 import { PACKED_ORDER } from './packed-parse.js';
 import { FULL, FULL_END, NONE, PARTIAL, RangeLookup, type CellCover, type CellSpan, type Cover } from './ranges.js';
 
@@ -135,8 +136,8 @@ export class PackedCoverage {
     readonly span: Uint32Array,
     /** Per coverage: kind and maxOrder (2 per coverage). */
     readonly info: Uint8Array,
-    /** Per coverage: order-29 cells covered, then the cap's x, y, z, margin (NaN: no cap) (5 per coverage). */
-    readonly numbers: Float64Array,
+    /** Per coverage: the bounding cap's x, y, z, margin as float32 (NaN margin: no cap; packed-cap.ts) (4 per coverage). */
+    readonly caps: Float32Array,
     /** Per coverage: the fingerprint of the text it was read from (packed-print.ts; 0, 0: none) (2 per coverage). */
     readonly prints: Uint32Array,
     /** Bounds of the coverages stored at NARROW_MAX_ORDER or coarser. */
@@ -184,17 +185,11 @@ export class PackedCoverage {
 
   /**
    * False only when touchesCone is false too: the cone's centre lies farther than its radius plus
-   * the cap's margin from the cap's centre (true when there is no cap). One distance test rules out
+   * the cap's margin from the cap's centre, allowing for their float32 rounding (true when there is no cap). One distance test rules out
    * a far coverage before its ranges are walked.
    */
   mayTouch(i: number, cone: Cone): boolean {
-    const n = this.numbers;
-    const margin = n[5 * i + 4];
-    if (margin !== margin) return true;
-    const dx = n[5 * i + 1] - cone.v[0];
-    const dy = n[5 * i + 2] - cone.v[1];
-    const dz = n[5 * i + 3] - cone.v[2];
-    return dx * dx + dy * dy + dz * dz <= chord2(cone.radius + margin);
+    return capMayTouch(this.caps, i, cone);
   }
 
   /** SMoc.intersectsConeOf for a known coverage (unknown: false, as callers decide what unknown means). */
@@ -210,13 +205,25 @@ export class PackedCoverage {
     const kind = this.info[2 * i];
     if (kind === WHOLE) return cone.skyFraction();
     if (kind !== PART) return 0;
-    const f = coveredInCone(this.cursor(i), cone) / this.numbers[5 * i];
+    const f = coveredInCone(this.cursor(i), cone, this.orders[i]) / this.cellCount(i);
     return Math.min(1, Math.max(0, f));
   }
 
   /** SMoc.skyFraction for a known coverage. */
   skyFraction(i: number): number {
-    return this.numbers[5 * i] / ALL_CELLS;
+    return this.cellCount(i) / ALL_CELLS;
+  }
+
+  /**
+   * Order-29 cells covered, summed from the bounds rather than stored (8 bytes a coverage, 8 MB
+   * at a million): exact, an integer below 2^28 times a power of two, as the builder counted it.
+   */
+  cellCount(i: number): number {
+    const r = this.boundsOf(i);
+    const to = this.span[2 * i + 1];
+    let n = 0;
+    for (let p = this.span[2 * i]; p < to; p += 2) n += r[p + 1] - r[p];
+    return n * POW4[MAX_ORDER - this.orders[i]];
   }
 
   /** SMoc.intersects(area) for a known coverage. */
@@ -303,9 +310,9 @@ export class PackedCoverage {
 
   /** The bounding cap, or null when there is none (unknown, empty, whole sky, or no useful centre). */
   reach(i: number): PackedReach | null {
-    const n = this.numbers;
-    if (n[5 * i + 4] !== n[5 * i + 4]) return null;
-    return Object.freeze({ x: n[5 * i + 1], y: n[5 * i + 2], z: n[5 * i + 3], margin: n[5 * i + 4] });
+    const c = this.caps;
+    if (c[4 * i + 3] !== c[4 * i + 3]) return null;
+    return Object.freeze({ x: c[4 * i], y: c[4 * i + 1], z: c[4 * i + 2], margin: c[4 * i + 3] });
   }
 
   /** The cells of `order` (≤ 12) the coverage touches, ascending, into `out`; false once there are more than `limit`. */

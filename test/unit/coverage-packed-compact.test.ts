@@ -39,7 +39,7 @@ function atOrder12(texts: readonly (string | null)[], compact: PackedCoverage): 
     if (text !== null) for (const b of parseMocAscii(text).degrade(PACKED_ORDER).ranges) bounds.push(Number(b >> BIG_SHIFT));
     span.push(bounds.length);
   }
-  return new PackedCoverage(Uint32Array.from(bounds), Uint32Array.from(span), compact.info.slice(), compact.numbers.slice(), compact.prints.slice());
+  return new PackedCoverage(Uint32Array.from(bounds), Uint32Array.from(span), compact.info.slice(), compact.caps.slice(), compact.prints.slice());
 }
 
 function randomCone(rand: () => number): Cone {
