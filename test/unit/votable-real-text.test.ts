@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { doubleText, float32Text } from '../../adapters/ivoa/votable/index.js';
-import { ByteSink, SpelledBytes } from '../../adapters/ivoa/votable/byte-sink.js';
+import { ByteSink, MAX_DOUBLE_CHARS, SpelledBytes } from '../../adapters/ivoa/votable/byte-sink.js';
 
 const f32 = Math.fround;
 const bits = new Float32Array(1);
@@ -167,6 +167,26 @@ describe('ByteSink digits', () => {
 });
 
 describe('SpelledBytes and ByteSink.numberBytes', () => {
+  it('copy the longest spellings whole when the buffer has exactly that much room left', () => {
+    // 25 characters: 17 digits after "-0.00000". A sink that reserved 24 dropped the last digit
+    // when the number ended one byte past its buffer (found by the property below in CI).
+    const longest = [-0.0000010000080489995511, -0.0000012345678901234567, -1.2345678901234567e-308, -123456789012345680000];
+    const spelled = new SpelledBytes();
+    for (const x of longest) {
+      const spelling = String(x);
+      expect(spelling.length).toBeLessThanOrEqual(MAX_DOUBLE_CHARS);
+      const bytes = spelled.of(JSON.stringify([x]));
+      // Every fill that leaves the number 0 to 2 bytes short of the buffer's end, and exactly at it.
+      for (let short = -2; short <= 1; short++) {
+        const sink = new ByteSink(32);
+        sink.ascii('x'.repeat(32 - spelling.length + short));
+        sink.numberBytes(bytes, 1);
+        expect(sink.take().toString('latin1')).toBe('x'.repeat(32 - spelling.length + short) + spelling);
+      }
+    }
+    expect(Math.max(...longest.map((x) => String(x).length))).toBe(MAX_DOUBLE_CHARS);
+  });
+
   it('copy each number of a JSON array as JavaScript spells it, the buffer reused for shorter and longer arrays (property)', () => {
     const spelled = new SpelledBytes();
     fc.assert(

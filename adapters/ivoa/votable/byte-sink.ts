@@ -9,6 +9,9 @@ const EMPTY = Buffer.alloc(0);
 /** Powers of ten up to 10^15, for counting the digits of a safe integer. */
 const P10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
+/** The most characters JavaScript spells a finite double with (see numberBytes). */
+export const MAX_DOUBLE_CHARS = 25;
+
 /**
  * A growing byte buffer that text output is written into directly: numbers as ASCII digits with
  * no intermediate string where that can be avoided, text as UTF-8. `take` hands the bytes
@@ -243,8 +246,9 @@ export class ByteSink {
    * to the next ',' or ']'; returns that delimiter's index.
    */
   numberBytes(json: Uint8Array, from: number): number {
-    // The longest JSON number a double gives is 24 characters (-1.2345678901234567e-308).
-    this.room(24);
+    // The longest JSON number a double gives is 25 characters: 17 digits after "-0.00000"
+    // (-0.0000012345678901234567); the longest exponent form is 24 (-1.2345678901234567e-308).
+    this.room(MAX_DOUBLE_CHARS);
     const buf = this.buf;
     let p = this.pos;
     let i = from;
