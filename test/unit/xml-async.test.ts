@@ -86,4 +86,12 @@ describe('parseXmlAsync', () => {
     // The node budget still applies, slices or not.
     await expect(parseVosiTablesAsync(tableset(2_600, 70))).rejects.toMatchObject({ code: 'CONSTELLATION_E_UPSTREAM_MALFORMED', message: expect.stringContaining(`more than ${XML_MAX_NODES} elements`) });
   }, 120_000);
+
+  it('the loop check refuses the same read done in one piece, however starved the CPU', async () => {
+    // The control for expectLoopTurned, whose bounds stretch with the CPU the process is denied.
+    const text = tableset(800, 70);
+    const m = await measureLoop(async () => parseVosiTables(text));
+    expect(m.ticks).toBeLessThanOrEqual(1);
+    expect(() => expectLoopTurned(m, 'tableset read in one piece')).toThrow();
+  }, 120_000);
 });
