@@ -35,8 +35,9 @@ export async function measureLoop<T>(work: () => Promise<T>): Promise<LoopTurns<
 
 /**
  * The loop kept turning: work done in slices of a few ms. Done in one piece, the same work blocks
- * for its whole duration (seconds here): its p90 would be that duration and the timer would not
- * run. The bounds leave room for GC pauses, and they stretch with the CPU the process was denied:
+ * for its whole duration (seconds here): the timer does not run, which the tick count catches (the
+ * delay histogram then has no sample at all, so its p90 reads 0 and bounds only sliced work). The
+ * bounds leave room for GC pauses, and they stretch with the CPU the process was denied:
  * slices that cut the work by size take longer in wall time on a starved CPU (a suite beside a
  * hog, at low priority, took 14 times as long). So the turns are counted against the CPU time the
  * work used, and the delays are bounded per CPU-equivalent of wall time.
