@@ -8,6 +8,7 @@ import { packagePath } from '../registry/paths.js';
 import type { HttpClient } from '../adapters/http.js';
 import { startScheduler } from './scheduler/scheduler.js';
 import { migrate } from '../registry/store/migrate.js';
+import { onConnectionLost } from '../registry/store/db.js';
 import type { Config } from './config/config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { createServices, type Services } from './factory.js';
@@ -250,6 +251,7 @@ export async function createBroker(config: Config, options: BuildOptions = {}): 
   const start = async (): Promise<void> => {
     const database = await phases.run('database', async () => options.database ?? (await (options.opening ?? openDatabase(config.database))));
     if (!options.database) closers.push(() => database.close());
+    closers.push(onConnectionLost(database.pool, (err) => app.log.warn({ err }, 'a database connection was lost (the server restarted or ended it); a statement running on it fails with DATABASE, and the pool opens a new one')));
     const created = createServices(config, database.pool, database.kind, {
       http: options.http,
       env: options.env,

@@ -50,20 +50,43 @@ class JitOffClient extends pg.Client {
   }
 }
 
+/** The pool's event for a lost connection (see createPool and onConnectionLost). */
+const CONNECTION_LOST = Symbol('a pooled connection was lost');
+
+/**
+ * Calls `listener` with the error of each connection of `pool` that its server ends, once per
+ * connection, idle or checked out (the pool replaces it); returns what stops the calls.
+ */
+export function onConnectionLost(pool: pg.Pool, listener: (err: Error) => void): () => void {
+  const events = pool as unknown as NodeJS.EventEmitter;
+  events.on(CONNECTION_LOST, listener);
+  return () => events.off(CONNECTION_LOST, listener);
+}
+
 /** Open a pool on `url`. */
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url, max: options.max ?? 10, types, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     ...(options.jit === false ? { Client: JitOffClient as unknown as new () => pg.ClientBase } : {}),
   });
-  // An idle client that loses its server must not crash the process.
-  pool.on('error', () => {});
-  // Nor one that is checked out: pg-pool listens for an idle client's errors only, and an
-  // 'error' event nobody listens to is thrown (PostgreSQL restarting, a connection terminated by
-  // an administrator or a failover). The holder learns of it all the same: the statement running
+  // A client that loses its server (PostgreSQL restarting, a connection terminated by an
+  // administrator, a failover) must not crash the process. pg-pool listens for an idle client's
+  // errors only, re-emitting them as the pool's 'error', and an 'error' event nobody listens to
+  // is thrown; so every client gets a listener of its own, which reports its loss once, idle or
+  // checked out, to onConnectionLost. A holder learns of it all the same: the statement running
   // then fails with it, and any later one as not queryable (DATABASE, 503); the pool drops the
   // client when it is released.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    // A lost connection may emit twice (the server's message, then the socket's end): one report.
+    let reported = false;
+    client.on('error', (err) => {
+      if (reported) return;
+      reported = true;
+      pool.emit(CONNECTION_LOST, err);
+    });
+  });
+  // Reported by the client's own listener above.
+  pool.on('error', () => {});
   if (options.wrapStatements) {
     (pool as unknown as { query: unknown }).query = (text: string, values?: unknown[]) => withTransaction(pool, (client) => client.query(text, values));
   }
