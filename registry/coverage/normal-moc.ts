@@ -6,13 +6,14 @@
  * spelling, cells finer than order 24, a syntax error) gets `undefined`, and the caller parses it
  * with parseMocAscii, whose answer and errors stay the reference.
  */
-import { POW4, cellCount } from './healpix.js';
+import { MAX_ORDER, POW4, cellCount } from './healpix.js';
 import type { MocLimits } from './limits.js';
+import { FULL_END } from './ranges.js';
 
 /** Finest order read here: order-24 cell indices are exact doubles. */
 const FAST_MAX_ORDER = 24;
-/** 12·4^29, the sky in order-29 cells (exact as a double), as SMoc.skyFraction divides by it. */
-const SKY_29 = 12 * 2 ** 58;
+/** The sky in order-29 cells (exact as a double), as SMoc.skyFraction divides by it. */
+const SKY_29 = Number(FULL_END);
 const SPACE = 32;
 const SLASH = 47;
 const DASH = 45;
@@ -90,7 +91,7 @@ export function normalMocFraction(text: string, limits: MocLimits): number | und
   let cells = 0;
   for (let k = 0; k < union.length; k += 2) cells += union[k + 1] - union[k];
   // As SMoc.skyFraction computes it: order-29 cells (an exact power-of-two scaling) over the sky's.
-  return (cells * 1024) / SKY_29;
+  return (cells * POW4[MAX_ORDER - FAST_MAX_ORDER]) / SKY_29;
 }
 
 /** The decimal number at `i` (no sign, no leading zero, at most 16 digits) and where it ends. */
